@@ -1,0 +1,3 @@
+from spacelens.cli import main
+
+main()

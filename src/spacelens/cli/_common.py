@@ -1,0 +1,56 @@
+"""Shared CLI plumbing: consoles, error handling, JSON output, the --home option."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from spacelens.errors import SpacelensError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+HomeOption = typer.Option(None, "--home", envvar="SPACELENS_HOME", show_envvar=True,
+                          help="Registry folder (default ~/.spacelens).")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+@contextmanager
+def handle_errors():
+    """Turn library errors into one red line and exit code 1; Ctrl-C into exit 130."""
+    try:
+        yield
+    except SpacelensError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc.message}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]: nothing was changed")
+        sys.exit(130)
+
+
+def print_json(obj: Any) -> None:
+    """JSON on stdout (numbers as numbers, paths and numpy scalars as plain values)."""
+    def default(o):
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        if isinstance(o, Path):
+            return str(o)
+        if hasattr(o, "__dataclass_fields__"):
+            from dataclasses import asdict
+            return asdict(o)
+        return str(o)
+
+    sys.stdout.write(json.dumps(obj, indent=2, default=default) + "\n")
+
+
+def home_arg(home: Optional[Path]):
+    """The registry for a --home value (None: $SPACELENS_HOME or ~/.spacelens)."""
+    from spacelens.api import open_registry
+
+    return open_registry(home)

@@ -1,0 +1,51 @@
+"""The kNN graph type and the engine interface every engine implements.
+
+A kNN graph is two arrays over the rows of one space: ``indices`` (int32, n x k) and
+``distances`` (float32, n x k), self excluded, sorted by increasing distance, ties broken
+by lower row index. Distances by metric:
+
+- ``cosine``: 1 - cos(a, b), computed as 1 - <a/|a|, b/|b|>. A zero vector has no direction:
+  it is left as zero after normalisation, so its cosine with anything is 0 (distance 1).
+- ``l2``: squared euclidean distance |a - b|^2 (faiss's convention; same order as euclidean).
+- ``dot``: negative inner product -<a, b> (so smaller is nearer, as for the others).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+METRICS = ("cosine", "l2", "dot")
+
+
+@dataclass
+class KnnGraph:
+    indices: np.ndarray    # int32 (n, k), row numbers within the space
+    distances: np.ndarray  # float32 (n, k), increasing along each row
+    metric: str
+    engine: str
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[1]
+
+    def head(self, k: int) -> "KnnGraph":
+        """The first ``k`` neighbours (a graph built for k_max serves every k <= k_max)."""
+        return KnnGraph(self.indices[:, :k], self.distances[:, :k], self.metric, self.engine)
+
+
+class Engine(Protocol):
+    """What every kNN engine (exact, hnsw, ivf, dask) provides."""
+
+    name: str
+
+    def search(self, queries: np.ndarray, base: np.ndarray, k: int, metric: str,
+               query_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest rows of ``base`` for each query: ``(indices int32, distances float32)``.
+
+        ``query_rows[i]``, when given, is the row of ``base`` that query i *is*; it is
+        excluded from query i's neighbours (self exclusion).
+        """
+        ...
