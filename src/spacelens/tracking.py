@@ -184,8 +184,9 @@ def remove(reg: Registry, kind: str, name: str, cascade: bool = False) -> list[s
         if table != "spaces" and (spaces or exps) and not cascade:
             deps = [f"space {s['name']!r}" for s in spaces] + [f"experiment {e['name']!r} (trained on it)" for e in exps]
             more = f" and {len(deps) - 3} more" if len(deps) > 3 else ""
+            verb = "depends" if len(deps) == 1 else "depend"
             raise SpacelensError(
-                f"Cannot remove {table[:-1]} {name!r}: {', '.join(deps[:3])}{more} depend on it",
+                f"Cannot remove {table[:-1]} {name!r}: {', '.join(deps[:3])}{more} {verb} on it",
                 f"Remove those first, or pass --cascade to remove them with it",
             )
         for s in spaces:

@@ -52,6 +52,10 @@ def _pickle_error(p: Path) -> SpacelensError:
 
 
 def _load_npy(p: Path) -> EmbeddingSource:
+    with open(p, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise SpacelensError(f"Cannot read {str(p)!r}: it is not a .npy file",
+                                 "Save embeddings with numpy.save, or use .npz / Parquet")
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -68,7 +72,15 @@ def _load_npz(p: Path) -> EmbeddingSource:
         with np.load(p, allow_pickle=False) as npz:
             keys = list(npz.files)
             if "embeddings" in keys:
-                arr, ids = npz["embeddings"], (npz["ids"] if "ids" in keys else None)
+                arr = npz["embeddings"]
+                try:
+                    ids = npz["ids"] if "ids" in keys else None
+                except ValueError:
+                    raise SpacelensError(
+                        f"The 'ids' array in {str(p)!r} is an object array (pickled), which spacelens "
+                        "never loads for safety",
+                        "Save ids as strings or integers: np.savez(path, embeddings=emb, ids=np.asarray(ids, dtype=str))",
+                    ) from None
             elif len(keys) == 1:
                 arr, ids = npz[keys[0]], None
             else:

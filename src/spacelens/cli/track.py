@@ -1,0 +1,176 @@
+"""Tracking verbs: ``add``, ``ls``, ``show``, ``rm``, ``gc``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from spacelens import api
+from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.registry import KINDS, record_dict
+
+
+
+
+def _fmt_num(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def add(
+    embeddings: Path = typer.Option(..., "-e", "--embeddings", help="Embeddings file: .npy, .npz "
+                                    "(one array, or 'embeddings' + 'ids') or Parquet (id column + vector column)."),
+    dataset: Optional[Path] = typer.Option(None, "-d", "--dataset", help="Metadata table (CSV or Parquet), "
+                                           "one row per item. Needed the first time a dataset name is used."),
+    dataset_name: str = typer.Option(..., "--dataset-name", "-dn", help="Name of the dataset."),
+    experiment_name: str = typer.Option(..., "--experiment-name", "-en", help="Name of the experiment "
+                                        "(created when new)."),
+    space_name: str = typer.Option(..., "--embedding-space-name", "--space-name", "-sn",
+                                   help="Name of the new embedding space."),
+    model_name: Optional[str] = typer.Option(None, "--model-name", "-mn", help="Model that produced the space."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Id column of the dataset (and of a "
+                                           "Parquet embeddings file). Default: 'id' if present, else row number."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a space of the same name."),
+    as_json: bool = JsonOption,
+    home: Optional[Path] = HomeOption,
+):
+    """Register an embedding space, with its dataset and experiment when they are new.
+
+    Rows are matched to the dataset by id when the embeddings carry ids; otherwise row i
+    must be dataset row i. Everything is copied into the registry in one atomic step.
+
+    Example: spacelens add -e emb.npy -d items.csv --dataset-name items
+    --experiment-name run1 --embedding-space-name run1-val
+    """
+    space = api.add(embeddings, dataset, dataset_name=dataset_name, experiment_name=experiment_name,
+                    space_name=space_name, model_name=model_name, id_field=id_field, overwrite=overwrite,
+                    home=home_arg(home))
+    if as_json:
+        print_json(record_dict(space))
+        return
+    console.print(f"[green]added[/green] space [bold]{space.name}[/bold]: {space.n_rows:,} x {space.dim} "
+                  f"float32, dataset [bold]{space.dataset}[/bold], experiment [bold]{space.experiment}[/bold]")
+
+
+_COLUMNS = {
+    "datasets": ["name", "n_rows", "id_field", "columns", "content_hash", "created_at"],
+    "experiments": ["name", "model_name", "train_dataset", "params", "created_at"],
+    "spaces": ["name", "dataset", "experiment", "n_rows", "dim", "step", "split", "created_at"],
+}
+
+
+def _cell(key, value) -> str:
+    if value is None:
+        return ""
+    if key == "columns":
+        return ", ".join(c["name"] for c in value)
+    if key == "created_at":
+        return value[:16].replace("T", " ")
+    if key == "content_hash":
+        return value[:12]
+    if key == "params":
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return _fmt_num(value)
+
+
+def ls(
+    kind: Optional[str] = typer.Argument(None, help="datasets, experiments or spaces (default: all three)."),
+    as_json: bool = JsonOption,
+    home: Optional[Path] = HomeOption,
+):
+    """List registered datasets, experiments and spaces."""
+    reg = home_arg(home)
+    kinds = KINDS if kind is None else [api.tracking._kind(kind)]
+    data = {k: [record_dict(r) for r in reg.list(k)] for k in kinds}
+    if as_json:
+        print_json(data if kind is None else data[kinds[0]])
+        return
+    for k in kinds:
+        if not data[k]:
+            console.print(f"[dim]no {k}[/dim]")
+            continue
+        table = Table(title=k.capitalize(), title_justify="left")
+        for col in _COLUMNS[k]:
+            table.add_column(col, overflow="fold")
+        for rec in data[k]:
+            table.add_row(*[_cell(c, rec.get(c)) for c in _COLUMNS[k]])
+        console.print(table)
+
+
+def show(
+    name: str = typer.Argument(..., help="Name of a dataset, experiment or space."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="dataset, experiment or space, when a name is ambiguous."),
+    as_json: bool = JsonOption,
+    home: Optional[Path] = HomeOption,
+):
+    """Everything known about one entity: shape, hash, lineage, statistics, derived results."""
+    info = api.show(name, kind, home=home_arg(home))
+    if as_json:
+        print_json(info)
+        return
+    table = Table(title=f"{info['kind']} {info['name']}", title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in info.items():
+        if key in ("kind", "name", "id"):
+            continue
+        if key == "stats":
+            for sk, sv in value.items():
+                table.add_row(f"stats.{sk}", _fmt_num(sv))
+        elif key == "derived":
+            for d in value:
+                other = f" vs {d['other_space']}" if d.get("other_space") else ""
+                summary = ", ".join(f"{k}={_fmt_num(v)}" for k, v in d["info"].items()
+                                    if isinstance(v, (int, float)))[:160]
+                table.add_row(f"derived.{d['kind']}", f"{d.get('name') or ''}{other} {summary}".strip())
+        elif key == "columns":
+            table.add_row(key, ", ".join(f"{c['name']} ({c['dtype']})" for c in value))
+        elif isinstance(value, (list, tuple)) and key != "shape":
+            table.add_row(key, ", ".join(map(str, value)) or "-")
+        elif isinstance(value, dict):
+            table.add_row(key, ", ".join(f"{k}={v}" for k, v in value.items()) or "-")
+        else:
+            table.add_row(key, " x ".join(map(_fmt_num, value)) if key == "shape" else _cell(key, value))
+    console.print(table)
+
+
+def rm(
+    kind: str = typer.Argument(..., help="dataset, experiment or space."),
+    name: str = typer.Argument(..., help="Name of the entity to remove."),
+    cascade: bool = typer.Option(False, "--cascade", help="Also remove what depends on it (spaces of a "
+                                 "dataset or experiment)."),
+    as_json: bool = JsonOption,
+    home: Optional[Path] = HomeOption,
+):
+    """Remove a dataset, experiment or space (refuses if others depend on it, unless --cascade).
+
+    Derived results (kNN graphs, comparisons, maps, evaluations) of removed spaces go with them.
+    """
+    removed = api.rm(kind, name, cascade=cascade, home=home_arg(home))
+    if as_json:
+        print_json({"removed": removed})
+        return
+    for r in removed:
+        console.print(f"[red]removed[/red] {r}")
+
+
+def gc(
+    as_json: bool = JsonOption,
+    home: Optional[Path] = HomeOption,
+):
+    """Delete files in the registry that nothing references (left by an interrupted write)."""
+    removed = home_arg(home).gc()
+    if as_json:
+        print_json({"removed_files": removed})
+        return
+    console.print(f"removed {len(removed)} unreferenced file(s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel="Track")(add)
+    app.command(rich_help_panel="Track")(ls)
+    app.command(rich_help_panel="Track")(show)
+    app.command(rich_help_panel="Track")(rm)
+    app.command(rich_help_panel="Track")(gc)
