@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +14,10 @@ from rich.console import Console
 
 from spacelens.errors import SpacelensError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output is for files and logs: do not squeeze tables into 80 columns there.
+_width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(highlight=False, width=_width)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 400)
 
 HomeOption = typer.Option(None, "--home", envvar="SPACELENS_HOME", show_envvar=True,
                           help="Registry folder (default ~/.spacelens).")

@@ -92,10 +92,12 @@ def ls(
             console.print(f"[dim]no {k}[/dim]")
             continue
         table = Table(title=k.capitalize(), title_justify="left")
-        for col in _COLUMNS[k]:
-            table.add_column(col, overflow="fold")
+        cols = [c for c in _COLUMNS[k] if c == "name" or any(rec.get(c) not in (None, {}, []) for rec in data[k])]
+        for col in cols:
+            table.add_column(col, overflow="fold", no_wrap=col not in ("columns", "params"),
+                             justify="right" if col in ("n_rows", "dim", "step") else "left")
         for rec in data[k]:
-            table.add_row(*[_cell(c, rec.get(c)) for c in _COLUMNS[k]])
+            table.add_row(*[_cell(c, rec.get(c)) for c in cols])
         console.print(table)
 
 

@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from spacelens.errors import SpacelensError
 from spacelens.io.embeddings import check_readable, normalize_ids
@@ -22,7 +21,7 @@ ROW_NUMBER_ID = "_row"  # id_field recorded when items are identified by row num
 
 @dataclass
 class DatasetSource:
-    table: pd.DataFrame
+    table: "pd.DataFrame"  # noqa: F821
     ids: np.ndarray  # str, unique
     id_field: str
     path: str | None
@@ -30,6 +29,8 @@ class DatasetSource:
 
 def read_dataset(source, id_field: str | None = None) -> DatasetSource:
     """Read a metadata table and its ids; errors name the fix (e.g. the available columns)."""
+    import pandas as pd
+
     path = None
     if isinstance(source, pd.DataFrame):
         table = source.reset_index(drop=True)

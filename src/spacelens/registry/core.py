@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import pandas as pd
 
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.registry.schema import migrate
@@ -250,7 +249,10 @@ class Registry:
         rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
         return np.load(self.store.path(rec.ids_file), allow_pickle=False)
 
-    def load_table(self, dataset: str | Dataset) -> pd.DataFrame:
+    def load_table(self, dataset: str | Dataset):
+        """The dataset's metadata table (pandas DataFrame)."""
+        import pandas as pd
+
         rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
         return pd.read_parquet(self.store.path(rec.table_file))
 

@@ -23,7 +23,7 @@ import numpy as np
 from spacelens.errors import SpacelensError, SpacelensWarning
 from spacelens.progress import progress
 
-CHUNK_BYTES = 64 * 2**20  # rows are streamed in ~64 MiB blocks
+CHUNK_BYTES = 16 * 2**20  # rows are streamed in ~16 MiB blocks (temporaries stay ~100 MiB)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -155,7 +155,7 @@ class Staging:
                         )
                     out[r0:r1] = block
                     hasher.update(np.ascontiguousarray(block).tobytes())
-                    norms[r0:r1] = np.linalg.norm(block.astype(np.float64), axis=1)
+                    norms[r0:r1] = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
                     with np.errstate(over="ignore"):
                         fingerprints[r0:r1] = (block.view(np.uint32).astype(np.uint64) * weights).sum(axis=1)
                     bar.advance(r1 - r0)
