@@ -229,3 +229,20 @@ def test_no_unpickling_ever(tmp_path, monkeypatch):
     with pytest.raises(SpacelensError, match="pickled"):
         read_embeddings(tmp_path / "evil.npy")
     assert not marker.exists()
+
+
+def test_experiment_params_and_train_dataset(cli, home, seeded, tmp_path):
+    np.save(tmp_path / "p.npy", seeded.vectors)
+    cli("add", "-e", tmp_path / "p.npy", "--dataset-name", "items", "--experiment-name", "tuned",
+        "--embedding-space-name", "p", "--params", '{"loss": "triplet", "lr": 0.001}',
+        "--train-dataset", "items", check=True)
+    exp = cli("show", "tuned", "--json", check=True).json()
+    assert exp["params"] == {"loss": "triplet", "lr": 0.001} and exp["train_dataset"] == "items"
+    assert exp["spaces"] == ["p"]
+    before = snapshot(home)
+    r = cli("add", "-e", tmp_path / "p.npy", "--dataset-name", "items", "--experiment-name", "t2",
+            "--embedding-space-name", "q", "--params", "{lr: 1}")
+    assert r.code == 1 and "not valid JSON" in r.err and snapshot(home) == before
+    # the dataset now has a dependent experiment as well as spaces
+    r = cli("rm", "dataset", "items")
+    assert r.code == 1 and "experiment 'tuned' (trained on it)" in r.err

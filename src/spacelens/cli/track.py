@@ -32,6 +32,10 @@ def add(
     model_name: Optional[str] = typer.Option(None, "--model-name", "-mn", help="Model that produced the space."),
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Id column of the dataset (and of a "
                                            "Parquet embeddings file). Default: 'id' if present, else row number."),
+    params: Optional[str] = typer.Option(None, "--params", help="Experiment parameters as a JSON object, "
+                                         "e.g. '{\"loss\": \"triplet\", \"lr\": 0.001}'."),
+    train_dataset: Optional[str] = typer.Option(None, "--train-dataset", help="Registered dataset the model "
+                                                "was trained on."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a space of the same name."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
@@ -46,12 +50,29 @@ def add(
     """
     space = api.add(embeddings, dataset, dataset_name=dataset_name, experiment_name=experiment_name,
                     space_name=space_name, model_name=model_name, id_field=id_field, overwrite=overwrite,
-                    home=home_arg(home))
+                    params=_parse_params(params), train_dataset=train_dataset, home=home_arg(home))
     if as_json:
         print_json(record_dict(space))
         return
     console.print(f"[green]added[/green] space [bold]{space.name}[/bold]: {space.n_rows:,} x {space.dim} "
                   f"float32, dataset [bold]{space.dataset}[/bold], experiment [bold]{space.experiment}[/bold]")
+
+
+def _parse_params(text: Optional[str]) -> Optional[dict]:
+    if text is None:
+        return None
+    import json
+
+    from spacelens.errors import SpacelensError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpacelensError(f"--params is not valid JSON ({exc.msg} at column {exc.colno})",
+                             "Pass an object such as '{\"lr\": 0.001}'") from None
+    if not isinstance(value, dict):
+        raise SpacelensError("--params must be a JSON object", "Pass an object such as '{\"lr\": 0.001}'")
+    return value
 
 
 _COLUMNS = {
