@@ -1,44 +1,35 @@
-"""The spacelens demo on scikit-learn's bundled digits (no download).
+"""The spacelens demo on scikit-learn's bundled digits (no download); `make demo` runs it.
 
-Registers the digits dataset (1,797 8x8 images, 10 classes) and two real embedding spaces of
-it: the raw pixels, and the hidden layer of a small neural network (scikit-learn's
-MLPClassifier) trained on the train split. Then it compares and evaluates them.
+With torch installed (as `make demo` does) it runs the seed workflow of
+``examples/triplet_vs_arcface.py``: train Triplet and ArcFace embedders, log every epoch,
+evaluate, compare with a reseeded baseline, show the evolution over epochs. Without torch it
+registers two spaces any machine can make (raw pixels, and the hidden layer of scikit-learn's
+MLPClassifier) and evaluates and compares those. Either way it ends by saying how to open the
+analyzer on the result.
 
-Run:  SPACELENS_HOME=.demo-home python examples/demo.py
+    SPACELENS_HOME=.demo-home python examples/demo.py [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.datasets import load_digits
-from sklearn.neural_network import MLPClassifier
 
 import spacelens
 
-
-def digits_table() -> tuple[pd.DataFrame, np.ndarray]:
-    """The digits as a metadata table (id, label, split, ink) plus their pixel vectors."""
-    digits = load_digits()
-    x = digits.data.astype(np.float32) / 16.0
-    rng = np.random.default_rng(0)
-    split = np.where(rng.random(len(x)) < 0.7, "train", "val")
-    table = pd.DataFrame({
-        "id": [f"digit{i:04d}" for i in range(len(x))],
-        "label": digits.target,
-        "split": split,
-        "ink": x.sum(axis=1).round(2),
-    })
-    return table, x
+sys.path.insert(0, str(Path(__file__).parent))
+from triplet_vs_arcface import digits_table  # noqa: E402  (numpy/pandas/sklearn only)
 
 
 def mlp_hidden(x: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Hidden-layer activations of an MLP trained on the train rows: a learned embedding."""
-    import warnings
-
+    """Hidden-layer activations of an MLP trained on the train rows: a learned embedding without torch."""
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
 
     mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=seed)
     with warnings.catch_warnings():
@@ -47,21 +38,38 @@ def mlp_hidden(x: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int = 0) -
     return np.maximum(x @ mlp.coefs_[0] + mlp.intercepts_[0], 0).astype(np.float32)
 
 
+def without_torch(home) -> None:
+    table, images = digits_table()
+    x = images.reshape(len(table), -1)
+    train = (table["split"] == "train").to_numpy()
+    spacelens.add(x, table, dataset_name="digits", experiment_name="digits-pixels", model_name="raw-pixels",
+                  space_name="digits.pixels", overwrite=True, home=home)
+    spacelens.add(mlp_hidden(x, table["label"].to_numpy(), train), dataset_name="digits",
+                  experiment_name="digits-mlp", model_name="sklearn-mlp-64", space_name="digits.mlp",
+                  overwrite=True, home=home)
+    print("Registered digits.pixels and digits.mlp (1,797 items each)\n")
+    for name in ("digits.pixels", "digits.mlp"):
+        m = spacelens.evaluate(name, label_field="label", home=home)
+        print(f"evaluate {name:14} MAP@R {m['mean_average_precision_at_r']:.3f}  P@1 {m['precision_at_1']:.3f}")
+    cmp = spacelens.compare("digits.pixels", "digits.mlp", k=10, home=home)
+    print(f"\ncompare digits.pixels vs digits.mlp: mean kNN Jaccard (k=10) {cmp.mean:.3f}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", default=None, help="registry folder (default $SPACELENS_HOME)")
+    ap.add_argument("--quick", action="store_true", help="3 training epochs instead of 20")
     args = ap.parse_args(argv)
     home = spacelens.open_registry(args.home)
-    table, x = digits_table()
-    train = (table["split"] == "train").to_numpy()
-    spaces = {
-        "digits-pixels": ("pixels", "raw 8x8 intensities", x),
-        "digits-mlp": ("mlp-64", "sklearn MLPClassifier hidden layer", mlp_hidden(x, table["label"].to_numpy(), train)),
-    }
-    for name, (model, _, vectors) in spaces.items():
-        spacelens.add(vectors, table, dataset_name="digits", experiment_name=f"demo-{model}", model_name=model,
-                      space_name=name, overwrite=True, home=home)
-        print(f"registered {name}: {vectors.shape[0]} x {vectors.shape[1]} ({spaces[name][1]})")
+    if importlib.util.find_spec("torch") and importlib.util.find_spec("pytorch_metric_learning"):
+        from triplet_vs_arcface import main as story
+
+        story(["--home", str(home.home)] + (["--quick"] if args.quick else []))
+    else:
+        print("torch is not installed: running the torch-free demo (pip install torch==2.13.0 "
+              "'spacelens[pml]' for the Triplet vs ArcFace story)\n")
+        without_torch(home)
+        print(f"\nOpen the analyzer:  spacelens ui --home {home.home}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,27 @@
 """spacelens: track, compare, evaluate and see embedding spaces."""
 
-from spacelens.api import add, load_dataset, load_space, log_space, ls, open_registry, rm, show
+# Some verbs share their name with the subpackage that implements them (spacelens.compare,
+# .evaluate, .project, .evolution). Importing a submodule sets it as an attribute of this package,
+# which would shadow the verb; so the subpackages are loaded first and the verbs bound after.
+# The subpackages import nothing heavy at import time (tests/test_imports.py).
+import spacelens.compare  # noqa: F401
+import spacelens.evaluate  # noqa: F401
+import spacelens.evolution  # noqa: F401
+import spacelens.project  # noqa: F401
+from spacelens.api import (add, build_index, compare, compare_all, delete_index, evaluate, evolution, knn,
+                           leaderboard, list_indexes, load_dataset, load_space, log_space, ls, open_registry,
+                           project, query, rm, show)
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["add", "load_dataset", "load_space", "log_space", "ls", "open_registry", "rm", "show",
-           "NotFoundError", "SpacelensError", "SpacelensWarning", "__version__"]
+__all__ = [
+    # track
+    "add", "log_space", "ls", "show", "rm", "load_space", "load_dataset", "open_registry",
+    # neighbours
+    "knn", "query", "build_index", "list_indexes", "delete_index",
+    # compare, evaluate, maps, training
+    "compare", "compare_all", "evaluate", "leaderboard", "project", "evolution",
+    # errors
+    "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
+]

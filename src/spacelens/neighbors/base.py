@@ -8,6 +8,13 @@ by lower row index. Distances by metric:
   it is left as zero after normalisation, so its cosine with anything is 0 (distance 1).
 - ``l2``: squared euclidean distance |a - b|^2 (faiss's convention; same order as euclidean).
 - ``dot``: negative inner product -<a, b> (so smaller is nearer, as for the others).
+
+Every engine computes the stored distances the same way: in float64 from the vectors as
+stored, rounded to float32 (:func:`spacelens.neighbors.metrics.pair_distances`). So rows that
+are equally near (duplicates, or exact ties such as cos = 2/sqrt(5) from two different
+integer vectors) get equal distances, and "ties broken by lower row index" holds for the
+stored float32 values, including at the k-th neighbour (the exact engine checks the boundary
+and widens its search where a tie might continue past it).
 """
 
 from __future__ import annotations

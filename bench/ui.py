@@ -1,0 +1,240 @@
+"""Benchmark: the analyzer page, from request to both maps drawn, at 100k and 1M points per map.
+
+For each size a registry is built with two spaces of one dataset (10 labelled clusters), a
+stored PCA-method map of each and a stored comparison (synthetic coordinates and Jaccard
+values: this measures the page, not the map or comparison computations). The real server
+(`create_app`, uvicorn) serves it to headless Debian Chromium (software WebGL, the flags of
+tests/test_browser.py); the page is opened with both spaces chosen and coloured by label.
+
+Measured per size:
+
+- cold: navigation start to both maps drawn (in-page clock, after the frame is painted), first
+  page load after the server started (its table cache empty)
+- warm: the same on later loads (median of --repeats)
+- bytes a point a map: all point data the page received (two maps, the colouring, the
+  histogram bins; frame headers included) / (2 x N)
+- baseline, same run: the map's coordinates as a JSON list of numbers (what a plain JSON API
+  sends), fetched and parsed in the same page, against the binary frame fetched and decoded
+- frame: one redraw of one map (what each hover or selection change costs in software WebGL)
+
+    OMP_NUM_THREADS=2 .venv/bin/python bench/ui.py --sizes 100000 1000000
+Writes bench/results/ui.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--enable-unsafe-swiftshader"]
+K = 10
+
+
+def build_registry(home: Path, n: int, seed: int = 0) -> None:
+    """Dataset of n items, spaces A and B, a stored 'pca' map of each, a stored A/B comparison."""
+    import pandas as pd
+
+    import spacelens
+    from spacelens.registry import Registry
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    table = pd.DataFrame({"id": [f"item{i:07d}" for i in range(n)], "label": labels,
+                          "caption": pd.Series([f"an item of class {c}" for c in range(10)])[labels].to_numpy()})
+    for name in ("A", "B"):
+        vectors = rng.normal(size=(n, 4)).astype(np.float32)
+        spacelens.add(vectors, table if name == "A" else None, dataset_name="items", experiment_name=f"run{name}",
+                      space_name=name, home=home)
+    reg = Registry(home)
+    centers = rng.normal(size=(10, 2)) * 6
+    for name in ("A", "B"):
+        rec = reg.space(name)
+        coords = (centers[rng.permutation(10)][labels] + rng.normal(size=(n, 2))).astype(np.float32)
+        faith = {"k": K, "knn_preservation": 0.0, "trustworthiness": 0.0, "trust_items": 0, "trust_sampled": True}
+        reg.put_artifact("projection", name, {"method": "pca", "metric": "cosine", "k": K, "trust_sample": 2000},
+                         {"coords": coords, "knn_preservation": np.zeros(n, np.float32),
+                          "trustworthiness": np.full(n, np.nan, np.float32)},
+                         info={"faithfulness": faith, "n_rows": n, "content_hash": rec.content_hash,
+                               "synthetic": True})
+    shared = rng.binomial(K, 0.4, n)
+    jac = (shared / (2 * K - shared)).astype(np.float32)
+    reg.put_artifact("comparison", "A", {"k": K, "metric_a": "cosine", "metric_b": "cosine", "include_self": False,
+                                         "engine": "exact", "engine_params": {}},
+                     {"rows": np.arange(n, dtype=np.int64), "jaccard": jac},
+                     info={"mean": float(jac.mean()), "k": K, "synthetic": True}, other="B")
+
+
+def serve(home: Path):
+    """The analyzer app plus one bench-only route: a map as JSON number lists (the baseline)."""
+    import uvicorn
+    from fastapi.responses import JSONResponse
+
+    from spacelens.registry import Registry
+    from spacelens.server import create_app
+    from spacelens.server.data import load_map, normalise
+
+    app = create_app(home)
+    reg = Registry(home)
+
+    @app.get("/bench/json-map/{space}")
+    def json_map(space: str):
+        x, y, _ = normalise(load_map(reg, space, "pca").coords)
+        return JSONResponse({"x": x.tolist(), "y": y.tolist()})
+
+    app.router.routes.insert(0, app.router.routes.pop())  # before the static page mount
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=srv.run, daemon=True).start()
+    while not srv.started:
+        time.sleep(0.05)
+    return srv, f"http://127.0.0.1:{port}/"
+
+
+LOAD_QUERY = f"?dataset=items&a=A&b=B&method=pca&color=label&k={K}"
+DRAWN = "['A','B'].every(s => window.__sl && window.__sl.maps[s].root.dataset.drawn === '1') && document.body.dataset.ready"
+READ = """() => {
+  const m = window.__sl.maps;
+  const api = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'));
+  const frames = api.filter(e => /\\/map\\?|\\/colors\\?|\\/comparison\\?/.test(e.name));
+  return { drawn_ms: Math.max(m.A.drawnAt, m.B.drawnAt), n: m.A.n,
+           bytes: frames.reduce((s, e) => s + e.encodedBodySize, 0),
+           phases: { A: m.A.phases, B: m.B.phases },
+           requests: api.map(e => [e.name.split('/api/')[1].slice(0, 40), Math.round(e.startTime), Math.round(e.responseEnd), e.encodedBodySize]) };
+}"""
+BASELINE = """async () => {
+  const t0 = performance.now();
+  const r = await fetch('bench/json-map/A');
+  const text = await r.text();
+  const t1 = performance.now();
+  const obj = JSON.parse(text);
+  const x = Float32Array.from(obj.x), y = Float32Array.from(obj.y);
+  const t2 = performance.now();
+  const r2 = await fetch('api/spaces/A/map?method=pca');
+  const buf = await r2.arrayBuffer();
+  const t3 = performance.now();
+  const n = new DataView(buf).getUint32(4, true);
+  const head = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
+  const bx = new Float32Array(buf, 8 + n + head.buffers[0].offset, head.buffers[0].length);
+  const t4 = performance.now();
+  return { json_bytes: text.length, json_fetch_ms: t1 - t0, json_parse_ms: t2 - t1, points: x.length,
+           bin_bytes: buf.byteLength, bin_fetch_ms: t3 - t2, bin_decode_ms: t4 - t3, same: bx[7] === x[7] };
+}"""
+FRAME = """async () => {
+  const p = window.__sl.maps.A.plot;
+  const times = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await new Promise(r => { p.subscribe('draw', r, 1); p.redraw(); });
+    times.push(performance.now() - t);
+  }
+  return Math.min(...times);
+}"""
+
+
+def measure(url: str, browser, repeats: int) -> dict:
+    loads = []
+    for i in range(1 + repeats):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        t0 = time.perf_counter()
+        page.goto(url + LOAD_QUERY)
+        page.wait_for_function(DRAWN, timeout=600_000, polling=50)
+        wall = time.perf_counter() - t0
+        rec = page.evaluate(READ)
+        rec["wall_s"] = round(wall, 3)
+        if i == repeats:  # last page: baseline and frame time too
+            rec["baseline"] = page.evaluate(BASELINE)
+            rec["frame_ms"] = page.evaluate(FRAME)
+        loads.append(rec)
+        page.close()
+    return {"cold": loads[0], "warm": loads[1:]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--repeats", type=int, default=3, help="warm page loads per size")
+    ap.add_argument("--keep", type=Path, default=None, help="build the registries here and keep them")
+    args = ap.parse_args()
+    if not os.path.exists(CHROMIUM):
+        sys.exit(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from spacelens.server import frontend_built
+
+    if not frontend_built():
+        sys.exit("the front end is not built: run make web")
+    os.environ.setdefault("SPACELENS_NO_PROGRESS", "1")
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
+               "chromium_args": CHROMIUM_ARGS, "sizes": {}}
+    rows = []
+    root = args.keep or Path(tempfile.mkdtemp(prefix="spacelens-bench-ui-"))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            results["chromium"] = browser.version
+            for n in args.sizes:
+                home = root / f"home-{n}"
+                if not (home / "registry.sqlite").exists():
+                    t0 = time.perf_counter()
+                    build_registry(home, n)
+                    print(f"n={n:,}: registry built in {time.perf_counter() - t0:.1f} s", flush=True)
+                srv, url = serve(home)
+                try:
+                    m = measure(url, browser, args.repeats)
+                finally:
+                    srv.should_exit = True
+                    time.sleep(0.5)
+                warm = [r["drawn_ms"] / 1000 for r in m["warm"]]
+                last = m["warm"][-1]
+                b = last["baseline"]
+                row = {"n": n, "cold_s": round(m["cold"]["drawn_ms"] / 1000, 2),
+                       "warm_s": round(statistics.median(warm), 2),
+                       "bytes_per_point_map": round(last["bytes"] / (2 * n), 2),
+                       "json_bytes_per_point_map": round(b["json_bytes"] / n, 2),
+                       "bin_map_bytes_per_point": round(b["bin_bytes"] / n, 2),
+                       "json_fetch_parse_ms": round(b["json_fetch_ms"] + b["json_parse_ms"]),
+                       "bin_fetch_decode_ms": round(b["bin_fetch_ms"] + b["bin_decode_ms"]),
+                       "frame_ms": round(last["frame_ms"])}
+                row["x_smaller"] = round(row["json_bytes_per_point_map"] / row["bin_map_bytes_per_point"], 1)
+                row["x_faster"] = round(row["json_fetch_parse_ms"] / max(row["bin_fetch_decode_ms"], 1), 1)
+                rows.append(row)
+                results["sizes"][str(n)] = {"summary": row, **m}
+                print(json.dumps(row), flush=True)
+            browser.close()
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+    head = ["points/map", "cold s", "warm s", "B/point/map", "map B/pt", "JSON B/pt", "x smaller",
+            "bin fetch+decode ms", "JSON fetch+parse ms", "x faster", "frame ms"]
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for r in rows:
+        print(f"| {r['n']:,} | {r['cold_s']} | {r['warm_s']} | {r['bytes_per_point_map']} | "
+              f"{r['bin_map_bytes_per_point']} | {r['json_bytes_per_point_map']} | {r['x_smaller']} | "
+              f"{r['bin_fetch_decode_ms']} | {r['json_fetch_parse_ms']} | {r['x_faster']} | {r['frame_ms']} |")
+    out = HERE / "results" / "ui.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

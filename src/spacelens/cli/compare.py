@@ -1,0 +1,265 @@
+"""The ``compare`` verb: how similar two spaces of one dataset are, item by item (or all pairs)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from spacelens import api
+from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.errors import SpacelensError
+
+_IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def _bar(share: float, width: int = 40) -> str:
+    """A unicode bar of ``share`` (0..1) of ``width`` cells, in eighths of a cell."""
+    eighths = int(round(max(0.0, min(1.0, share)) * width * 8))
+    return "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
+
+
+def _params(items: Optional[List[str]], scheduler: Optional[str]) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpacelensError(f"Engine setting {item!r} is not KEY=VALUE", "Write e.g. -p nprobe=32")
+        for conv in (int, float):
+            try:
+                out[key] = conv(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    if scheduler:
+        out["scheduler"] = scheduler
+    return out
+
+
+def _split_positionals(args: list[str], histogram: bool) -> tuple[list[str], Optional[str]]:
+    """``SPACE_A SPACE_B [FILE]``: the optional FILE of ``--histogram FILE`` lands among positionals."""
+    files = [a for a in args if a.lower().endswith(_IMAGE_SUFFIXES)]
+    if histogram and len(args) == 3 and len(files) == 1:
+        return [a for a in args if a != files[0]], files[0]
+    return args, None
+
+
+def _f(x, digits: int = 3) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _print_histogram(hist: dict, base_hist: Optional[dict] = None) -> None:
+    total = max(sum(hist["counts"]), 1)
+    btotal = max(sum(base_hist["counts"]), 1) if base_hist else 1
+    t = Table(box=None, show_header=True, pad_edge=False, header_style="bold")
+    t.add_column("shared/k  Jaccard" if hist["kind"] == "shared" else "Jaccard")
+    t.add_column("items", justify="right")
+    t.add_column("", no_wrap=True)
+    if base_hist:
+        t.add_column("baseline", no_wrap=True)
+    for i, (label, c) in enumerate(zip(hist["labels"], hist["counts"])):
+        row = [label, f"{c:,}", f"[blue]{_bar(c / total)}[/blue] {100 * c / total:.1f}%"]
+        if base_hist:
+            bc = base_hist["counts"][i] if i < len(base_hist["counts"]) else 0
+            row.append(f"[yellow]{_bar(bc / btotal, 24)}[/yellow] {100 * bc / btotal:.1f}%")
+        t.add_row(*row)
+    console.print(t)
+
+
+def _print_comparison(res) -> None:
+    info = res.info
+    base = res.baseline
+    metrics = info["metric_a"] if info["metric_a"] == info["metric_b"] else f"{info['metric_a']} / {info['metric_b']}"
+    engine = info["engine"] + (f" {info['engine_params']}" if info.get("engine_params") else "")
+    conv = ", self counted among its k (seed convention)" if info["include_self"] else ""
+    console.print(f"[bold]{res.space_a}[/bold] vs [bold]{res.space_b}[/bold]: {info['n_items']:,} items, "
+                  f"k = {res.k}, {metrics}, {engine}{conv}")
+    if info.get("n_dropped"):
+        console.print(f"  compared on shared items: {info['n_dropped']:,} dropped "
+                      f"({info['n_a'] - info['n_items']:,} only in {res.space_a}, "
+                      f"{info['n_b'] - info['n_items']:,} only in {res.space_b})")
+    t = Table(box=None, show_header=False, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    sim = f"[bold green]{res.mean:.4f}[/bold green]"
+    if "sample" in info:
+        lo, hi = info["sample"]["ci95"]
+        sim += f"  (95% CI {lo:.4f} - {hi:.4f}; {info['sample']['n']:,} sampled items)"
+    t.add_row("similarity (mean Jaccard)", sim)
+    chance = info["chance"]
+    ratio = f" ({res.mean / chance:.1f}x chance)" if chance and chance > 0 else ""
+    t.add_row("chance level", f"{chance:.4f}{ratio}")
+    if base is not None:
+        t.add_row(f"baseline {base.space_a} vs {base.space_b}", f"[bold yellow]{base.mean:.4f}[/bold yellow]")
+    if "cka" in info:
+        cka = _f(info["cka"], 4)
+        if base is not None and "cka" in base.info:
+            cka += f"  (baseline {_f(base.info['cka'], 4)})"
+        if info.get("cka_items", info["n_items"]) != info["n_items"]:
+            cka += f"  (on {info['cka_items']:,} random items)"
+        t.add_row("linear CKA", cka)
+    q = info.get("quantiles", {})
+    t.add_row("quantiles", "  ".join(f"{float(p) * 100:g}%: {v:.3f}" for p, v in q.items()))
+    if "recall" in info:
+        r = info["recall"]
+        t.add_row("approximation", f"recall@{r['k']} vs exact: {_f(r['a'])} ({res.space_a}), {_f(r['b'])} "
+                  f"({res.space_b}) on {r['n_queries']:,} queries; the similarity is within "
+                  f"±{r['max_error']:.3f} of exact")
+    console.print(t)
+    _print_histogram(info["histogram"], base.info["histogram"] if base is not None else None)
+    curve = info.get("curve", {})
+    if len(curve) > 1:
+        ct = Table(title="k curve", show_header=True, header_style="bold")
+        ct.add_column("k", justify="right")
+        ct.add_column("mean Jaccard", justify="right")
+        if "sample" in info:
+            ct.add_column("95% CI", justify="right")
+        if base is not None:
+            ct.add_column("baseline", justify="right")
+        ct.add_column("chance", justify="right")
+        for kk in sorted(curve, key=int):
+            row = [kk, f"{curve[kk]['mean']:.4f}"]
+            if "sample" in info:
+                row.append(" - ".join(f"{x:.3f}" for x in curve[kk]["ci95"]))
+            if base is not None:
+                row.append(_f(base.info["curve"].get(kk, {}).get("mean"), 4))
+            row.append(f"{curve[kk]['chance']:.4f}")
+            ct.add_row(*row)
+        console.print(ct)
+    if base is not None:
+        console.print(f"[bold]reading:[/bold] {info['baseline_reading']}")
+
+
+def _print_matrix(mat) -> None:
+    def table(values, title):
+        t = Table(title=title, header_style="bold")
+        t.add_column("")
+        for name in mat.spaces:
+            t.add_column(name, justify="right")
+        for name, row in zip(mat.spaces, values):
+            t.add_row(name, *(_f(float(v)) for v in row))
+        console.print(t)
+
+    table(mat.jaccard, f"{mat.dataset}: mean kNN Jaccard (k = {mat.k}, {mat.info['metric']}, {mat.info['engine']})")
+    if mat.cka is not None:
+        table(mat.cka, f"{mat.dataset}: linear CKA")
+
+
+def compare(
+    spaces: Optional[List[str]] = typer.Argument(None, metavar="SPACE_A SPACE_B",
+                                                 help="The two spaces to compare (of one dataset)."),
+    k: str = typer.Option("10", "-k", "--k", help="Neighbours per item, or a k curve: -k 1,5,10,50,100 (one graph for "
+                          "the largest k; the largest is the headline figure)."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Metric of both spaces (cosine, l2, dot)."),
+    metric_a: Optional[str] = typer.Option(None, "--metric-a", "-ma", help="Metric of space A (default cosine)."),
+    metric_b: Optional[str] = typer.Option(None, "--metric-b", "-mb", help="Metric of space B (default cosine)."),
+    approx: bool = typer.Option(False, "--approx", help="Approximate kNN graphs (ivf unless --engine says "
+                                "otherwise); prints the engines' measured recall and what it means for the result."),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="kNN engine: exact, hnsw, ivf or dask."),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="Engine setting KEY=VALUE, repeatable "
+                                              "(hnsw M, ef_construction, ef_search; ivf nlist, nprobe)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (engine dask)."),
+    sample: Optional[int] = typer.Option(None, "--sample", help="Exact neighbours for N random items only: "
+                                         "the mean with a 95% confidence interval (fast for millions of items)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample and of the recall queries."),
+    include_self: bool = typer.Option(False, "--include-self", help="Count each item among its own k neighbours "
+                                      "(the seed tool's convention, which inflates the score): to compare with "
+                                      "old figures."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="A reseeded run of SPACE_A: also compare A "
+                                           "with it and print that figure beside A vs B, to read A vs B against."),
+    histogram: bool = typer.Option(False, "--histogram", metavar="[FILE]", help="Also write a PNG histogram (and "
+                                   "k curve) to FILE (default compare-A-vs-B-kK.png)."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write per-item values (id, row, jaccard) to a "
+                                          ".parquet or .csv file."),
+    all_dataset: Optional[str] = typer.Option(None, "--all", metavar="DATASET", help="Similarity matrix of all "
+                                              "spaces of DATASET (reuses one cached graph per space)."),
+    heatmap: Optional[Path] = typer.Option(None, "--heatmap", help="With --all: write the matrix as a PNG heatmap."),
+    cka: bool = typer.Option(True, "--cka/--no-cka", help="Also compute linear CKA (a k-free global measure)."),
+    items: bool = typer.Option(True, "--items/--no-items", help="With --json: include per-item values."),
+    precompute: bool = typer.Option(False, "--precompute", hidden=True, help="Accepted for compatibility "
+                                    "(graphs are always precomputed and cached)."),
+    as_json: bool = JsonOption,
+    home: Optional[Path] = HomeOption,
+):
+    """How similar are two embedding spaces of one dataset? Per item: the Jaccard index of its
+    k nearest neighbours in A and in B (self excluded); the similarity is the mean.
+
+    Prints the mean, quantiles, a histogram, the chance level for this N and k and linear
+    CKA. Per-item values are stored in the registry (for colouring maps). Spaces over
+    different items of one dataset are compared on their shared items.
+
+    Examples: spacelens compare run1.val run2.val -k 1,5,10,50 --histogram;
+    spacelens compare big.a big.b --sample 2000; spacelens compare --all items --heatmap m.png
+    """
+    reg = home_arg(home)
+    params = _params(param, scheduler)
+    ma = metric_a or metric or "cosine"
+    mb = metric_b or metric or "cosine"
+    positional, hist_file = _split_positionals(list(spaces or []), histogram)
+    if all_dataset is not None:
+        if positional:
+            raise SpacelensError("--all DATASET compares all spaces of a dataset; do not name spaces too",
+                                 "Run either 'spacelens compare A B' or 'spacelens compare --all DATASET'")
+        mat = api.compare_all(all_dataset, k=k, metric=ma, approx=approx,
+                              include_self=include_self, engine=engine, engine_params=params, cka=cka, home=reg)
+        out = mat.to_dict()
+        if heatmap is not None:
+            from spacelens.compare.plots import heatmap_png
+
+            out["heatmap"] = str(heatmap_png(mat, heatmap))
+        if as_json:
+            print_json(out)
+            return
+        _print_matrix(mat)
+        if heatmap is not None:
+            console.print(f"heatmap written to {out['heatmap']}")
+        return
+    if len(positional) != 2:
+        raise SpacelensError(f"compare needs two spaces, got {len(positional)}"
+                             + (f" ({', '.join(positional)})" if positional else ""),
+                             "Run 'spacelens compare SPACE_A SPACE_B' (or --all DATASET for all pairs)")
+    if heatmap is not None:
+        raise SpacelensError("--heatmap draws the matrix of --all DATASET", "Use --histogram for two spaces")
+    if export is not None and export.suffix.lower() not in (".parquet", ".csv"):
+        raise SpacelensError(f"Cannot export to {export.name!r}: unknown format {export.suffix or '(none)'}",
+                             "Use a .parquet or .csv file name")
+    a, b = positional
+    res = api.compare(a, b, k=k, metric_a=ma, metric_b=mb, approx=approx, sample=sample,
+                      include_self=include_self, baseline=baseline, engine=engine, engine_params=params, seed=seed,
+                      cka=cka, home=reg)
+    written = {}
+    if histogram:
+        from spacelens.compare.plots import histogram_png
+
+        target = hist_file or f"compare-{a}-vs-{b}-k{res.k}.png".replace("/", "_")
+        written["histogram"] = str(histogram_png(res, target))
+    if export is not None:
+        written["export"] = str(_export(res, export))
+    if as_json:
+        out = res.to_dict(per_item=items)
+        out.update(written)
+        print_json(out)
+        return
+    _print_comparison(res)
+    for what, path in written.items():
+        console.print(f"{what} written to {path}")
+
+
+def _export(res, path: Path) -> Path:
+    df = res.to_frame()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
+    return path
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare", rich_help_panel="Compare")(compare)

@@ -1,0 +1,472 @@
+"""Comparing two spaces of one dataset, item by item, through the registry.
+
+The similarity of spaces A and B is the mean over items of the Jaccard index of the item's
+k nearest neighbours in A and in B (self excluded). Graphs come from the kNN cache
+(:func:`spacelens.neighbors.knn_graph`), so a space compared with five others is searched
+once. Spaces over different row subsets of one dataset are compared on their shared items,
+with neighbours searched among the shared items only: an item's neighbours in A must be
+drawn from the same pool as in B, or items present in one space only would lower the score
+for no fault of the space. The cached graph of a space is used when the space holds exactly
+the shared items; otherwise the shared subset is searched directly (not cached: the subset
+depends on the pair).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spacelens.compare.cka import linear_cka
+from spacelens.compare.jaccard import chance_jaccard, k_curve, summarize
+from spacelens.compare.sampled import mean_ci, sample_rows, sampled_neighbours
+from spacelens.errors import SpacelensError, SpacelensWarning
+
+KIND = "comparison"
+APPROX_DEFAULT = "ivf"
+CKA_SAMPLE_MAX = 200_000  # with --sample, CKA on at most this many random items
+
+
+@dataclass
+class Comparison:
+    """Per-item Jaccard of two spaces on their shared items, and its summary in ``info``."""
+
+    space_a: str
+    space_b: str
+    k: int
+    mean: float
+    ids: np.ndarray      # str ids of the compared items
+    rows: np.ndarray     # int64 dataset rows of the compared items
+    jaccard: np.ndarray  # float32 per item, at ``k``
+    info: dict = field(default_factory=dict)
+    baseline: "Comparison | None" = None
+    per_k: dict = field(default_factory=dict, repr=False)  # k -> float32 per item, for every k of the curve
+
+    def to_dict(self, per_item: bool = False) -> dict:
+        """JSON-ready summary (``per_item`` adds ids and values)."""
+        d = {"space_a": self.space_a, "space_b": self.space_b, "k": self.k, "similarity": self.mean,
+             **self.info}
+        if self.baseline is not None:
+            d["baseline"] = self.baseline.to_dict(per_item=False)
+        if per_item:
+            d["items"] = {"id": self.ids.tolist(), "row": self.rows.tolist(),
+                          "jaccard": [round(float(x), 6) for x in self.jaccard]}
+        return _jsonable(d)
+
+    def to_frame(self):
+        """Per-item table: id, row (dataset row), jaccard (at ``k``), and jaccard_k<k> for the other k."""
+        import pandas as pd
+
+        cols = {"id": self.ids, "row": self.rows, "jaccard": self.jaccard}
+        cols.update({f"jaccard_k{kk}": v for kk, v in sorted(self.per_k.items()) if kk != self.k})
+        return pd.DataFrame(cols)
+
+
+@dataclass
+class SimilarityMatrix:
+    """Mean Jaccard (and linear CKA) between every pair of spaces of a dataset."""
+
+    dataset: str
+    spaces: list[str]
+    k: int
+    jaccard: np.ndarray         # (n, n), 1 on the diagonal
+    cka: np.ndarray | None      # (n, n) or None
+    info: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        nan = lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else x  # noqa: E731
+        return {"dataset": self.dataset, "spaces": self.spaces, "k": self.k,
+                "jaccard": [[nan(float(v)) for v in r] for r in self.jaccard],
+                "cka": None if self.cka is None else [[nan(float(v)) for v in r] for r in self.cka],
+                **self.info}
+
+
+# -- inputs ------------------------------------------------------------------------------
+
+def parse_ks(k) -> list[int]:
+    """``10``, ``[1, 5, 10]`` or ``"1,5,10"`` as a sorted list of distinct positive ints."""
+    items = k.replace(" ", "").split(",") if isinstance(k, str) else (list(k) if isinstance(k, Sequence) else [k])
+    out = []
+    for x in items:
+        try:
+            v = int(x)
+            ok = not isinstance(x, bool) and float(x) == v
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or v < 1:
+            raise SpacelensError(f"k must be positive whole numbers, got {k!r}", "Pass e.g. -k 10 or -k 1,5,10,50")
+        out.append(v)
+    if not out:
+        raise SpacelensError("No k given", "Pass e.g. -k 10 or -k 1,5,10,50")
+    return sorted(set(out))
+
+
+@dataclass
+class Alignment:
+    """Items shared by two spaces: their dataset rows and their row positions in each space."""
+
+    rows: np.ndarray   # dataset rows, ascending
+    pos_a: np.ndarray  # row in space A of each shared item
+    pos_b: np.ndarray
+    n_a: int
+    n_b: int
+
+    @property
+    def full_a(self) -> bool:
+        return len(self.rows) == self.n_a
+
+    @property
+    def full_b(self) -> bool:
+        return len(self.rows) == self.n_b
+
+    @property
+    def n_dropped(self) -> int:
+        return (self.n_a - len(self.rows)) + (self.n_b - len(self.rows))
+
+
+def align(reg, a, b) -> Alignment:
+    """Shared items of spaces ``a`` and ``b`` (records); clear errors when there are none."""
+    if a.dataset != b.dataset:
+        raise SpacelensError(
+            f"Spaces {a.name!r} (dataset {a.dataset!r}) and {b.name!r} (dataset {b.dataset!r}) embed different "
+            "datasets, so their items cannot be matched",
+            "Compare spaces of one dataset: register both with the same --dataset-name (rows are matched by id)")
+    ra, rb = reg.load_rows(a), reg.load_rows(b)
+    rows, pa, pb = np.intersect1d(ra, rb, assume_unique=True, return_indices=True)
+    if rows.size == 0:
+        raise SpacelensError(f"Spaces {a.name!r} and {b.name!r} share no items of dataset {a.dataset!r}",
+                             "Compare spaces that embed some of the same items")
+    al = Alignment(rows.astype(np.int64), pa.astype(np.int64), pb.astype(np.int64), a.n_rows, b.n_rows)
+    if al.n_dropped:
+        warnings.warn(
+            f"{a.name} and {b.name} cover different items: comparing on the {rows.size:,} shared items, "
+            f"dropping {al.n_dropped:,} ({a.n_rows - rows.size:,} only in {a.name}, "
+            f"{b.n_rows - rows.size:,} only in {b.name}); neighbours are searched among shared items",
+            SpacelensWarning, stacklevel=3)
+    return al
+
+
+def _check_ks(ks: list[int], n: int, what: str) -> None:
+    if ks[-1] >= n:
+        raise SpacelensError(f"k={ks[-1]} is too large for {n:,} {what}: each item has only {n - 1:,} others",
+                             f"Choose k below {n:,}" if n > 1 else "Compare spaces with more items")
+
+
+def _resolve_engine(engine, approx: bool, engine_params: dict | None):
+    from spacelens.neighbors import get_engine
+
+    name = engine or (APPROX_DEFAULT if approx else "exact")
+    if approx and name == "exact":
+        name = APPROX_DEFAULT
+    params = {k: v for k, v in (engine_params or {}).items() if v is not None}
+    eng = get_engine(name, **params) if isinstance(name, str) else name
+    return name if isinstance(name, str) else eng.name, params, eng
+
+
+def _search_subset(eng, x, m, metric, label):
+    try:
+        idx, _ = eng.search(x, x, m, metric, query_rows=np.arange(len(x)), description=label)
+    except TypeError as exc:  # an engine without the description keyword
+        if "description" not in str(exc):
+            raise
+        idx, _ = eng.search(x, x, m, metric, query_rows=np.arange(len(x)))
+    return np.asarray(idx)
+
+
+def _graph(reg, rec, pos, full: bool, m: int, metric: str, engine_name, engine_params, eng):
+    """Neighbour indices (positions among the shared items) of every shared item: (n, m)."""
+    from spacelens.neighbors import KnnGraph, knn_graph
+
+    if full:  # the space holds exactly the shared items: its cached graph serves
+        g = knn_graph(reg, rec, m, metric, engine_name, **engine_params)
+        return g, None
+    x = np.ascontiguousarray(reg.load_vectors(rec)[pos])
+    idx = _search_subset(eng, x, m, metric, f"kNN of {rec.name} on shared items ({metric}, {eng.name}, k={m})")
+    return KnnGraph(idx, np.empty((len(idx), 0), np.float32), metric, eng.name), x
+
+
+# -- the comparison ----------------------------------------------------------------------
+
+def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b: str = "cosine",
+                   approx: bool = False, sample: int | None = None, include_self: bool = False,
+                   engine: str | None = None, engine_params: dict | None = None, seed: int = 0,
+                   cka: bool = True, recall_queries: int = 1000, store: bool = True) -> Comparison:
+    """Per-item kNN Jaccard of spaces ``a`` and ``b`` on their shared items.
+
+    ``k``: an int or several (``[1, 5, 10]`` / ``"1,5,10"``): the curve of mean Jaccard over
+    k comes from one graph per space built for the largest k, which is the headline k of
+    the result. ``sample``: exact neighbours of that many random items only (mean with a 95%
+    interval). ``approx``: approximate engine (``ivf`` unless ``engine`` says otherwise),
+    its recall measured against exact search on ``recall_queries`` items. ``engine`` /
+    ``engine_params`` go to the kNN engine (e.g. ``engine="dask", engine_params={"scheduler":
+    ...}``). Full (not sampled) results are stored as artifact "comparison", one per k.
+    """
+    from spacelens.neighbors import measure_recall
+    from spacelens.neighbors.metrics import check_metric
+
+    ra, rb = reg.space(a), reg.space(b)
+    ks = parse_ks(k)
+    kmax = ks[-1]
+    check_metric(metric_a)
+    check_metric(metric_b)
+    al = align(reg, ra, rb)
+    n = len(al.rows)
+    _check_ks(ks, n, "shared items" if al.n_dropped else "items")
+    if sample is not None and approx:
+        raise SpacelensError("--sample already searches exact neighbours for the sampled items",
+                             "Drop --approx, or drop --sample to build approximate graphs for all items")
+    if sample is not None and (isinstance(sample, bool) or int(sample) < 2):
+        raise SpacelensError(f"sample={sample!r} must be at least 2 items", "Pass e.g. --sample 1000")
+    engine_name, params, eng = _resolve_engine(engine if sample is None else "exact", approx, engine_params)
+    approx = approx or engine_name in ("hnsw", "ivf")  # an approximate engine always reports its recall
+    m = kmax - 1 if include_self else kmax  # neighbours other than self
+
+    info: dict = {"k": kmax, "ks": ks, "metric_a": metric_a, "metric_b": metric_b, "include_self": include_self,
+                  "engine": engine_name, "engine_params": eng_params_of(eng), "n_items": n,
+                  "n_a": al.n_a, "n_b": al.n_b, "n_dropped": al.n_dropped,
+                  "chance": chance_jaccard(n, kmax, include_self)}
+    seconds: dict = {}
+    t0 = time.perf_counter()
+    if sample is not None:
+        sel = sample_rows(n, int(sample), seed)
+        if m == 0:
+            ga = gb = np.empty((len(sel), 0), np.int64)
+        else:
+            xa = reg.load_vectors(ra) if al.full_a else np.ascontiguousarray(reg.load_vectors(ra)[al.pos_a])
+            xb = reg.load_vectors(rb) if al.full_b else np.ascontiguousarray(reg.load_vectors(rb)[al.pos_b])
+            ga, gb = sampled_neighbours(xa, xb, sel, m, metric_a, metric_b)
+            del xa, xb
+        seconds["neighbours"] = time.perf_counter() - t0
+        item_rows = al.rows[sel]
+    else:
+        sel = None
+        recall = {}
+        if m == 0:
+            ga = gb = np.empty((n, 0), np.int64)
+        else:
+            graphs = []
+            for rec, pos, full, metric, side in ((ra, al.pos_a, al.full_a, metric_a, "a"),
+                                                 (rb, al.pos_b, al.full_b, metric_b, "b")):
+                # built for kmax even with include_self (which uses kmax - 1 others): the cached
+                # graph then also serves the default convention at the same k
+                g, x = _graph(reg, rec, pos, full, kmax, metric, engine_name, params, eng)
+                if approx:
+                    vec = reg.load_vectors(rec) if x is None else x
+                    recall[side] = measure_recall(vec, eng, m, metric, n_queries=min(recall_queries, n),
+                                                  seed=seed, graph=g)
+                graphs.append(np.asarray(g.indices)[:, :m])
+                del x
+            ga, gb = graphs
+        seconds["graphs"] = time.perf_counter() - t0
+        item_rows = al.rows
+        if approx:
+            info["recall"] = {"a": recall.get("a"), "b": recall.get("b"), "k": m,
+                              "n_queries": min(recall_queries, n),
+                              "max_error": max_error_from_recall(recall.get("a", 1.0), recall.get("b", 1.0), kmax)}
+
+    t1 = time.perf_counter()
+    curve = k_curve(ga, gb, ks, include_self)
+    seconds["jaccard"] = time.perf_counter() - t1
+    values = curve[kmax]
+    info.update(summarize(values, kmax, include_self))
+    info["curve"] = {str(kk): {"mean": float(v.mean()), "chance": chance_jaccard(n, kk, include_self)}
+                     for kk, v in curve.items()}
+    if sample is not None:
+        mean, lo, hi = mean_ci(values, population=n)
+        info["sample"] = {"n": int(len(sel)), "seed": seed, "ci95": [lo, hi]}
+        for kk, v in curve.items():
+            info["curve"][str(kk)]["ci95"] = list(mean_ci(v, population=n)[1:])
+
+    if cka:
+        t2 = time.perf_counter()
+        pa, pb = al.pos_a, al.pos_b
+        if sample is not None and n > CKA_SAMPLE_MAX:
+            pick = sample_rows(n, CKA_SAMPLE_MAX, seed + 1)
+            pa, pb = pa[pick], pb[pick]
+        va, vb = reg.load_vectors(ra), reg.load_vectors(rb)
+        info["cka"] = linear_cka(va, vb, None if al.full_a and len(pa) == n else pa,
+                                 None if al.full_b and len(pb) == n else pb,
+                                 normalize_x=metric_a == "cosine", normalize_y=metric_b == "cosine")
+        info["cka_items"] = int(len(pa))
+        seconds["cka"] = time.perf_counter() - t2
+    info["seconds"] = {key: round(v, 3) for key, v in seconds.items()}
+
+    ids = reg.load_ids(ra.dataset)[item_rows]
+    result = Comparison(ra.name, rb.name, kmax, float(info["mean"]), ids, item_rows, values, info, per_k=curve)
+    if store and sample is None:
+        for kk, v in curve.items():
+            per_k = {**info, "k": kk, **summarize(v, kk, include_self), "chance": chance_jaccard(n, kk, include_self)}
+            reg.put_artifact(KIND, ra.name, _params(kk, metric_a, metric_b, include_self, engine_name, eng),
+                             {"rows": item_rows, "jaccard": v}, info=_jsonable(per_k), other=rb.name)
+    return result
+
+
+def max_error_from_recall(recall_a: float, recall_b: float, k: int) -> float:
+    """Bound on |approximate - exact| mean Jaccard implied by the engines' recall@k.
+
+    One wrong neighbour in either set moves an item's Jaccard s / (2k - s) by at most
+    2 / (k + 1) (the step from s = k - 1 to k), and an engine with recall r gets
+    (1 - r) k neighbours wrong per item on average, so the mean moves by at most
+    2k / (k + 1) * ((1 - r_a) + (1 - r_b)).
+    """
+    return float(min(1.0, 2 * k / (k + 1) * ((1 - recall_a) + (1 - recall_b))))
+
+
+def eng_params_of(eng) -> dict:
+    from spacelens.neighbors import engine_params
+
+    return engine_params(eng)
+
+
+def _params(k, metric_a, metric_b, include_self, engine_name, eng) -> dict:
+    return {"k": int(k), "metric_a": metric_a, "metric_b": metric_b, "include_self": bool(include_self),
+            "engine": engine_name, "engine_params": eng_params_of(eng)}
+
+
+def _jsonable(d):
+    if isinstance(d, dict):
+        return {str(k): _jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_jsonable(v) for v in d]
+    if isinstance(d, float) and not math.isfinite(d):
+        return None
+    if isinstance(d, np.generic):
+        return _jsonable(d.item())
+    return d
+
+
+def load_comparison(reg, a: str, b: str, k: int = 10, metric_a: str | None = None, metric_b: str | None = None,
+                    include_self: bool | None = None) -> Comparison | None:
+    """A stored comparison of ``a`` and ``b`` at ``k``, whichever way round it was computed.
+
+    Jaccard is symmetric, so a comparison stored as (b, a) serves (a, b) with the metrics
+    swapped. Among several (metrics, engines), exact and self-excluded ones come first.
+    """
+    found = []
+    for art in reg.find_artifacts(kind=KIND, space=a):
+        p = art.params
+        if p.get("k") != k:
+            continue
+        if art.space == a and art.other_space == b:
+            ma, mb, swapped = p.get("metric_a"), p.get("metric_b"), False
+        elif art.space == b and art.other_space == a:
+            ma, mb, swapped = p.get("metric_b"), p.get("metric_a"), True
+        else:
+            continue
+        if (metric_a and ma != metric_a) or (metric_b and mb != metric_b):
+            continue
+        if include_self is not None and bool(p.get("include_self")) != include_self:
+            continue
+        found.append((bool(p.get("include_self")), p.get("engine") != "exact", ma != "cosine" or mb != "cosine",
+                      -art.id, art, ma, mb, swapped))
+    if not found:
+        return None
+    *_, art, ma, mb, swapped = min(found, key=lambda t: t[:4])
+    rows = np.asarray(reg.load_artifact(art, "rows", mmap=False))
+    values = np.asarray(reg.load_artifact(art, "jaccard", mmap=False))
+    info = dict(art.info)
+    info["metric_a"], info["metric_b"] = ma, mb
+    if swapped and "n_a" in info:
+        info["n_a"], info["n_b"] = info.get("n_b"), info.get("n_a")
+    dataset = reg.space(a).dataset
+    return Comparison(a, b, k, float(info.get("mean", float(values.mean()))), reg.load_ids(dataset)[rows], rows,
+                      values, info, per_k={k: values})
+
+
+# -- baseline --------------------------------------------------------------------------
+
+def read_baseline(ab: float, aa2: float, a: str, b: str, a2: str) -> str:
+    """One line putting A-vs-B in the context of A-vs-A2 (A2: the same recipe, reseeded)."""
+    if not (aa2 > 0 and math.isfinite(ab)):
+        return f"{a} and its reseeded run {a2} share no neighbours beyond chance: there is no baseline to read against"
+    r = ab / aa2
+    if r > 1.1:
+        return (f"{a} agrees more with {b} ({ab:.3f}) than with its own reseeded run {a2} ({aa2:.3f}): "
+                f"the two spaces are as alike as run-to-run noise allows")
+    if r >= 0.9:
+        return (f"{a} vs {b} ({ab:.3f}) is about the same as {a} vs its reseeded run {a2} ({aa2:.3f}): "
+                f"the difference between the spaces is within run-to-run variation")
+    return (f"{a} vs {b} ({ab:.3f}) is {1 / r:.1f}x lower than {a} vs its reseeded run {a2} ({aa2:.3f}): "
+            f"{b} differs from {a} beyond what reseeding alone does")
+
+
+def compare_with_baseline(reg, a: str, b: str, baseline: str | None = None, **kwargs) -> Comparison:
+    """:func:`compare_spaces`, plus A-vs-``baseline`` (a reseeded run of A) in ``.baseline``."""
+    res = compare_spaces(reg, a, b, **kwargs)
+    if baseline:
+        kw = {**kwargs, "metric_b": kwargs.get("metric_a", "cosine")}
+        base = compare_spaces(reg, a, baseline, **kw)
+        res.baseline = base
+        res.info["baseline_reading"] = read_baseline(res.mean, base.mean, a, b, baseline)
+    return res
+
+
+# -- all pairs ---------------------------------------------------------------------------
+
+def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: bool = False,
+                include_self: bool = False, engine: str | None = None, engine_params: dict | None = None,
+                cka: bool = True, seed: int = 0, store: bool = True) -> SimilarityMatrix:
+    """Mean Jaccard (and linear CKA) between every pair of spaces of ``dataset``.
+
+    One cached graph per space serves all pairs of spaces that cover the same items; a pair
+    over different items is compared on its shared items (searched for that pair).
+    """
+    reg.dataset(dataset)  # NotFoundError with the known names
+    spaces = reg.spaces_of(dataset=dataset)
+    if len(spaces) < 2:
+        raise SpacelensError(f"Dataset {dataset!r} has {len(spaces)} space(s); a matrix needs at least two",
+                             "Register more spaces of it with 'spacelens add'")
+    ks = parse_ks(k)
+    if len(ks) != 1:
+        raise SpacelensError("compare --all takes one k", "Pass e.g. -k 10")
+    k = ks[0]
+    from spacelens.neighbors import knn_graph
+
+    engine_name, params, eng = _resolve_engine(engine, approx, engine_params)
+    m = k - 1 if include_self else k
+    names = [s.name for s in spaces]
+    n_sp = len(spaces)
+    jac = np.eye(n_sp)
+    ck = np.eye(n_sp) if cka else None
+    rows = [reg.load_rows(s) for s in spaces]
+    graphs: dict[int, np.ndarray] = {}
+    pairs = {}
+    t0 = time.perf_counter()
+    for i in range(n_sp):
+        for j in range(i + 1, n_sp):
+            a, b = spaces[i], spaces[j]
+            if len(rows[i]) == len(rows[j]) and np.array_equal(rows[i], rows[j]):
+                n = len(rows[i])
+                _check_ks([k], n, "items")
+                for t in (i, j):
+                    if t not in graphs:
+                        graphs[t] = np.asarray(knn_graph(reg, spaces[t], k, metric, engine_name,
+                                                         **params).indices)[:, :m]
+                values = k_curve(graphs[i], graphs[j], [k], include_self)[k]
+                info = {"k": k, "ks": [k], "metric_a": metric, "metric_b": metric, "include_self": include_self,
+                        "engine": engine_name, "engine_params": eng_params_of(eng), "n_items": n, "n_a": n,
+                        "n_b": n, "n_dropped": 0, "chance": chance_jaccard(n, k, include_self),
+                        **summarize(values, k, include_self)}
+                if cka:
+                    va, vb = reg.load_vectors(a), reg.load_vectors(b)
+                    info["cka"] = linear_cka(va, vb, normalize_x=metric == "cosine", normalize_y=metric == "cosine")
+                if store:
+                    reg.put_artifact(KIND, a.name, _params(k, metric, metric, include_self, engine_name, eng),
+                                     {"rows": rows[i], "jaccard": values}, info=_jsonable(info), other=b.name)
+                mean = float(values.mean())
+            else:
+                res = compare_spaces(reg, a.name, b.name, k, metric, metric, approx=approx,
+                                     include_self=include_self, engine=engine, engine_params=engine_params,
+                                     seed=seed, cka=cka, store=store)
+                info, mean = res.info, res.mean
+            jac[i, j] = jac[j, i] = mean
+            if cka:
+                ck[i, j] = ck[j, i] = info.get("cka", float("nan"))
+            pairs[f"{a.name}|{b.name}"] = {"n_items": info["n_items"], "n_dropped": info["n_dropped"]}
+    return SimilarityMatrix(dataset, names, k, jac, ck,
+                            {"metric": metric, "engine": engine_name, "include_self": include_self,
+                             "pairs": pairs, "seconds": round(time.perf_counter() - t0, 3)})

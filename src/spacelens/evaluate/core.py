@@ -1,0 +1,320 @@
+"""Evaluate a registered space against a label column, store the result, rank spaces.
+
+Labels come from the space's dataset table (one column), aligned to the space's rows. The
+kNN metrics (:mod:`retrieval`) are computed block by block from ranked neighbours:
+
+- the whole space is the reference (self-retrieval, or a query split searched among all
+  rows): a cached kNN graph of the space (:mod:`spacelens.neighbors`) with ``k_max >= k`` is
+  reused. Otherwise, when every row is a query and the graph is small enough to keep
+  (n x k <= ``GRAPH_CACHE_MAX_ENTRIES``; or the engine is approximate), the graph is built and
+  cached for later runs; else only the queries are searched, block by block, and scored as
+  they come (nothing n x k is kept: ``k="all"`` works on any size).
+- a query split against another reference split (or against itself): the queries are
+  searched among the reference rows (block by block for the exact engine).
+
+The result is stored as artifact ``"evaluation"`` on the space: ``info`` holds the metrics (so
+``spacelens show`` lists them), arrays hold the per-class values.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from spacelens.errors import SpacelensError, SpacelensWarning
+from spacelens.evaluate.clustering import CLUSTER_METRICS, clustering_metrics, kmeans_assignment
+from spacelens.evaluate.retrieval import METRICS, RetrievalAccumulator, label_counts, resolve_k
+from spacelens.registry import Registry, Space
+
+ALL_METRICS = METRICS + CLUSTER_METRICS
+ARTIFACT = "evaluation"
+# Build (and cache) a kNN graph only when it holds at most this many entries (8 bytes each).
+GRAPH_CACHE_MAX_ENTRIES = 1 << 27
+# Neighbour entries (queries x k) fetched per streamed search call.
+SEARCH_BLOCK_ENTRIES = 1 << 24
+MIN_SEARCH_BLOCK = 256  # ...but at least this many queries per call (each call prepares the base)
+
+
+def _nan_to_none(x):
+    return None if isinstance(x, float) and math.isnan(x) else x
+
+
+def _column(table: pd.DataFrame, field: str, rows: np.ndarray, what: str, space: Space) -> np.ndarray:
+    if field not in table.columns:
+        cols = ", ".join(map(str, table.columns))
+        raise SpacelensError(f"The dataset {space.dataset!r} has no column {field!r} to use as {what}",
+                             f"Use one of its columns: {cols}")
+    return table[field].to_numpy()[rows]
+
+
+def load_labels(reg: Registry, space: Space, label_field: str) -> np.ndarray:
+    """The label of each row of ``space`` (from its dataset's ``label_field`` column)."""
+    values = _column(reg.load_table(space.dataset), label_field, reg.load_rows(space), "labels", space)
+    missing = pd.isna(values)
+    if missing.any():
+        first = str(reg.space_ids(space)[np.flatnonzero(missing)[0]])
+        raise SpacelensError(f"{int(missing.sum())} of {len(values)} items of space {space.name!r} have no "
+                             f"value in column {label_field!r} (first: id {first!r})",
+                             "Fill in the missing labels in the dataset, or choose a fully labelled column")
+    return values
+
+
+def _select(reg: Registry, space: Space, split_field: str, query_split, reference_split):
+    """``(query positions, reference positions or None for all rows, ref_includes_query)``."""
+    n = space.n_rows
+    if query_split is None:
+        if reference_split is not None:
+            raise SpacelensError("A reference split was given without a query split",
+                                 "Pass --query-split too (e.g. --query-split val --reference-split train)")
+        return np.arange(n), None, True
+    values = _column(reg.load_table(space.dataset), split_field, reg.load_rows(space), "splits", space)
+    values = np.array([str(v) for v in values]) if values.dtype == object else values.astype(str)
+
+    def pick(val, role):
+        pos = np.flatnonzero(values == str(val))
+        if not len(pos):
+            seen = ", ".join(sorted(set(values.tolist()))[:12])
+            raise SpacelensError(f"No item of space {space.name!r} has {split_field}={val!r} ({role} split)",
+                                 f"Values of {split_field!r} in this space: {seen}")
+        return pos
+
+    q = pick(query_split, "query")
+    if reference_split is None:
+        return q, None, True            # the whole space is the reference, queries are in it
+    if str(reference_split) == str(query_split):
+        return q, q, True
+    return q, pick(reference_split, "reference"), False
+
+
+def _graph_choice(reg: Registry, space: Space, k: int, metric: str, engine: str, params: dict,
+                  all_queries: bool):
+    """``(how, graph)``: a cached graph with enough k, else "build" (every row is a query and
+    the graph is small enough to keep, or an approximate engine) or "stream" (search only the
+    queries, block by block, keep nothing)."""
+    from spacelens.neighbors import cached_graph
+
+    graph = cached_graph(reg, space, k, metric, engine, **params)
+    if graph is not None:
+        return "cached", graph
+    if engine != "exact" or (all_queries and space.n_rows * k <= GRAPH_CACHE_MAX_ENTRIES):
+        return "build", None
+    return "stream", None
+
+
+def _search(engine_obj, queries, base, k, metric, query_rows, description):
+    kw = {}
+    if "description" in inspect.signature(engine_obj.search).parameters:
+        kw["description"] = description
+    return engine_obj.search(queries, base, k, metric, query_rows, **kw)
+
+
+def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, params, how, graph=None):
+    """Yield ``(query indices into q_pos, knn indices into the reference)`` blocks.
+
+    ``q_pos``: space rows of the queries; ``ref_pos``: space rows of the reference (None: all);
+    ``qrows_all``: the reference row each query is (self exclusion), or None.
+    """
+    from spacelens.neighbors import get_engine, knn_graph
+
+    if how in ("cached", "build"):
+        if graph is None:
+            graph = knn_graph(reg, space, k, metric, engine, **params)
+        step = max(1, SEARCH_BLOCK_ENTRIES // max(k, 1))
+        for s in range(0, len(q_pos), step):
+            yield np.arange(s, min(s + step, len(q_pos))), np.asarray(graph.indices[q_pos[s:s + step], :k])
+        return
+    vectors = reg.load_vectors(space)
+    base = vectors if ref_pos is None else np.ascontiguousarray(vectors[ref_pos])
+    eng = get_engine(engine, **params)
+    if engine != "exact":                       # an index is built per call: one call
+        qv = np.ascontiguousarray(vectors[q_pos])
+        idx, _ = _search(eng, qv, base, k, metric, qrows_all, f"kNN for evaluation ({metric})")
+        yield np.arange(len(q_pos)), idx
+        return
+    step = max(MIN_SEARCH_BLOCK, SEARCH_BLOCK_ENTRIES // max(k, 1))
+    nblocks = -(-len(q_pos) // step)
+    for b, s in enumerate(range(0, len(q_pos), step)):
+        e = min(s + step, len(q_pos))
+        qv = np.ascontiguousarray(vectors[q_pos[s:e]])
+        qr = qrows_all[s:e] if qrows_all is not None else None
+        idx, _ = _search(eng, qv, base, k, metric, qr,
+                         f"Exact kNN for evaluation ({metric}), block {b + 1}/{nblocks}")
+        yield np.arange(s, e), idx
+
+
+def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str = "cosine",
+                   k: int | str | None = None, split_field: str = "split", query_split=None,
+                   reference_split=None, avg_of_avgs: bool = False, clustering: bool = True,
+                   clusters=None, cluster_field: str | None = None, n_init: int = 3, seed: int = 0,
+                   engine: str = "exact", engine_params: dict | None = None, store: bool = True) -> dict:
+    """Retrieval (P@1, R-precision, MAP@R, MAP, MRR) and clustering (NMI, AMI) metrics of a space.
+
+    Definitions: :mod:`spacelens.evaluate.retrieval` and :mod:`spacelens.evaluate.clustering`
+    (those of pytorch-metric-learning's ``AccuracyCalculator``). ``k``: None or
+    ``"max_bin_count"`` (default; exactly enough for every query's R), ``"all"`` or an int.
+    ``clusters``: a precomputed cluster id per space row (or per query) instead of k-means;
+    ``cluster_field``: the same, read from a dataset column. Returns a dict: metric -> value,
+    ``"info"`` (settings and counts) and ``"per_class"`` (one record per label).
+    """
+    from spacelens.neighbors.base import METRICS as KNN_METRICS
+
+    t0 = time.perf_counter()
+    if metric not in KNN_METRICS:
+        raise SpacelensError(f"Unknown metric {metric!r}", f"Use one of: {', '.join(KNN_METRICS)}")
+    whole = isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+    if not (k is None or k in ("max_bin_count", "all") or (whole and k > 0)):
+        raise SpacelensError(f"k={k!r} is not valid", "Use 'max_bin_count' (default), 'all' or a positive whole number")
+    params_engine = dict(engine_params or {})
+    rec = reg.space(space)
+    labels = load_labels(reg, rec, label_field)
+    q_pos, ref_pos, ref_includes_query = _select(reg, rec, split_field, query_split, reference_split)
+    codes, classes = pd.factorize(labels)
+    codes = codes.astype(np.int32)
+    n_classes = len(classes)
+    qc = codes[q_pos]
+    rc = codes if ref_pos is None else codes[ref_pos]
+    n_ref = len(rc)
+    counts = label_counts(qc, rc, ref_includes_query, n_classes)
+    kk = resolve_k(k, counts, n_ref)
+    if whole:
+        if k > kk:
+            warnings.warn(f"k={k} is more than the reference holds; using k={kk}", SpacelensWarning)
+        if kk < counts.default_k:
+            warnings.warn(f"k={kk} is below max_bin_count ({counts.default_k}): r_precision and "
+                          "mean_average_precision_at_r only see the first k of R neighbours (as in "
+                          "pytorch-metric-learning); use the default k for exact values", SpacelensWarning)
+
+    # -- retrieval ------------------------------------------------------------------------
+    keep = np.flatnonzero(~counts.lone)           # lone queries are not searched at all
+    acc = RetrievalAccumulator(n_classes)
+    how = "none"
+    t_knn = time.perf_counter()
+    if len(keep) and kk > 0:
+        graph = None
+        if ref_pos is None:
+            how, graph = _graph_choice(reg, rec, kk, metric, engine, params_engine, len(q_pos) == rec.n_rows)
+        else:
+            how = "self-subset" if ref_includes_query else "split"
+        # the reference row each query is: its space row, its place in the split, or none
+        qrows = q_pos[keep] if ref_pos is None else keep if ref_includes_query else None
+        for sub, idx in _neighbour_blocks(reg, rec, q_pos[keep], ref_pos, qrows, kk, metric, engine,
+                                          params_engine, how, graph):
+            qi = keep[sub]
+            acc.add(rc[idx], qc[qi], counts.r[qi])
+    else:
+        warnings.warn("No query has another item of its label in the reference: the retrieval "
+                      "metrics are undefined (NaN)", SpacelensWarning)
+    t_knn = time.perf_counter() - t_knn
+    ret = acc.result(k=kk, n_queries=len(qc), n_lone=int(counts.lone.sum()), avg_of_avgs=avg_of_avgs)
+
+    # -- clustering -----------------------------------------------------------------------
+    cluster_info, cm = None, {}
+    t_cl = time.perf_counter()
+    if clusters is not None or cluster_field is not None:
+        if clusters is not None and cluster_field is not None:
+            raise SpacelensError("Both clusters and cluster_field were given", "Pass only one of them")
+        if cluster_field is not None:
+            assign = _column(reg.load_table(rec.dataset), cluster_field, reg.load_rows(rec), "clusters", rec)
+            if pd.isna(assign).any():
+                raise SpacelensError(f"Column {cluster_field!r} has missing cluster ids",
+                                     "Give every item a cluster id")
+            cluster_info = f"precomputed (column {cluster_field!r})"
+        else:
+            assign = np.asarray(clusters)
+            cluster_info = "precomputed (given assignment)"
+        if len(assign) == rec.n_rows:
+            assign = assign[q_pos]
+        elif len(assign) != len(q_pos):
+            raise SpacelensError(f"The cluster assignment has {len(assign)} entries; the space has {rec.n_rows} "
+                                 f"rows and {len(q_pos)} queries", "Give one cluster id per space row")
+        cm = clustering_metrics(qc, pd.factorize(assign)[0])
+    elif clustering:
+        from spacelens.neighbors import prepare
+
+        n_lab = len(np.unique(qc))
+        x = prepare(reg.load_vectors(rec)[q_pos], metric)
+        assign = kmeans_assignment(x, n_lab, seed=seed, n_init=n_init)
+        cm = clustering_metrics(qc, assign)
+        cluster_info = (f"k-means++ and scikit-learn KMeans (n_clusters={n_lab}, n_init={n_init}, seed={seed}, "
+                        "fitted on <= 256 points per cluster) on "
+                        + ("L2-normalised vectors" if metric == "cosine" else "raw vectors"))
+    t_cl = time.perf_counter() - t_cl
+
+    # -- result ---------------------------------------------------------------------------
+    order = ["mean_average_precision_at_r", "r_precision", "precision_at_1", "mean_average_precision",
+             "mean_reciprocal_rank"]
+    metrics = {m: _nan_to_none(ret.metrics[m]) for m in order}
+    metrics.update(cm)
+    knn_desc = {"cached": "cached kNN graph", "build": "kNN graph (built and cached)",
+                "stream": "exact search of the queries, streamed (no graph cached)",
+                "split": "search of the reference split", "self-subset": "search within the split",
+                "none": "none"}[how]
+    size = np.bincount(qc, minlength=n_classes)
+    info = {**metrics, "k": kk, "n_queries": len(qc), "n_reference": n_ref, "n_scored": ret.n_scored,
+            "n_lone": ret.n_lone, "n_classes": int((size > 0).sum()),
+            "seconds": round(time.perf_counter() - t0, 3),
+            "label_field": label_field, "metric": metric, "k_rule": str(k if k is not None else "max_bin_count"),
+            "avg_of_avgs": bool(avg_of_avgs), "ref_includes_query": ref_includes_query,
+            "split": ({"field": split_field, "query": str(query_split),
+                       "reference": None if reference_split is None else str(reference_split)}
+                      if query_split is not None else None),
+            "knn": knn_desc, "engine": engine, "engine_params": params_engine,
+            "clustering": cluster_info, "seconds_knn": round(t_knn, 3), "seconds_clustering": round(t_cl, 3)}
+    present = np.flatnonzero(size > 0)
+    class_labels = np.array([str(c) for c in classes], dtype=str)
+    per_class = []
+    for c in present:
+        row = {"label": classes[c].item() if hasattr(classes[c], "item") else classes[c],
+               "n_queries": int(size[c]), "n_scored": int(ret.class_queries[c])}
+        row.update({m: _nan_to_none(float(ret.per_class[m][c])) for m in order})
+        per_class.append(row)
+    if store:
+        params = {"label_field": label_field, "metric": metric, "k": info["k_rule"], "split": info["split"],
+                  "avg_of_avgs": bool(avg_of_avgs), "engine": engine, "engine_params": params_engine}
+        arrays = {"class_labels": class_labels[present], "class_queries": size[present].astype(np.int64),
+                  "class_scored": ret.class_queries[present].astype(np.int64)}
+        arrays.update({m: ret.per_class[m][present].astype(np.float64) for m in order})
+        reg.put_artifact(ARTIFACT, rec.name, params, arrays, info=info, name=label_field)
+    return {**metrics, "space": rec.name, "info": info, "per_class": per_class}
+
+
+def sort_per_class(per_class: list[dict], by: str = "mean_average_precision_at_r") -> list[dict]:
+    """Worst classes first (classes without a score, i.e. lone ones, last)."""
+    return sorted(per_class, key=lambda r: (r.get(by) is None, r.get(by) if r.get(by) is not None else 0.0))
+
+
+def leaderboard(reg: Registry, dataset: str, *, by: str = "mean_average_precision_at_r",
+                label_field: str | None = None, metric: str | None = None) -> list[dict]:
+    """All stored evaluations of the spaces of ``dataset``, best ``by`` first.
+
+    One row per (space, evaluation settings); rows with different label fields, metrics or
+    splits are not comparable, so the settings are part of each row (filter with
+    ``label_field`` / ``metric``).
+    """
+    if by not in ALL_METRICS:
+        raise SpacelensError(f"Cannot rank by {by!r}", f"Use one of: {', '.join(ALL_METRICS)}")
+    reg.dataset(dataset)  # NotFoundError with a hint when unknown
+    rows = []
+    for sp in reg.spaces_of(dataset=dataset):
+        for art in reg.find_artifacts(kind=ARTIFACT, space=sp.name):
+            info = art.info
+            if label_field is not None and info.get("label_field") != label_field:
+                continue
+            if metric is not None and info.get("metric") != metric:
+                continue
+            split = info.get("split")
+            rows.append({"space": sp.name, "experiment": sp.experiment, "step": sp.step,
+                         "label_field": info.get("label_field"), "metric": info.get("metric"),
+                         "k": info.get("k"), "avg_of_avgs": info.get("avg_of_avgs"),
+                         "split": (f"{split['query']} vs {split['reference'] or 'all'}" if split else None),
+                         **{m: info.get(m) for m in ALL_METRICS},
+                         "n_queries": info.get("n_queries"), "evaluated_at": art.created_at})
+    rows.sort(key=lambda r: (r[by] is None, -(r[by] or 0.0), r["space"]))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i
+    return rows

@@ -1,0 +1,235 @@
+"""Exact kNN with faiss's flat (brute-force) kernels, blocked over queries.
+
+faiss does the GEMM and keeps the best ``k + extra`` candidates per query; we then re-compute
+the candidates' distances exactly (float64, see :mod:`metrics`), drop the query itself, and sort
+by (distance, row). A query whose candidates all lie within faiss's rounding error of its
+k-th distance may have a tie at the boundary with rows faiss did not return: only those rare
+rows are searched again with twice as many candidates, until the boundary is clear. Memory is
+bounded by the query block (``block_size`` x ``k``), never n x n.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spacelens.errors import SpacelensError
+from spacelens.neighbors.duplicates import duplicate_groups
+from spacelens.neighbors.metrics import (check_metric, check_vectors, faiss_metric, from_faiss, max_norm, pair_distances,
+                                         prepare_with_norms, search_tolerance)
+from spacelens.progress import progress
+
+# A re-search never holds more than this many (query, candidate) pairs at once.
+_RESEARCH_PAIRS = 1 << 22
+
+
+def check_k(k, n_base: int, self_excluded: bool) -> int:
+    """``k`` as an int in [1, n_base - self_excluded], or a clear error naming the fix."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise SpacelensError(f"k must be a whole number, not {k!r}", "Pass e.g. k=10")
+    k = int(k)
+    limit = n_base - 1 if self_excluded else n_base
+    if k < 1 or k > limit:
+        what = f"{n_base} rows" + (" (self excluded)" if self_excluded else "")
+        raise SpacelensError(f"k={k} is out of range for {what}",
+                             f"Choose k between 1 and {limit}" if limit >= 1 else "Add more items")
+    return k
+
+
+class Side:
+    """Vectors as given (``raw``, for exact distances) and prepared for faiss (``vec``)."""
+
+    def __init__(self, raw: np.ndarray, vec: np.ndarray, norms: np.ndarray | None = None):
+        self.raw, self.vec, self.norms = raw, vec, norms   # norms: float64 row norms (cosine only)
+
+    @classmethod
+    def of(cls, vectors, metric: str, what: str = "vectors") -> "Side":
+        raw = check_vectors(vectors, what)
+        vec, norms = prepare_with_norms(raw, metric)
+        return cls(raw, vec, norms)
+
+    def __len__(self) -> int:
+        return len(self.vec)
+
+    def take(self, rows) -> "Side":
+        norms = self.norms[rows] if self.norms is not None else None
+        if isinstance(rows, slice):
+            return Side(self.raw[rows], self.vec[rows], norms)
+        return Side(np.asarray(self.raw[rows]), np.ascontiguousarray(self.vec[rows]), norms)
+
+
+def rank_candidates(q: Side, b: Side, cand: np.ndarray, k: int, metric: str,
+                    query_rows: np.ndarray | None, members: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distances of candidate rows, self dropped, sorted by (distance, row); first k.
+
+    Missing candidates (-1) and the query itself get +inf and sort last. With ``members``
+    (groups of identical rows, see :mod:`duplicates`), ``cand`` are group numbers: each is
+    measured once and expanded into its lowest rows.
+    """
+    if members is None:
+        dist = pair_distances(q.raw, b.raw, cand, metric, q.norms, b.norms)
+    else:
+        dist_g = pair_distances(q.raw, b.raw, members[cand, 0], metric, q.norms, b.norms)
+        cand = members[cand].reshape(len(cand), -1)                     # (r, width * w) rows
+        dist = np.repeat(dist_g, members.shape[1], axis=1)
+        dist[cand < 0] = np.inf
+    if query_rows is not None:
+        dist[cand == query_rows[:, None]] = np.inf
+    order = np.lexsort((cand, dist), axis=1)[:, :k]
+    return np.take_along_axis(cand, order, axis=1), np.take_along_axis(dist, order, axis=1)
+
+
+class ExactEngine:
+    """Brute force with faiss ``knn`` (the kernel of ``IndexFlatIP`` / ``IndexFlatL2``), exact ties."""
+
+    name = "exact"
+
+    def __init__(self, block_size: int = 8192, extra: int | None = None):
+        if int(block_size) < 1:
+            raise SpacelensError(f"block_size={block_size} must be positive", "Use e.g. 8192")
+        self.block_size = int(block_size)
+        self.extra = extra
+
+    @property
+    def params(self) -> dict:
+        return {}  # block size and candidate count change speed, never results
+
+    def __repr__(self) -> str:
+        return f"ExactEngine(block_size={self.block_size})"
+
+    def search(self, queries, base, k: int, metric: str, query_rows=None,
+               *, description: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest rows of ``base`` per query: ``(indices int32, distances float32)``.
+
+        ``queries`` and ``base`` are raw vectors (prepared here); pass the same object for
+        both to search a space against itself without a second copy.
+        """
+        q, b, rows, k = prepare_search(queries, base, k, metric, query_rows)
+        return self.search_prepared(q, b, k, metric, rows, description=description)
+
+    def search_prepared(self, q: Side, b: Side, k: int, metric: str, rows: np.ndarray | None,
+                        *, description: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` on vectors already through :func:`prepare_search`."""
+        nq = len(q)
+        # Grouping costs a pass over the base: worth it when many queries search it.
+        groups = duplicate_groups(b.raw, k + 1) if nq >= 64 else None
+        # faiss searches the distinct vectors; candidates are group numbers when there are duplicates.
+        target = b.vec if groups is None else np.ascontiguousarray(b.vec[groups.reps])
+        members = None if groups is None else groups.members
+        m = len(target)
+        extra = self.extra if self.extra is not None else max(8, k // 4)
+        kk = min(m, k + (rows is not None) + extra)
+        bmax = max_norm(b.vec) if metric != "cosine" else 1.0
+        ctx = (b, target, members, rows, k, metric, bmax)
+
+        indices = np.empty((nq, k), dtype=np.int32)
+        distances = np.empty((nq, k), dtype=np.float32)
+        pending: list[np.ndarray] = []
+        with progress(description or f"Exact kNN ({metric})", total=nq) as bar:
+            for s in range(0, nq, self.block_size):
+                e = min(nq, s + self.block_size)
+                todo = self._block(q, np.arange(s, e), kk, ctx, indices, distances)
+                if len(todo):
+                    pending.append(todo)
+                bar.advance(e - s)
+        # Rows whose k-th neighbour may tie with rows faiss did not return: widen and retry.
+        todo = np.concatenate(pending) if pending else np.empty(0, dtype=np.int64)
+        while len(todo):
+            kk = min(m, 2 * kk)
+            step = max(1, _RESEARCH_PAIRS // kk)
+            left = [self._block(q, todo[s:s + step], kk, ctx, indices, distances)
+                    for s in range(0, len(todo), step)]
+            todo = np.concatenate(left)
+        return indices, distances
+
+    def _block(self, qs, qi, kk, ctx, indices, distances) -> np.ndarray:
+        """Search queries ``qi``; write their results; return those whose boundary is unclear."""
+        import faiss
+
+        b, target, members, rows, k, metric, bmax = ctx
+        m = len(target)
+        contiguous = len(qi) > 0 and qi[-1] - qi[0] + 1 == len(qi)
+        q = qs.take(slice(qi[0], qi[-1] + 1) if contiguous else qi)
+        qrows = rows[qi] if rows is not None else None
+        # A zero query under cosine/dot is equally far from every row: the lowest rows win.
+        if metric != "l2":
+            zero = ~q.vec.any(axis=1)
+            if zero.any():
+                self._zero_queries(qi[zero], qrows[zero] if qrows is not None else None, k, metric,
+                                   indices, distances)
+                keep = ~zero
+                qi, q = qi[keep], q.take(keep)
+                qrows = qrows[keep] if qrows is not None else None
+                if not len(qi):
+                    return qi
+        raw, cand = faiss.knn(q.vec, target, kk, metric=faiss_metric(metric))
+        if kk >= m:  # every distinct vector is a candidate: nothing can be missing
+            need = np.full(len(qi), kk)
+            easy, p = np.ones(len(qi), dtype=bool), kk - 1
+        else:
+            # faiss's distances are within ``tol`` of the exact ones. The k-th nearest non-self
+            # row is at most fd[p] + tol away (p = k with self among the candidates, else
+            # k - 1), so only candidates with fd <= fd[p] + 2 tol can be among the k nearest
+            # or tie with the k-th. Usually that is the first p + 1: only those are re-ranked.
+            fd = from_faiss(raw.astype(np.float64), metric)
+            p = k if qrows is not None else k - 1
+            thr = fd[:, p] + 2 * search_tolerance(q.vec, bmax, metric)
+            need = (fd <= thr[:, None]).sum(axis=1)
+            easy = need <= p + 1
+        groups = [(easy, p + 1)] if easy.all() else [(easy, p + 1), (~easy, int(need[~easy].max()))]
+        for mask, width in groups:
+            if not mask.any():
+                continue
+            sub = q if mask.all() else q.take(mask)
+            sub_rows = (qrows if mask.all() else qrows[mask]) if qrows is not None else None
+            idx, dist = rank_candidates(sub, b, np.ascontiguousarray(cand[mask, :width]), k, metric, sub_rows,
+                                        members)
+            indices[qi[mask]] = idx
+            distances[qi[mask]] = dist
+        # Every candidate within the bound: rows faiss did not return may be as near.
+        return qi[need >= kk] if kk < m else qi[:0]
+
+    @staticmethod
+    def _zero_queries(qi, qrows, k, metric, indices, distances):
+        cand = np.broadcast_to(np.arange(k + 1, dtype=np.int64), (len(qi), k + 1))
+        if qrows is not None:
+            is_self = cand == qrows[:, None]
+            drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+        else:
+            drop = np.full(len(qi), k)
+        keep = np.ones(cand.shape, dtype=bool)
+        keep[np.arange(len(qi)), drop] = False
+        indices[qi] = cand[keep].reshape(len(qi), k)
+        distances[qi] = 1.0 if metric == "cosine" else 0.0
+
+
+def prepare_search(queries, base, k, metric, query_rows):
+    """Validate a search request; ``(queries, base, query_rows, k)`` prepared for ``metric``.
+
+    Pass the same object as ``queries`` and ``base`` to prepare a space only once.
+    """
+    check_metric(metric)
+    b = Side.of(base, metric, "base vectors")
+    q = b if queries is base else Side.of(queries, metric, "query vectors")
+    if q.vec.shape[1] != b.vec.shape[1]:
+        raise SpacelensError(f"Queries have dimension {q.vec.shape[1]} but the base has {b.vec.shape[1]}",
+                             "Search a space with vectors of its own dimension")
+    rows = _check_rows(query_rows, len(q), len(b))
+    return q, b, rows, check_k(k, len(b), rows is not None)
+
+
+def _check_rows(query_rows, nq: int, n: int) -> np.ndarray | None:
+    if query_rows is None:
+        return None
+    rows = np.asarray(query_rows)
+    if rows.shape != (nq,) or not np.issubdtype(rows.dtype, np.integer):
+        raise SpacelensError(f"query_rows must be {nq} integers (one base row per query)",
+                             "Pass the row of the base that each query is, or None")
+    if nq and (rows.min() < 0 or rows.max() >= n):
+        raise SpacelensError("query_rows refer to rows outside the base", f"Use rows in [0, {n})")
+    return rows.astype(np.int64, copy=False)
+
+
+def exact_search(queries, base, k: int, metric: str = "cosine", query_rows=None) -> tuple[np.ndarray, np.ndarray]:
+    """Shortcut for ``get_engine("exact").search``."""
+    return ExactEngine().search(queries, base, k, metric, query_rows)

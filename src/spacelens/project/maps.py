@@ -1,0 +1,135 @@
+"""The 2D maps themselves: PCA, UMAP from a precomputed kNN graph, and PCA -> UMAP.
+
+Pure functions on arrays (no registry): :mod:`spacelens.project.core` decides what to compute
+and caches it. UMAP never searches for neighbours here: it is handed a kNN graph (the space's
+cached exact graph, or one computed on the PCA components), which is what makes it cheaper
+than umap-learn's own pipeline.
+
+umap-learn and numba are imported lazily (about 2 s) and only for UMAP maps.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from spacelens.errors import SpacelensError
+
+PCA_UMAP_DIMS = 50
+MIN_DIST = 0.1
+
+# umap distance names for our metrics (our l2 graph holds squared distances: sqrt them).
+UMAP_METRIC = {"cosine": "cosine", "l2": "euclidean"}
+
+
+def pca_map(x: np.ndarray, n_components: int = 2, seed: int = 0) -> np.ndarray:
+    """The first ``n_components`` principal components of ``x`` (scikit-learn's PCA, its signs)."""
+    from sklearn.decomposition import PCA
+
+    n, d = x.shape
+    m = min(n_components, d, n)
+    z = PCA(n_components=m, random_state=seed).fit_transform(x).astype(np.float32)
+    if m < n_components:  # a 1-D space (or a single item) still gets a 2-D map
+        z = np.hstack([z, np.zeros((n, n_components - m), np.float32)])
+    return np.ascontiguousarray(z)
+
+
+def _enable_numba_cache() -> None:
+    """Make umap's numba kernels cache their machine code on disk (once per machine).
+
+    umap-learn 0.5 compiles its kernels without ``cache=True`` (only pynndescent caches), so
+    every new process pays ~5-8 s of JIT for the same code. We switch on numba's on-disk cache
+    for the three kernels a seeded fit from a precomputed graph runs. Numba keys the cache by
+    the function's bytecode, signature and CPU, and stores it next to umap's sources when that
+    folder is writable, else in the user cache (or in $NUMBA_CACHE_DIR when set). Only the
+    serial layout kernel is cached: the parallel twin shares its Python function, hence its
+    cache file, and a seeded fit never uses it.
+    """
+    import umap.layouts as layouts
+    import umap.umap_ as umap_
+
+    for fn in (umap_.smooth_knn_dist, umap_.compute_membership_strengths,
+               layouts._nb_optimize_layout_euclidean_single_epoch):
+        if getattr(fn, "_cache", None) is not None and type(fn._cache).__name__ != "FunctionCache":
+            try:
+                fn.enable_caching()
+            except Exception:  # a source-less install: just compile each time
+                pass
+
+
+def _umap(seed: int, n_neighbors: int, metric: str, **kw):
+    import umap
+
+    _enable_numba_cache()
+    return umap.UMAP(n_components=2, n_neighbors=n_neighbors, metric=metric, min_dist=MIN_DIST,
+                     random_state=seed, **kw)
+
+
+def umap_input_graph(indices: np.ndarray, distances: np.ndarray, metric: str, n_neighbors: int):
+    """Our kNN graph (self excluded) as umap-learn's ``precomputed_knn``.
+
+    umap wants each item as its own first neighbour at distance 0, then ``n_neighbors - 1``
+    others, as writable arrays (it marks disconnected edges in place). Cosine distances are
+    1 - cos already; squared L2 becomes euclidean.
+    """
+    n = indices.shape[0]
+    m = n_neighbors - 1
+    if indices.shape[1] < m:
+        raise SpacelensError(f"The kNN graph has {indices.shape[1]} neighbours per item, UMAP needs {m}",
+                             "Build the graph with a larger k")
+    idx = np.empty((n, n_neighbors), dtype=np.int32)
+    dist = np.zeros((n, n_neighbors), dtype=np.float32)
+    idx[:, 0] = np.arange(n, dtype=np.int32)
+    idx[:, 1:] = indices[:, :m]
+    d = np.asarray(distances[:, :m], dtype=np.float32)
+    dist[:, 1:] = np.sqrt(np.maximum(d, 0)) if metric == "l2" else np.maximum(d, 0)
+    return idx, dist
+
+
+def umap_map(x: np.ndarray, indices: np.ndarray, distances: np.ndarray, metric: str,
+             n_neighbors: int = 15, seed: int = 0) -> np.ndarray:
+    """UMAP layout of ``x`` from its precomputed kNN graph (``indices``/``distances`` as in
+    :class:`~spacelens.neighbors.KnnGraph`, self excluded, at least ``n_neighbors - 1`` wide)."""
+    if metric not in UMAP_METRIC:
+        raise SpacelensError(f"UMAP maps need a distance; metric {metric!r} is not one",
+                             "Use --metric cosine or --metric l2, or --method pca")
+    idx, dist = umap_input_graph(indices, distances, metric, n_neighbors)
+    model = _umap(seed, n_neighbors, UMAP_METRIC[metric], precomputed_knn=(idx, dist, None))
+    with warnings.catch_warnings():
+        # "no NNDescent index, transform unavailable" and "random_state overrides n_jobs": expected
+        warnings.simplefilter("ignore", UserWarning)
+        z = model.fit_transform(x)
+    return np.ascontiguousarray(z, dtype=np.float32)
+
+
+def umap_own_neighbors(x: np.ndarray, metric: str = "cosine", n_neighbors: int = 15, seed: int = 0) -> np.ndarray:
+    """umap-learn computing its own neighbours (pynndescent): the baseline the benchmark compares to."""
+    model = _umap(seed, n_neighbors, UMAP_METRIC.get(metric, metric))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        z = model.fit_transform(x)
+    return np.ascontiguousarray(z, dtype=np.float32)
+
+
+def pca_reduce(x: np.ndarray, dims: int = PCA_UMAP_DIMS, seed: int = 0) -> np.ndarray:
+    """``x`` on its first ``dims`` principal components (``x`` itself, centred, when it has fewer)."""
+    from sklearn.decomposition import PCA
+
+    if x.shape[1] <= dims or x.shape[0] <= dims:
+        return np.ascontiguousarray(x - x.mean(axis=0, dtype=np.float64), dtype=np.float32)
+    return np.ascontiguousarray(PCA(n_components=dims, random_state=seed).fit_transform(x), dtype=np.float32)
+
+
+def pca_umap_map(x: np.ndarray, n_neighbors: int = 15, seed: int = 0, dims: int = PCA_UMAP_DIMS) -> np.ndarray:
+    """PCA to ``dims`` components, exact euclidean kNN there, then UMAP.
+
+    ``x`` is already prepared for the space's metric (unit rows for cosine), so the PCA sees
+    the geometry the metric sees; in the reduced space plain euclidean distance is used, as
+    is usual for PCA -> UMAP pipelines.
+    """
+    from spacelens.neighbors import exact_search
+
+    z = pca_reduce(x, dims, seed)
+    idx, dist = exact_search(z, z, n_neighbors - 1, "l2", query_rows=np.arange(len(z)))
+    return umap_map(z, idx, dist, "l2", n_neighbors, seed)

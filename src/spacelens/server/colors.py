@@ -1,0 +1,151 @@
+"""Colouring points by a metadata column or by per-item agreement, as one byte a point.
+
+Every colouring is a ``uint8`` code per dataset row plus a palette (hex colours, code i
+drawn with palette[i]) and a legend. Categorical columns keep their most frequent values
+(the rest become "other"); numeric columns and agreement are quantised to 255 levels of a
+colour map, code 255 meaning "missing". One byte a point keeps a million-point colouring
+at 1 MB on the wire, shared by both maps since they show the same dataset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MAX_CATEGORIES = 30
+MISSING = 255
+MISSING_COLOR = "#c8c8c8"
+OTHER_COLOR = "#8c8c8c"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".svg", ".avif")
+# Tableau 10 + 20 distinguishable extras (fixed so colours stay put between sessions)
+CATEGORY_COLORS = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+    "#bab0ac", "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+    "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#bcbd22", "#dbdb8d",
+    "#17becf", "#9edae5", "#393b79",
+]
+
+
+def _hex(rgba) -> str:
+    return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgba[:3])
+
+
+def ramp(cmap: str, n: int = 255) -> list[str]:
+    """``n`` hex colours sampled evenly from a matplotlib colour map."""
+    from matplotlib import colormaps
+
+    cm = colormaps[cmap]
+    return [_hex(cm(i / (n - 1))) for i in range(n)]
+
+
+def looks_like_image(values: pd.Series) -> bool:
+    """True when the (string) values are image file paths or URLs."""
+    sample = values.dropna().astype(str).head(50)
+    if sample.empty:
+        return False
+
+    def is_image(v: str) -> bool:
+        v = v.strip().lower()
+        return v.startswith("data:image/") or v.split("?", 1)[0].endswith(IMAGE_SUFFIXES)
+
+    return bool(sample.map(is_image).all())
+
+
+def column_kind(s: pd.Series) -> str:
+    """'categorical', 'numeric', 'image' or 'text' (text can be searched, not coloured by)."""
+    if pd.api.types.is_bool_dtype(s):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(s):
+        vals = s.dropna()
+        integral = pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(vals.to_numpy(float), 1) == 0))
+        return "categorical" if integral and vals.nunique() <= 50 else "numeric"
+    if looks_like_image(s):
+        return "image"
+    limit = max(50, min(256, len(s) // 20))
+    if len(s) > 20_000 and s.iloc[:20_000].nunique(dropna=True) > limit:  # clearly free text: skip the full count
+        return "text"
+    return "categorical" if s.nunique(dropna=True) <= limit else "text"
+
+
+def describe_columns(table: pd.DataFrame, id_field: str) -> list[dict]:
+    """The table's columns with their kind, so the page knows what it can colour by."""
+    return [{"name": str(c), "dtype": str(table[c].dtype),
+             "kind": "text" if str(c) == id_field and not looks_like_image(table[c]) else column_kind(table[c]),
+             "is_id": str(c) == id_field} for c in table.columns]
+
+
+def categorical_codes(s: pd.Series) -> tuple[np.ndarray, dict]:
+    counts = s.value_counts(dropna=True)
+    top = counts.index[:MAX_CATEGORIES]
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        top = sorted(top)
+    codes = np.full(len(s), MISSING, dtype=np.uint8)
+    pos = pd.Index(top).get_indexer(s)
+    has = s.notna().to_numpy()
+    codes[has] = len(top)  # "other" until proven a top value
+    codes[pos >= 0] = pos[pos >= 0]
+    palette = CATEGORY_COLORS[:len(top)] + [OTHER_COLOR]
+    palette += [MISSING_COLOR] * (256 - len(palette))
+    entries = [{"code": i, "label": _label(v), "color": palette[i], "count": int(counts[v])}
+               for i, v in enumerate(top)]
+    n_other = int(has.sum() - sum(e["count"] for e in entries))
+    if n_other:
+        entries.append({"code": len(top), "label": "other", "color": OTHER_COLOR, "count": n_other})
+    if (~has).any():
+        entries.append({"code": MISSING, "label": "missing", "color": MISSING_COLOR, "count": int((~has).sum())})
+    return codes, {"kind": "categorical", "palette": palette, "legend": entries}
+
+
+def _label(v) -> str:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def quantise(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Codes 0..254 for values in [lo, hi]; 255 for NaN."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    codes = np.full(v.shape, MISSING, dtype=np.uint8)
+    scaled = (v[ok] - lo) / (hi - lo) if hi > lo else np.full(int(ok.sum()), 0.5)
+    codes[ok] = np.clip(np.rint(scaled * 254), 0, 254).astype(np.uint8)
+    return codes
+
+
+def numeric_codes(values, cmap: str = "viridis", lo: float | None = None, hi: float | None = None,
+                  kind: str = "numeric") -> tuple[np.ndarray, dict]:
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    if lo is None:
+        lo = float(finite.min()) if finite.size else 0.0
+    if hi is None:
+        hi = float(finite.max()) if finite.size else 1.0
+    palette = ramp(cmap) + [MISSING_COLOR]
+    n_missing = int(v.size - finite.size)
+    return quantise(v, lo, hi), {"kind": kind, "palette": palette, "min": lo, "max": hi,
+                                 "stops": [palette[int(i)] for i in np.linspace(0, 254, 5)],
+                                 "missing": n_missing}
+
+
+def column_codes(s: pd.Series, kind: str) -> tuple[np.ndarray, dict]:
+    """Codes and palette for colouring by a column of kind ``categorical`` or ``numeric``."""
+    if kind == "numeric":
+        return numeric_codes(pd.to_numeric(s, errors="coerce").to_numpy(np.float64))
+    return categorical_codes(s)
+
+
+def coincidence_codes(n_rows: int, rows: np.ndarray, jaccard: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Per-item Jaccard coloured blue (0, neighbourhoods disjoint) to red (1, identical)."""
+    v = np.full(n_rows, np.nan)
+    v[rows] = jaccard
+    return numeric_codes(v, cmap="coolwarm", lo=0.0, hi=1.0, kind="coincidence")
+
+
+def histogram(n_rows: int, rows: np.ndarray, jaccard: np.ndarray, bins: int = 20) -> tuple[np.ndarray, dict]:
+    """Equal-width bins over [0, 1]: each dataset row's bin (255 = not compared) and the counts."""
+    j = np.asarray(jaccard, dtype=np.float64)
+    b = np.minimum((j * bins).astype(np.int64), bins - 1).clip(0)
+    per_row = np.full(n_rows, MISSING, dtype=np.uint8)
+    per_row[rows] = b
+    counts = np.bincount(b, minlength=bins)
+    return per_row, {"edges": np.linspace(0, 1, bins + 1).round(6).tolist(), "counts": counts.tolist()}

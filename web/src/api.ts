@@ -1,0 +1,98 @@
+// Talking to the spacelens server: JSON for records, binary frames for point data.
+import { decodeFrame, type Frame } from './frame';
+
+export class ApiError extends Error {
+  status: number;
+  missing: JobSpec | null;
+  constructor(status: number, detail: string, missing: JobSpec | null) {
+    super(detail);
+    this.status = status;
+    this.missing = missing;
+  }
+}
+
+export interface JobSpec { kind: 'projection' | 'comparison'; space?: string; method?: string; align_to?: string; a?: string; b?: string; k?: number; }
+
+export interface Job {
+  id: string; kind: string; params: Record<string, unknown>; status: 'queued' | 'running' | 'done' | 'failed';
+  stage: string; done: number; total: number | null; fraction: number | null; error: string | null; elapsed_s: number;
+}
+
+export interface Column { name: string; dtype: string; kind: 'categorical' | 'numeric' | 'text' | 'image'; is_id: boolean; }
+export interface Dataset { name: string; n_rows: number; id_field: string; spaces: string[]; columns: Column[]; }
+export interface Space { name: string; dataset: string; experiment: string; dim: number; n_rows: number; maps: string[]; }
+export interface Evaluation { id: number; space: string; name: string | null; params: Record<string, unknown>; metrics: Record<string, number>; created_at: string; }
+export interface Comparison { id: number; a: string; b: string; dataset: string; k: number | null; mean: number | null; info: Record<string, unknown>; }
+export interface Registry {
+  datasets: Dataset[]; experiments: Record<string, unknown>[]; spaces: Space[]; comparisons: Comparison[];
+  evaluations: Evaluation[]; maps: { space: string; method: string; faithfulness: Record<string, number> }[];
+}
+
+export interface MapHeader {
+  space: string; method: string; n: number; n_dataset: number; rows: 'all' | 'mask' | 'list';
+  faithfulness: Record<string, number | null>;
+}
+export interface LegendEntry { code: number; label: string; color: string; count: number; }
+export interface ColorHeader {
+  by: string; kind: 'categorical' | 'numeric' | 'coincidence'; palette: string[];
+  legend?: LegendEntry[]; min?: number; max?: number; stops?: string[]; mean?: number; missing?: number;
+}
+export interface ComparisonHeader {
+  a: string; b: string; k: number; mean: number; n: number; histogram: { edges: number[]; counts: number[] };
+}
+export interface Item { row: number; id: string; metadata: Record<string, unknown>; images: { column: string; url: string }[]; jaccard?: number | null; }
+export interface Neighbour { id: string; row: number; distance: number; [key: string]: unknown; }
+export interface QueryResult { query: string; spaces: Record<string, Neighbour[]>; shared: string[]; k: number; }
+export interface SearchHit { row: number; id: string; column: string | null; text: string | null; }
+
+/** Bytes of point data received, for the page's own accounting (shown in the status bar). */
+export const traffic = { frames: 0, bytes: 0, payload: 0 };
+
+async function check(res: Response): Promise<Response> {
+  if (res.ok) return res;
+  let detail = `${res.status} ${res.statusText}`;
+  let missing = null;
+  try {
+    const body = await res.json();
+    detail = body.detail ?? detail;
+    missing = body.missing ?? null;
+  } catch { /* not JSON */ }
+  throw new ApiError(res.status, detail, missing);
+}
+
+export async function getJSON<T>(path: string, params: Record<string, string | number | undefined> = {}): Promise<T> {
+  const res = await check(await fetch(url(path, params)));
+  return res.json() as Promise<T>;
+}
+
+export async function getFrame<H>(path: string, params: Record<string, string | number | undefined> = {}): Promise<Frame<H>> {
+  const res = await check(await fetch(url(path, params)));
+  const frame = decodeFrame<H>(await res.arrayBuffer());
+  traffic.frames += 1;
+  traffic.bytes += frame.bytes;
+  for (const b of Object.values(frame.buffers)) traffic.payload += b.byteLength;
+  return frame;
+}
+
+export async function postJSON<T>(path: string, body: unknown): Promise<T> {
+  const res = await check(await fetch(url(path), {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  }));
+  return res.json() as Promise<T>;
+}
+
+export async function postRows(path: string, rows: Uint32Array, params: Record<string, string | number | undefined> = {}): Promise<Blob> {
+  const res = await check(await fetch(url(path, params), {
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: rows.slice().buffer as ArrayBuffer,
+  }));
+  return res.blob();
+}
+
+export function url(path: string, params: Record<string, string | number | undefined> = {}): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return `api/${path}${s ? `?${s}` : ''}`;
+}
+
+export const enc = encodeURIComponent;

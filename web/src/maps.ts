@@ -1,0 +1,232 @@
+// One map panel: a regl-scatterplot canvas plus the dataset rows of its points, so two
+// panels can be linked through dataset rows (row r is the same item in every space).
+import createScatterplot, { createRenderer } from 'regl-scatterplot';
+
+type Plot = ReturnType<typeof createScatterplot>;
+type Renderer = ReturnType<typeof createRenderer>;
+
+let sharedRenderer: Renderer | null = null;
+
+export interface MapHandlers {
+  over(view: MapView, point: number, ev: MouseEvent | null): void;
+  out(view: MapView): void;
+  select(view: MapView, points: number[]): void;
+  deselect(view: MapView): void;
+}
+
+export class MapView {
+  readonly side: 'A' | 'B';
+  readonly root: HTMLElement;
+  readonly canvas: HTMLCanvasElement;
+  readonly overlay: HTMLElement;
+  plot: Plot | null = null;
+  space = '';
+  method = '';
+  n = 0;
+  rows: Uint32Array<ArrayBufferLike> = new Uint32Array(0);  // point -> dataset row
+  pos = new Int32Array(0);        // dataset row -> point (-1: not in this space)
+  x: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  y: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  drawnAt = 0;                    // performance.now() when the last draw reached the screen
+  phases: [string, number][] = []; // when each step of the last draw finished (for benchmarks)
+  private spatialIndex: ArrayBuffer | null = null;
+  private lastMouse: MouseEvent | null = null;
+  private handlers: MapHandlers;
+  private silent = false;
+  private lassoEndedAt = -Infinity;
+  private lassoPoints: number[] = [];
+
+  constructor(root: HTMLElement, handlers: MapHandlers) {
+    this.root = root;
+    this.side = root.dataset.side as 'A' | 'B';
+    this.canvas = root.querySelector('canvas')!;
+    this.overlay = root.querySelector('.overlay')!;
+    this.handlers = handlers;
+    this.canvas.addEventListener('mousemove', (ev) => { this.lastMouse = ev; });
+    new ResizeObserver(() => this.resize()).observe(this.canvas.parentElement!);
+  }
+
+  private ensurePlot(): Plot {
+    if (this.plot) return this.plot;
+    sharedRenderer ??= createRenderer();
+    const { width, height } = this.canvas.parentElement!.getBoundingClientRect();
+    const plot = createScatterplot({
+      renderer: sharedRenderer,
+      canvas: this.canvas,
+      width: Math.max(width, 10),
+      height: Math.max(height, 10),
+      pointSize: 3,
+      pointColorActive: '#000000',
+      pointColorHover: '#ff00aa',
+      pointSizeSelected: 2,
+      pointOutlineWidth: 1,
+      opacityInactiveScale: 0.4,  // with a selection, the rest fades
+      backgroundColor: '#ffffff',
+      lassoColor: '#333333',
+      deselectOnDblClick: true,
+      deselectOnEscape: true,
+    } as never);
+    plot.subscribe('pointOver', (i: number) => this.handlers.over(this, i, this.lastMouse));
+    plot.subscribe('pointOut', () => this.handlers.out(this));
+    // A lasso that ends near its start also fires a click, which regl-scatterplot turns into a
+    // one-point selection replacing the lasso's: undo that and keep the lasso's points.
+    plot.subscribe('lassoEnd', () => { this.lassoEndedAt = performance.now(); });
+    plot.subscribe('select', ({ points }: { points: number[] }) => {
+      if (this.silent) return;
+      if (points.length === 1 && this.lassoPoints.length > 1 && performance.now() - this.lassoEndedAt < 600) {
+        this.silent = true;
+        try { plot.select(this.lassoPoints, { preventEvent: true }); } finally { this.silent = false; }
+        return;
+      }
+      this.lassoPoints = points.length > 1 ? points : [];
+      this.handlers.select(this, points);
+    });
+    plot.subscribe('deselect', () => { if (!this.silent) this.handlers.deselect(this); });
+    this.plot = plot;
+    return plot;
+  }
+
+  private resize(): void {
+    if (!this.plot) return;
+    const { width, height } = this.canvas.parentElement!.getBoundingClientRect();
+    if (width > 0 && height > 0) void this.plot.set({ width, height }).then(() => this.fit());
+  }
+
+  /** Zoom so the whole map fits the canvas (whatever the canvas's aspect ratio). */
+  fit(): void {
+    if (!this.plot || !this.n) return;
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < this.n; i++) {
+      const x = this.x[i], y = this.y[i];
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+    const w = Math.max(x1 - x0, 1e-3), h = Math.max(y1 - y0, 1e-3);
+    // The camera moves at once; the promise only resolves on the next drawn frame, so no await.
+    void this.plot.zoomToArea({ x: x0 - 0.04 * w, y: y0 - 0.04 * h, width: 1.08 * w, height: 1.08 * h }, { transition: false });
+  }
+
+  /** Draw a map: coordinates in [-1, 1], the dataset rows of its points, colour codes per dataset row. */
+  async show(space: string, method: string, x: Float32Array, y: Float32Array, rows: Uint32Array, nDataset: number,
+    codes: Uint8Array | null, palette: string[]): Promise<void> {
+    this.ensurePlot();
+    this.space = space;
+    this.method = method;
+    this.n = x.length;
+    this.x = x;
+    this.y = y;
+    this.rows = rows;
+    this.pos = new Int32Array(nDataset).fill(-1);
+    for (let i = 0; i < rows.length; i++) this.pos[rows[i]] = i;
+    this.spatialIndex = null;
+    this.root.dataset.drawn = '0';
+    await this.draw(codes, palette, true);
+  }
+
+  /** Re-colour the drawn points (reuses the spatial index: no re-indexing of a million points). */
+  async recolor(codes: Uint8Array | null, palette: string[]): Promise<void> {
+    if (!this.plot || !this.n) return;
+    await this.draw(codes, palette);
+  }
+
+  private async draw(codes: Uint8Array | null, palette: string[], fresh = false): Promise<void> {
+    const plot = this.plot!;
+    const n = this.n;
+    this.phases = [['start', performance.now()]];
+    const value = new Float32Array(n);
+    if (codes) for (let i = 0; i < n; i++) value[i] = codes[this.rows[i]];
+    const look: Record<string, unknown> = { colorBy: 'valueA', pointColor: palette.length ? palette : ['#4e79a7'] };
+    if (fresh) {
+      // Old points would be re-rendered by every setting change below (a second each at a
+      // million points in software WebGL): drop them first.
+      if (plot.get('isPointsDrawn')) await plot.clearPoints();
+      look.pointSize = n > 500_000 ? 1.5 : n > 100_000 ? 2 : n > 10_000 ? 3 : 5;
+      look.opacity = n > 500_000 ? 0.5 : n > 100_000 ? 0.7 : 0.9;
+      this.spatialIndex = null;
+    }
+    await plot.set(look as never);
+    if (fresh) this.fit();
+    if (!this.spatialIndex) {
+      this.spatialIndex = await buildSpatialIndex(this.x, this.y);
+      this.phases.push(['index', performance.now()]);
+    }
+    const options: Record<string, unknown> = { zDataType: 'categorical', spatialIndex: this.spatialIndex };
+    await plot.draw({ x: this.x, y: this.y, valueA: value }, options);
+    this.spatialIndex = plot.get('spatialIndex') ?? null;
+    this.phases.push(['draw', performance.now()]);
+    await afterPaint();
+    this.phases.push(['paint', performance.now()]);
+    this.drawnAt = performance.now();
+    this.root.dataset.drawn = '1';
+    this.root.dataset.points = String(n);
+  }
+
+  clear(): void {
+    if (this.plot) void this.plot.clear();
+    this.n = 0;
+    this.rows = new Uint32Array(0);
+    this.root.dataset.drawn = '0';
+  }
+
+  /** Points of this map holding the given dataset rows (rows it does not hold are skipped). */
+  pointsOf(rows: ArrayLike<number>): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const p = this.pos[rows[i]];
+      if (p !== undefined && p >= 0) out.push(p);
+    }
+    return out;
+  }
+
+  hoverRow(row: number | null): void {
+    if (!this.plot || !this.n) return;
+    const p = row === null ? -1 : (this.pos[row] ?? -1);
+    this.plot.hover(p, { preventEvent: true, showReticleOnce: p >= 0 });
+  }
+
+  selectRows(rows: ArrayLike<number>): void {
+    if (!this.plot || !this.n) return;
+    const pts = this.pointsOf(rows);
+    if (!pts.length && !this.selectedCount()) return;  // nothing to undo: spare a redraw
+    this.silent = true;
+    try {
+      if (pts.length) this.plot.select(pts, { preventEvent: true });
+      else this.plot.deselect({ preventEvent: true });
+    } finally {
+      this.silent = false;
+    }
+  }
+
+  selectedCount(): number {
+    return this.plot ? (this.plot.get('selectedPoints') as number[]).length : 0;
+  }
+
+  setLasso(on: boolean): void {
+    if (this.plot) void this.plot.set({ mouseMode: on ? 'lasso' : 'panZoom' } as never);
+  }
+
+  showOverlay(html: string | null): HTMLElement {
+    this.overlay.hidden = html === null;
+    this.overlay.innerHTML = html ?? '';
+    return this.overlay;
+  }
+}
+
+/** The KDBush index of the points, built in a worker from copies of the coordinate arrays. */
+export function buildSpatialIndex(x: ArrayLike<number>, y: ArrayLike<number>): Promise<ArrayBuffer> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./spatial.worker.ts', import.meta.url), { type: 'module' });
+    const xs = Float32Array.from(x);
+    const ys = Float32Array.from(y);
+    worker.onmessage = (e: MessageEvent<ArrayBuffer>) => { worker.terminate(); resolve(e.data); };
+    worker.onerror = (e) => { worker.terminate(); reject(new Error(e.message)); };
+    worker.postMessage({ x: xs, y: ys }, [xs.buffer, ys.buffer]);
+  });
+}
+
+/** Resolves after the browser has painted the current frame (two animation frames). */
+export function afterPaint(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
+}
