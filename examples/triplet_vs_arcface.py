@@ -29,6 +29,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-metric-learning's per-epoch bars
+import warnings  # noqa: E402
+
+# pytorch-metric-learning's trainer formats its loss tensor for a progress bar; harmless here
+warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
 
 import numpy as np
 import pandas as pd

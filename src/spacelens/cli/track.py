@@ -91,8 +91,10 @@ def _cell(key, value) -> str:
         return value[:16].replace("T", " ")
     if key == "content_hash":
         return value[:12]
-    if key == "params":
-        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if key == "params":  # nested settings (a loss with its distance ...) show by name; `show` has all
+        def short(v):
+            return v.get("name", "{...}") if isinstance(v, dict) else "[...]" if isinstance(v, list) else v
+        return ", ".join(f"{k}={short(v)}" for k, v in value.items())
     return _fmt_num(value)
 
 
