@@ -187,7 +187,7 @@ def remove(reg: Registry, kind: str, name: str, cascade: bool = False) -> list[s
             verb = "depends" if len(deps) == 1 else "depend"
             raise SpacelensError(
                 f"Cannot remove {table[:-1]} {name!r}: {', '.join(deps[:3])}{more} {verb} on it",
-                f"Remove those first, or pass --cascade to remove them with it",
+                "Remove those first, or pass --cascade to remove them with it",
             )
         for s in spaces:
             staging.obsolete += _files_of_space(conn, s)

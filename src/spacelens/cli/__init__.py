@@ -14,7 +14,7 @@ import warnings
 
 import typer
 
-from spacelens.cli._common import console, err_console, handle_errors
+from spacelens.cli._common import err_console, handle_errors
 
 app = typer.Typer(
     name="spacelens",

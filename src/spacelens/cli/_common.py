@@ -52,6 +52,28 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=default) + "\n")
 
 
+def engine_params(items: Optional[list[str]], scheduler: Optional[str] = None) -> dict:
+    """Engine settings from repeated ``-p KEY=VALUE`` (numbers parsed), plus a Dask scheduler."""
+    from spacelens.errors import SpacelensError
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpacelensError(f"Engine setting {item!r} is not KEY=VALUE", "Write e.g. -p nprobe=32")
+        for conv in (int, float):
+            try:
+                out[key] = conv(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    if scheduler:
+        out["scheduler"] = scheduler
+    return out
+
+
 def home_arg(home: Optional[Path]):
     """The registry for a --home value (None: $SPACELENS_HOME or ~/.spacelens)."""
     from spacelens.api import open_registry

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from spacelens import api
-from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.cli._common import HomeOption, JsonOption, console, engine_params, home_arg, print_json
 from spacelens.errors import SpacelensError
 
 _IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -23,23 +23,6 @@ def _bar(share: float, width: int = 40) -> str:
     return "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
 
 
-def _params(items: Optional[List[str]], scheduler: Optional[str]) -> dict:
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SpacelensError(f"Engine setting {item!r} is not KEY=VALUE", "Write e.g. -p nprobe=32")
-        for conv in (int, float):
-            try:
-                out[key] = conv(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = value
-    if scheduler:
-        out["scheduler"] = scheduler
-    return out
 
 
 def _split_positionals(args: list[str], histogram: bool) -> tuple[list[str], Optional[str]]:
@@ -198,7 +181,7 @@ def compare(
     spacelens compare big.a big.b --sample 2000; spacelens compare --all items --heatmap m.png
     """
     reg = home_arg(home)
-    params = _params(param, scheduler)
+    params = engine_params(param, scheduler)
     ma = metric_a or metric or "cosine"
     mb = metric_b or metric or "cosine"
     positional, hist_file = _split_positionals(list(spaces or []), histogram)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from spacelens import api
-from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.cli._common import HomeOption, JsonOption, console, engine_params, home_arg, print_json
 from spacelens.errors import SpacelensError
 
 _PANEL = "Neighbours"
@@ -19,21 +19,6 @@ ParamOption = typer.Option(None, "--param", "-p", help="Engine setting KEY=VALUE
                            "ef_construction, ef_search; ivf nlist, nprobe.")
 
 
-def _params(items: Optional[List[str]]) -> dict:
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SpacelensError(f"Engine setting {item!r} is not KEY=VALUE", "Write e.g. -p nprobe=32")
-        for conv in (int, float):
-            try:
-                out[key] = conv(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = value
-    return out
 
 
 def _fmt(v, width: int = 40) -> str:
@@ -66,7 +51,7 @@ def knn(
     from spacelens.neighbors import knn_graph, measure_recall
 
     reg = home_arg(home)
-    params = _params(param)
+    params = engine_params(param)
     t0 = time.perf_counter()
     g = knn_graph(reg, space, k, metric=metric, engine=engine, **params)
     seconds = time.perf_counter() - t0
@@ -167,7 +152,7 @@ def embeddings_load(
 ):
     """Build a search index over a space and store it in the registry under INDEX_NAME."""
     rec = api.build_index(index_name, space, model=model, similarity=similarity, home=home_arg(home),
-                          **_params(param))
+                          **engine_params(param))
     if as_json:
         print_json(rec)
         return

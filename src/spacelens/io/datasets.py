@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.io.embeddings import check_readable, normalize_ids
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATASET_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 ROW_NUMBER_ID = "_row"  # id_field recorded when items are identified by row number
@@ -21,7 +25,7 @@ ROW_NUMBER_ID = "_row"  # id_field recorded when items are identified by row num
 
 @dataclass
 class DatasetSource:
-    table: "pd.DataFrame"  # noqa: F821
+    table: "pd.DataFrame"
     ids: np.ndarray  # str, unique
     id_field: str
     path: str | None
