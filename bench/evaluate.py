@@ -249,6 +249,7 @@ def main():
     ap.add_argument("--n-init", type=int, default=3, help="spacelens k-means restarts")
     ap.add_argument("--tmp", default=None, help="folder for the temporary registries")
     ap.add_argument("--out", default=str(HERE / "results" / "evaluate.json"))
+    ap.add_argument("--merge", action="store_true", help="add to --out, replacing only the cases measured now")
     # child mode
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
@@ -312,8 +313,18 @@ def main():
                       f"{row.get('time_ratio', float('nan')):>6.2f} {row.get('rss_ratio', float('nan')):>5.2f} "
                       f"{row.get('max_abs_diff', float('nan')):>10.2e}{status}", flush=True)
     meta["load_avg_end"] = os.getloadavg()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    for r in rows:
+        r["run"] = meta["date"]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runs = [meta]
+    if args.merge and out.exists():   # keep earlier runs' cases that this run did not measure
+        old = json.loads(out.read_text())
+        done = {(r["n"], r["classes"], r["what"]) for r in rows}
+        rows = [r for r in old.get("rows", []) if (r["n"], r["classes"], r["what"]) not in done] + rows
+        runs = old.get("runs", []) + runs
+        rows.sort(key=lambda r: (r["n"], r["classes"], ("knn", "math", "cluster").index(r["what"])))
+    out.write_text(json.dumps({"runs": runs, "rows": rows}, indent=2))
     print(f"wrote {args.out}; load average {meta['load_avg_start']} -> {meta['load_avg_end']}")
 
 

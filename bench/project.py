@@ -11,9 +11,13 @@ Cases, per N (d = 512, synthetic clustered data, cosine, n_neighbors = 15, seed 
 - umap-cached    spacelens UMAP from the cached graph (umap-learn with precomputed_knn)
 - umap-own       umap-learn computing its own neighbours (pynndescent), same settings [baseline]
 - umap-own-par   the same without a seed (umap-learn then runs multi-threaded) [baseline]
-- pca-umap       spacelens PCA -> 50 dims, exact kNN there, UMAP from it
+- pca-umap       spacelens PCA -> 50 dims, kNN there (exact up to 20k items, faiss IVF beyond), UMAP
 - pca-umap-own   PCA -> 50 dims, umap-learn computing its own neighbours [baseline]
 - faithfulness   kNN preservation + trustworthiness (2,000 sampled items) of the UMAP map
+- CASE@new       the same UMAP cases as a new process pays them: no warm-up fit, so numba's
+                 JIT (what its on-disk cache does not hold) is inside the timed fit; the
+                 comparison adds the import time too (numba's on-disk cache already filled, as
+                 on any machine that has run the code once)
 
 A separate small experiment times numba's JIT: the first process on a machine (empty
 cache), later processes, and later processes without spacelens's cache switch for umap.
@@ -38,8 +42,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CASES = ["graph", "pca", "umap-cached", "umap-own", "umap-own-par", "pca-umap", "pca-umap-own", "faithfulness"]
-BASELINE = {"umap-cached": "umap-own", "pca-umap": "pca-umap-own"}
+CASES = ["graph", "pca", "umap-cached", "umap-own", "umap-own-par", "pca-umap", "pca-umap-own", "faithfulness",
+         "umap-cached@new", "umap-own@new", "pca-umap@new", "pca-umap-own@new"]
+BASELINE = {"umap-cached": "umap-own", "pca-umap": "pca-umap-own", "umap-cached@new": "umap-own@new",
+            "pca-umap@new": "pca-umap-own@new"}
 
 
 def make_data(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -128,7 +134,9 @@ def child(case: str, home: str, space: str) -> dict:
         import umap  # noqa: F401
         maps._enable_numba_cache()
     out["import_s"] = time.perf_counter() - t0
-    if "umap" in case and not os.environ.get("BENCH_NO_WARMUP"):
+    fresh = case.endswith("@new")
+    case = case.removesuffix("@new")
+    if "umap" in case and not fresh and not os.environ.get("BENCH_NO_WARMUP"):
         m = min(len(x), 5000)
         xs = np.ascontiguousarray(x[:m])
         gi, gd = exact_search(xs, xs, 14, "cosine", query_rows=np.arange(m))
@@ -225,7 +233,9 @@ def main() -> None:
                       + (")" if "import_s" in r else ""), flush=True)
             for ours, base in BASELINE.items():
                 if ours in res and base in res:
-                    res[f"{ours}_speedup"] = res[base]["seconds"] / res[ours]["seconds"]
+                    imp = ours.endswith("@new")  # a new process pays the imports too
+                    res[f"{ours}_speedup"] = ((res[base]["seconds"] + imp * res[base]["import_s"])
+                                              / (res[ours]["seconds"] + imp * res[ours]["import_s"]))
                     res[f"{ours}_cpu_speedup"] = res[base]["cpu_s"] / res[ours]["cpu_s"]
                     res[f"{ours}_with_graph_build_speedup"] = (res[base]["seconds"]
                                                                / (res[ours]["seconds"] + res["graph"]["seconds"]))

@@ -164,6 +164,17 @@ def test_umap_uses_cached_graph_is_faithful_and_cached(home, tmp_path, monkeypat
     assert arts[0].params["seed"] == 0 and arts[0].params["n_neighbors"] == 15
 
 
+def test_pca_umap_switches_to_ivf_on_large_spaces_and_stays_faithful(tmp_path):
+    assert maps.pca_umap_engine(20_000) == "exact" and maps.pca_umap_engine(20_001) == "ivf"
+    assert pcore.projection_params("pca-umap", n=50_000)["graph"] == "ivf"
+    assert pcore.projection_params("pca-umap", n=500)["graph"] == "exact"
+    x, _, _ = _manifold_clusters(tmp_path)
+    xu = _unit(x).astype(np.float32)
+    coords = maps.pca_umap_map(xu, 15, 0, engine="ivf")
+    pres = knn_preservation(_brute_knn(x, 10, "cosine"), map_knn(coords, 10))
+    assert pres.mean() > 0.6
+
+
 def test_other_faithfulness_settings_reuse_coordinates(home, labeled, monkeypatch):
     _add(home, labeled.vectors, labeled.csv)
     p10 = spacelens.project("s", method="pca", k=10, home=home)

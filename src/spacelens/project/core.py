@@ -6,8 +6,8 @@ the per-item faithfulness. Asking again returns the stored map; asking for other
 faithfulness settings (k, sample) reuses the stored coordinates and only re-measures.
 
 UMAP maps reuse the space's cached exact kNN graph (:func:`spacelens.neighbors.knn_graph`),
-the same graph the faithfulness measures need; PCA -> UMAP searches its own exact graph on
-the 50 PCA components (cheap at 50 dims).
+the same graph the faithfulness measures need; PCA -> UMAP searches its own graph on the 50
+PCA components (exact up to 20k items, faiss IVF beyond: an exact graph is O(n^2) at any dim).
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def projection_params(method: str, *, metric: str = "cosine", seed: int = 0, n_n
         p.update(seed=int(seed), n_neighbors=int(n_neighbors), min_dist=maps.MIN_DIST, graph="exact")
     if method == "pca-umap":
         p["pca_dims"] = maps.PCA_UMAP_DIMS
+        p["graph"] = maps.pca_umap_engine(n) if n is not None else "exact"
     if align_to:
         p["align_to"] = align_to
     return p
@@ -134,7 +135,7 @@ def compute_map(x: np.ndarray, method: str, graph, *, n_neighbors: int, seed: in
         with _step(f"UMAP map of {name} ({n:,} items, from the cached kNN graph)"):
             return maps.umap_map(x, graph.indices, graph.distances, graph.metric, n_neighbors, seed)
     with _step(f"PCA -> UMAP map of {name} ({n:,} items)"):
-        return maps.pca_umap_map(x, n_neighbors, seed)
+        return maps.pca_umap_map(x, n_neighbors, seed, engine=maps.pca_umap_engine(n))
 
 
 def measure(x: np.ndarray, coords: np.ndarray, high: np.ndarray, metric: str, k: int,
