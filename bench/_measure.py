@@ -14,7 +14,8 @@ import threading
 import time
 
 
-def _status(pid: int) -> dict[str, int]:
+def proc_status(pid: int) -> dict[str, int]:
+    """``VmRSS`` and ``RssAnon`` of a live process, in bytes (empty once it has exited)."""
     out = {}
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -37,7 +38,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
 
     def sample():
         while not done.is_set():
-            for k, v in _status(proc.pid).items():
+            for k, v in proc_status(proc.pid).items():
                 peak[k] = max(peak[k], v)
             time.sleep(0.01)
 

@@ -38,6 +38,9 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import proc_status  # noqa: E402  (the shared /proc sampler)
+
 HERE = Path(__file__).resolve().parent
 METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r", "mean_average_precision",
            "mean_reciprocal_rank")
@@ -173,19 +176,6 @@ def child(args) -> dict:
 
 # -- the parent: run a child, sample memory, enforce the cap -----------------------------------
 
-def _status(pid: int) -> dict:
-    d = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS", "RssAnon")):
-                    k, v = line.split(":")
-                    d[k] = int(v.split()[0]) * 1024
-    except OSError:
-        pass
-    return d
-
-
 def run_child(argv: list[str], cap_bytes: int, timeout: float) -> dict:
     peak = {"VmRSS": 0, "RssAnon": 0}
     state = {"over_cap": False}
@@ -198,7 +188,7 @@ def run_child(argv: list[str], cap_bytes: int, timeout: float) -> dict:
 
     def sample():
         while not done.is_set():
-            s = _status(proc.pid)
+            s = proc_status(proc.pid)
             for k, v in s.items():
                 peak[k] = max(peak[k], v)
             if s.get("VmRSS", 0) > cap_bytes:
