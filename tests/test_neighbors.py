@@ -136,6 +136,70 @@ def test_duplicates_found_by_bytes_even_on_hash_collisions(dtype, monkeypatch):
     np.testing.assert_array_equal(idx, brute(x, x, 9, "l2", np.arange(len(x)))[0])
 
 
+def test_first_k_orders_by_distance_then_row():
+    # Reference: numpy's two-key lexsort. Signed zeros count as equal, negatives sort first.
+    from spacelens.neighbors.exact import first_k
+
+    rng = np.random.default_rng(11)
+    dist = np.round(rng.normal(size=(300, 40)), 1).astype(np.float32)
+    dist[rng.random(dist.shape) < 0.1] = -0.0
+    dist[rng.random(dist.shape) < 0.1] = 0.0
+    dist[rng.random(dist.shape) < 0.05] = np.inf
+    cand = rng.integers(0, 5000, size=dist.shape)
+    idx, d = first_k(cand, dist, 25)
+    order = np.lexsort((cand, dist + np.float32(0)), axis=1)[:, :25]
+    np.testing.assert_array_equal(idx, np.take_along_axis(cand, order, axis=1))
+    np.testing.assert_array_equal(d, np.take_along_axis(dist, order, axis=1))
+    assert idx.dtype == np.int32 and d.dtype == np.float32
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_near_ties_are_settled_exactly_whatever_faiss_rounding(metric):
+    # Feed rank_near_ties faiss-like distances: the exact ones plus noise up to the tolerance,
+    # candidates sorted by the noisy values. The result must be the exact order, ties by row.
+    from spacelens.neighbors.exact import Side, rank_near_ties
+    from spacelens.neighbors.metrics import max_norm, search_tolerance
+
+    rng = np.random.default_rng(3)
+    base = np.concatenate([tied_data(8, n=300, d=6), rng.normal(size=(200, 6)).astype(np.float32)])
+    queries = base[::7]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpacelensWarning)
+        q, b = Side.of(queries, metric), Side.of(base, metric)
+    ref_idx, ref_dist = brute(queries, base, len(base), metric)
+    tol = search_tolerance(q.vec, max_norm(b.vec) if metric != "cosine" else 1.0, metric)
+    noisy = ref_dist + rng.uniform(-1, 1, ref_dist.shape) * tol[:, None]
+    order = np.argsort(noisy, axis=1, kind="stable")
+    cand = np.take_along_axis(ref_idx, order, axis=1)
+    fd = np.take_along_axis(noisy, order, axis=1)
+    idx, dist = rank_near_ties(q, b, cand, fd, tol, 30, metric, None)
+    np.testing.assert_array_equal(idx, ref_idx[:, :30])
+    np.testing.assert_allclose(dist, ref_dist[:, :30], rtol=0, atol=2 * tol.max())
+    tied = np.diff(ref_dist[:, :30], axis=1) == 0
+    assert tied.any() and (np.diff(dist, axis=1)[tied] == 0).all()   # exact ties: equal values
+    assert (np.diff(dist, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_faiss_distances_stay_within_the_search_tolerance(metric):
+    # The bound the near-tie logic trusts, on awkward data: float64 input, mixed norms
+    # (1e-3 .. 1e3), an offset far from the origin, d = 300.
+    import faiss
+
+    from spacelens.neighbors.metrics import (faiss_metric, from_faiss, max_norm, pair_distances, prepare_with_norms,
+                                             search_tolerance)
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2000, 300)) * 10.0 ** rng.uniform(-3, 3, size=(2000, 1)) + 40.0
+    vec, norms = prepare_with_norms(x, metric)
+    raw, cand = faiss.knn(vec[:300], vec, 50, metric=faiss_metric(metric))
+    fd = from_faiss(raw.astype(np.float64), metric)
+    exact = pair_distances(x[:300], x, cand, metric, None if norms is None else norms[:300], norms)
+    tol = search_tolerance(vec[:300], max_norm(vec) if metric != "cosine" else 1.0, metric)
+    err = np.abs(fd - exact.astype(np.float64)) - np.abs(exact) * np.finfo(np.float32).eps
+    assert (err <= tol[:, None]).all()
+
+
 def test_blocked_equals_unblocked():
     x = tied_data(4)
     rows = np.arange(len(x))

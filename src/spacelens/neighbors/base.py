@@ -9,12 +9,17 @@ by lower row index. Distances by metric:
 - ``l2``: squared euclidean distance |a - b|^2 (faiss's convention; same order as euclidean).
 - ``dot``: negative inner product -<a, b> (so smaller is nearer, as for the others).
 
-Every engine computes the stored distances the same way: in float64 from the vectors as
-stored, rounded to float32 (:func:`spacelens.neighbors.metrics.pair_distances`). So rows that
-are equally near (duplicates, or exact ties such as cos = 2/sqrt(5) from two different
-integer vectors) get equal distances, and "ties broken by lower row index" holds for the
-stored float32 values, including at the k-th neighbour (the exact engine checks the boundary
-and widens its search where a tie might continue past it).
+The order is exact for every engine, ties included: candidates whose float32 (faiss)
+distances are within faiss's error bound of each other are re-computed in float64 from the
+vectors as stored (:func:`spacelens.neighbors.metrics.pair_distances`) and rounded to
+float32, so rows that are equally near (duplicates, or exact ties such as cos = 2/sqrt(5)
+from two different integer vectors) get equal distances and "ties broken by lower row
+index" holds for the stored values, including at the k-th neighbour (the exact engine checks
+the boundary and widens its search where a tie might continue past it). The exact engine
+keeps faiss's float32 value where no other candidate is that close (within
+:func:`~spacelens.neighbors.metrics.search_tolerance` of the true one); the dask and
+approximate engines re-compute every distance. So engines agree on the neighbours and their
+order, and on distances to float32 rounding.
 """
 
 from __future__ import annotations

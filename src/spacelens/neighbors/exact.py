@@ -1,11 +1,15 @@
 """Exact kNN with faiss's flat (brute-force) kernels, blocked over queries.
 
-faiss does the GEMM and keeps the best ``k + extra`` candidates per query; we then re-compute
-the candidates' distances exactly (float64, see :mod:`metrics`), drop the query itself, and sort
-by (distance, row). A query whose candidates all lie within faiss's rounding error of its
-k-th distance may have a tie at the boundary with rows faiss did not return: only those rare
-rows are searched again with twice as many candidates, until the boundary is clear. Memory is
-bounded by the query block (``block_size`` x ``k``), never n x n.
+faiss does the GEMM and keeps the best ``k + extra`` candidates per query. Its float32
+distances are within :func:`~spacelens.neighbors.metrics.search_tolerance` of the exact ones,
+so two candidates further apart than twice that are already in the right order: only
+candidates that close to another one (near-ties, usually a small share) are re-computed
+exactly (float64, see :mod:`metrics`), which settles ties by lower row and gives tied rows
+equal distances. Then the query itself is dropped and the rest sorted by (distance, row).
+A query whose candidates all lie within faiss's rounding error of its k-th distance may have
+a tie at the boundary with rows faiss did not return: only those rare rows are searched
+again with twice as many candidates, until the boundary is clear. Memory is bounded by the
+query block (``block_size`` x ``k``), never n x n.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
-from spacelens.neighbors.metrics import (check_metric, check_vectors, faiss_metric, from_faiss, max_norm, pair_distances,
-                                         prepare_with_norms, search_tolerance)
+from spacelens.neighbors.metrics import (check_metric, check_vectors, distances_of_pairs, faiss_metric, from_faiss,
+                                         max_norm, pair_distances, prepare_with_norms, search_tolerance)
 from spacelens.progress import progress
 
 # A re-search never holds more than this many (query, candidate) pairs at once.
@@ -75,8 +79,62 @@ def rank_candidates(q: Side, b: Side, cand: np.ndarray, k: int, metric: str,
         dist[cand < 0] = np.inf
     if query_rows is not None:
         dist[cand == query_rows[:, None]] = np.inf
-    order = np.lexsort((cand, dist), axis=1)[:, :k]
-    return np.take_along_axis(cand, order, axis=1), np.take_along_axis(dist, order, axis=1)
+    return first_k(cand, dist, k)
+
+
+def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.ndarray, k: int, metric: str,
+                   query_rows: np.ndarray | None, members: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rank_candidates` for faiss's sorted candidates, re-computing only near-ties.
+
+    ``fd``: faiss's distances of ``cand`` (float64, increasing along rows), each within
+    ``tol`` (per query) of the exact one. Neighbours in that list more than ``2 tol`` apart
+    are in the right order whatever the rounding, so they keep faiss's value; runs of
+    candidates closer than that get exact float64 distances, which order them correctly,
+    ties by lower row, and give mathematically tied rows equal values. Reported distances
+    stay sorted: a kept value and an exact one differ from the truth by at most ``tol``.
+    """
+    close = np.diff(fd, axis=1) <= 2 * tol[:, None]
+    near = np.zeros(fd.shape, dtype=bool)
+    near[:, 1:] = close
+    near[:, :-1] |= close
+    near &= cand >= 0
+    dist = fd.astype(np.float32)
+    qi, cj = np.nonzero(near)
+    if len(qi):
+        rows = cand[qi, cj] if members is None else members[cand[qi, cj], 0]
+        dist[qi, cj] = distances_of_pairs(q.raw, b.raw, qi, rows, metric, q.norms, b.norms)
+    if members is not None:
+        cand = members[cand].reshape(len(cand), -1)                     # (r, width * w) rows
+        dist = np.repeat(dist, members.shape[1], axis=1)
+    dist[cand < 0] = np.inf
+    if query_rows is not None:
+        dist[cand == query_rows[:, None]] = np.inf
+    return first_k(cand, dist, k)
+
+
+def first_k(cand: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` of each row by (distance, row): ``(rows int32, distances float32)``.
+
+    One sort of 64-bit keys, the distance's bits made order-preserving in the high half and
+    the row in the low half (3x faster than a two-key ``lexsort``). Rows are in [-1, 2^31);
+    -1 (no candidate) sorts last among equal distances.
+    """
+    bits = np.array(dist, dtype=np.float32)                  # a copy, changed in place below
+    bits += np.float32(0)                                     # -0.0 becomes +0.0
+    bits = bits.view(np.uint32)
+    flip = bits >> np.uint32(31)                              # negative: flip all bits, else the sign bit
+    flip *= np.uint32(0x7FFFFFFF)
+    flip |= np.uint32(0x80000000)
+    bits ^= flip
+    key = bits.astype(np.uint64)
+    key <<= np.uint64(32)
+    key |= np.asarray(cand).astype(np.uint32)
+    key.sort(axis=1)
+    key = key[:, :k]
+    high = (key >> np.uint64(32)).astype(np.uint32)
+    bits = np.where(high >= 0x80000000, high & np.uint32(0x7FFFFFFF), ~high)
+    return key.astype(np.uint32).view(np.int32), bits.view(np.float32)
 
 
 class ExactEngine:
@@ -117,7 +175,7 @@ class ExactEngine:
         target = b.vec if groups is None else np.ascontiguousarray(b.vec[groups.reps])
         members = None if groups is None else groups.members
         m = len(target)
-        extra = self.extra if self.extra is not None else max(8, k // 4)
+        extra = self.extra if self.extra is not None else max(8, k // 16)
         kk = min(m, k + (rows is not None) + extra)
         bmax = max_norm(b.vec) if metric != "cosine" else 1.0
         ctx = (b, target, members, rows, k, metric, bmax)
@@ -163,18 +221,18 @@ class ExactEngine:
                 if not len(qi):
                     return qi
         raw, cand = faiss.knn(q.vec, target, kk, metric=faiss_metric(metric))
+        fd = from_faiss(raw.astype(np.float64), metric)
+        tol = search_tolerance(q.vec, bmax, metric)
         if kk >= m:  # every distinct vector is a candidate: nothing can be missing
             need = np.full(len(qi), kk)
             easy, p = np.ones(len(qi), dtype=bool), kk - 1
         else:
-            # faiss's distances are within ``tol`` of the exact ones. The k-th nearest non-self
-            # row is at most fd[p] + tol away (p = k with self among the candidates, else
-            # k - 1), so only candidates with fd <= fd[p] + 2 tol can be among the k nearest
-            # or tie with the k-th. Usually that is the first p + 1: only those are re-ranked.
-            fd = from_faiss(raw.astype(np.float64), metric)
+            # The k-th nearest non-self row is at most fd[p] + tol away (p = k with self
+            # among the candidates, else k - 1), so only candidates with fd <= fd[p] + 2 tol
+            # can be among the k nearest or tie with the k-th. Usually that is the first
+            # p + 1: only those are ranked.
             p = k if qrows is not None else k - 1
-            thr = fd[:, p] + 2 * search_tolerance(q.vec, bmax, metric)
-            need = (fd <= thr[:, None]).sum(axis=1)
+            need = (fd <= (fd[:, p] + 2 * tol)[:, None]).sum(axis=1)
             easy = need <= p + 1
         groups = [(easy, p + 1)] if easy.all() else [(easy, p + 1), (~easy, int(need[~easy].max()))]
         for mask, width in groups:
@@ -182,10 +240,16 @@ class ExactEngine:
                 continue
             sub = q if mask.all() else q.take(mask)
             sub_rows = (qrows if mask.all() else qrows[mask]) if qrows is not None else None
-            idx, dist = rank_candidates(sub, b, np.ascontiguousarray(cand[mask, :width]), k, metric, sub_rows,
-                                        members)
-            indices[qi[mask]] = idx
-            distances[qi[mask]] = dist
+            out = qi[mask]
+
+            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, mask=mask, width=width):
+                idx, dist = rank_near_ties(sub.take(slice(s, e)), b, np.ascontiguousarray(cand[mask, :width][s:e]),
+                                           fd[mask, :width][s:e], tol[mask][s:e], k, metric,
+                                           sub_rows[s:e] if sub_rows is not None else None, members)
+                indices[out[s:e]] = idx
+                distances[out[s:e]] = dist
+
+            _in_threads(rank, len(out))
         # Every candidate within the bound: rows faiss did not return may be as near.
         return qi[need >= kk] if kk < m else qi[:0]
 
@@ -201,6 +265,23 @@ class ExactEngine:
         keep[np.arange(len(qi)), drop] = False
         indices[qi] = cand[keep].reshape(len(qi), k)
         distances[qi] = 1.0 if metric == "cosine" else 0.0
+
+
+def _in_threads(work, n: int, min_rows: int = 512) -> None:
+    """``work(start, stop)`` over ``range(n)`` in as many threads as faiss uses (numpy releases
+    the GIL for gathers, sorts and einsum; the ranking is otherwise single-core work)."""
+    import faiss
+
+    parts = max(1, min(faiss.omp_get_max_threads(), n // min_rows))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    if parts == 1:
+        work(0, n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(parts) as pool:
+        for f in [pool.submit(work, s, e) for s, e in zip(bounds[:-1], bounds[1:])]:
+            f.result()
 
 
 def prepare_search(queries, base, k, metric, query_rows):
