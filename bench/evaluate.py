@@ -139,6 +139,7 @@ def child(args) -> dict:
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, time.process_time() - c
         out["metrics"] = {k: float(v) for k, v in res.items()}
     else:
+        import faiss  # noqa: F401  (imported outside the timing, as PML's imports are)
         import pandas as pd
 
         import spacelens

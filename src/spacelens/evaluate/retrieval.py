@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spacelens.parallel import thread_map
+
 METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r", "mean_average_precision",
            "mean_reciprocal_rank")
 
@@ -197,9 +199,17 @@ class RetrievalAccumulator:
         """Score a block of non-lone queries (R > 0) and add them to their classes."""
         if len(query_codes) == 0:
             return
-        scores = score_block(knn_labels, query_codes, r)
-        for m in METRICS:
-            self.sums[m] += np.bincount(query_codes, weights=scores[m], minlength=self.n_classes)
+        step = block_size(knn_labels.shape[1])
+
+        def class_sums(s):
+            q = query_codes[s:s + step]
+            scores = score_block(knn_labels[s:s + step], q, r[s:s + step])
+            return {m: np.bincount(q, weights=scores[m], minlength=self.n_classes) for m in METRICS}
+
+        # Cache-sized pieces, scored in threads; summed in order, so the result is deterministic.
+        for part in thread_map(class_sums, range(0, len(query_codes), step)):
+            for m in METRICS:
+                self.sums[m] += part[m]
         self.count += np.bincount(query_codes, minlength=self.n_classes)
 
     def result(self, *, k: int, n_queries: int, n_lone: int, avg_of_avgs: bool = False) -> RetrievalResult:
@@ -237,7 +247,7 @@ def retrieval_metrics(knn_indices: np.ndarray, query_labels, reference_labels, *
     if knn_indices.shape[1] < kk:
         raise ValueError(f"knn_indices has {knn_indices.shape[1]} columns; {kk} needed")
     acc = RetrievalAccumulator(len(classes))
-    step = block_size(kk)
+    step = block_size(kk, 8 * BLOCK_ENTRIES)     # add() scores it in cache-sized pieces, in threads
     for s in range(0, len(qc), step):
         keep = ~counts.lone[s:s + step]
         idx = np.asarray(knn_indices[s:s + step, :kk])[keep]

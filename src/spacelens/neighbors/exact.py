@@ -18,6 +18,7 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
+from spacelens.parallel import spans, thread_map
 from spacelens.neighbors.metrics import (check_metric, check_vectors, distances_of_pairs, faiss_metric, from_faiss,
                                          max_norm, pair_distances, prepare_with_norms, search_tolerance)
 from spacelens.progress import progress
@@ -268,20 +269,11 @@ class ExactEngine:
 
 
 def _in_threads(work, n: int, min_rows: int = 512) -> None:
-    """``work(start, stop)`` over ``range(n)`` in as many threads as faiss uses (numpy releases
-    the GIL for gathers, sorts and einsum; the ranking is otherwise single-core work)."""
+    """``work(start, stop)`` over ``range(n)`` in as many threads as faiss uses."""
     import faiss
 
     parts = max(1, min(faiss.omp_get_max_threads(), n // min_rows))
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-    if parts == 1:
-        work(0, n)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(parts) as pool:
-        for f in [pool.submit(work, s, e) for s, e in zip(bounds[:-1], bounds[1:])]:
-            f.result()
+    thread_map(lambda span: work(*span), spans(n, parts), parts)
 
 
 def prepare_search(queries, base, k, metric, query_rows):
