@@ -10,13 +10,13 @@ scikit-learn functions):
 
 Both are computed over *all* queries, lone ones included. The clustering is k-means with as
 many clusters as there are distinct labels among the queries. pytorch-metric-learning runs
-faiss k-means (random init, 20 iterations, one run, at most 256 points per centroid) on the raw
-embeddings; spacelens runs k-means++ seeding plus scikit-learn ``KMeans`` (Lloyd to
-convergence), ``n_init`` seeded restarts keeping the lowest inertia, fitted on at most 256
-points per cluster, on the vectors as the metric sees them (L2-normalised for cosine), so the
-result is reproducible and usually a better clustering (higher NMI on the benchmark data).
-Either can be replaced by a precomputed assignment: given the same assignment, both tools give
-the same NMI/AMI.
+faiss k-means (random init, 25 iterations, one run, at most 256 points per centroid) on the raw
+embeddings; spacelens runs greedy k-means++ seeding (on 16 sampled points per cluster) and
+faiss's Lloyd iterations until the inertia settles, ``n_init`` seeded restarts keeping the
+lowest inertia, fitted on at most 256 points per cluster, on the vectors as the metric sees
+them (L2-normalised for cosine): reproducible, and usually the better clustering (higher NMI
+on the benchmark data) in about the same time per run. Either can be replaced by a precomputed
+assignment: given the same assignment, both tools give the same NMI/AMI.
 """
 
 from __future__ import annotations
@@ -67,34 +67,45 @@ def _sq_distances(x: np.ndarray, sq: np.ndarray, rows: np.ndarray) -> np.ndarray
     return np.maximum(d, 0, out=d)
 
 
-def kmeans_assignment(vectors: np.ndarray, n_clusters: int, *, seed: int = 0, n_init: int = 3,
-                      max_iter: int = 300, max_points_per_cluster: int | None = 256) -> np.ndarray:
-    """Cluster id (int64) per row: k-means, best (lowest inertia) of ``n_init`` seeded runs.
+# Greedy k-means++ seeds from this many sampled points per cluster: its cost grows with
+# points x clusters, and 16 per cluster already reach nearly the NMI of seeding on all points
+# (0.958 vs 0.967 on the 50k x 1000-class benchmark; 1.1 s instead of 4.7 s).
+SEED_POINTS_PER_CLUSTER = 16
 
-    Each run: k-means++ seeding (:func:`kmeans_plusplus`), then scikit-learn ``KMeans``
-    (Lloyd, ``max_iter``, tol 1e-4) from those centres. Like faiss (which
+
+def kmeans_assignment(vectors: np.ndarray, n_clusters: int, *, seed: int = 0, n_init: int = 3,
+                      max_iter: int = 300, tol: float = 1e-4,
+                      max_points_per_cluster: int | None = 256) -> np.ndarray:
+    """Cluster id (int64) per row: k-means, the best (lowest inertia) of ``n_init`` seeded runs.
+
+    Each run: greedy k-means++ seeding (:func:`kmeans_plusplus`) on a seeded sample of
+    ``SEED_POINTS_PER_CLUSTER`` points per cluster, then faiss's Lloyd iterations
+    (``faiss.Kmeans`` from those centres, multi-threaded) until the inertia improves by less
+    than ``tol`` (relative; 0: until it stops changing) or ``max_iter``. Like faiss (which
     pytorch-metric-learning uses), centres are fitted on at most ``max_points_per_cluster``
-    points per cluster (a seeded sample; None: all points); every point is then assigned to
-    its nearest centre. Deterministic for a given ``seed``.
+    points per cluster (None: all points). Runs are compared by their inertia on all points,
+    and every point goes to its nearest centre. Deterministic for a given ``seed``.
     """
-    from sklearn.cluster import KMeans
+    import faiss
 
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    n = len(x)
-    n_clusters = max(1, min(int(n_clusters), n))
-    rng = np.random.default_rng(seed)
-    fit = x
-    if max_points_per_cluster is not None and n > max_points_per_cluster * n_clusters:
-        fit = x[np.sort(rng.choice(n, max_points_per_cluster * n_clusters, replace=False))]
+    n, d = x.shape
+    k = max(1, min(int(n_clusters), n))
     best, best_inertia = None, np.inf
     for run in range(max(1, int(n_init))):
-        run_rng = np.random.default_rng([seed, run])
-        init = kmeans_plusplus(fit, n_clusters, run_rng)
-        km = KMeans(n_clusters=n_clusters, init=init, n_init=1, max_iter=max_iter,
-                    random_state=int(run_rng.integers(2**31))).fit(fit)
-        if km.inertia_ < best_inertia:
-            best, best_inertia = km, km.inertia_
-    return best.predict(x).astype(np.int64)
+        rng = np.random.default_rng([seed, run])
+        m = min(n, SEED_POINTS_PER_CLUSTER * k)
+        sample = x if m == n else x[np.sort(rng.choice(n, m, replace=False))]
+        init = kmeans_plusplus(sample, k, rng)
+        km = faiss.Kmeans(d, k, niter=int(max_iter), seed=int(rng.integers(2**31)), early_stop_threshold=float(tol),
+                          min_points_per_centroid=1,      # no "please provide more points" warnings
+                          max_points_per_centroid=max_points_per_cluster or n)
+        km.train(x, init_centroids=init)
+        dist, assign = km.index.search(x, 1)
+        inertia = float(dist.sum(dtype=np.float64))
+        if inertia < best_inertia:
+            best, best_inertia = assign[:, 0], inertia
+    return best.astype(np.int64)
 
 
 def nmi(labels, clusters) -> float:

@@ -240,8 +240,8 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         x = prepare(reg.load_vectors(rec)[q_pos], metric)
         assign = kmeans_assignment(x, n_lab, seed=seed, n_init=n_init)
         cm = clustering_metrics(qc, assign)
-        cluster_info = (f"k-means++ and scikit-learn KMeans (n_clusters={n_lab}, n_init={n_init}, seed={seed}, "
-                        "fitted on <= 256 points per cluster) on "
+        cluster_info = (f"greedy k-means++ and faiss Lloyd (n_clusters={n_lab}, n_init={n_init}, seed={seed}, "
+                        "tol=1e-4, fitted on <= 256 points per cluster) on "
                         + ("L2-normalised vectors" if metric == "cosine" else "raw vectors"))
     t_cl = time.perf_counter() - t_cl
 

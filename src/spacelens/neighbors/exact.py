@@ -71,16 +71,9 @@ def rank_candidates(q: Side, b: Side, cand: np.ndarray, k: int, metric: str,
     (groups of identical rows, see :mod:`duplicates`), ``cand`` are group numbers: each is
     measured once and expanded into its lowest rows.
     """
-    if members is None:
-        dist = pair_distances(q.raw, b.raw, cand, metric, q.norms, b.norms)
-    else:
-        dist_g = pair_distances(q.raw, b.raw, members[cand, 0], metric, q.norms, b.norms)
-        cand = members[cand].reshape(len(cand), -1)                     # (r, width * w) rows
-        dist = np.repeat(dist_g, members.shape[1], axis=1)
-        dist[cand < 0] = np.inf
-    if query_rows is not None:
-        dist[cand == query_rows[:, None]] = np.inf
-    return first_k(cand, dist, k)
+    rows = cand if members is None else members[cand, 0]
+    dist = pair_distances(q.raw, b.raw, rows, metric, q.norms, b.norms)
+    return _drop_and_rank(cand, dist, k, query_rows, members)
 
 
 def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.ndarray, k: int, metric: str,
@@ -105,6 +98,11 @@ def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.n
     if len(qi):
         rows = cand[qi, cj] if members is None else members[cand[qi, cj], 0]
         dist[qi, cj] = distances_of_pairs(q.raw, b.raw, qi, rows, metric, q.norms, b.norms)
+    return _drop_and_rank(cand, dist, k, query_rows, members)
+
+
+def _drop_and_rank(cand, dist, k, query_rows, members):
+    """Groups expanded into their rows, missing rows and the query itself set to +inf, first k."""
     if members is not None:
         cand = members[cand].reshape(len(cand), -1)                     # (r, width * w) rows
         dist = np.repeat(dist, members.shape[1], axis=1)
