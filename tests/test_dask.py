@@ -332,6 +332,17 @@ def test_cli_compare_with_dask_engine(cluster, cli, home, tmp_path):
     assert out["mean"] == pytest.approx(np.mean(jac), abs=1e-6)
 
 
+def test_cli_knn_takes_a_scheduler(cluster, cli, home, tmp_path):
+    lab = make_labeled(tmp_path, n=220, d=10)
+    spacelens.add(lab.vectors, lab.csv, dataset_name="items", experiment_name="a", space_name="a")
+    out = cli("knn", "a", "-k", "7", "--engine", "dask", "--scheduler", cluster.address, "--json", check=True).json()
+    assert out["engine"] == "dask" and out["params"]["scheduler"] == cluster.address
+    reg = Registry(home)
+    art = next(a for a in reg.find_artifacts(kind="knn_graph") if a.params["engine"] == "dask")
+    np.testing.assert_array_equal(reg.load_artifact(art, "indices")[:, :7],
+                                  brute_force(lab.vectors, lab.vectors, 7, "cosine", np.arange(220))[0])
+
+
 def test_killed_worker_is_recovered(two_workers, monkeypatch, tmp_path):
     """SIGKILL a worker mid-run: Dask reruns its tasks on the other one; the result is exact."""
     c = two_workers

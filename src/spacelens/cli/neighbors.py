@@ -37,6 +37,8 @@ def knn(
     metric: str = MetricOption,
     engine: str = typer.Option("exact", "--engine", "-e", help="exact, hnsw, ivf or dask."),
     param: Optional[List[str]] = ParamOption,
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler for --engine dask: "
+                                            "threads, processes (a local cluster) or an address tcp://HOST:PORT."),
     recall: bool = typer.Option(False, "--recall", help="Also measure the engine's recall@k against exact "
                                 "search on 1,000 random items."),
     as_json: bool = JsonOption,
@@ -51,7 +53,7 @@ def knn(
     from spacelens.neighbors import knn_graph, measure_recall
 
     reg = home_arg(home)
-    params = engine_params(param)
+    params = engine_params(param, scheduler)
     t0 = time.perf_counter()
     g = knn_graph(reg, space, k, metric=metric, engine=engine, **params)
     seconds = time.perf_counter() - t0
