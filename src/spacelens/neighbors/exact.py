@@ -18,9 +18,9 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
-from spacelens.parallel import spans, thread_map
 from spacelens.neighbors.metrics import (check_metric, check_vectors, distances_of_pairs, faiss_metric, from_faiss,
                                          max_norm, pair_distances, prepare_with_norms, search_tolerance)
+from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
 # A re-search never holds more than this many (query, candidate) pairs at once.
@@ -240,10 +240,10 @@ class ExactEngine:
             sub = q if mask.all() else q.take(mask)
             sub_rows = (qrows if mask.all() else qrows[mask]) if qrows is not None else None
             out = qi[mask]
+            g_cand, g_fd, g_tol = np.ascontiguousarray(cand[mask, :width]), fd[mask, :width], tol[mask]
 
-            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, mask=mask, width=width):
-                idx, dist = rank_near_ties(sub.take(slice(s, e)), b, np.ascontiguousarray(cand[mask, :width][s:e]),
-                                           fd[mask, :width][s:e], tol[mask][s:e], k, metric,
+            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol):
+                idx, dist = rank_near_ties(sub.take(slice(s, e)), b, g_cand[s:e], g_fd[s:e], g_tol[s:e], k, metric,
                                            sub_rows[s:e] if sub_rows is not None else None, members)
                 indices[out[s:e]] = idx
                 distances[out[s:e]] = dist
