@@ -154,25 +154,30 @@ def test_first_k_orders_by_distance_then_row():
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_near_ties_are_settled_exactly_whatever_faiss_rounding(metric):
+@pytest.mark.parametrize("bound", ["per query", "per candidate"])
+def test_near_ties_are_settled_exactly_whatever_faiss_rounding(metric, bound):
     # Feed rank_near_ties faiss-like distances: the exact ones plus noise up to the tolerance,
     # candidates sorted by the noisy values. The result must be the exact order, ties by row.
     from spacelens.neighbors.exact import Side, rank_near_ties
-    from spacelens.neighbors.metrics import max_norm, search_tolerance
+    from spacelens.neighbors.metrics import max_norm, row_norms, search_tolerance
 
     rng = np.random.default_rng(3)
-    base = np.concatenate([tied_data(8, n=300, d=6), rng.normal(size=(200, 6)).astype(np.float32)])
+    base = np.concatenate([tied_data(8, n=300, d=6), rng.normal(size=(200, 6)).astype(np.float32) * 3])
     queries = base[::7]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpacelensWarning)
         q, b = Side.of(queries, metric), Side.of(base, metric)
     ref_idx, ref_dist = brute(queries, base, len(base), metric)
-    tol = search_tolerance(q.vec, max_norm(b.vec) if metric != "cosine" else 1.0, metric)
-    noisy = ref_dist + rng.uniform(-1, 1, ref_dist.shape) * tol[:, None]
+    if bound == "per query":
+        tol = search_tolerance(q.vec, max_norm(b.vec) if metric != "cosine" else 1.0, metric)[:, None]
+    else:
+        tol = search_tolerance(q.vec, row_norms(b.vec)[ref_idx], metric)
+    noisy = ref_dist + rng.uniform(-1, 1, ref_dist.shape) * tol
     order = np.argsort(noisy, axis=1, kind="stable")
     cand = np.take_along_axis(ref_idx, order, axis=1)
     fd = np.take_along_axis(noisy, order, axis=1)
-    idx, dist = rank_near_ties(q, b, cand, fd, tol, 30, metric, None)
+    t = tol[:, 0] if bound == "per query" else np.take_along_axis(tol, order, axis=1)
+    idx, dist = rank_near_ties(q, b, cand, fd, t, 30, metric, None)
     np.testing.assert_array_equal(idx, ref_idx[:, :30])
     np.testing.assert_allclose(dist, ref_dist[:, :30], rtol=0, atol=2 * tol.max())
     tied = np.diff(ref_dist[:, :30], axis=1) == 0
@@ -187,7 +192,7 @@ def test_faiss_distances_stay_within_the_search_tolerance(metric):
     import faiss
 
     from spacelens.neighbors.metrics import (faiss_metric, from_faiss, max_norm, pair_distances, prepare_with_norms,
-                                             search_tolerance)
+                                             row_norms, search_tolerance)
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(2000, 300)) * 10.0 ** rng.uniform(-3, 3, size=(2000, 1)) + 40.0
@@ -195,9 +200,11 @@ def test_faiss_distances_stay_within_the_search_tolerance(metric):
     raw, cand = faiss.knn(vec[:300], vec, 50, metric=faiss_metric(metric))
     fd = from_faiss(raw.astype(np.float64), metric)
     exact = pair_distances(x[:300], x, cand, metric, None if norms is None else norms[:300], norms)
-    tol = search_tolerance(vec[:300], max_norm(vec) if metric != "cosine" else 1.0, metric)
     err = np.abs(fd - exact.astype(np.float64)) - np.abs(exact) * np.finfo(np.float32).eps
-    assert (err <= tol[:, None]).all()
+    per_query = search_tolerance(vec[:300], max_norm(vec) if metric != "cosine" else 1.0, metric)
+    per_candidate = search_tolerance(vec[:300], row_norms(vec)[cand], metric)
+    assert (err <= per_query[:, None]).all() and (err <= per_candidate).all()
+    assert (per_candidate <= per_query[:, None] * (1 + 1e-12)).all()
 
 
 def test_blocked_equals_unblocked():

@@ -19,7 +19,7 @@ import numpy as np
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, distances_of_pairs, faiss_metric, from_faiss,
-                                         max_norm, pair_distances, prepare_with_norms, search_tolerance)
+                                         pair_distances, prepare_with_norms, row_norms, search_tolerance)
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
@@ -82,13 +82,15 @@ def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.n
     """:func:`rank_candidates` for faiss's sorted candidates, re-computing only near-ties.
 
     ``fd``: faiss's distances of ``cand`` (float64, increasing along rows), each within
-    ``tol`` (per query) of the exact one. Neighbours in that list more than ``2 tol`` apart
-    are in the right order whatever the rounding, so they keep faiss's value; runs of
-    candidates closer than that get exact float64 distances, which order them correctly,
-    ties by lower row, and give mathematically tied rows equal values. Reported distances
-    stay sorted: a kept value and an exact one differ from the truth by at most ``tol``.
+    ``tol`` of the exact one (``tol``: one bound per query, shape (r,), or per candidate,
+    (r, w)). Neighbours in that list further apart than their two bounds are in the right
+    order whatever the rounding, so they keep faiss's value; runs of candidates closer than
+    that get exact float64 distances, which order them correctly, ties by lower row, and give
+    mathematically tied rows equal values. Reported distances stay sorted: a kept value and
+    an exact one differ from the truth by at most their bounds.
     """
-    close = np.diff(fd, axis=1) <= 2 * tol[:, None]
+    tol = np.asarray(tol)
+    close = np.diff(fd, axis=1) <= (tol[:, :-1] + tol[:, 1:] if tol.ndim == 2 else 2 * tol[:, None])
     near = np.zeros(fd.shape, dtype=bool)
     near[:, 1:] = close
     near[:, :-1] |= close
@@ -176,8 +178,11 @@ class ExactEngine:
         m = len(target)
         extra = self.extra if self.extra is not None else max(8, k // 16)
         kk = min(m, k + (rows is not None) + extra)
-        bmax = max_norm(b.vec) if metric != "cosine" else 1.0
-        ctx = (b, target, members, rows, k, metric, bmax)
+        # Norms of the searched rows: a faiss error bound per candidate (l2, dot), tighter
+        # than one from the largest norm, so fewer near-ties to re-compute.
+        tnorms = row_norms(target) if metric != "cosine" else None
+        bmax = float(tnorms.max(initial=0.0)) if tnorms is not None else 1.0
+        ctx = (b, target, members, rows, k, metric, bmax, tnorms)
 
         indices = np.empty((nq, k), dtype=np.int32)
         distances = np.empty((nq, k), dtype=np.float32)
@@ -203,7 +208,7 @@ class ExactEngine:
         """Search queries ``qi``; write their results; return those whose boundary is unclear."""
         import faiss
 
-        b, target, members, rows, k, metric, bmax = ctx
+        b, target, members, rows, k, metric, bmax, tnorms = ctx
         m = len(target)
         contiguous = len(qi) > 0 and qi[-1] - qi[0] + 1 == len(qi)
         q = qs.take(slice(qi[0], qi[-1] + 1) if contiguous else qi)
@@ -243,7 +248,9 @@ class ExactEngine:
             g_cand, g_fd, g_tol = np.ascontiguousarray(cand[mask, :width]), fd[mask, :width], tol[mask]
 
             def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol):
-                idx, dist = rank_near_ties(sub.take(slice(s, e)), b, g_cand[s:e], g_fd[s:e], g_tol[s:e], k, metric,
+                part = sub.take(slice(s, e))
+                t = g_tol[s:e] if tnorms is None else search_tolerance(part.vec, tnorms[g_cand[s:e]], metric)
+                idx, dist = rank_near_ties(part, b, g_cand[s:e], g_fd[s:e], t, k, metric,
                                            sub_rows[s:e] if sub_rows is not None else None, members)
                 indices[out[s:e]] = idx
                 distances[out[s:e]] = dist

@@ -182,29 +182,38 @@ def _exact(q: np.ndarray, cand: np.ndarray, metric: str, qn, cn, r=None) -> np.n
     return 1.0 - r / norms
 
 
-def search_tolerance(queries: np.ndarray, base_max_norm: float, metric: str) -> np.ndarray:
-    """Per query, a bound on how far faiss's float32 distances may be from exact ones.
+def search_tolerance(queries: np.ndarray, base_norm, metric: str) -> np.ndarray:
+    """A bound on how far faiss's float32 distances may be from exact ones.
 
     A float32 sum of d products is off by at most d·u·sum|a_i b_i| <= (d/2)·eps·|a||b| in any
     summation order (Higham's gamma_d; FMA and blocking only do better). faiss's L2 adds two
     squared norms summed the same way, and making the float32 vectors (from float64, or
     normalised for cosine) adds a few eps: so (d/2 + 8)·eps times the scale of the terms,
-    1 (cosine), |q|·max|b| (dot) or (|q| + max|b|)^2 (l2). A worst case: typical errors
-    are ~sqrt(d) times smaller.
+    1 (cosine), |q|·|b| (dot) or (|q| + |b|)^2 (l2). A worst case: typical errors are ~sqrt(d)
+    times smaller. ``base_norm``: the largest norm in the base (one bound per query, shape
+    (nq,)), or the candidates' own norms, shape (nq, w) (one bound per candidate, tighter).
     """
     d = queries.shape[1]
     eps = float(np.finfo(np.float32).eps) * (d / 2 + 8)
+    bn = np.asarray(base_norm, dtype=np.float64)
     if metric == "cosine":
-        return np.full(len(queries), eps)
+        return np.full(bn.shape if bn.ndim == 2 else len(queries), eps)
     qn = np.sqrt(np.einsum("ij,ij->i", queries, queries, dtype=np.float64))
+    if bn.ndim == 2:
+        qn = qn[:, None]
     if metric == "dot":
-        return eps * (qn * base_max_norm + 1e-30)
-    return eps * ((qn + base_max_norm) ** 2 + 1e-30)
+        return eps * (qn * bn + 1e-30)
+    return eps * ((qn + bn) ** 2 + 1e-30)
+
+
+def row_norms(x: np.ndarray) -> np.ndarray:
+    """float64 L2 norm of every row, in bounded-memory chunks."""
+    out = np.empty(len(x), dtype=np.float64)
+    for s, e in _row_chunks(len(x), x.shape[1]):
+        c = np.asarray(x[s:e])
+        out[s:e] = np.sqrt(np.einsum("ij,ij->i", c, c, dtype=np.float64))
+    return out
 
 
 def max_norm(base: np.ndarray) -> float:
-    m = 0.0
-    for s, e in _row_chunks(len(base), base.shape[1]):
-        x = np.asarray(base[s:e])
-        m = max(m, float(np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64).max(initial=0.0))))
-    return m
+    return float(row_norms(base).max(initial=0.0))
