@@ -36,10 +36,21 @@ def test_kill_9_mid_copy_leaves_no_half_registered_space(home, labeled, tmp_path
             "experiment_name='e2', space_name='big')")
     proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "SPACELENS_HOME": str(home)})
     deadline = time.time() + 120
+
+    def big_partials():
+        found = []
+        for p in (home / "tmp").iterdir():
+            try:
+                if p.stat().st_size > 10_000_000:
+                    found.append(p)
+            except FileNotFoundError:   # a small partial renamed into place between listing and stat
+                pass
+        return found
+
     try:
         # wait until the big array copy is under way (its partial file exists and grows)
         while time.time() < deadline:
-            partials = [p for p in (home / "tmp").iterdir() if p.stat().st_size > 10_000_000]
+            partials = big_partials()
             if partials or proc.poll() is not None:
                 break
             time.sleep(0.005)
