@@ -198,7 +198,7 @@ def search_tolerance(queries: np.ndarray, base_norm, metric: str) -> np.ndarray:
     bn = np.asarray(base_norm, dtype=np.float64)
     if metric == "cosine":
         return np.full(bn.shape if bn.ndim == 2 else len(queries), eps)
-    qn = np.sqrt(np.einsum("ij,ij->i", queries, queries, dtype=np.float64))
+    qn = row_norms(queries)
     if bn.ndim == 2:
         qn = qn[:, None]
     if metric == "dot":
