@@ -126,7 +126,10 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
             graph = knn_graph(reg, space, k, metric, engine, **params)
         step = max(1, SEARCH_BLOCK_ENTRIES // max(k, 1))
         for s in range(0, len(q_pos), step):
-            yield np.arange(s, min(s + step, len(q_pos))), np.asarray(graph.indices[q_pos[s:s + step], :k])
+            rows = q_pos[s:s + step]
+            if (np.diff(rows) == 1).all():                # consecutive rows (all queries): a view, no copy
+                rows = slice(int(rows[0]), int(rows[-1]) + 1)
+            yield np.arange(s, s + len(q_pos[s:s + step])), np.asarray(graph.indices[rows, :k])
         return
     vectors = reg.load_vectors(space)
     base = vectors if ref_pos is None else np.ascontiguousarray(vectors[ref_pos])

@@ -242,10 +242,11 @@ class ExactEngine:
         for mask, width in groups:
             if not mask.any():
                 continue
+            rows = slice(None) if mask.all() else mask       # all rows: views, no copies
             sub = q if mask.all() else q.take(mask)
-            sub_rows = (qrows if mask.all() else qrows[mask]) if qrows is not None else None
-            out = qi[mask]
-            g_cand, g_fd, g_tol = np.ascontiguousarray(cand[mask, :width]), fd[mask, :width], tol[mask]
+            sub_rows = qrows[rows] if qrows is not None else None
+            out = qi[rows]
+            g_cand, g_fd, g_tol = cand[rows, :width], fd[rows, :width], tol[rows]
 
             def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol):
                 part = sub.take(slice(s, e))
