@@ -44,9 +44,9 @@ def tied_data(seed=0, n=240, d=6):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_exact_graph_matches_brute_force_with_ties(metric, seed):
-    x = tied_data(seed)
+@pytest.mark.parametrize("seed, d", [(0, 6), (1, 6), (0, 40)])   # l2 at 40: the inner-product form
+def test_exact_graph_matches_brute_force_with_ties(metric, seed, d):
+    x = tied_data(seed, d=d) + np.float32(3 if metric == "l2" else 0)   # l2: off the origin (centred)
     rows = np.arange(len(x))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpacelensWarning)
@@ -56,6 +56,8 @@ def test_exact_graph_matches_brute_force_with_ties(metric, seed):
             assert idx.dtype == np.int32 and dist.dtype == np.float32 and idx.shape == (len(x), k)
             np.testing.assert_array_equal(idx, ref_idx)
             np.testing.assert_allclose(dist, ref_dist, rtol=1e-6, atol=1e-6)
+            same = (x[idx] == x[:, None, :]).all(axis=2)                   # identical rows
+            assert same.any() and (metric != "l2" or (dist[same] == 0).all())  # l2: exactly 0
             assert not (idx == rows[:, None]).any()                        # self excluded
             assert (np.diff(dist, axis=1) >= 0).all()                      # sorted
 
@@ -185,26 +187,52 @@ def test_near_ties_are_settled_exactly_whatever_faiss_rounding(metric, bound):
     assert (np.diff(dist, axis=1) >= 0).all()
 
 
-@pytest.mark.parametrize("metric", METRICS)
-def test_faiss_distances_stay_within_the_search_tolerance(metric):
+@pytest.mark.parametrize("metric, augmented", [("cosine", True), ("dot", True), ("l2", True), ("l2", False)])
+def test_faiss_distances_stay_within_the_search_tolerance(metric, augmented):
     # The bound the near-tie logic trusts, on awkward data: float64 input, mixed norms
-    # (1e-3 .. 1e3), an offset far from the origin, d = 300.
+    # (1e-3 .. 1e3), an offset far from the origin, d = 300. augmented: the exact engine's
+    # search (faiss_knn; l2 as an inner product of [x, 1] and [2y, -|y|^2]); else faiss's own
+    # L2 kernel, as the dask engine calls it.
     import faiss
 
-    from spacelens.neighbors.metrics import (faiss_metric, from_faiss, max_norm, pair_distances, prepare_with_norms,
-                                             row_norms, search_tolerance)
+    from spacelens.neighbors.metrics import (column_mean, faiss_knn, faiss_metric, faiss_rows, faiss_target,
+                                             from_faiss, max_norm, pair_distances, prepare_with_norms, row_norms,
+                                             search_tolerance)
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(2000, 300)) * 10.0 ** rng.uniform(-3, 3, size=(2000, 1)) + 40.0
     vec, norms = prepare_with_norms(x, metric)
-    raw, cand = faiss.knn(vec[:300], vec, 50, metric=faiss_metric(metric))
-    fd = from_faiss(raw.astype(np.float64), metric)
+    if augmented:
+        vec = faiss_rows(x, vec, metric, column_mean(x) if metric == "l2" else None)   # l2: centred
+        fd, cand = faiss_knn(vec[:300], faiss_target(vec, metric), 50, metric)
+    else:
+        raw, cand = faiss.knn(vec[:300], vec, 50, metric=faiss_metric(metric))
+        fd = from_faiss(raw.astype(np.float64), metric)
     exact = pair_distances(x[:300], x, cand, metric, None if norms is None else norms[:300], norms)
     err = np.abs(fd - exact.astype(np.float64)) - np.abs(exact) * np.finfo(np.float32).eps
-    per_query = search_tolerance(vec[:300], max_norm(vec) if metric != "cosine" else 1.0, metric)
-    per_candidate = search_tolerance(vec[:300], row_norms(vec)[cand], metric)
+    assert err.max() > 0                                      # the data does make faiss round
+    bound = max_norm(vec) if metric != "cosine" else 1.0
+    per_query = search_tolerance(vec[:300], bound, metric, augmented)
+    per_candidate = search_tolerance(vec[:300], row_norms(vec)[cand], metric, augmented)
     assert (err <= per_query[:, None]).all() and (err <= per_candidate).all()
     assert (per_candidate <= per_query[:, None] * (1 + 1e-12)).all()
+
+
+def test_l2_as_an_inner_product_ranks_like_l2():
+    # [x, 1] . [2y, -|y|^2] = |x|^2 - |x - y|^2: faiss_knn's l2 distances are L2's, hand-worked
+    # in 2 dimensions padded with zeros to 40 (the product form starts at 33).
+    from spacelens.neighbors.metrics import faiss_knn, faiss_target
+
+    def pad(a):
+        return np.pad(np.array(a, dtype=np.float32), ((0, 0), (0, 38)))
+
+    target = faiss_target(pad([[0, 0], [3, 4], [1, 1], [-2, 0]]), "l2")
+    assert target.shape == (4, 41)
+    np.testing.assert_array_equal(target[:, [0, 1, 40]], [[0, 0, 0], [6, 8, -25], [2, 2, -2], [-4, 0, -4]])
+    assert faiss_target(pad([[0, 0]])[:, :32], "l2").shape == (1, 32)     # small d: faiss's L2 kernel
+    fd, cand = faiss_knn(pad([[1, 0]]), target, 4, "l2")
+    assert fd.tolist() == [[1.0, 1.0, 9.0, 20.0]]            # |(1, 0) - y|^2, exact in float32
+    assert sorted(cand[0, :2]) == [0, 2] and cand[0, 2:].tolist() == [3, 1]
 
 
 def test_blocked_equals_unblocked():

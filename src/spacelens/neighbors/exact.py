@@ -1,6 +1,8 @@
 """Exact kNN with faiss's flat (brute-force) kernels, blocked over queries.
 
-faiss does the GEMM and keeps the best ``k + extra`` candidates per query. Its float32
+faiss does the GEMM and keeps the best ``k + extra`` candidates per query (L2 on centred rows,
+from 33 dimensions as an inner product of augmented rows: :mod:`~spacelens.neighbors.metrics`,
+``faiss_rows``, ``faiss_target``). Its float32
 distances are within :func:`~spacelens.neighbors.metrics.search_tolerance` of the exact ones,
 so two candidates further apart than twice that are already in the right order: only
 candidates that close to another one (near-ties, usually a small share) are re-computed
@@ -18,8 +20,9 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
-from spacelens.neighbors.metrics import (check_metric, check_vectors, distances_of_pairs, faiss_metric, from_faiss,
-                                         pair_distances, prepare_with_norms, row_norms, search_tolerance)
+from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_knn,
+                                         faiss_rows, faiss_target, l2_as_inner_product, pair_distances,
+                                         prepare_with_norms, row_norms, search_tolerance)
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
@@ -86,7 +89,8 @@ def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.n
     (r, w)). Neighbours in that list further apart than their two bounds are in the right
     order whatever the rounding, so they keep faiss's value; runs of candidates closer than
     that get exact float64 distances, which order them correctly, ties by lower row, and give
-    mathematically tied rows equal values. Reported distances stay sorted: a kept value and
+    mathematically tied rows equal values. So are candidates within their bound of 0 (l2,
+    cosine): identical rows report 0 (l2 exactly, cosine to float64 rounding). Reported distances stay sorted: a kept value and
     an exact one differ from the truth by at most their bounds.
     """
     tol = np.asarray(tol)
@@ -94,6 +98,8 @@ def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.n
     near = np.zeros(fd.shape, dtype=bool)
     near[:, 1:] = close
     near[:, :-1] |= close
+    if metric != "dot":       # within the bound of 0: maybe an identical row, whose distance is exactly 0
+        near |= fd <= (tol if tol.ndim == 2 else tol[:, None])
     near &= cand >= 0
     dist = fd.astype(np.float32)
     qi, cj = np.nonzero(near)
@@ -173,7 +179,9 @@ class ExactEngine:
         # Grouping costs a pass over the base: worth it when many queries search it.
         groups = duplicate_groups(b.raw, k + 1) if nq >= 64 else None
         # faiss searches the distinct vectors; candidates are group numbers when there are duplicates.
-        target = b.vec if groups is None else np.ascontiguousarray(b.vec[groups.reps])
+        reps = slice(None) if groups is None else groups.reps
+        center = column_mean(b.raw) if metric == "l2" else None          # see faiss_rows
+        target = faiss_rows(b.raw[reps], b.vec[reps], metric, center)
         members = None if groups is None else groups.members
         m = len(target)
         extra = self.extra if self.extra is not None else max(8, k // 16)
@@ -182,7 +190,8 @@ class ExactEngine:
         # than one from the largest norm, so fewer near-ties to re-compute.
         tnorms = row_norms(target) if metric != "cosine" else None
         bmax = float(tnorms.max(initial=0.0)) if tnorms is not None else 1.0
-        ctx = (b, target, members, rows, k, metric, bmax, tnorms)
+        target = faiss_target(target, metric, tnorms)     # l2: searched as an inner product
+        ctx = (b, target, members, rows, k, metric, bmax, tnorms, center)
 
         indices = np.empty((nq, k), dtype=np.int32)
         distances = np.empty((nq, k), dtype=np.float32)
@@ -206,9 +215,7 @@ class ExactEngine:
 
     def _block(self, qs, qi, kk, ctx, indices, distances) -> np.ndarray:
         """Search queries ``qi``; write their results; return those whose boundary is unclear."""
-        import faiss
-
-        b, target, members, rows, k, metric, bmax, tnorms = ctx
+        b, target, members, rows, k, metric, bmax, tnorms, center = ctx
         m = len(target)
         contiguous = len(qi) > 0 and qi[-1] - qi[0] + 1 == len(qi)
         q = qs.take(slice(qi[0], qi[-1] + 1) if contiguous else qi)
@@ -224,9 +231,10 @@ class ExactEngine:
                 qrows = qrows[keep] if qrows is not None else None
                 if not len(qi):
                     return qi
-        raw, cand = faiss.knn(q.vec, target, kk, metric=faiss_metric(metric))
-        fd = from_faiss(raw.astype(np.float64), metric)
-        tol = search_tolerance(q.vec, bmax, metric)
+        qv = faiss_rows(q.raw, q.vec, metric, center)
+        fd, cand = faiss_knn(qv, target, kk, metric)
+        augmented = l2_as_inner_product(metric, qv.shape[1])
+        tol = search_tolerance(qv, bmax, metric, augmented)
         if kk >= m:  # every distinct vector is a candidate: nothing can be missing
             need = np.full(len(qi), kk)
             easy, p = np.ones(len(qi), dtype=bool), kk - 1
@@ -242,15 +250,15 @@ class ExactEngine:
         for mask, width in groups:
             if not mask.any():
                 continue
-            rows = slice(None) if mask.all() else mask       # all rows: views, no copies
+            sel = slice(None) if mask.all() else mask        # all rows: views, no copies
             sub = q if mask.all() else q.take(mask)
-            sub_rows = qrows[rows] if qrows is not None else None
-            out = qi[rows]
-            g_cand, g_fd, g_tol = cand[rows, :width], fd[rows, :width], tol[rows]
+            sub_rows = qrows[sel] if qrows is not None else None
+            out = qi[sel]
+            g_cand, g_fd, g_tol, g_qv = cand[sel, :width], fd[sel, :width], tol[sel], qv[sel]
 
-            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol):
+            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol, g_qv=g_qv):
                 part = sub.take(slice(s, e))
-                t = g_tol[s:e] if tnorms is None else search_tolerance(part.vec, tnorms[g_cand[s:e]], metric)
+                t = g_tol[s:e] if tnorms is None else search_tolerance(g_qv[s:e], tnorms[g_cand[s:e]], metric, augmented)
                 idx, dist = rank_near_ties(part, b, g_cand[s:e], g_fd[s:e], t, k, metric,
                                            sub_rows[s:e] if sub_rows is not None else None, members)
                 indices[out[s:e]] = idx
