@@ -140,10 +140,14 @@ def child(args) -> dict:
         out["seconds"], out["cpu_seconds"] = time.perf_counter() - t, time.process_time() - c
         out["metrics"] = {k: float(v) for k, v in res.items()}
     else:
+        import importlib
+
         import faiss  # noqa: F401  (imported outside the timing, as PML's imports are)
         import pandas as pd
 
         import spacelens
+        for module in ("spacelens.neighbors", "spacelens.evaluate.core"):   # idem: loaded lazily by the API
+            importlib.import_module(module)
 
         if args.what == "knn":
             with tempfile.TemporaryDirectory(dir=args.tmp) as home:
