@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spacelens.parallel import thread_map
+from spacelens.parallel import default_threads, thread_map
 
 METRICS = ("precision_at_1", "r_precision", "mean_average_precision_at_r", "mean_average_precision",
            "mean_reciprocal_rank")
@@ -199,14 +199,15 @@ class RetrievalAccumulator:
         """Score a block of non-lone queries (R > 0) and add them to their classes."""
         if len(query_codes) == 0:
             return
-        step = block_size(knn_labels.shape[1])
+        # Cache-sized pieces, and at least one per thread when there are enough queries.
+        step = max(256, min(block_size(knn_labels.shape[1]), -(-len(query_codes) // default_threads())))
 
         def class_sums(s):
             q = query_codes[s:s + step]
             scores = score_block(knn_labels[s:s + step], q, r[s:s + step])
             return {m: np.bincount(q, weights=scores[m], minlength=self.n_classes) for m in METRICS}
 
-        # Cache-sized pieces, scored in threads; summed in order, so the result is deterministic.
+        # Scored in threads; summed in order, so the result is deterministic.
         for part in thread_map(class_sums, range(0, len(query_codes), step)):
             for m in METRICS:
                 self.sums[m] += part[m]

@@ -28,6 +28,8 @@ from spacelens.progress import progress
 
 # A re-search never holds more than this many (query, candidate) pairs at once.
 _RESEARCH_PAIRS = 1 << 22
+# Below both, a search is one faiss call by default (see ExactEngine).
+_ONE_CALL_MACS, _ONE_CALL_CANDIDATES = 1 << 34, 1 << 23
 
 
 def check_k(k, n_base: int, self_excluded: bool) -> int:
@@ -149,10 +151,13 @@ class ExactEngine:
 
     name = "exact"
 
-    def __init__(self, block_size: int = 8192, extra: int | None = None):
-        if int(block_size) < 1:
+    def __init__(self, block_size: int | None = None, extra: int | None = None):
+        """``block_size``: queries per faiss call. None: all of them when the search is small
+        (under ~2^34 multiply-adds and 8M candidates: well under a second; one call is ~5%
+        faster than two at 10k x 10k, k = 123), else 8,192 (progress, bounded memory)."""
+        if block_size is not None and int(block_size) < 1:
             raise SpacelensError(f"block_size={block_size} must be positive", "Use e.g. 8192")
-        self.block_size = int(block_size)
+        self.block_size = None if block_size is None else int(block_size)
         self.extra = extra
 
     @property
@@ -197,8 +202,10 @@ class ExactEngine:
         distances = np.empty((nq, k), dtype=np.float32)
         pending: list[np.ndarray] = []
         with progress(description or f"Exact kNN ({metric})", total=nq) as bar:
-            for s in range(0, nq, self.block_size):
-                e = min(nq, s + self.block_size)
+            small = nq * m * q.vec.shape[1] <= _ONE_CALL_MACS and nq * kk <= _ONE_CALL_CANDIDATES
+            step = self.block_size or (max(1, nq) if small else 8192)
+            for s in range(0, nq, step):
+                e = min(nq, s + step)
                 todo = self._block(q, np.arange(s, e), kk, ctx, indices, distances)
                 if len(todo):
                     pending.append(todo)

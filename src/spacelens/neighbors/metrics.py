@@ -1,7 +1,9 @@
 """Metrics: how vectors are prepared for faiss, and exact distances of chosen pairs.
 
 Every engine searches prepared float32 vectors with faiss's inner product (cosine, dot) or
-squared L2. faiss's float32 distances are within :func:`search_tolerance` of the exact ones;
+squared L2 (the exact engine: on centred rows, from 33 dimensions as an inner product of
+augmented rows; :func:`faiss_rows`, :func:`faiss_target`, :func:`faiss_knn`). faiss's
+float32 distances are within :func:`search_tolerance` of the exact ones;
 where that could change the order (two candidates closer than twice the bound), engines
 re-compute the distances in float64 from the raw vectors and round them to float32
 (:func:`pair_distances`, :func:`distances_of_pairs`). So identical rows get identical
