@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import spacelens
@@ -122,3 +123,14 @@ def test_newer_schema_is_refused(home):
     conn.close()
     with pytest.raises(SpacelensError, match="newer spacelens"):
         Registry(home)
+
+
+def test_load_table_reads_only_the_columns_asked_for(home, labeled):
+    reg = Registry(home)
+    spacelens.add(labeled.vectors, labeled.csv, dataset_name="items", experiment_name="e", space_name="a",
+                  home=reg)
+    full = reg.load_table("items")
+    part = reg.load_table("items", columns=["label", "not-a-column"])
+    assert list(part.columns) == ["label"]                     # unknown columns are simply absent
+    pd.testing.assert_frame_equal(part, full[["label"]])
+    assert list(full.columns) == ["id", "label", "caption", "score"]

@@ -44,17 +44,19 @@ def _nan_to_none(x):
     return None if isinstance(x, float) and math.isnan(x) else x
 
 
-def _column(table: pd.DataFrame, field: str, rows: np.ndarray, what: str, space: Space) -> np.ndarray:
+def _column(reg: Registry, space: Space, field: str, what: str) -> np.ndarray:
+    """The dataset column ``field`` for each row of ``space`` (only that column is read)."""
+    table = reg.load_table(space.dataset, columns=[field])
     if field not in table.columns:
-        cols = ", ".join(map(str, table.columns))
+        cols = ", ".join(map(str, reg.load_table(space.dataset).columns))
         raise SpacelensError(f"The dataset {space.dataset!r} has no column {field!r} to use as {what}",
                              f"Use one of its columns: {cols}")
-    return table[field].to_numpy()[rows]
+    return table[field].to_numpy()[reg.load_rows(space)]
 
 
 def load_labels(reg: Registry, space: Space, label_field: str) -> np.ndarray:
     """The label of each row of ``space`` (from its dataset's ``label_field`` column)."""
-    values = _column(reg.load_table(space.dataset), label_field, reg.load_rows(space), "labels", space)
+    values = _column(reg, space, label_field, "labels")
     missing = pd.isna(values)
     if missing.any():
         first = str(reg.space_ids(space)[np.flatnonzero(missing)[0]])
@@ -72,7 +74,7 @@ def _select(reg: Registry, space: Space, split_field: str, query_split, referenc
             raise SpacelensError("A reference split was given without a query split",
                                  "Pass --query-split too (e.g. --query-split val --reference-split train)")
         return np.arange(n), None, True
-    values = _column(reg.load_table(space.dataset), split_field, reg.load_rows(space), "splits", space)
+    values = _column(reg, space, split_field, "splits")
     values = np.array([str(v) for v in values]) if values.dtype == object else values.astype(str)
 
     def pick(val, role):
@@ -222,7 +224,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         if clusters is not None and cluster_field is not None:
             raise SpacelensError("Both clusters and cluster_field were given", "Pass only one of them")
         if cluster_field is not None:
-            assign = _column(reg.load_table(rec.dataset), cluster_field, reg.load_rows(rec), "clusters", rec)
+            assign = _column(reg, rec, cluster_field, "clusters")
             if pd.isna(assign).any():
                 raise SpacelensError(f"Column {cluster_field!r} has missing cluster ids",
                                      "Give every item a cluster id")

@@ -263,7 +263,7 @@ class SpacelensLogger:
         self._labels_checked.add(split)
         tl = labels.detach().cpu().numpy() if hasattr(labels, "detach") else np.asarray(labels)
         tl = tl[:, 0] if tl.ndim == 2 else tl
-        col = self.reg.load_table(self.dataset)[self.label_field].to_numpy()[self._rows[split]]
+        col = self.reg.load_table(self.dataset, columns=[self.label_field])[self.label_field].to_numpy()[self._rows[split]]
         pairs = {(a, b) for a, b in zip(tl.tolist(), col.tolist())}
         if len(pairs) != len(set(tl.tolist())) or len(pairs) != len(set(col.tolist())):
             warnings.warn(

@@ -67,10 +67,11 @@ def _is_categorical(col) -> bool:
 def column_coloring(reg, proj, column: str) -> Coloring:
     """Colour by a column of the space's dataset table."""
     rec = reg.space(proj.space)
-    table = reg.load_table(rec.dataset)
+    table = reg.load_table(rec.dataset, columns=[column])
     if column not in table.columns:
+        names = ", ".join(map(str, reg.load_table(rec.dataset).columns))
         raise SpacelensError(f"Dataset {rec.dataset!r} has no column {column!r}",
-                             f"Use one of: {', '.join(map(str, table.columns))}, or 'coincidence' with --vs")
+                             f"Use one of: {names}, or 'coincidence' with --vs")
     col = table[column].iloc[np.asarray(proj.rows)].reset_index(drop=True)
     if _is_categorical(col):
         values = np.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)

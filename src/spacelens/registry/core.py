@@ -249,12 +249,22 @@ class Registry:
         rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
         return np.load(self.store.path(rec.ids_file), allow_pickle=False)
 
-    def load_table(self, dataset: str | Dataset):
-        """The dataset's metadata table (pandas DataFrame)."""
+    def load_table(self, dataset: str | Dataset, columns: list[str] | None = None):
+        """The dataset's metadata table (pandas DataFrame), or only ``columns`` of it.
+
+        Asking for the columns one needs reads only those (a label column of a table with long
+        captions: a fraction of the time and memory). Unknown columns are simply absent.
+        """
         import pandas as pd
 
         rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
-        return pd.read_parquet(self.store.path(rec.table_file))
+        path = self.store.path(rec.table_file)
+        if columns is not None:
+            import pyarrow.parquet as pq
+
+            have = set(pq.read_schema(path).names)
+            columns = [c for c in columns if c in have]
+        return pd.read_parquet(path, columns=columns)
 
     def space_ids(self, space: str | Space) -> np.ndarray:
         """Item ids of each row of a space."""
