@@ -56,8 +56,9 @@ def test_exact_graph_matches_brute_force_with_ties(metric, seed, d):
             assert idx.dtype == np.int32 and dist.dtype == np.float32 and idx.shape == (len(x), k)
             np.testing.assert_array_equal(idx, ref_idx)
             np.testing.assert_allclose(dist, ref_dist, rtol=1e-6, atol=1e-6)
-            same = (x[idx] == x[:, None, :]).all(axis=2)                   # identical rows
-            assert same.any() and (metric != "l2" or (dist[same] == 0).all())  # l2: exactly 0
+            same = (x[idx] == x[:, None, :]).all(axis=2) & x[idx].any(axis=2)   # identical non-zero rows
+            assert same.any() and (metric == "dot" or (dist[same] == 0).all())  # exactly 0
+            assert metric == "dot" or (dist >= 0).all()
             assert not (idx == rows[:, None]).any()                        # self excluded
             assert (np.diff(dist, axis=1) >= 0).all()                      # sorted
 

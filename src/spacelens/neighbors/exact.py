@@ -92,7 +92,7 @@ def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.n
     order whatever the rounding, so they keep faiss's value; runs of candidates closer than
     that get exact float64 distances, which order them correctly, ties by lower row, and give
     mathematically tied rows equal values. So are candidates within their bound of 0 (l2,
-    cosine): identical rows report 0 (l2 exactly, cosine to float64 rounding). Reported distances stay sorted: a kept value and
+    cosine): identical rows report exactly 0. Reported distances stay sorted: a kept value and
     an exact one differ from the truth by at most their bounds.
     """
     tol = np.asarray(tol)

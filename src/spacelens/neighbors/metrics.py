@@ -263,7 +263,18 @@ def _exact(q: np.ndarray, cand: np.ndarray, metric: str, qn, cn, r=None) -> np.n
         cn = np.sqrt(np.einsum("...d,...d->...", cand, cand))
     norms = qn * cn
     norms[norms == 0] = np.inf     # a zero vector: cosine 0, distance 1
-    return 1.0 - r / norms
+    out = 1.0 - r / norms
+    # Nearly parallel rows: 1 - cos cancels to +-1e-16. |a/|a| - b/|b||^2 / 2 is the same
+    # number without the cancellation: never negative, exactly 0 for identical rows.
+    close = (out < 1e-6) & np.isfinite(norms)
+    if close.any():
+        a = np.broadcast_to(q, cand.shape)[close]
+        b = cand[close]
+        diff = a / np.broadcast_to(qn, out.shape)[close][:, None] - b / np.broadcast_to(cn, out.shape)[close][:, None]
+        near = np.einsum("ij,ij->i", diff, diff) / 2
+        near[(a == b).all(axis=1)] = 0.0
+        out[close] = near
+    return out
 
 
 def search_tolerance(queries: np.ndarray, base_norm, metric: str, augmented: bool = False) -> np.ndarray:
