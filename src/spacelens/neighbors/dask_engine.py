@@ -169,9 +169,8 @@ def block_topk(q, b, offset: int, k: int, metric: str, self_rows: np.ndarray | N
     k-th distance is not clearly below the worst candidate faiss returned is searched again
     with twice as many candidates.
     """
-    import faiss
-
-    from spacelens.neighbors.metrics import faiss_metric, from_faiss, max_norm, pair_distances, search_tolerance
+    from spacelens.neighbors.metrics import (column_mean, faiss_knn, faiss_rows, faiss_target, l2_as_inner_product,
+                                             max_norm, pair_distances, search_tolerance)
 
     m, nb = len(q), len(b)
     out_d = np.full((m, k), np.inf, dtype=np.float32)
@@ -185,7 +184,13 @@ def block_topk(q, b, offset: int, k: int, metric: str, self_rows: np.ndarray | N
     has_self = local is not None and bool((local >= 0).any())
     extra = max(8, k // 4) if extra is None else int(extra)
     kk = min(nb, k + int(has_self) + extra)
-    bmax = max_norm(b.vec) if metric != "cosine" else 1.0
+    # faiss searches as the exact engine does: l2 on rows centred on this block's mean (any
+    # centre keeps the distances), the bound from the rows faiss sees.
+    center = column_mean(b.raw) if metric == "l2" else None
+    rows = faiss_rows(b.raw, b.vec, metric, center)
+    bmax = max_norm(rows) if metric != "cosine" else 1.0
+    target = faiss_target(rows, metric)
+    augmented = l2_as_inner_product(metric, rows.shape[1])
 
     todo = np.arange(m)
     if metric != "l2":
@@ -205,12 +210,13 @@ def block_topk(q, b, offset: int, k: int, metric: str, self_rows: np.ndarray | N
         for s in range(0, len(todo), step):
             qi = todo[s:s + step]
             qq = q if len(qi) == m else q.take(qi)
-            raw, cand = faiss.knn(qq.vec, b.vec, kk, metric=faiss_metric(metric))
+            qv = faiss_rows(qq.raw, qq.vec, metric, center)
+            fd, cand = faiss_knn(qv, target, kk, metric)
             dist = pair_distances(qq.raw, b.raw, cand, metric, qq.norms, b.norms)
             kth = _write(out_d, out_i, qi, dist, cand, local, offset, k)
             if kk < nb:
-                worst = from_faiss(raw[:, -1].astype(np.float64), metric)
-                unclear.append(qi[~(kth.astype(np.float64) < worst - search_tolerance(qq.vec, bmax, metric))])
+                bound = search_tolerance(qv, bmax, metric, augmented)
+                unclear.append(qi[~(kth.astype(np.float64) < fd[:, -1] - bound)])
         todo = np.concatenate(unclear) if unclear else todo[:0]
         kk = min(nb, 2 * kk)
     return out_d, out_i
