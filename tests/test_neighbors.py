@@ -454,3 +454,26 @@ def test_named_index_build_list_delete(reg, labeled):
         spacelens.delete_index("flat")
     with pytest.raises(SpacelensError, match="Unknown index model"):
         spacelens.build_index("x", "s", model="annoy")
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("d", [8, 40])
+def test_faiss_base_is_the_target_built_in_chunks(metric, d, monkeypatch):
+    # One copy of the base, chunk by chunk, equal to centring then augmenting the whole of it.
+    import spacelens.neighbors.metrics as me
+
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(301, d)) + 3.0                          # float64 input, off the origin
+    vec, _ = me.prepare_with_norms(raw, metric)
+    center = me.column_mean(raw) if metric == "l2" else None
+    rows = rng.permutation(301)[:200]
+    monkeypatch.setattr(me, "_CHUNK_ELEMENTS", 7 * d)              # chunks of 7 rows
+    for sel in (None, rows):
+        target, norms = me.faiss_base(raw, vec, metric, center, sel)
+        r = slice(None) if sel is None else sel
+        whole = me.faiss_rows(raw[r], vec[r], metric, center)
+        np.testing.assert_array_equal(target, me.faiss_target(whole, metric))
+        if metric == "cosine":
+            assert norms is None
+        else:
+            np.testing.assert_array_equal(norms, me.row_norms(whole))

@@ -20,9 +20,9 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
-from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_knn,
-                                         faiss_rows, faiss_target, l2_as_inner_product, pair_distances,
-                                         prepare_with_norms, row_norms, search_tolerance)
+from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
+                                         faiss_knn, faiss_rows, l2_as_inner_product, pair_distances,
+                                         prepare_with_norms, search_tolerance)
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
@@ -186,18 +186,15 @@ class ExactEngine:
         # Grouping costs a pass over the base: worth it when many queries search it.
         groups = duplicate_groups(b.raw, k + 1) if nq >= 64 else None
         # faiss searches the distinct vectors; candidates are group numbers when there are duplicates.
-        reps = slice(None) if groups is None else groups.reps
         center = column_mean(b.raw) if metric == "l2" else None          # see faiss_rows
-        target = faiss_rows(b.raw[reps], b.vec[reps], metric, center)
+        # l2: centred, from 33 dims as an inner product. Norms of the searched rows: a faiss
+        # error bound per candidate (l2, dot), tighter than one from the largest norm.
+        target, tnorms = faiss_base(b.raw, b.vec, metric, center, None if groups is None else groups.reps)
         members = None if groups is None else groups.members
         m = len(target)
         extra = self.extra if self.extra is not None else max(8, k // 16)
         kk = min(m, k + (rows is not None) + extra)
-        # Norms of the searched rows: a faiss error bound per candidate (l2, dot), tighter
-        # than one from the largest norm, so fewer near-ties to re-compute.
-        tnorms = row_norms(target) if metric != "cosine" else None
         bmax = float(tnorms.max(initial=0.0)) if tnorms is not None else 1.0
-        target = faiss_target(target, metric, tnorms)     # l2: searched as an inner product
         ctx = (b, target, members, rows, k, metric, bmax, tnorms, center)
 
         indices = np.empty((nq, k), dtype=np.int32)

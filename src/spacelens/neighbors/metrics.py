@@ -169,6 +169,31 @@ def faiss_target(rows: np.ndarray, metric: str, norms: np.ndarray | None = None)
     return out
 
 
+def faiss_base(raw: np.ndarray, vec: np.ndarray, metric: str, center: np.ndarray | None,
+               rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The searched rows as :func:`faiss_knn` takes them, and their float64 norms (None: cosine).
+
+    ``faiss_target(faiss_rows(...))`` for the base rows ``rows`` (None: all), built chunk by
+    chunk into one array: the base is copied once (l2), or not at all (cosine, dot, all rows).
+    """
+    if metric != "l2":
+        target = vec if rows is None else np.ascontiguousarray(vec[rows])
+        return target, (row_norms(target) if metric == "dot" else None)
+    n, d = (len(raw) if rows is None else len(rows)), raw.shape[1]
+    augmented = l2_as_inner_product(metric, d)
+    out = np.empty((n, d + augmented), dtype=np.float32)
+    norms = np.empty(n, dtype=np.float64)
+    for s, e in _row_chunks(n, d):
+        part = faiss_rows(np.asarray(raw[s:e] if rows is None else raw[rows[s:e]]), None, metric, center)
+        norms[s:e] = row_norms(part)
+        if augmented:
+            np.multiply(part, np.float32(2), out=out[s:e, :d])
+            out[s:e, d] = -(norms[s:e] * norms[s:e])
+        else:
+            out[s:e] = part
+    return out, norms
+
+
 def faiss_knn(queries: np.ndarray, target: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """faiss's ``k`` best rows of ``target`` (:func:`faiss_target`) per query (:func:`faiss_rows`).
 
