@@ -477,3 +477,17 @@ def test_faiss_base_is_the_target_built_in_chunks(metric, d, monkeypatch):
             assert norms is None
         else:
             np.testing.assert_array_equal(norms, me.row_norms(whole))
+
+
+@pytest.mark.parametrize("d", [6, 40])
+def test_l2_without_the_centred_copy_is_exact_too(d, monkeypatch):
+    # Past _L2_COPY_MAX_BYTES the exact engine searches the rows as given with faiss's L2.
+    import spacelens.neighbors.exact as ex
+
+    monkeypatch.setattr(ex, "_L2_COPY_MAX_BYTES", 0)
+    x = tied_data(0, d=d) + np.float32(3)
+    rows = np.arange(len(x))
+    idx, dist = exact_search(x, x, 25, "l2", query_rows=rows)
+    ref_idx, ref_dist = brute(x, x, 25, "l2", rows)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-6, atol=1e-6)

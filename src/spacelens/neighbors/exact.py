@@ -11,7 +11,8 @@ equal distances. Then the query itself is dropped and the rest sorted by (distan
 A query whose candidates all lie within faiss's rounding error of its k-th distance may have
 a tie at the boundary with rows faiss did not return: only those rare rows are searched
 again with twice as many candidates, until the boundary is clear. Memory is bounded by the
-query block (``block_size`` x ``k``), never n x n.
+query block (``block_size`` x ``k``), never n x n, plus for L2 one centred copy of the base
+(at most 2 GiB: beyond, faiss's L2 searches the rows as given, with more near-ties).
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import numpy as np
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
-                                         faiss_knn, faiss_rows, l2_as_inner_product, pair_distances,
+                                         faiss_knn, faiss_rows, pair_distances,
                                          prepare_with_norms, search_tolerance)
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
 # A re-search never holds more than this many (query, candidate) pairs at once.
 _RESEARCH_PAIRS = 1 << 22
+# The largest copy of the base the l2 search makes (centred, augmented rows; see ExactEngine).
+_L2_COPY_MAX_BYTES = 2 << 30
 # Below both, a search is one faiss call by default (see ExactEngine).
 _ONE_CALL_MACS, _ONE_CALL_CANDIDATES = 1 << 34, 1 << 23
 
@@ -186,9 +189,13 @@ class ExactEngine:
         # Grouping costs a pass over the base: worth it when many queries search it.
         groups = duplicate_groups(b.raw, k + 1) if nq >= 64 else None
         # faiss searches the distinct vectors; candidates are group numbers when there are duplicates.
-        center = column_mean(b.raw) if metric == "l2" else None          # see faiss_rows
-        # l2: centred, from 33 dims as an inner product. Norms of the searched rows: a faiss
-        # error bound per candidate (l2, dot), tighter than one from the largest norm.
+        # l2: centred, from 33 dims as an inner product (faiss_rows, faiss_target), unless that
+        # copy of the base would pass _L2_COPY_MAX_BYTES: then faiss's L2 on the rows as given.
+        # Norms of the searched rows: a faiss error bound per candidate (l2, dot), tighter
+        # than one from the largest norm.
+        n_rows = len(b) if groups is None else len(groups.reps)
+        copy = metric == "l2" and n_rows * (b.vec.shape[1] + 1) * 4 <= _L2_COPY_MAX_BYTES
+        center = column_mean(b.raw) if copy else None
         target, tnorms = faiss_base(b.raw, b.vec, metric, center, None if groups is None else groups.reps)
         members = None if groups is None else groups.members
         m = len(target)
@@ -239,7 +246,7 @@ class ExactEngine:
                     return qi
         qv = faiss_rows(q.raw, q.vec, metric, center)
         fd, cand = faiss_knn(qv, target, kk, metric)
-        augmented = l2_as_inner_product(metric, qv.shape[1])
+        augmented = target.shape[1] != qv.shape[1]              # l2 as an inner product
         tol = search_tolerance(qv, bmax, metric, augmented)
         if kk >= m:  # every distinct vector is a candidate: nothing can be missing
             need = np.full(len(qi), kk)

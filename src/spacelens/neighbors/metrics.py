@@ -123,9 +123,9 @@ def faiss_rows(raw: np.ndarray, vec: np.ndarray, metric: str, center: np.ndarray
     mean), but faiss's rounding error grows with the norms (:func:`search_tolerance`):
     embeddings far from the origin (all-positive features, a shared offset) get bounds many
     times their distances, hence many near-ties to re-compute. Centred in float64, rounded
-    once to float32.
+    once to float32. ``center`` None: the rows as given (``vec``).
     """
-    if metric != "l2":
+    if metric != "l2" or center is None:
         return vec
     out = np.empty(raw.shape, dtype=np.float32)
     if raw.dtype == np.float32:
@@ -174,11 +174,12 @@ def faiss_base(raw: np.ndarray, vec: np.ndarray, metric: str, center: np.ndarray
     """The searched rows as :func:`faiss_knn` takes them, and their float64 norms (None: cosine).
 
     ``faiss_target(faiss_rows(...))`` for the base rows ``rows`` (None: all), built chunk by
-    chunk into one array: the base is copied once (l2), or not at all (cosine, dot, all rows).
+    chunk into one array: the base is copied once (l2), or not at all (cosine, dot, or l2
+    without a ``center``: faiss's own L2 on the rows as given).
     """
-    if metric != "l2":
+    if metric != "l2" or center is None:
         target = vec if rows is None else np.ascontiguousarray(vec[rows])
-        return target, (row_norms(target) if metric == "dot" else None)
+        return target, (row_norms(target) if metric != "cosine" else None)
     n, d = (len(raw) if rows is None else len(rows)), raw.shape[1]
     augmented = l2_as_inner_product(metric, d)
     out = np.empty((n, d + augmented), dtype=np.float32)
@@ -198,13 +199,13 @@ def faiss_knn(queries: np.ndarray, target: np.ndarray, k: int, metric: str) -> t
     """faiss's ``k`` best rows of ``target`` (:func:`faiss_target`) per query (:func:`faiss_rows`).
 
     ``(distances float64, rows int64)``, increasing; each distance within
-    ``search_tolerance(queries, ..., metric, augmented=l2_as_inner_product(metric, d))`` of the
-    exact one.
+    ``search_tolerance(queries, ..., metric, augmented)`` of the exact one, ``augmented`` being
+    whether ``target`` has the extra column (l2 as an inner product).
     """
     import faiss
 
     n, d = queries.shape
-    if not l2_as_inner_product(metric, d):
+    if not (metric == "l2" and target.shape[1] == d + 1):
         raw, cand = faiss.knn(queries, target, k, metric=faiss_metric(metric))
         return from_faiss(raw.astype(np.float64), metric), cand
     q = np.empty((n, d + 1), dtype=np.float32)
