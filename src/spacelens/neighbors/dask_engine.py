@@ -169,8 +169,8 @@ def block_topk(q, b, offset: int, k: int, metric: str, self_rows: np.ndarray | N
     k-th distance is not clearly below the worst candidate faiss returned is searched again
     with twice as many candidates.
     """
-    from spacelens.neighbors.metrics import (column_mean, faiss_knn, faiss_rows, faiss_target, l2_as_inner_product,
-                                             max_norm, pair_distances, search_tolerance)
+    from spacelens.neighbors.metrics import (column_mean, faiss_base, faiss_knn, faiss_rows, pair_distances,
+                                             search_tolerance)
 
     m, nb = len(q), len(b)
     out_d = np.full((m, k), np.inf, dtype=np.float32)
@@ -187,10 +187,9 @@ def block_topk(q, b, offset: int, k: int, metric: str, self_rows: np.ndarray | N
     # faiss searches as the exact engine does: l2 on rows centred on this block's mean (any
     # centre keeps the distances), the bound from the rows faiss sees.
     center = column_mean(b.raw) if metric == "l2" else None
-    rows = faiss_rows(b.raw, b.vec, metric, center)
-    bmax = max_norm(rows) if metric != "cosine" else 1.0
-    target = faiss_target(rows, metric)
-    augmented = l2_as_inner_product(metric, rows.shape[1])
+    target, norms = faiss_base(b.raw, b.vec, metric, center)
+    bmax = float(norms.max(initial=0.0)) if norms is not None else 1.0
+    augmented = target.shape[1] != b.vec.shape[1]             # l2 as an inner product
 
     todo = np.arange(m)
     if metric != "l2":

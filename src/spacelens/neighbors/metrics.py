@@ -148,7 +148,8 @@ def l2_as_inner_product(metric: str, d: int) -> bool:
     return metric == "l2" and d >= L2_AS_INNER_PRODUCT_MIN_DIM
 
 
-def faiss_target(rows: np.ndarray, metric: str, norms: np.ndarray | None = None) -> np.ndarray:
+def faiss_target(rows: np.ndarray, metric: str, norms: np.ndarray | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """The searched rows (from :func:`faiss_rows`) as :func:`faiss_knn` hands them to faiss.
 
     Usually ``rows`` itself. L2 from 33 dimensions (:func:`l2_as_inner_product`): a copy with
@@ -157,13 +158,16 @@ def faiss_target(rows: np.ndarray, metric: str, norms: np.ndarray | None = None)
     inner-product kernel, which skips the L2 kernel's extra pass over every distance (3-7%
     faster at 50k x 128, k = 565), and the error bound loses its |x|^2 term (see
     :func:`search_tolerance`), so fewer near-ties. Both are the same float32 GEMM, equally
-    accurate.
+    accurate. ``out``: where to write the result (a slice of a larger array), else a new one.
     """
-    if not l2_as_inner_product(metric, rows.shape[1]):
-        return rows
     n, d = rows.shape
+    if not l2_as_inner_product(metric, d):
+        if out is None:
+            return rows
+        out[...] = rows
+        return out
     norms = row_norms(rows) if norms is None else norms
-    out = np.empty((n, d + 1), dtype=np.float32)
+    out = np.empty((n, d + 1), dtype=np.float32) if out is None else out
     np.multiply(rows, np.float32(2), out=out[:, :d])          # exact: a power of two
     out[:, d] = -(norms * norms)
     return out
@@ -181,17 +185,12 @@ def faiss_base(raw: np.ndarray, vec: np.ndarray, metric: str, center: np.ndarray
         target = vec if rows is None else np.ascontiguousarray(vec[rows])
         return target, (row_norms(target) if metric != "cosine" else None)
     n, d = (len(raw) if rows is None else len(rows)), raw.shape[1]
-    augmented = l2_as_inner_product(metric, d)
-    out = np.empty((n, d + augmented), dtype=np.float32)
+    out = np.empty((n, d + l2_as_inner_product(metric, d)), dtype=np.float32)
     norms = np.empty(n, dtype=np.float64)
     for s, e in _row_chunks(n, d):
         part = faiss_rows(np.asarray(raw[s:e] if rows is None else raw[rows[s:e]]), None, metric, center)
         norms[s:e] = row_norms(part)
-        if augmented:
-            np.multiply(part, np.float32(2), out=out[s:e, :d])
-            out[s:e, d] = -(norms[s:e] * norms[s:e])
-        else:
-            out[s:e] = part
+        faiss_target(part, metric, norms[s:e], out=out[s:e])
     return out, norms
 
 
