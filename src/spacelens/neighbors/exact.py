@@ -23,7 +23,7 @@ from spacelens.errors import SpacelensError
 from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
                                          faiss_knn, faiss_rows, pair_distances,
-                                         prepare_with_norms, search_tolerance)
+                                         prepare_with_norms, row_norms, search_tolerance)
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
@@ -247,7 +247,8 @@ class ExactEngine:
         qv = faiss_rows(q.raw, q.vec, metric, center)
         fd, cand = faiss_knn(qv, target, kk, metric)
         augmented = target.shape[1] != qv.shape[1]              # l2 as an inner product
-        tol = search_tolerance(qv, bmax, metric, augmented)
+        qn = row_norms(qv) if metric != "cosine" else None      # for both bounds below
+        tol = search_tolerance(qv, bmax, metric, augmented, qn)
         if kk >= m:  # every distinct vector is a candidate: nothing can be missing
             need = np.full(len(qi), kk)
             easy, p = np.ones(len(qi), dtype=bool), kk - 1
@@ -267,11 +268,14 @@ class ExactEngine:
             sub = q if mask.all() else q.take(mask)
             sub_rows = qrows[sel] if qrows is not None else None
             out = qi[sel]
-            g_cand, g_fd, g_tol, g_qv = cand[sel, :width], fd[sel, :width], tol[sel], qv[sel]
+            g_cand, g_fd, g_tol = cand[sel, :width], fd[sel, :width], tol[sel]
+            g_qv, g_qn = qv[sel], (qn[sel] if qn is not None else None)
 
-            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol, g_qv=g_qv):
+            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol, g_qv=g_qv,
+                     g_qn=g_qn):
                 part = sub.take(slice(s, e))
-                t = g_tol[s:e] if tnorms is None else search_tolerance(g_qv[s:e], tnorms[g_cand[s:e]], metric, augmented)
+                t = g_tol[s:e] if tnorms is None else search_tolerance(g_qv[s:e], tnorms[g_cand[s:e]], metric,
+                                                                       augmented, g_qn[s:e])
                 idx, dist = rank_near_ties(part, b, g_cand[s:e], g_fd[s:e], t, k, metric,
                                            sub_rows[s:e] if sub_rows is not None else None, members)
                 indices[out[s:e]] = idx

@@ -302,7 +302,8 @@ def _exact(q: np.ndarray, cand: np.ndarray, metric: str, qn, cn, r=None) -> np.n
     return out
 
 
-def search_tolerance(queries: np.ndarray, base_norm, metric: str, augmented: bool = False) -> np.ndarray:
+def search_tolerance(queries: np.ndarray, base_norm, metric: str, augmented: bool = False,
+                     query_norms: np.ndarray | None = None) -> np.ndarray:
     """A bound on how far faiss's float32 distances may be from exact ones.
 
     A float32 sum of d products is off by at most d·u·sum|a_i b_i| <= (d/2)·eps·|a||b| in any
@@ -316,7 +317,7 @@ def search_tolerance(queries: np.ndarray, base_norm, metric: str, augmented: boo
     (:func:`faiss_rows`; the norms are then the centred rows'). A worst case: typical
     errors are ~sqrt(d) times smaller. ``base_norm``: the largest norm in the base (one bound
     per query, shape (nq,)), or the candidates' own norms, shape (nq, w) (one bound per
-    candidate, tighter).
+    candidate, tighter). ``query_norms``: ``row_norms(queries)``, when the caller has them.
     """
     d = queries.shape[1]
     u = float(np.finfo(np.float32).eps)
@@ -324,7 +325,7 @@ def search_tolerance(queries: np.ndarray, base_norm, metric: str, augmented: boo
     bn = np.asarray(base_norm, dtype=np.float64)
     if metric == "cosine":
         return np.full(bn.shape if bn.ndim == 2 else len(queries), eps)
-    qn = row_norms(queries)
+    qn = row_norms(queries) if query_norms is None else np.asarray(query_norms, dtype=np.float64)
     if bn.ndim == 2:
         qn = qn[:, None]
     if metric == "dot":
