@@ -133,4 +133,4 @@ def test_load_table_reads_only_the_columns_asked_for(home, labeled):
     part = reg.load_table("items", columns=["label", "not-a-column"])
     assert list(part.columns) == ["label"]                     # unknown columns are simply absent
     pd.testing.assert_frame_equal(part, full[["label"]])
-    assert list(full.columns) == ["id", "label", "caption", "score"]
+    assert list(full.columns) == reg.table_columns("items") == ["id", "label", "caption", "score"]

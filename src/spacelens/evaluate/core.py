@@ -48,7 +48,7 @@ def _column(reg: Registry, space: Space, field: str, what: str) -> np.ndarray:
     """The dataset column ``field`` for each row of ``space`` (only that column is read)."""
     table = reg.load_table(space.dataset, columns=[field])
     if field not in table.columns:
-        cols = ", ".join(map(str, reg.load_table(space.dataset).columns))
+        cols = ", ".join(map(str, reg.table_columns(space.dataset)))
         raise SpacelensError(f"The dataset {space.dataset!r} has no column {field!r} to use as {what}",
                              f"Use one of its columns: {cols}")
     return table[field].to_numpy()[reg.load_rows(space)]
@@ -128,10 +128,10 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
             graph = knn_graph(reg, space, k, metric, engine, **params)
         step = max(1, SEARCH_BLOCK_ENTRIES // max(k, 1))
         for s in range(0, len(q_pos), step):
-            rows = q_pos[s:s + step]
-            if (np.diff(rows) == 1).all():                # consecutive rows (all queries): a view, no copy
-                rows = slice(int(rows[0]), int(rows[-1]) + 1)
-            yield np.arange(s, s + len(q_pos[s:s + step])), np.asarray(graph.indices[rows, :k])
+            part = q_pos[s:s + step]
+            # consecutive rows (all queries): a view of the graph, no copy
+            rows = slice(int(part[0]), int(part[-1]) + 1) if (np.diff(part) == 1).all() else part
+            yield np.arange(s, s + len(part)), np.asarray(graph.indices[rows, :k])
         return
     vectors = reg.load_vectors(space)
     base = vectors if ref_pos is None else np.ascontiguousarray(vectors[ref_pos])

@@ -69,7 +69,7 @@ def column_coloring(reg, proj, column: str) -> Coloring:
     rec = reg.space(proj.space)
     table = reg.load_table(rec.dataset, columns=[column])
     if column not in table.columns:
-        names = ", ".join(map(str, reg.load_table(rec.dataset).columns))
+        names = ", ".join(map(str, reg.table_columns(rec.dataset)))
         raise SpacelensError(f"Dataset {rec.dataset!r} has no column {column!r}",
                              f"Use one of: {names}, or 'coincidence' with --vs")
     col = table[column].iloc[np.asarray(proj.rows)].reset_index(drop=True)

@@ -258,13 +258,17 @@ class Registry:
         import pandas as pd
 
         rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
-        path = self.store.path(rec.table_file)
         if columns is not None:
-            import pyarrow.parquet as pq
-
-            have = set(pq.read_schema(path).names)
+            have = set(self.table_columns(rec))
             columns = [c for c in columns if c in have]
-        return pd.read_parquet(path, columns=columns)
+        return pd.read_parquet(self.store.path(rec.table_file), columns=columns)
+
+    def table_columns(self, dataset: str | Dataset) -> list[str]:
+        """Names of the dataset's metadata columns, from the file's schema (no rows read)."""
+        import pyarrow.parquet as pq
+
+        rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
+        return list(pq.read_schema(self.store.path(rec.table_file)).names)
 
     def space_ids(self, space: str | Space) -> np.ndarray:
         """Item ids of each row of a space."""
