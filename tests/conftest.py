@@ -21,6 +21,8 @@ def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"
     monkeypatch.setenv("SPACELENS_HOME", str(h))
     monkeypatch.setenv("SPACELENS_NO_PROGRESS", "1")
+    # replaced files are deleted at once (not after the 10-minute grace period readers get)
+    monkeypatch.setenv("SPACELENS_TRASH_GRACE_S", "0")
     return h
 
 

@@ -76,10 +76,11 @@ def test_failure_inside_a_change_rolls_back_rows_and_files(home, labeled):
                   home=reg)
     before = state(home)
     with pytest.raises(RuntimeError):
-        with reg.change() as (conn, staging):
+        with reg.staged() as staging:
             staging.save_array(np.ones((3, 3)))
-            conn.execute("DELETE FROM spaces")
-            raise RuntimeError("boom")
+            with reg.transaction(staging) as conn:
+                conn.execute("DELETE FROM spaces")
+                raise RuntimeError("boom")
     assert state(home) == before
     assert {f"objects/{p.name}" for p in (home / "objects").iterdir()} == before[1]
 

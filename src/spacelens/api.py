@@ -43,10 +43,17 @@ def add(embeddings, dataset=None, *, dataset_name: str, experiment_name: str, sp
 
 def log_space(name: str, embeddings, *, dataset: str, experiment: str, ids=None, step: int | None = None,
               split: str | None = None, model_name: str | None = None, params: dict | None = None,
-              overwrite: bool = True, home: Home = None) -> Space:
-    """Log a space from any training loop (no torch needed): the dataset must be registered."""
-    return add(embeddings, dataset_name=dataset, experiment_name=experiment, space_name=name, ids=ids,
-               step=step, split=split, model_name=model_name, params=params, overwrite=overwrite, home=home)
+              overwrite: bool = True, run: str | None = None, replace_other_runs: bool = False,
+              home: Home = None) -> Space:
+    """Log a space from any training loop (no torch needed): the dataset must be registered.
+
+    ``run``: names the training run (e.g. one per process); ``evolution`` follows one run. With
+    ``replace_other_runs``, the experiment's stepped spaces of this split from other runs are
+    removed in the same step (a re-run replaces the old one instead of mixing with it).
+    """
+    return tracking.add_space(open_registry(home), embeddings, dataset_name=dataset, experiment_name=experiment,
+                              space_name=name, ids=ids, step=step, split=split, model_name=model_name,
+                              params=params, overwrite=overwrite, run=run, replace_other_runs=replace_other_runs)
 
 
 def ls(kind: str | None = None, *, home: Home = None):
@@ -212,15 +219,17 @@ def project(space: str, *, method: str = "umap", seed: int = 0, n_neighbors: int
 
 # -- spaces over training (spacelens.evolution) -------------------------------------------------
 def evolution(experiment: str, *, split: str | None = "val", k: int = 10, label_field: str | None = None,
-              metric: str = "cosine", plot=None, home: Home = None):
+              metric: str = "cosine", run: str | None = None, plot=None, home: Home = None):
     """Per epoch of ``experiment`` (spaces of ``split`` logged with a step): mean kNN Jaccard to the
     previous and to the last epoch, and with ``label_field`` the evaluation metrics; answers "is it
-    worth training longer?" in ``.verdict``. ``plot``: also write the curves to that PNG.
+    worth training longer?" in ``.verdict``. ``run``: which training run (default: the latest; the
+    others are listed in ``.info["other_runs"]``). ``plot``: also write the curves to that PNG.
     Returns a :class:`~spacelens.evolution.Evolution` (``.epochs``, ``.to_dict()``, ``.to_frame()``).
     """
     from spacelens.evolution import evolution as _evolution, plot_evolution
 
-    ev = _evolution(open_registry(home), experiment, split=split, k=k, label_field=label_field, metric=metric)
+    ev = _evolution(open_registry(home), experiment, split=split, k=k, label_field=label_field, metric=metric,
+                    run=run)
     if plot is not None:
         plot_evolution(ev, plot)
     return ev

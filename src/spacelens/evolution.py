@@ -81,8 +81,13 @@ def kept_fraction(j: float) -> float:
     return 2 * j / (1 + j)
 
 
-def epoch_spaces(reg: Registry, experiment: str, split: str | None = "val") -> list[Space]:
-    """The experiment's spaces of ``split`` that carry a step, in step order."""
+def epoch_spaces(reg: Registry, experiment: str, split: str | None = "val", run: str | None = None) -> list[Space]:
+    """The experiment's spaces of ``split`` and of one training ``run`` that carry a step, in step order.
+
+    ``run=None``: the latest run (the one whose space was registered last), so that a re-run
+    is never mixed with the epochs an earlier run left behind. Spaces logged without a run
+    form a run of their own.
+    """
     reg.experiment(experiment)  # NotFoundError with a hint when unknown
     spaces = [s for s in reg.spaces_of(experiment=experiment) if s.step is not None]
     if not spaces:
@@ -100,7 +105,13 @@ def epoch_spaces(reg: Registry, experiment: str, split: str | None = "val") -> l
     if not chosen:
         raise SpacelensError(f"Experiment {experiment!r} has no {split!r} spaces with a step",
                              f"Use --split with one of: {', '.join(map(str, splits))}")
-    chosen.sort(key=lambda s: s.step)
+    runs = runs_of(chosen)
+    if run is None:
+        run = runs[-1]
+    elif run not in runs:
+        raise SpacelensError(f"Experiment {experiment!r} has no {split!r} spaces of run {run!r}",
+                             f"Use --run with one of: {', '.join(str(r) for r in runs)}")
+    chosen = sorted((s for s in chosen if s.run == run), key=lambda s: s.step)
     steps = [s.step for s in chosen]
     dup = sorted({x for x in steps if steps.count(x) > 1})
     if dup:
@@ -108,6 +119,14 @@ def epoch_spaces(reg: Registry, experiment: str, split: str | None = "val") -> l
         raise SpacelensError(f"Several {split!r} spaces of {experiment!r} have step {dup[0]} ({', '.join(names)})",
                              "Remove or rename the extra ones ('spacelens rm space NAME')")
     return chosen
+
+
+def runs_of(spaces: list[Space]) -> list[str | None]:
+    """The training runs among ``spaces``, oldest first (by when their last space was registered)."""
+    last: dict = {}
+    for s in spaces:  # ids never repeat and grow with time
+        last[s.run] = max(last.get(s.run, -1), s.id)
+    return sorted(last, key=last.get)
 
 
 def _stored_jaccard(reg: Registry, a: str, b: str, k: int, metric: str) -> float | None:
@@ -132,13 +151,11 @@ def jaccard_between(reg: Registry, a: str, b: str, k: int, metric: str = "cosine
 
 
 def _stored_evaluation(reg: Registry, space: str, label_field: str, metric: str) -> dict | None:
-    for art in reg.find_artifacts(kind="evaluation", space=space, name=label_field):
-        p = art.params
-        if (art.space == space and p.get("label_field") == label_field and p.get("metric") == metric
-                and str(p.get("k")) == "max_bin_count" and not p.get("split") and not p.get("avg_of_avgs")
-                and p.get("engine", "exact") == "exact" and art.info.get("clustering")):
-            return art.info
-    return None
+    """A stored evaluation with exactly the settings ``api.evaluate`` would use (k-means clustering)."""
+    from spacelens.evaluate.core import ARTIFACT, default_evaluation_params
+
+    art = reg.get_artifact(ARTIFACT, space, default_evaluation_params(label_field, metric))
+    return None if art is None else art.info
 
 
 def metrics_of(reg: Registry, space: str, label_field: str, metric: str = "cosine") -> dict:
@@ -152,13 +169,14 @@ def metrics_of(reg: Registry, space: str, label_field: str, metric: str = "cosin
 
 
 def evolution(reg: Registry, experiment: str, *, split: str | None = "val", k: int = 10,
-              label_field: str | None = None, metric: str = "cosine") -> Evolution:
+              label_field: str | None = None, metric: str = "cosine", run: str | None = None) -> Evolution:
     """Per epoch: Jaccard to the previous and to the last epoch, and metrics (see module doc)."""
     if isinstance(k, bool) or int(k) < 1:
         raise SpacelensError(f"k={k!r} must be a positive whole number", "Pass e.g. -k 10")
     k = int(k)
-    spaces = epoch_spaces(reg, experiment, split)
-    split = spaces[0].split
+    spaces = epoch_spaces(reg, experiment, split, run)
+    split, run = spaces[0].split, spaces[0].run
+    all_runs = runs_of([s for s in reg.spaces_of(experiment=experiment) if s.step is not None and s.split == split])
     if label_field is not None:
         cols = {c["name"] for c in reg.dataset(spaces[0].dataset).columns}
         if label_field not in cols:
@@ -176,7 +194,8 @@ def evolution(reg: Registry, experiment: str, *, split: str | None = "val", k: i
             rows.append(EpochRow(int(s.step), s.name, s.n_rows, prev, to_last, mets))
             bar.advance(1)
     info = {"n_epochs": len(rows), "dataset": spaces[0].dataset, "first_step": rows[0].step, "last_step": rows[-1].step,
-            "window": _window(len(rows)), "min_gain": MIN_GAIN, "settled_jaccard": SETTLED_JACCARD}
+            "window": _window(len(rows)), "min_gain": MIN_GAIN, "settled_jaccard": SETTLED_JACCARD,
+            "run": run, "other_runs": [r for r in all_runs if r != run]}
     best = _best(rows)
     if best is not None:
         info["best"] = best

@@ -1,8 +1,9 @@
 """Tracking: register, describe and remove datasets, experiments and spaces.
 
 ``add_space`` does all validation (reading the files, aligning ids) before it writes, then
-stages the new files and inserts the rows in one transaction: a dataset, an experiment and
-a space registered together either all appear or none does.
+stages the new files and has the registry record them in one short transaction: a dataset, an
+experiment and a space registered together either all appear or none does. The SQL lives in
+:mod:`spacelens.registry` (the one module that knows the schema).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import numpy as np
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.io import read_dataset, read_embeddings
 from spacelens.io.datasets import DatasetSource
-from spacelens.registry import (KIND_ALIASES, KINDS, Dataset, Registry, Space, canonical, now_iso,
-                                record_dict, validate_name)
-from spacelens.registry.store import Staging
+from spacelens.registry import (KIND_ALIASES, KINDS, Dataset, NewDataset, NewSpace, Registry, Space, record_dict,
+                                validate_name)
 
 
 def _content_hash(table) -> str:
@@ -66,14 +66,22 @@ def align_rows(dataset_ids: np.ndarray, emb_ids: np.ndarray | None, n_emb: int, 
 def add_space(reg: Registry, embeddings, dataset=None, *, dataset_name: str, experiment_name: str,
               space_name: str, model_name: str | None = None, id_field: str | None = None, ids=None,
               params: dict | None = None, train_dataset: str | None = None, step: int | None = None,
-              split: str | None = None, overwrite: bool = False) -> Space:
-    """Register a space, with its dataset and experiment when they are new (one atomic step)."""
+              split: str | None = None, overwrite: bool = False, run: str | None = None,
+              replace_other_runs: bool = False) -> Space:
+    """Register a space, with its dataset and experiment when they are new (one atomic step).
+
+    Everything is read and checked first; then the files are staged (no lock held) and one
+    short transaction records them (see :class:`~spacelens.registry.Registry`). ``run``: the
+    training run the space was logged in; with ``replace_other_runs`` the experiment's stepped
+    spaces of the same split from other runs are removed in the same transaction.
+    """
     for value, what in ((dataset_name, "dataset name"), (experiment_name, "experiment name"),
                         (space_name, "space name")):
         validate_name(value, what)
+    if run is not None:
+        validate_name(run, "run name")
 
-    existing = {d.name: d for d in reg.list("datasets")}
-    old_ds = existing.get(dataset_name)
+    old_ds = next(iter(d for d in reg.find(dataset_name) if isinstance(d, Dataset)), None)
     new_ds: DatasetSource | None = None
     if dataset is not None:
         new_ds = read_dataset(dataset, id_field)
@@ -93,116 +101,35 @@ def add_space(reg: Registry, embeddings, dataset=None, *, dataset_name: str, exp
     if old_ds is not None and id_field is not None and dataset is None and id_field != old_ds.id_field:
         raise SpacelensError(f"Dataset {dataset_name!r} uses id field {old_ds.id_field!r}, not {id_field!r}",
                              "Omit --id-field for a registered dataset")
+    if not overwrite and any(isinstance(r, Space) for r in reg.find(space_name)):
+        raise SpacelensError(f"A space named {space_name!r} already exists",
+                             "Choose another --embedding-space-name, or pass --overwrite to replace it")
 
     src = read_embeddings(embeddings, ids=ids, id_field=id_field)
     dataset_ids = new_ds.ids if new_ds is not None else reg.load_ids(old_ds)
     order, rows = align_rows(dataset_ids, src.ids, src.shape[0], dataset_name)
 
-    with reg.change() as (conn, staging):
-        ds_id = _insert_dataset(conn, staging, new_ds, dataset_name) if new_ds is not None else \
-            reg._row(conn, "datasets", dataset_name)["id"]
-        exp_id = _ensure_experiment(reg, conn, experiment_name, model_name, params, train_dataset)
-        old_space = conn.execute("SELECT * FROM spaces WHERE name=?", (space_name,)).fetchone()
-        if old_space is not None:
-            if not overwrite:
-                raise SpacelensError(f"A space named {space_name!r} already exists",
-                                     "Choose another --embedding-space-name, or pass --overwrite to replace it")
-            staging.obsolete += _files_of_space(conn, old_space)
-            conn.execute("DELETE FROM artifacts WHERE space_id=? OR other_space_id=?", (old_space["id"],) * 2)
-            conn.execute("DELETE FROM spaces WHERE id=?", (old_space["id"],))
+    with reg.staged() as staging:
+        staged_ds = None
+        if new_ds is not None:
+            staged_ds = NewDataset(
+                name=dataset_name, id_field=new_ds.id_field, n_rows=len(new_ds.table),
+                columns=[{"name": c, "dtype": str(t)} for c, t in new_ds.table.dtypes.items()],
+                source_path=new_ds.path, content_hash=_content_hash(new_ds.table),
+                table_file=staging.save_table(new_ds.table), ids_file=staging.save_array(new_ds.ids))
         array_file, digest, stats = staging.copy_space(src.array, order)
-        rows_file = staging.save_array(rows) if rows is not None else None
-        n_rows = src.shape[0]
-        conn.execute(
-            "INSERT INTO spaces(name,experiment_id,dataset_id,dim,dtype,n_rows,content_hash,array_file,"
-            "rows_file,source_path,step,split,stats,created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (space_name, exp_id, ds_id, src.shape[1], "float32", n_rows, digest, array_file, rows_file,
-             src.path, step, split, json.dumps(stats), now_iso()))
-    return reg.space(space_name)
-
-
-def _insert_dataset(conn, staging: Staging, ds: DatasetSource, name: str) -> int:
-    table_file = staging.save_table(ds.table)
-    ids_file = staging.save_array(ds.ids)
-    columns = [{"name": c, "dtype": str(t)} for c, t in ds.table.dtypes.items()]
-    cur = conn.execute(
-        "INSERT INTO datasets(name,id_field,n_rows,columns,source_path,content_hash,table_file,ids_file,created_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?)",
-        (name, ds.id_field, len(ds.table), json.dumps(columns), ds.path, _content_hash(ds.table),
-         table_file, ids_file, now_iso()))
-    return cur.lastrowid
-
-
-def _ensure_experiment(reg, conn, name, model_name, params, train_dataset) -> int:
-    row = conn.execute("SELECT * FROM experiments WHERE name=?", (name,)).fetchone()
-    train_id = reg._row(conn, "datasets", train_dataset)["id"] if train_dataset else None
-    if row is None:
-        cur = conn.execute(
-            "INSERT INTO experiments(name,model_name,train_dataset_id,params,created_at) VALUES (?,?,?,?,?)",
-            (name, model_name, train_id, canonical(params), now_iso()))
-        return cur.lastrowid
-    if model_name and row["model_name"] and model_name != row["model_name"]:
-        raise SpacelensError(
-            f"Experiment {name!r} is for model {row['model_name']!r}, not {model_name!r}",
-            "Use another --experiment-name for a different model",
-        )
-    updates = {}
-    if model_name and not row["model_name"]:
-        updates["model_name"] = model_name
-    if params:
-        updates["params"] = canonical({**json.loads(row["params"]), **params})
-    if train_id is not None:
-        updates["train_dataset_id"] = train_id
-    if updates:
-        conn.execute(f"UPDATE experiments SET {', '.join(f'{k}=?' for k in updates)} WHERE id=?",
-                     (*updates.values(), row["id"]))
-    return row["id"]
-
-
-def _files_of_space(conn, space_row) -> list[str]:
-    files = [space_row["array_file"], space_row["rows_file"]]
-    for (f,) in conn.execute("SELECT files FROM artifacts WHERE space_id=? OR other_space_id=?",
-                             (space_row["id"],) * 2):
-        files += json.loads(f).values()
-    return [f for f in files if f]
+        space = NewSpace(name=space_name, dim=src.shape[1], n_rows=src.shape[0], content_hash=digest,
+                         array_file=array_file, rows_file=staging.save_array(rows) if rows is not None else None,
+                         source_path=src.path, stats=stats, step=step, split=split, run=run)
+        return reg.record_space(staging, space, dataset=dataset_name, new_dataset=staged_ds,
+                                experiment=experiment_name, model_name=model_name, params=params,
+                                train_dataset=train_dataset, overwrite=overwrite,
+                                replace_other_runs=replace_other_runs)
 
 
 def remove(reg: Registry, kind: str, name: str, cascade: bool = False) -> list[str]:
     """Remove an entity; refuse when others depend on it unless ``cascade``. Returns what went."""
-    table = _kind(kind)
-    removed: list[str] = []
-    with reg.change() as (conn, staging):
-        row = reg._row(conn, table, name)
-        if table == "spaces":
-            spaces, exps = [row], []
-        elif table == "experiments":
-            spaces = conn.execute("SELECT * FROM spaces WHERE experiment_id=?", (row["id"],)).fetchall()
-            exps = []
-        else:
-            spaces = conn.execute("SELECT * FROM spaces WHERE dataset_id=?", (row["id"],)).fetchall()
-            exps = conn.execute("SELECT name FROM experiments WHERE train_dataset_id=?", (row["id"],)).fetchall()
-        if table != "spaces" and (spaces or exps) and not cascade:
-            deps = [f"space {s['name']!r}" for s in spaces] + [f"experiment {e['name']!r} (trained on it)" for e in exps]
-            more = f" and {len(deps) - 3} more" if len(deps) > 3 else ""
-            verb = "depends" if len(deps) == 1 else "depend"
-            raise SpacelensError(
-                f"Cannot remove {table[:-1]} {name!r}: {', '.join(deps[:3])}{more} {verb} on it",
-                "Remove those first, or pass --cascade to remove them with it",
-            )
-        for s in spaces:
-            staging.obsolete += _files_of_space(conn, s)
-            conn.execute("DELETE FROM artifacts WHERE space_id=? OR other_space_id=?", (s["id"],) * 2)
-            conn.execute("DELETE FROM spaces WHERE id=?", (s["id"],))
-            removed.append(f"space {s['name']}")
-        if table == "datasets":
-            conn.execute("UPDATE experiments SET train_dataset_id=NULL WHERE train_dataset_id=?", (row["id"],))
-            staging.obsolete += [row["table_file"], row["ids_file"]]
-            conn.execute("DELETE FROM datasets WHERE id=?", (row["id"],))
-            removed.append(f"dataset {name}")
-        elif table == "experiments":
-            conn.execute("DELETE FROM experiments WHERE id=?", (row["id"],))
-            removed.append(f"experiment {name}")
-    return removed
+    return reg.remove(_kind(kind), name, cascade)
 
 
 def _kind(kind: str) -> str:

@@ -19,6 +19,7 @@ def evolution(
     label_field: Optional[str] = typer.Option(None, "--label-field", "-l", help="Dataset column of labels: adds "
                                               "the evaluation metrics (MAP@R, P@1, ...) of every epoch."),
     metric: str = typer.Option("cosine", "--metric", "-m", help="Distance: cosine, l2 or dot."),
+    run: Optional[str] = typer.Option(None, "--run", help="Which training run to follow (default: the latest)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the curves to this PNG file."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
@@ -27,7 +28,7 @@ def evolution(
 
     Follows the experiment's spaces of one split in step (epoch) order, as logged by
     spacelens.log_space(..., step=epoch, split=...) or the pytorch-metric-learning hook
-    (spacelens.integrations.pml). J(prev) near 1 means the neighbourhoods have stopped moving;
+    (spacelens.integrations.pml), one training run at a time (the latest unless --run). J(prev) near 1 means the neighbourhoods have stopped moving;
     J(last) shows how far each epoch is from where training ended. With --label-field, every
     epoch is also evaluated (stored results are reused). Comparisons are stored too, so a
     second run is instant. The last line answers the question from the trend of the last
@@ -36,7 +37,8 @@ def evolution(
     Example: spacelens evolution digits-triplet --split val -k 10 --label-field label --plot evo.png
     """
     reg = home_arg(home)
-    ev = api.evolution(experiment, split=split, k=k, label_field=label_field, metric=metric, plot=plot, home=reg)
+    ev = api.evolution(experiment, split=split, k=k, label_field=label_field, metric=metric, run=run, plot=plot,
+                       home=reg)
     if as_json:
         d = ev.to_dict()
         if plot is not None:
@@ -46,7 +48,9 @@ def evolution(
     from spacelens.evolution import METRICS_SHOWN, SHORT, kept_fraction
 
     cols = [m for m in METRICS_SHOWN if any(m in r.metrics for r in ev.epochs)]
-    table = Table(title=f"evolution of {ev.experiment} ({ev.split} split, {ev.metric}, k={ev.k})", title_justify="left")
+    run_note = f", run {ev.info['run']}" if ev.info.get("run") else ""
+    table = Table(title=f"evolution of {ev.experiment} ({ev.split} split{run_note}, {ev.metric}, k={ev.k})",
+                  title_justify="left")
     table.add_column("epoch", justify="right", style="bold")
     table.add_column("space")
     table.add_column("J(prev)", justify="right")
@@ -66,6 +70,9 @@ def evolution(
     console.print("J = mean kNN Jaccard of each item's neighbours in the two epochs; kept = share of "
                   "neighbours an item keeps from the previous epoch.", style="dim")
     console.print(ev.verdict + ".", highlight=False)
+    if ev.info.get("other_runs"):
+        others = ", ".join(str(r) if r is not None else "(no run)" for r in ev.info["other_runs"])
+        console.print(f"Other runs of this experiment, not shown: {others} (pick one with --run).", style="dim")
     if plot is not None:
         console.print(f"plot written to {plot}")
 

@@ -300,8 +300,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     if store and sample is None:
         for kk, v in curve.items():
             per_k = {**info, "k": kk, **summarize(v, kk, include_self), "chance": chance_jaccard(n, kk, include_self)}
-            reg.put_artifact(KIND, ra.name, _params(kk, metric_a, metric_b, include_self, engine_name, eng),
-                             {"rows": item_rows, "jaccard": v}, info=_jsonable(per_k), other=rb.name)
+            reg.put_artifact(KIND, ra, _params(kk, metric_a, metric_b, include_self, engine_name, eng),
+                             {"rows": item_rows, "jaccard": v}, info=_jsonable(per_k), other=rb)
     return result
 
 
@@ -455,8 +455,8 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
                     va, vb = reg.load_vectors(a), reg.load_vectors(b)
                     info["cka"] = linear_cka(va, vb, normalize_x=metric == "cosine", normalize_y=metric == "cosine")
                 if store:
-                    reg.put_artifact(KIND, a.name, _params(k, metric, metric, include_self, engine_name, eng),
-                                     {"rows": rows[i], "jaccard": values}, info=_jsonable(info), other=b.name)
+                    reg.put_artifact(KIND, a, _params(k, metric, metric, include_self, engine_name, eng),
+                                     {"rows": rows[i], "jaccard": values}, info=_jsonable(info), other=b)
                 mean = float(values.mean())
             else:
                 res = compare_spaces(reg, a.name, b.name, k, metric, metric, approx=approx,

@@ -218,7 +218,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     ret = acc.result(k=kk, n_queries=len(qc), n_lone=int(counts.lone.sum()), avg_of_avgs=avg_of_avgs)
 
     # -- clustering -----------------------------------------------------------------------
-    cluster_info, cm = None, {}
+    cluster_info, cm, clustering_key = None, {}, None
     t_cl = time.perf_counter()
     if clusters is not None or cluster_field is not None:
         if clusters is not None and cluster_field is not None:
@@ -229,9 +229,11 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                 raise SpacelensError(f"Column {cluster_field!r} has missing cluster ids",
                                      "Give every item a cluster id")
             cluster_info = f"precomputed (column {cluster_field!r})"
+            clustering_key = {"method": "column", "field": cluster_field}
         else:
             assign = np.asarray(clusters)
             cluster_info = "precomputed (given assignment)"
+            clustering_key = {"method": "given", "hash": _digest(assign)}
         if len(assign) == rec.n_rows:
             assign = assign[q_pos]
         elif len(assign) != len(q_pos):
@@ -245,6 +247,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         x = prepare(reg.load_vectors(rec)[q_pos], metric)
         assign = kmeans_assignment(x, n_lab, seed=seed, n_init=n_init)
         cm = clustering_metrics(qc, assign)
+        clustering_key = {"method": "kmeans", "n_init": int(n_init), "seed": int(seed)}
         cluster_info = (f"greedy k-means++ and faiss Lloyd (n_clusters={n_lab}, n_init={n_init}, seed={seed}, "
                         "tol=1e-4, fitted on <= 256 points per cluster) on "
                         + ("L2-normalised vectors" if metric == "cosine" else "raw vectors"))
@@ -279,13 +282,39 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         row.update({m: _nan_to_none(float(ret.per_class[m][c])) for m in order})
         per_class.append(row)
     if store:
-        params = {"label_field": label_field, "metric": metric, "k": info["k_rule"], "split": info["split"],
-                  "avg_of_avgs": bool(avg_of_avgs), "engine": engine, "engine_params": params_engine}
+        params = evaluation_params(label_field, metric=metric, k=info["k_rule"], split=info["split"],
+                                   avg_of_avgs=avg_of_avgs, engine=engine, engine_params=params_engine,
+                                   clustering=clustering_key)
         arrays = {"class_labels": class_labels[present], "class_queries": size[present].astype(np.int64),
                   "class_scored": ret.class_queries[present].astype(np.int64)}
         arrays.update({m: ret.per_class[m][present].astype(np.float64) for m in order})
-        reg.put_artifact(ARTIFACT, rec.name, params, arrays, info=info, name=label_field)
+        reg.put_artifact(ARTIFACT, rec, params, arrays, info=info, name=label_field)
     return {**metrics, "space": rec.name, "info": info, "per_class": per_class}
+
+
+def evaluation_params(label_field: str, *, metric: str = "cosine", k="max_bin_count", split=None,
+                      avg_of_avgs: bool = False, engine: str = "exact", engine_params: dict | None = None,
+                      clustering: dict | None = None) -> dict:
+    """The stored evaluation's key: every setting that changes its numbers.
+
+    ``clustering``: how NMI/AMI were obtained (``{"method": "kmeans", "n_init", "seed"}``, a
+    cluster ``column``, a ``given`` assignment's hash, or None when not computed).
+    """
+    return {"label_field": label_field, "metric": metric, "k": str(k), "split": split,
+            "avg_of_avgs": bool(avg_of_avgs), "engine": engine, "engine_params": dict(engine_params or {}),
+            "clustering": clustering}
+
+
+def default_evaluation_params(label_field: str, metric: str = "cosine") -> dict:
+    """The key of ``evaluate_space(space, label_field=..., metric=...)`` with every other default."""
+    return evaluation_params(label_field, metric=metric,
+                             clustering={"method": "kmeans", "n_init": 3, "seed": 0})
+
+
+def _digest(values) -> str:
+    import hashlib
+
+    return hashlib.blake2b(np.asarray(values).astype(str).astype("U").tobytes(), digest_size=8).hexdigest()
 
 
 def sort_per_class(per_class: list[dict], by: str = "mean_average_precision_at_r") -> list[dict]:

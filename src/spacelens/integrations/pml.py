@@ -35,6 +35,8 @@ from spacelens.errors import SpacelensError, SpacelensWarning
 from spacelens.registry import Space, validate_name
 
 SPACE_NAME = "{experiment}.epoch_{epoch}.{split}"
+SPACE_NAME_PER_RUN = "{experiment}.{run}.epoch_{epoch}.{split}"  # re-runs kept beside each other
+RERUN_MODES = ("replace", "keep")
 ACCURACY_KIND = "pml_accuracies"  # artifact holding the tester's own accuracies for a logged space
 
 # Attributes that are bookkeeping, not hyper-parameters.
@@ -160,15 +162,31 @@ class SpacelensLogger:
     tester's labels are checked against it to catch ids given in the wrong order.
     ``params``: extra experiment params (merged over the recorded recipe).
     ``splits``: log only these splits (default: every split that has ids).
+    ``run``: this training run's name (default: a new one per logger, ``run-<date>-<time>-<4 hex>``).
+    ``rerun``: what happens to the spaces an earlier run of the experiment logged: ``"replace"``
+    (default; at this run's first log of a split, the other runs' epochs of that split are
+    removed, so a shorter re-run leaves no stale later epochs) or ``"keep"`` (they stay; this
+    run's spaces are named ``<experiment>.<run>.epoch_<n>.<split>``). ``spacelens evolution``
+    follows one run either way.
     """
 
     def __init__(self, experiment: str, *, dataset: str, ids: Mapping[str, Sequence], home=None,
                  model_name: str | None = None, params: dict | None = None, splits: Sequence[str] | None = None,
-                 label_field: str | None = None, name_format: str = SPACE_NAME, record_accuracies: bool = True):
+                 label_field: str | None = None, name_format: str | None = None, record_accuracies: bool = True,
+                 run: str | None = None, rerun: str = "replace"):
         from spacelens.api import open_registry
 
+        if rerun not in RERUN_MODES:
+            raise SpacelensError(f"rerun={rerun!r} is not a mode", f"Use one of: {', '.join(RERUN_MODES)}")
         self.reg = open_registry(home)
         self.experiment = validate_name(experiment, "experiment name")
+        self.run = validate_name(run, "run name") if run is not None else new_run_name()
+        self.rerun = rerun
+        if name_format is None:
+            name_format = SPACE_NAME if rerun == "replace" else SPACE_NAME_PER_RUN
+        elif rerun == "keep" and "{run}" not in name_format:
+            raise SpacelensError("With rerun='keep' the space names must hold the run",
+                                 "Put {run} in name_format, or leave name_format out")
         self.dataset = dataset
         self.model_name = model_name
         self.user_params = dict(params or {})
@@ -212,8 +230,8 @@ class SpacelensLogger:
     # -- naming and params ----------------------------------------------------------------
     def space_name(self, epoch: int, split: str) -> str:
         """The space name for ``split`` at ``epoch`` (``<experiment>.epoch_<n>.<split>``)."""
-        return validate_name(self.name_format.format(experiment=self.experiment, epoch=epoch, split=split),
-                             "space name")
+        return validate_name(self.name_format.format(experiment=self.experiment, epoch=epoch, split=split,
+                                                     run=self.run), "space name")
 
     @property
     def params(self) -> dict:
@@ -252,7 +270,8 @@ class SpacelensLogger:
         name = self.space_name(epoch, split)
         space = api.log_space(name, embeddings, dataset=self.dataset, experiment=self.experiment,
                               ids=self.ids[split], step=int(epoch), split=split, model_name=self.model_name,
-                              params=self.params or None, overwrite=True, home=self.reg)
+                              params=self.params or None, overwrite=True, run=self.run,
+                              replace_other_runs=self.rerun == "replace", home=self.reg)
         if self.label_field is not None:
             api.evaluate(name, label_field=self.label_field, home=self.reg)
         self.logged.append(name)
@@ -336,6 +355,14 @@ class SpacelensLogger:
             return True
 
         return hook
+
+
+def new_run_name() -> str:
+    """A fresh training-run name: ``run-<UTC date>-<time>-<4 hex>`` (sorts by start time)."""
+    import time
+    import uuid
+
+    return f"run-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
 
 
 def pml_accuracies(space: str, *, home=None) -> dict | None:

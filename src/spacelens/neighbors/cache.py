@@ -89,7 +89,7 @@ def knn_graph(reg, space, k: int, metric: str = "cosine", engine="exact", **engi
     seconds = time.perf_counter() - t0
     idx = np.ascontiguousarray(idx, dtype=np.int32)
     dist = np.ascontiguousarray(dist, dtype=np.float32)
-    reg.put_artifact(KIND, rec.name, key, {"indices": idx, "distances": dist},
+    reg.put_artifact(KIND, rec, key, {"indices": idx, "distances": dist},
                      info={"k_max": k, "seconds": round(seconds, 3), "n_rows": rec.n_rows,
                            "content_hash": rec.content_hash})
     return KnnGraph(idx, dist, metric, eng.name)

@@ -61,12 +61,15 @@ def build_index(reg, index_name: str, space, model: str = "exact", similarity: s
     blob = faiss.serialize_index(index)
     seconds = time.perf_counter() - t0
     old = reg.find_artifacts(kind=KIND, name=index_name)
-    art = reg.put_artifact(KIND, rec.name, {"name": index_name, "model": model, "similarity": similarity,
+    art = reg.put_artifact(KIND, rec, {"name": index_name, "model": model, "similarity": similarity,
                                             **eng.params},
                            {"index": np.asarray(blob, dtype=np.uint8)},
                            info={"n_rows": rec.n_rows, "dim": rec.dim, "bytes": int(blob.size),
                                  "seconds": round(seconds, 3), "content_hash": rec.content_hash},
                            name=index_name)
+    if art is None:
+        raise SpacelensError(f"Space {rec.name!r} was replaced while index {index_name!r} was built from it",
+                             "Build the index again")
     for o in old:
         if o.id != art.id:
             reg.delete_artifact(o)

@@ -200,7 +200,7 @@ def project(reg, space, method: str = "umap", *, seed: int = 0, n_neighbors: int
             "graph_engine": graph.engine}
     if reused_from is not None:
         info["coords_from"] = reused_from
-    reg.put_artifact(KIND, rec.name, params, {"coords": coords, "knn_preservation": pres, "trustworthiness": trust},
+    reg.put_artifact(KIND, rec, params, {"coords": coords, "knn_preservation": pres, "trustworthiness": trust},
                      info=info)
     return Projection(space=rec.name, method=method, coords=coords, rows=reg.load_rows(rec), faithfulness=faith,
                       per_item=pres, trust_per_item=trust, ids=reg.space_ids(rec), params=params, info=info)
@@ -216,9 +216,9 @@ def _align(reg, rec, other, method, params, **settings) -> Projection:
     coords = sim.apply(base.coords)
     info = {**base.info, "aligned": {"to": other.name, **sim.to_dict()}, "other_content_hash": other.content_hash}
     info.pop("coords_from", None)
-    reg.put_artifact(KIND, rec.name, params, {"coords": coords, "knn_preservation": base.per_item,
+    reg.put_artifact(KIND, rec, params, {"coords": coords, "knn_preservation": base.per_item,
                                               "trustworthiness": base.trust_per_item},
-                     info=info, other=other.name)
+                     info=info, other=other)
     return Projection(space=rec.name, method=method, coords=coords, rows=base.rows, faithfulness=base.faithfulness,
                       per_item=base.per_item, trust_per_item=base.trust_per_item, ids=base.ids, params=params,
                       info=info)

@@ -3,7 +3,8 @@
 Every file is written under ``home/tmp`` as ``<pid>-<uuid>.partial.<ext>``, flushed, then
 renamed into ``home/objects`` (same filesystem, so the rename is atomic). Files are
 named by generated ids, never by user names. A :class:`Staging` remembers what it
-wrote, so a failure before the SQLite commit removes the new files again; a kill -9
+wrote (before the SQLite transaction that records it), so a failure before the commit removes
+the new files again; a kill -9
 leaves at most a ``.partial`` (swept on the next open) or an unreferenced object
 (removed by :meth:`ObjectStore.collect_garbage`), never a half-registered entity.
 """
@@ -183,6 +184,17 @@ class Staging:
                 stacklevel=2,
             )
         return h.rel, hasher.hexdigest(), stats
+
+    def drop(self, rels) -> None:
+        """Remove staged files the change turned out not to need (e.g. a dataset registered meanwhile)."""
+        rels = [r for r in rels if r in self.written]
+        self.store.remove(rels)
+        self.written = [r for r in self.written if r not in rels]
+
+    def committed(self) -> None:
+        """The change committed: the written files now belong to the registry."""
+        self.written.clear()
+        self.obsolete.clear()
 
     def discard(self) -> None:
         self.store.remove(self.written)
