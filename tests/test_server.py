@@ -80,8 +80,15 @@ def client(world):
     from spacelens.server import create_app
 
     app = create_app(world["home"], jobs="thread", image_roots=[world["images"]])
-    with TestClient(app) as c:
+    with local_client(app) as c:
         yield c
+
+
+def local_client(app, **kwargs):
+    """A TestClient that names the server as a browser on this machine does (Host: 127.0.0.1)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://127.0.0.1", **kwargs)
 
 
 def frame(resp):
@@ -299,7 +306,7 @@ def test_images_are_not_served_without_an_image_folder(world):
 
     from spacelens.server import create_app
 
-    with TestClient(create_app(world["home"], jobs="thread")) as c:
+    with local_client(create_app(world["home"], jobs="thread")) as c:
         resp = c.get("/api/datasets/pics/items/0/image", params={"column": "path"})
         assert resp.status_code == 404 and "--images" in resp.json()["detail"]
         assert c.get("/api/datasets/pics/items/0").json()["images"] == []
@@ -410,7 +417,7 @@ def test_missing_map_is_computed_by_a_worker_process(world):
     from spacelens.server import create_app
 
     home = world["home"]
-    with TestClient(create_app(home)) as c:
+    with local_client(create_app(home)) as c:
         assert c.get("/api/spaces/D/map", params={"method": "pca"}).status_code == 404
         job = c.post("/api/jobs", json={"kind": "projection", "space": "D", "method": "pca"})
         assert job.status_code == 202
@@ -451,11 +458,11 @@ def test_page_is_served_or_explains_how_to_build(world, tmp_path):
     _static_dirs.append(tmp_path)
     from spacelens.server import create_app
 
-    with TestClient(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
+    with local_client(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
         resp = c.get("/")
         assert resp.status_code == 503 and "make web" in resp.text
     (tmp_path / "index.html").write_text("<html>spacelens page</html>")
-    with TestClient(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
+    with local_client(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
         assert "spacelens page" in c.get("/").text
         assert c.get("/api/info").json()["version"] == spacelens.__version__
 
