@@ -76,8 +76,10 @@ class Job:
     last_seen: float = 0.0               # manager clock: when a client last asked about this job
     cancel_requested: float | None = None  # manager clock: when cancel() was called
 
-    def as_dict(self) -> dict:
-        now = time.time()
+    def as_dict(self, now: float | None = None) -> dict:
+        """The job as the page reads it; ``eta_s``: seconds left in the current stage at
+        its rate so far (None while the stage has no known size)."""
+        now = time.time() if now is None else now
         end = self.finished or now
         fraction = (min(1.0, self.done / self.total) if self.total else None) if self.status != "done" else 1.0
         eta = None
