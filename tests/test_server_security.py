@@ -320,3 +320,46 @@ def test_comparison_cache_is_not_stale_after_overwrite(tmp_path, monkeypatch):
         assert head["mean"] == pytest.approx(new.mean)
         item = c.get("/api/datasets/d/items/7", params={"a": "A", "b": "B", "k": 5}).json()
         assert item["jaccard"] == pytest.approx(float(new.jaccard[np.flatnonzero(new.rows == 7)[0]]))
+
+
+@pytest.mark.slow
+def test_ui_command_prints_the_address_with_its_token(home):
+    """`spacelens ui --token` (as beyond loopback): the printed address carries the token, which
+    opens the page; without it the API answers 401."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from spacelens.server import frontend_built
+
+    if not frontend_built():
+        pytest.skip("the front end is not built (make web)")
+    env = {**os.environ, "SPACELENS_NO_PROGRESS": "1", "COLUMNS": "300"}
+    p = subprocess.Popen([sys.executable, "-m", "spacelens", "ui", "--home", str(home), "--port", "0", "--no-browser",
+                          "--token"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = p.stdout.readline()
+        url = line.split()[2]
+        parts = urlsplit(url)
+        token = parse_qs(parts.query)["token"][0]
+        assert parts.hostname == "127.0.0.1" and len(token) >= 24, line
+        base = f"http://{parts.netloc}"
+        for _ in range(100):
+            try:
+                r = httpx.get(base + "/api/datasets", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert r.status_code == 401
+        with httpx.Client(base_url=base, timeout=5) as c:
+            page = c.get(url.replace(base, ""), follow_redirects=True)
+            assert page.status_code == 200 and "<canvas" in page.text and token not in str(page.url)
+            assert [d["name"] for d in c.get("/api/datasets").json()] == ["items", "pics"]  # the cookie
+        assert httpx.get(base + "/api/datasets", headers={"host": "evil.example"}, timeout=5).status_code == 400
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
