@@ -75,8 +75,6 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(world):
-    from fastapi.testclient import TestClient
-
     from spacelens.server import create_app
 
     app = create_app(world["home"], jobs="thread", image_roots=[world["images"]])
@@ -302,8 +300,6 @@ def test_images_are_served_only_from_the_image_folder(world, client):
 
 
 def test_images_are_not_served_without_an_image_folder(world):
-    from fastapi.testclient import TestClient
-
     from spacelens.server import create_app
 
     with local_client(create_app(world["home"], jobs="thread")) as c:
@@ -412,8 +408,6 @@ def _wait(client, job, timeout=120):
 
 def test_missing_map_is_computed_by_a_worker_process(world):
     """The default job runner: one worker process, progress forwarded from the core's bars."""
-    from fastapi.testclient import TestClient
-
     from spacelens.server import create_app
 
     home = world["home"]
@@ -453,8 +447,6 @@ def test_comparison_job_and_failed_job(world, client):
 
 # -- the page and the command --------------------------------------------------------------------
 def test_page_is_served_or_explains_how_to_build(world, tmp_path):
-    from fastapi.testclient import TestClient
-
     _static_dirs.append(tmp_path)
     from spacelens.server import create_app
 

@@ -70,11 +70,14 @@ class Gate:
 
 
 def make_client(home, **kwargs):
+    """A test client; jobs are not reaped on wall time (a loaded machine may take its time)."""
     from fastapi.testclient import TestClient
 
     from spacelens.server import create_app
 
-    return TestClient(create_app(home, jobs="thread", **kwargs), base_url="http://127.0.0.1")
+    app = create_app(home, jobs="thread", **{"orphan_after_s": 1e9, **kwargs})
+    app.state.jobs.reap_every_s = 0  # only the test calls reap()
+    return TestClient(app, base_url="http://127.0.0.1")
 
 
 def wait(c, job, timeout=120):

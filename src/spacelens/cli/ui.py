@@ -49,7 +49,8 @@ def ui(
 
     Pick a dataset, space A and space B, a map method (PCA, UMAP, PCA->UMAP) and a colouring (a metadata column, or per-item agreement "coincidence"). Maps and comparisons not computed yet are computed from the page. Stop with Ctrl-C.
 
-    On a non-loopback --host the page needs an access token, generated at start and part of the address printed (it is then kept in a cookie).
+    On a non-loopback --host the page needs an access token, generated at start and part of the
+    address printed (it is then kept in a cookie).
 
     Example: spacelens ui --home ./registry --port 8501
     """

@@ -49,7 +49,7 @@ def frontend_built() -> bool:
 def create_app(home=None, *, jobs: str = "process", image_roots=(), static: str | os.PathLike | None = None,
                host: str = "127.0.0.1", allowed_hosts=(), token: str | bool | None = None,
                max_body: int = MAX_BODY, max_k: int = MAX_K, max_jobs: int = 8,
-               orphan_after_s: float = 30.0) -> FastAPI:
+               orphan_after_s: float = 90.0) -> FastAPI:
     """The analyzer app for the registry in ``home``.
 
     ``jobs``: where missing maps/comparisons are computed ("process": one worker process,
@@ -60,7 +60,8 @@ def create_app(home=None, *, jobs: str = "process", image_roots=(), static: str 
     required from every request; by default one is generated when ``host`` is not a loopback
     address (``app.state.token``), ``True`` generates one anyway, ``False`` requires none.
     ``max_body``/``max_k``/``max_jobs``: request limits; ``orphan_after_s``: a job nobody
-    polled for this long is cancelled.
+    polled for this long is cancelled (the page polls every 0.4 s; 90 s outlasts Chrome's
+    once-a-minute timers in a tab hidden for minutes).
     """
     reg = home if isinstance(home, Registry) else Registry(home)
     manager = JobManager(reg.home, mode=jobs, max_jobs=max_jobs, orphan_after_s=orphan_after_s)

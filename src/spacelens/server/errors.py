@@ -39,7 +39,9 @@ def _validation_message(exc: RequestValidationError) -> str:
     loc = [str(p) for p in e.get("loc", ())]
     where, name = (loc[0], loc[-1]) if loc else ("request", "")
     if where == "body":
-        return "The request body must be a JSON object" if e.get("type") != "missing" else "The request needs a JSON body"
+        if e.get("type") == "missing":
+            return "The request needs a JSON body"
+        return "The request body must be a JSON object"
     given = e.get("input")
     shown = f" (got {str(given)[:40]!r})" if given is not None and not isinstance(given, dict) else ""
     kind = {"query": "Query parameter", "path": "Path part", "header": "Header", "cookie": "Cookie"}.get(where, where)

@@ -4,7 +4,7 @@
   ``{kind: "comparison", a, b, k}``): 202 with the job; an identical pending job is shared;
   429 when the queue is full.
 - ``GET /jobs``: every job this server knows; ``GET /jobs/{id}``: one job. Polling a job is
-  its heartbeat: one nobody asked about for ``orphan_after_s`` (30 s) is cancelled.
+  its heartbeat: one nobody asked about for ``orphan_after_s`` (90 s) is cancelled.
 - ``DELETE /jobs/{id}`` (or ``POST /jobs/{id}/cancel``): cancel it; answers the job, whose
   status becomes "cancelled" (at once when queued, at its next progress step when running).
 
