@@ -75,13 +75,18 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(world):
-    from fastapi.testclient import TestClient
-
     from spacelens.server import create_app
 
     app = create_app(world["home"], jobs="thread", image_roots=[world["images"]])
-    with TestClient(app) as c:
+    with local_client(app) as c:
         yield c
+
+
+def local_client(app, **kwargs):
+    """A TestClient that names the server as a browser on this machine does (Host: 127.0.0.1)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://127.0.0.1", **kwargs)
 
 
 def frame(resp):
@@ -295,11 +300,9 @@ def test_images_are_served_only_from_the_image_folder(world, client):
 
 
 def test_images_are_not_served_without_an_image_folder(world):
-    from fastapi.testclient import TestClient
-
     from spacelens.server import create_app
 
-    with TestClient(create_app(world["home"], jobs="thread")) as c:
+    with local_client(create_app(world["home"], jobs="thread")) as c:
         resp = c.get("/api/datasets/pics/items/0/image", params={"column": "path"})
         assert resp.status_code == 404 and "--images" in resp.json()["detail"]
         assert c.get("/api/datasets/pics/items/0").json()["images"] == []
@@ -405,12 +408,10 @@ def _wait(client, job, timeout=120):
 
 def test_missing_map_is_computed_by_a_worker_process(world):
     """The default job runner: one worker process, progress forwarded from the core's bars."""
-    from fastapi.testclient import TestClient
-
     from spacelens.server import create_app
 
     home = world["home"]
-    with TestClient(create_app(home)) as c:
+    with local_client(create_app(home)) as c:
         assert c.get("/api/spaces/D/map", params={"method": "pca"}).status_code == 404
         job = c.post("/api/jobs", json={"kind": "projection", "space": "D", "method": "pca"})
         assert job.status_code == 202
@@ -446,16 +447,14 @@ def test_comparison_job_and_failed_job(world, client):
 
 # -- the page and the command --------------------------------------------------------------------
 def test_page_is_served_or_explains_how_to_build(world, tmp_path):
-    from fastapi.testclient import TestClient
-
     _static_dirs.append(tmp_path)
     from spacelens.server import create_app
 
-    with TestClient(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
+    with local_client(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
         resp = c.get("/")
         assert resp.status_code == 503 and "make web" in resp.text
     (tmp_path / "index.html").write_text("<html>spacelens page</html>")
-    with TestClient(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
+    with local_client(create_app(world["home"], jobs="thread", static=tmp_path)) as c:
         assert "spacelens page" in c.get("/").text
         assert c.get("/api/info").json()["version"] == spacelens.__version__
 

@@ -12,8 +12,6 @@ import typer
 from spacelens.cli._common import HomeOption, console, err_console, home_arg
 from spacelens.errors import SpacelensError
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
 
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
@@ -39,15 +37,25 @@ def ui(
     images: Optional[List[Path]] = typer.Option(None, "--images", help="Folder whose image files may be "
                                                 "shown in tooltips when a dataset column holds image paths "
                                                 "(repeatable). Without it only image URLs are shown."),
+    allow_host: Optional[List[str]] = typer.Option(None, "--allow-host", help="Another name the page may be "
+                                                   "opened by (e.g. behind a proxy; repeatable). Requests naming "
+                                                   "any other host are refused."),
+    token: bool = typer.Option(False, "--token", help="Require the access token even on this machine's "
+                               "loopback address (other users of a shared machine). Beyond loopback it is "
+                               "always required."),
     home: Optional[Path] = HomeOption,
 ):
     """Serve the analyzer: two linked maps of two spaces, agreement histogram, kNN queries.
 
     Pick a dataset, space A and space B, a map method (PCA, UMAP, PCA->UMAP) and a colouring (a metadata column, or per-item agreement "coincidence"). Maps and comparisons not computed yet are computed from the page. Stop with Ctrl-C.
 
+    On a non-loopback --host the page needs an access token, generated at start and part of the
+    address printed (it is then kept in a cookie).
+
     Example: spacelens ui --home ./registry --port 8501
     """
     from spacelens.server.app import create_app, frontend_built, static_dir
+    from spacelens.server.security import WILDCARD, is_loopback
 
     if not frontend_built():
         raise SpacelensError(f"The analyzer page is not built (no {static_dir() / 'index.html'})",
@@ -58,13 +66,20 @@ def ui(
     reg = home_arg(home)
     port = _free_port(host) if port == 0 else port
     _check_port(host, port)
-    app = create_app(reg, image_roots=images or ())
-    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "localhost") else host)
-    url = f"http://{shown}:{port}/"
-    if host not in LOOPBACK:
-        err_console.print(f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach this machine "
-                          "can read the registry through the page", highlight=False)
+    app = create_app(reg, image_roots=images or (), host=host, allowed_hosts=allow_host or (), token=token or None)
+    wildcard = host in WILDCARD
+    shown = "127.0.0.1" if wildcard or host == "localhost" else (f"[{host}]" if ":" in host else host)
+    query = f"?token={app.state.token}" if app.state.token else ""
+    url = f"http://{shown}:{port}/{query}"
+    if not is_loopback(host):
+        err_console.print(f"[yellow]note:[/yellow] listening on {host}: anyone who can reach this machine and has "
+                          "the address below (with its token) can read the registry through the page", highlight=False)
     console.print(f"spacelens analyzer: [bold]{url}[/bold]  (registry {reg.home}; Ctrl-C to stop)", soft_wrap=True)
+    if wildcard:
+        import socket
+
+        console.print(f"  from other machines: http://{socket.getfqdn()}:{port}/{query}", soft_wrap=True,
+                      highlight=False)
 
     def warm() -> None:  # read the newest datasets' tables now, not on the page's first request
         try:

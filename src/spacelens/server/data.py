@@ -146,8 +146,10 @@ def load_comparison(reg: Registry, a: str, b: str, k: int = 10) -> ComparisonDat
 class ComparisonCache:
     """Recently read comparisons (a hover asks for one item's Jaccard: not a 12 MB read each time).
 
-    Keyed by the spaces, k and the ids of the comparison artifacts stored for space a, so a
-    newly computed or replaced comparison is picked up at once.
+    Keyed by content, never by row ids (SQLite may hand a deleted row's id to the next
+    insert): the two spaces' content hashes, k, and the object files and creation times of
+    the comparison artifacts stored for the pair (each write goes to new, uniquely named
+    files). So a space replaced by ``log_space`` or a recomputed comparison misses the cache.
     """
 
     def __init__(self, size: int = 4):
@@ -155,9 +157,16 @@ class ComparisonCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple, ComparisonData] = OrderedDict()
 
+    @staticmethod
+    def key(reg: Registry, a: str, b: str, k: int) -> tuple:
+        ra, rb = reg.space(a), reg.space(b)
+        stamp = tuple(sorted((str(x.created_at), tuple(sorted(map(str, x.files.values()))))
+                             for x in reg.find_artifacts(kind="comparison", space=a)
+                             if {x.space, x.other_space} == {a, b}))
+        return (str(reg.home), a, b, ra.content_hash, rb.content_hash, k, stamp)
+
     def get(self, reg: Registry, a: str, b: str, k: int) -> ComparisonData:
-        stamp = tuple(x.id for x in reg.find_artifacts(kind="comparison", space=a))
-        key = (str(reg.home), a, b, k, stamp)
+        key = self.key(reg, a, b, k)
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)

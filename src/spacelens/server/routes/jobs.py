@@ -1,0 +1,81 @@
+"""Background jobs the page starts, polls and cancels.
+
+- ``POST /jobs`` (JSON ``{kind: "projection", space, method[, align_to]}`` or
+  ``{kind: "comparison", a, b, k}``): 202 with the job; an identical pending job is shared;
+  429 when the queue is full.
+- ``GET /jobs``: every job this server knows; ``GET /jobs/{id}``: one job. Polling a job is
+  its heartbeat: one nobody asked about for ``orphan_after_s`` (90 s) is cancelled.
+- ``DELETE /jobs/{id}`` (or ``POST /jobs/{id}/cancel``): cancel it; answers the job, whose
+  status becomes "cancelled" (at once when queued, at its next progress step when running).
+
+A job: ``{id, kind, params, status: queued|running|done|failed|cancelled, stage, stages,
+done, total, fraction, percent, eta_s, error, cancel_reason, created, started, finished,
+elapsed_s}``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Body, Depends
+
+from spacelens.errors import NotFoundError, SpacelensError
+from spacelens.server.context import ServerContext, context
+from spacelens.server.data import check_method
+
+router = APIRouter()
+
+
+def job_params(ctx: ServerContext, spec: dict) -> tuple[str, dict]:
+    """The job's kind and its validated parameters."""
+    kind = spec.get("kind")
+    if kind == "projection":
+        space_name = str(spec.get("space", ""))
+        ctx.reg.space(space_name)
+        params = {"space": space_name, "method": check_method(str(spec.get("method", "umap")))}
+        if spec.get("align_to"):
+            params["align_to"] = str(spec["align_to"])
+            ctx.same_dataset(space_name, params["align_to"])
+    elif kind == "comparison":
+        a, b = str(spec.get("a", "")), str(spec.get("b", ""))
+        ctx.same_dataset(a, b)
+        if a == b:
+            raise SpacelensError("Compare two different spaces")
+        try:
+            k = int(spec.get("k", 10))
+        except (TypeError, ValueError):
+            raise SpacelensError(f"k must be a whole number, not {str(spec.get('k'))[:20]!r}") from None
+        params = {"a": a, "b": b, "k": ctx.check_k(k)}
+    else:
+        raise SpacelensError(f"Unknown job kind {str(kind)[:40]!r}", "Use 'projection' or 'comparison'")
+    if spec.get("dataset") is not None:
+        ctx.of_dataset(str(spec["dataset"]), *(params.get(s) for s in ("space", "align_to", "a", "b")))
+    return kind, params
+
+
+@router.post("/jobs", status_code=202)
+def submit_job(spec: dict = Body(...), ctx: ServerContext = Depends(context)):
+    kind, params = job_params(ctx, spec)
+    return ctx.jobs.submit(kind, params).as_dict()
+
+
+@router.get("/jobs")
+def list_jobs(ctx: ServerContext = Depends(context)):
+    return [j.as_dict() for j in ctx.jobs.list()]
+
+
+def _job(ctx: ServerContext, job_id: str, seen: bool = True):
+    job = ctx.jobs.get(job_id, seen=seen)
+    if job is None:
+        raise NotFoundError(f"No job {job_id[:40]!r}", "Jobs are kept only while the server runs")
+    return job
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: str, ctx: ServerContext = Depends(context)):
+    return _job(ctx, job_id).as_dict()
+
+
+@router.delete("/jobs/{job_id}")
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: str, ctx: ServerContext = Depends(context)):
+    _job(ctx, job_id, seen=False)
+    return ctx.jobs.cancel(job_id, "cancelled from the page").as_dict()

@@ -1,0 +1,31 @@
+"""The k nearest neighbours of one item in both spaces: ``/query?space=&vs=&id=|row=&k=``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from spacelens.errors import SpacelensError
+from spacelens.server.context import ServerContext, context
+from spacelens.server.data import plain
+
+router = APIRouter()
+
+
+@router.get("/query")
+def query(space: str, vs: str | None = None, id: str | None = None, row: int | None = None, k: int = 10,
+          metric: str = "cosine", dataset: str | None = None, ctx: ServerContext = Depends(context)):
+    from spacelens import api
+
+    ds = ctx.same_dataset(space, vs)
+    if dataset is not None:
+        ctx.of_dataset(dataset, space, vs)
+    if id is None:
+        if row is None:
+            raise SpacelensError("Say which item to query", "Pass id=ITEM_ID or row=DATASET_ROW")
+        id = str(ctx.check_row(ds, row)["ids"][row])
+    res = api.query(space, id, k=ctx.check_k(k), vs=vs, metric=metric, home=ctx.reg)
+    if "shared" not in res:  # ids near the item in both spaces, in space A's order
+        lists = list(res.get("spaces", {}).values())
+        in_b = {str(n["id"]) for n in lists[-1]} if len(lists) > 1 else set()
+        res["shared"] = [str(n["id"]) for n in lists[0] if str(n["id"]) in in_b] if in_b else []
+    return plain({**res, "k": res.get("k") or k})
