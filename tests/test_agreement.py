@@ -148,3 +148,142 @@ def test_unbiased_cka_removes_the_high_dimension_bias():
     both = cka_pair(x, y)
     assert both["linear"] > 0.8          # the biased estimator calls unrelated spaces similar
     assert abs(both["unbiased"]) < 0.15  # the debiased one does not
+
+
+# -- through the registry and the API -------------------------------------------------------------
+
+import warnings  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+import spacelens  # noqa: E402
+from spacelens.compare.insight import agreement_by_group, label_composition  # noqa: E402
+from spacelens.errors import SpacelensError  # noqa: E402
+
+
+def _add(home, vectors, name, csv=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return spacelens.add(vectors, csv, dataset_name="items", experiment_name="exp", space_name=name, home=home)
+
+
+@pytest.fixture
+def spaces(home, labeled):
+    """a, b (b: class 0 and 1 pulled together, noise elsewhere) and a2 (a with a little noise)."""
+    rng = np.random.default_rng(3)
+    a = labeled.vectors.astype(np.float64)
+    b = a + 0.9 * rng.normal(size=a.shape)
+    centers = np.array([a[labeled.labels == c].mean(0) for c in range(5)])
+    b[labeled.labels == 1] += centers[0] - centers[1]   # class 1 moves onto class 0 in b
+    a2 = a + 0.3 * rng.normal(size=a.shape)
+    for x, name in ((a, "a"), (b, "b"), (a2, "a2")):
+        _add(home, x.astype(np.float32), name, labeled.csv if name == "a" else None)
+    return {"a": a.astype(np.float32), "b": b.astype(np.float32), "a2": a2.astype(np.float32),
+            "labels": labeled.labels, "ids": labeled.table["id"].to_numpy(), "home": home}
+
+
+def _brute_graph(x, k):
+    return topk_dense(_unit(x.astype(np.float64)) @ _unit(x.astype(np.float64)).T, k)
+
+
+def test_compare_reports_the_family_per_k(spaces):
+    res = spacelens.compare("a", "b", k="3,10", home=spaces["home"])
+    ga, gb = _brute_graph(spaces["a"], 10), _brute_graph(spaces["b"], 10)
+    for k in (3, 10):
+        over = np.mean([len(set(ga[i, :k]) & set(gb[i, :k])) / k for i in range(len(ga))])
+        cur = res.info["curve"][str(k)]
+        assert cur["overlap"] == pytest.approx(over, abs=1e-6)
+        a64, b64 = _unit(spaces["a"].astype(np.float64)), _unit(spaces["b"].astype(np.float64))
+        assert cur["cknna"] == pytest.approx(cknna_dense(a64, b64, k), abs=1e-4)
+    xa, xb = _unit(spaces["a"].astype(np.float64)), _unit(spaces["b"].astype(np.float64))
+    K, L = xa @ xa.T, xb @ xb.T
+    ref = hsic_u_dense(K, L) / np.sqrt(hsic_u_dense(K, K) * hsic_u_dense(L, L))
+    assert res.info["cka_unbiased"] == pytest.approx(ref, rel=1e-4)
+    d = res.to_dict()
+    assert d["overlap"] == pytest.approx(res.info["curve"]["10"]["overlap"])
+    assert set(d["curve"]["10"]) >= {"mean", "overlap", "cknna"}
+
+
+def test_baseline_difference_paired_over_items(spaces):
+    res = spacelens.compare("a", "b", k="5,10", baseline="a2", cka=False, home=spaces["home"])
+    bd = res.info["baseline_difference"]
+    for k in ("5", "10"):
+        d = res.per_k[int(k)].astype(np.float64) - res.baseline.per_k[int(k)].astype(np.float64)
+        entry = bd[k]["jaccard"]
+        assert entry["difference"] == pytest.approx(d.mean(), abs=1e-9)
+        half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
+        assert entry["ci95"][0] == pytest.approx(d.mean() - half, rel=0.01)
+        assert entry["ci95"][1] < 0            # b is far from a; a2 is a's near copy
+        assert "beyond run-to-run noise" in bd[k]["reading"]
+    # against itself: no difference, the interval holds 0
+    same = spacelens.compare("a", "a2", k=10, baseline="a2", cka=False, home=spaces["home"])
+    entry = same.info["baseline_difference"]["10"]["jaccard"]
+    assert entry["difference"] == 0 and entry["p_value"] == 1.0
+
+
+def test_by_group_equals_brute_force(spaces):
+    res = spacelens.compare("a", "b", k=10, by="label", cka=False, home=spaces["home"])
+    by = res.info["by"]
+    labels = spaces["labels"]
+    for g in by["groups"]:
+        vals = res.jaccard[labels == g["group"]].astype(np.float64)
+        assert g["n"] == len(vals)
+        assert g["mean"] == pytest.approx(vals.mean(), abs=1e-9)
+        assert g["ci95"][0] <= g["mean"] <= g["ci95"][1]
+    means = [g["mean"] for g in by["groups"]]
+    assert means == sorted(means)
+    assert by["least"][0]["group"] in (0, 1)     # the classes that moved agree least
+    with pytest.raises(SpacelensError, match="no column 'nope'"):
+        spacelens.compare("a", "b", k=10, by="nope", cka=False, home=spaces["home"])
+
+
+def test_agreement_by_group_hand_example():
+    out = agreement_by_group([0.1, 0.3, 0.5, 0.9, 1.0], ["x", "x", "y", "y", None])
+    g = {r["group"]: r for r in out["groups"]}
+    assert g["x"]["mean"] == pytest.approx(0.2) and g["y"]["mean"] == pytest.approx(0.7)
+    assert out["n_missing"] == 1 and out["most"][0]["group"] == "y"
+
+
+def test_neighbour_changes_and_changed_items(spaces):
+    res = spacelens.compare("a", "b", k=10, cka=False, home=spaces["home"])
+    ga, gb = _brute_graph(spaces["a"], 10), _brute_graph(spaces["b"], 10)
+    ids = spaces["ids"]
+    for i in (0, 17, 299):
+        ch = spacelens.neighbour_changes(res, id=ids[i], home=spaces["home"])
+        assert [x["id"] for x in ch["kept"]] == [ids[j] for j in ga[i] if j in set(gb[i])]
+        assert [x["id"] for x in ch["lost"]] == [ids[j] for j in ga[i] if j not in set(gb[i])]
+        assert [x["id"] for x in ch["gained"]] == [ids[j] for j in gb[i] if j not in set(ga[i])]
+    by_name = spacelens.neighbour_changes("a", "b", ids[5], k=4, home=spaces["home"])
+    assert [x["id"] for x in by_name["kept"] + by_name["lost"]] == [ids[j] for j in ga[5, :4]
+                                                                    if j in set(gb[5, :4])] + \
+        [ids[j] for j in ga[5, :4] if j not in set(gb[5, :4])]
+    df = spacelens.changed_items(res, columns=["label"], home=spaces["home"])
+    assert list(df["jaccard"]) == sorted(df["jaccard"])
+    kept = np.array([len(set(ga[i]) & set(gb[i])) for i in range(len(ga))])
+    assert (df["kept"].to_numpy() == kept[df["row"].to_numpy()]).all()
+    assert (df["changed"] == 10 - df["kept"]).all()
+    assert (df["label"].to_numpy() == spaces["labels"][df["row"].to_numpy()]).all()
+    with pytest.raises(SpacelensError, match="not among"):
+        spacelens.neighbour_changes(res, id="nope", home=spaces["home"])
+
+
+def test_composition_brute_force(spaces):
+    out = spacelens.composition("a", "b", label_field="label", k=10, home=spaces["home"])
+    labels = spaces["labels"]
+    for name, x in (("composition_a", spaces["a"]), ("composition_b", spaces["b"])):
+        g = _brute_graph(x, 10)
+        for c in range(5):
+            nl = labels[g[labels == c]].ravel()
+            ref = [(nl == c2).mean() for c2 in range(5)]
+            assert np.allclose(out[name][c], ref, atol=1e-6)
+    top = out["pairs"][0]
+    assert (top["class"], top["neighbour_class"]) == (1, 0)   # class 1 was moved onto class 0
+    assert top["share_b"] > top["share_a"] + 0.2
+    assert out["sentences"][0].startswith("in b, ") and "of class 1's neighbours are class 0" in out["sentences"][0]
+
+
+def test_label_composition_hand_example():
+    g = np.array([[1, 2], [0, 2], [0, -1]])
+    comp = label_composition(g, np.array([0, 0, 1]), np.array([0, 0, 1]), 2)
+    # class 0 items (0, 1): neighbour labels 0,1,0,1 -> 50/50; class 1 item 2: neighbour 0 only
+    assert np.allclose(comp, [[0.5, 0.5], [1.0, 0.0]])
