@@ -9,7 +9,7 @@ import spacelens.evaluate  # noqa: F401
 import spacelens.evolution  # noqa: F401
 import spacelens.project  # noqa: F401
 from spacelens.api import (add, build_index, changed_items, compare, compare_all, composition, delete_index,
-                           evaluate, evolution, knn, leaderboard, list_indexes, load_dataset, load_space, log_space,
+                           evaluate, evaluate_versus, evolution, knn, leaderboard, list_indexes, load_dataset, load_space, log_space,
                            ls, neighbour_changes, open_registry, project, query, rm, show)
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
 
@@ -23,7 +23,7 @@ __all__ = [
     # compare, evaluate, maps, training
     "compare", "compare_all", "evaluate", "leaderboard", "project", "evolution",
     # where and how two spaces differ
-    "neighbour_changes", "changed_items", "composition",
+    "neighbour_changes", "changed_items", "composition", "evaluate_versus",
     # errors
     "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
 ]

@@ -103,6 +103,25 @@ def evaluate(space: str, *, label_field: str, metric: str = "cosine", k: int | s
     return res
 
 
+def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = None, metric: str = "cosine",
+                    k: int | str | None = None, split_field: str = "split", query_split=None, reference_split=None,
+                    engine: str = "exact", engine_params: dict | None = None, seed: int = 0,
+                    home: Home = None) -> dict:
+    """Which of ``a`` and ``b`` retrieves better, with what confidence (``evaluate A --vs B``).
+
+    Per-query P@1, R-precision and AP@R of both spaces on the same queries; per metric the
+    difference b - a with a paired bootstrap 95% interval and a sign-flip randomization
+    p-value, per-class wins, and ``"verdict"``: one sentence. ``baseline``: a reseeded run of
+    ``a``, to read the difference against what seeds alone change. See
+    :mod:`spacelens.evaluate.versus`.
+    """
+    from spacelens.evaluate.versus import evaluate_versus as _versus
+
+    return _versus(open_registry(home), a, b, label_field=label_field, baseline=baseline, metric=metric, k=k,
+                   split_field=split_field, query_split=query_split, reference_split=reference_split,
+                   engine=engine, engine_params=engine_params, seed=seed)
+
+
 def leaderboard(dataset: str, *, by: str = "mean_average_precision_at_r", label_field: str | None = None,
                 metric: str | None = None, home: Home = None) -> list[dict]:
     """Every stored evaluation of the spaces of ``dataset``, best ``by`` first (one dict per row)."""

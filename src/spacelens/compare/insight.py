@@ -39,15 +39,15 @@ def read_difference(d: dict, a: str, b: str, c: str, measure: str, k: int) -> st
     lo, hi = d["ci95"]
     what = "Jaccard" if measure == "jaccard" else "overlap"
     diff = d["difference"]
-    span = f"{diff:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, {d['n']:,} items)"
+    n = f"{d['n']:,} items"
     if lo <= 0 <= hi:
-        return (f"k={k}: {a} agrees with {b} about as much as with its reseeded run {c}: per-item {what} "
-                f"difference {span} includes 0, within run-to-run noise")
+        return (f"k={k}: within run-to-run noise: per item, {a}'s {what} with {b} differs from that with its "
+                f"reseeded run {c} by {diff:+.3f} (95% CI {lo:+.3f} to {hi:+.3f}, {n})")
     if diff < 0:
-        return (f"k={k}: {b} differs from {a} beyond run-to-run noise: per item, {a} shares "
-                f"{-diff:.3f} less {what} with {b} than with its reseeded run {c}, {span}")
-    return (f"k={k}: {a} agrees more with {b} than with its own reseeded run {c}: per-item {what} difference "
-            f"{span}")
+        return (f"k={k}: {b} differs from {a} beyond run-to-run noise: per item, {a}'s {what} with {b} is "
+                f"{-diff:.3f} lower than with its reseeded run {c} (95% CI {-hi:.3f} to {-lo:.3f} lower, {n})")
+    return (f"k={k}: {a} agrees more with {b} than with its own reseeded run {c}: per item, {what} "
+            f"{diff:.3f} higher (95% CI {lo:.3f} to {hi:.3f}, {n})")
 
 
 def baseline_difference(res, base) -> dict:
