@@ -287,3 +287,14 @@ def test_label_composition_hand_example():
     comp = label_composition(g, np.array([0, 0, 1]), np.array([0, 0, 1]), 2)
     # class 0 items (0, 1): neighbour labels 0,1,0,1 -> 50/50; class 1 item 2: neighbour 0 only
     assert np.allclose(comp, [[0.5, 0.5], [1.0, 0.0]])
+
+
+def test_cli_compare_by_and_json(cli, spaces):
+    j = cli("compare", "a", "b", "-k", "5,10", "--baseline", "a2", "--by", "label", "--json", "--no-items",
+            check=True).json()
+    assert set(j["curve"]["10"]) >= {"mean", "overlap", "cknna", "overlap_chance"}
+    assert j["cka_unbiased"] is not None and j["overlap"] == j["curve"]["10"]["overlap"]
+    assert j["baseline_difference"]["10"]["jaccard"]["ci95"][1] < 0
+    assert [g["group"] for g in j["by"]["groups"]][:1] == [j["by"]["least"][0]["group"]]
+    txt = " ".join(cli("compare", "a", "b", "-k", "10", "--baseline", "a2", "--by", "label", check=True).out.split())
+    assert "overlap@k" in txt and "CKNNA" in txt and "beyond run-to-run noise" in txt and "agreement by label" in txt

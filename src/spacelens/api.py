@@ -262,6 +262,20 @@ def composition(a, b: str | None = None, *, label_field: str, k: int = 10, top: 
     return out
 
 
+def report(a: str, b: str, output="report.html", *, baseline: str | None = None, label_field: str | None = None,
+           k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
+           home: Home = None) -> dict:
+    """Write one self-contained HTML report on ``a`` vs ``b`` (plots inline, no network) and its
+    content as JSON: agreement per k (Jaccard, overlap@k, CKNNA, CKA), against ``baseline``
+    (a reseeded run of ``a``) whether it is more than noise, and with ``label_field`` where
+    they differ (per label, items that changed most), how class mixing changed and which
+    retrieves better. Returns the content with the ``html`` and ``json`` paths."""
+    from spacelens.report import write_report
+
+    return write_report(a, b, output, baseline=baseline, label_field=label_field, k=k, json_output=json_output,
+                        metric_a=metric_a, metric_b=metric_b, seed=seed, home=open_registry(home))
+
+
 def compare_all(dataset: str, *, k: int = 10, metric: str = "cosine", approx: bool = False,
                 include_self: bool = False, engine: str | None = None, engine_params: dict | None = None,
                 cka: bool = True, home: Home = None):

@@ -229,7 +229,7 @@ def composition_shift(res, pool_labels, *, k: int | None = None, top: int = 10) 
     pairs = []
     for i in range(c):
         for j in range(c):
-            if i != j and math.isfinite(diff[i, j]):
+            if i != j and math.isfinite(diff[i, j]) and abs(diff[i, j]) > 1e-12:   # pairs whose mixing changed
                 pairs.append({"class": names[i], "neighbour_class": names[j], "share_a": float(ca[i, j]),
                               "share_b": float(cb[i, j]), "change": float(diff[i, j])})
     pairs.sort(key=lambda p: -abs(p["change"]))
@@ -244,8 +244,11 @@ def composition_shift(res, pool_labels, *, k: int | None = None, top: int = 10) 
 
 def composition_sentence(p: dict, a: str, b: str) -> str:
     """"in B, 31% of class 7's neighbours are class 1, against 4% in A"."""
-    return (f"in {b}, {100 * p['share_b']:.0f}% of class {p['class']}'s neighbours are class "
-            f"{p['neighbour_class']}, against {100 * p['share_a']:.0f}% in {a}")
+    def pct(x):
+        return f"{100 * x:.0f}%" if x >= 0.095 else f"{100 * x:.1f}%"
+
+    return (f"in {b}, {pct(p['share_b'])} of class {p['class']}'s neighbours are class "
+            f"{p['neighbour_class']}, against {pct(p['share_a'])} in {a}")
 
 
 def composition_to_dict(shift: dict) -> dict:
