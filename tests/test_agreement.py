@@ -298,3 +298,13 @@ def test_cli_compare_by_and_json(cli, spaces):
     assert [g["group"] for g in j["by"]["groups"]][:1] == [j["by"]["least"][0]["group"]]
     txt = " ".join(cli("compare", "a", "b", "-k", "10", "--baseline", "a2", "--by", "label", check=True).out.split())
     assert "overlap@k" in txt and "CKNNA" in txt and "beyond run-to-run noise" in txt and "agreement by label" in txt
+
+
+def test_cknna_counts_a_repeated_neighbour_once():
+    a, b = _pair(seed=8)
+    ga, gb = topk_dense(a @ a.T, 6), topk_dense(b @ b.T, 6)
+    ka, kb = edge_kernel(a, ga, True), edge_kernel(b, gb, True)
+    ref = cknna(ga, gb, ka, kb, 6)
+    ga2, ka2 = np.concatenate([ga, ga[:, :1]], axis=1), np.concatenate([ka, ka[:, :1]], axis=1)
+    gb2, kb2 = np.concatenate([gb, gb[:, :1]], axis=1), np.concatenate([kb, kb[:, :1]], axis=1)
+    assert cknna(ga2, gb2, ka2, kb2, 7) == pytest.approx(ref, rel=1e-12)

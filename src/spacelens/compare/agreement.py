@@ -109,6 +109,7 @@ def _sorted_edges(graph: np.ndarray, kernel: np.ndarray, k: int):
     kv = np.take_along_axis(kv, order, axis=1)
     keys = (np.arange(n, dtype=np.int64)[:, None] * n + g).ravel()
     keep = g.ravel() >= 0
+    keep[1:] &= keys[1:] != keys[:-1]   # a repeated neighbour is one edge of the mask (as in a 0/1 matrix)
     return keys[keep], kv.ravel()[keep]
 
 
@@ -122,11 +123,11 @@ def hsic_unbiased_sparse(keys: np.ndarray, s: np.ndarray, t: np.ndarray, m: int)
         return float("nan")
     keys = np.asarray(keys, dtype=np.int64)
     rows, cols = keys // m, keys % m
+    # tr(S T) = sum over pairs p = (i, j) whose transpose q = (j, i) is also an entry of s_p t_q;
+    # matched by sorting (an intersection), not by a random-access search per pair (3x slower)
     key_t = cols * m + rows
-    pos = np.searchsorted(keys, key_t)
-    pos = np.minimum(pos, max(len(keys) - 1, 0))
-    found = keys[pos] == key_t if len(keys) else np.zeros(0, bool)
-    trace = float(s[found] @ t[pos[found]])
+    _, p, q = np.intersect1d(key_t, keys, assume_unique=True, return_indices=True)
+    trace = float(s[p] @ t[q])
     col_s = np.bincount(cols, weights=s, minlength=m)
     row_t = np.bincount(rows, weights=t, minlength=m)
     total = trace + s.sum() * t.sum() / ((m - 1) * (m - 2)) - 2.0 * float(col_s @ row_t) / (m - 2)
