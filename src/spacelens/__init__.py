@@ -8,9 +8,11 @@ import spacelens.compare  # noqa: F401
 import spacelens.evaluate  # noqa: F401
 import spacelens.evolution  # noqa: F401
 import spacelens.project  # noqa: F401
-from spacelens.api import (add, build_index, compare, compare_all, delete_index, evaluate, evolution, knn,
-                           leaderboard, list_indexes, load_dataset, load_space, log_space, ls, open_registry,
-                           project, query, rm, show)
+import spacelens.report  # noqa: F401
+from spacelens.api import (add, build_index, changed_items, compare, compare_all, composition, delete_index,
+                           evaluate, evaluate_versus, evolution, knn, leaderboard, list_indexes, load_dataset,
+                           load_space, log_space, ls, neighbour_changes, open_registry, project, query, report, rm,
+                           show)
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
 
 __version__ = "0.1.0"
@@ -22,6 +24,8 @@ __all__ = [
     "knn", "query", "build_index", "list_indexes", "delete_index",
     # compare, evaluate, maps, training
     "compare", "compare_all", "evaluate", "leaderboard", "project", "evolution",
+    # where and how two spaces differ
+    "neighbour_changes", "changed_items", "composition", "evaluate_versus", "report",
     # errors
     "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
 ]

@@ -110,6 +110,25 @@ def evaluate(space: str, *, label_field: str, metric: str = "cosine", k: int | s
     return res
 
 
+def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = None, metric: str = "cosine",
+                    k: int | str | None = None, split_field: str = "split", query_split=None, reference_split=None,
+                    engine: str = "exact", engine_params: dict | None = None, seed: int = 0,
+                    home: Home = None) -> dict:
+    """Which of ``a`` and ``b`` retrieves better, with what confidence (``evaluate A --vs B``).
+
+    Per-query P@1, R-precision and AP@R of both spaces on the same queries; per metric the
+    difference b - a with a paired bootstrap 95% interval and a sign-flip randomization
+    p-value, per-class wins, and ``"verdict"``: one sentence. ``baseline``: a reseeded run of
+    ``a``, to read the difference against what seeds alone change. See
+    :mod:`spacelens.evaluate.versus`.
+    """
+    from spacelens.evaluate.versus import evaluate_versus as _versus
+
+    return _versus(open_registry(home), a, b, label_field=label_field, baseline=baseline, metric=metric, k=k,
+                   split_field=split_field, query_split=query_split, reference_split=reference_split,
+                   engine=engine, engine_params=engine_params, seed=seed)
+
+
 def leaderboard(dataset: str, *, by: str = "mean_average_precision_at_r", label_field: str | None = None,
                 metric: str | None = None, home: Home = None) -> list[dict]:
     """Every stored evaluation of the spaces of ``dataset``, best ``by`` first (one dict per row)."""
@@ -162,18 +181,106 @@ def delete_index(index_name: str, *, home: Home = None) -> dict:
 def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", approx: bool = False,
             sample: int | None = None, include_self: bool = False, baseline: str | None = None,
             engine: str | None = None, engine_params: dict | None = None, seed: int = 0, cka: bool = True,
-            home: Home = None):
-    """Per-item kNN Jaccard of spaces ``a`` and ``b`` (a :class:`~spacelens.compare.Comparison`).
+            by: str | None = None, home: Home = None):
+    """Per-item kNN agreement of spaces ``a`` and ``b`` (a :class:`~spacelens.compare.Comparison`).
 
-    ``k``: int or list (the k curve; the largest is the headline). ``sample``: exact
-    neighbours of that many random items, mean with a 95% interval. ``approx``: approximate
-    graphs (ivf) with measured recall. ``baseline``: a reseeded run of ``a``, compared too.
+    ``k``: int or list (the k curve; the largest is the headline). Per k: mean Jaccard,
+    overlap@k and CKNNA (``info["curve"]``); linear and unbiased CKA (``info["cka"]``,
+    ``info["cka_unbiased"]``). ``sample``: exact neighbours of that many random items, mean
+    with a 95% interval. ``approx``: approximate graphs (ivf) with measured recall.
+    ``baseline``: a reseeded run of ``a``, compared too; ``info["baseline_difference"]`` says
+    per k whether A-vs-B differs beyond that run-to-run noise (paired 95% interval).
+    ``by``: a dataset column; ``info["by"]`` holds the mean Jaccard (with its 95% interval)
+    per value, most and least agreeing first. The neighbour lists stay on the result for
+    :func:`neighbour_changes`, :func:`changed_items` and :func:`composition`.
     """
     from spacelens.compare import compare_with_baseline
 
-    return compare_with_baseline(open_registry(home), a, b, baseline=baseline, k=k, metric_a=metric_a,
-                                 metric_b=metric_b, approx=approx, sample=sample, include_self=include_self,
-                                 engine=engine, engine_params=engine_params, seed=seed, cka=cka)
+    reg = open_registry(home)
+    res = compare_with_baseline(reg, a, b, baseline=baseline, k=k, metric_a=metric_a,
+                                metric_b=metric_b, approx=approx, sample=sample, include_self=include_self,
+                                engine=engine, engine_params=engine_params, seed=seed, cka=cka)
+    if by is not None:
+        from spacelens.compare.insight import agreement_by_group, group_column
+
+        groups = group_column(reg, res, by)[res.rows]
+        res.info["by"] = {"column": by, "measure": "jaccard", "k": res.k,
+                          **agreement_by_group(res.jaccard, groups)}
+    return res
+
+
+def _comparison(a, b, k, metric_a, metric_b, reg):
+    from spacelens.compare import Comparison, compare_spaces
+
+    if isinstance(a, Comparison):
+        return a
+    return compare_spaces(reg, a, b, k=k, metric_a=metric_a, metric_b=metric_b, cka=False, agreement=False,
+                          store=False)
+
+
+def neighbour_changes(a, b: str | None = None, id=None, *, k: int = 10, metric_a: str = "cosine",
+                      metric_b: str = "cosine", home: Home = None) -> dict:
+    """Item ``id``'s k neighbours kept, lost (in ``a`` only) and gained (in ``b`` only), with ids.
+
+    ``a``: a space name (then ``b`` too) or a :class:`~spacelens.compare.Comparison` from
+    :func:`compare`. Returns ``{"id", "k", "kept", "lost", "gained"}``, each list of
+    ``{"id", "row"}`` nearest first (kept and lost in ``a``'s order, gained in ``b``'s).
+    """
+    from spacelens.compare.insight import neighbour_changes as _changes
+
+    reg = open_registry(home)
+    res = _comparison(a, b, k, metric_a, metric_b, reg)
+    out = _changes(res, id, k)
+    ids = reg.load_ids(res.dataset)
+    for key in ("kept", "lost", "gained"):
+        out[key] = [{"id": str(ids[r]), "row": r} for r in out[key]]
+    return out
+
+
+def changed_items(a, b: str | None = None, *, k: int = 10, columns: list[str] | None = None,
+                  metric_a: str = "cosine", metric_b: str = "cosine", home: Home = None):
+    """Per item (pandas DataFrame): id, row, jaccard, overlap, kept and changed neighbour counts,
+    least agreeing (most changed) first; ``columns``: dataset columns to add. Export with
+    ``.to_csv`` / ``.to_parquet``."""
+    from spacelens.compare.insight import changed_items as _changed
+
+    reg = open_registry(home)
+    res = _comparison(a, b, k, metric_a, metric_b, reg)
+    df = _changed(res, k if k in res.per_k else None)
+    if columns:
+        table = reg.load_table(res.dataset, columns=list(columns))
+        for c in columns:
+            df[c] = table[c].to_numpy()[df["row"].to_numpy()]
+    return df
+
+
+def composition(a, b: str | None = None, *, label_field: str, k: int = 10, top: int = 10,
+                metric_a: str = "cosine", metric_b: str = "cosine", home: Home = None) -> dict:
+    """Per class: the labels of its items' k neighbours in ``a`` and in ``b``, and the class
+    pairs whose mixing differs most ("in B, 31% of class 7's neighbours are class 1, against 4%
+    in A"). JSON-ready dict (see :func:`spacelens.compare.insight.composition_shift`)."""
+    from spacelens.compare.insight import composition_shift, composition_to_dict, group_column
+
+    reg = open_registry(home)
+    res = _comparison(a, b, k, metric_a, metric_b, reg)
+    labels = group_column(reg, res, label_field)
+    out = composition_to_dict(composition_shift(res, labels, k=k, top=top))
+    out["label_field"] = label_field
+    return out
+
+
+def report(a: str, b: str, output="report.html", *, baseline: str | None = None, label_field: str | None = None,
+           k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
+           home: Home = None) -> dict:
+    """Write one self-contained HTML report on ``a`` vs ``b`` (plots inline, no network) and its
+    content as JSON: agreement per k (Jaccard, overlap@k, CKNNA, CKA), against ``baseline``
+    (a reseeded run of ``a``) whether it is more than noise, and with ``label_field`` where
+    they differ (per label, items that changed most), how class mixing changed and which
+    retrieves better. Returns the content with the ``html`` and ``json`` paths."""
+    from spacelens.report import write_report
+
+    return write_report(a, b, output, baseline=baseline, label_field=label_field, k=k, json_output=json_output,
+                        metric_a=metric_a, metric_b=metric_b, seed=seed, home=open_registry(home))
 
 
 def compare_all(dataset: str, *, k: int = 10, metric: str = "cosine", approx: bool = False,

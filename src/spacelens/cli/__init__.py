@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 # Verb groups, in the order they appear in --help. Each module defines register(app).
-VERB_MODULES = ["track", "neighbors", "compare", "evaluate", "project", "evolution", "ui"]
+VERB_MODULES = ["track", "neighbors", "compare", "evaluate", "report", "project", "evolution", "ui"]
 
 
 def _register_all() -> None:

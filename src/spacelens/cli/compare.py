@@ -165,6 +165,8 @@ def compare(
     heatmap: Optional[Path] = typer.Option(None, "--heatmap", help="With --all: write the matrix as a PNG heatmap."),
     cka: bool = typer.Option(True, "--cka/--no-cka", help="Also compute linear CKA (a k-free global measure)."),
     items: bool = typer.Option(True, "--items/--no-items", help="With --json: include per-item values."),
+    by: Optional[str] = typer.Option(None, "--by", help="A dataset column (e.g. label): mean agreement and its 95% "
+                                     "CI per value, least and most agreeing first."),
     precompute: bool = typer.Option(False, "--precompute", hidden=True, help="Accepted for compatibility "
                                     "(graphs are always precomputed and cached)."),
     as_json: bool = JsonOption,
@@ -215,7 +217,7 @@ def compare(
     a, b = positional
     res = api.compare(a, b, k=k, metric_a=ma, metric_b=mb, approx=approx, sample=sample,
                       include_self=include_self, baseline=baseline, engine=engine, engine_params=params, seed=seed,
-                      cka=cka, home=reg)
+                      cka=cka, by=by, home=reg)
     written = {}
     if histogram:
         from spacelens.compare.plots import histogram_png
@@ -230,6 +232,12 @@ def compare(
         print_json(out)
         return
     _print_comparison(res)
+    from spacelens.cli._insight import print_agreement, print_baseline_difference, print_by_group
+
+    print_agreement(res)
+    print_baseline_difference(res)
+    if "by" in res.info:
+        print_by_group(res.info["by"])
     for what, path in written.items():
         console.print(f"{what} written to {path}")
 

@@ -67,6 +67,11 @@ def evaluate(
     engine: str = typer.Option("exact", "--engine", help="kNN engine: exact, hnsw, ivf or dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler (threads, processes, "
                                             "or a scheduler address) for --engine dask."),
+    vs: Optional[str] = typer.Option(None, "--vs", help="Another space of the dataset: which of the two retrieves "
+                                     "better, per query on the same queries (paired bootstrap 95% CI, "
+                                     "randomization p-value, per-class wins, a verdict)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="With --vs: a reseeded run of SPACE, to read "
+                                           "the difference against what seeds alone change."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -78,9 +83,17 @@ def evaluate(
     are left out) and NMI, AMI (k-means clustering vs labels). The result is stored with the
     space: see it with 'spacelens show SPACE', rank spaces with 'spacelens leaderboard DATASET'.
 
-    Example: spacelens evaluate run1.val --label-field label --query-split val --reference-split train
+    With --vs OTHER: which of the two spaces retrieves better on the same queries, with
+    paired 95% intervals and p-values (and --baseline, a reseeded run, to read it against).
+
+    Example: spacelens evaluate run1.val --label-field label --query-split val --reference-split train;
+    spacelens evaluate triplet.val --vs arcface.val --label-field label --baseline triplet2.val
     """
     params = {"scheduler": scheduler} if scheduler is not None else None
+    if vs is not None or baseline is not None:
+        _versus(space, vs, baseline, label_field, metric, _parse_k(k), split_field, query_split, reference_split,
+                engine, params, seed, as_json, home)
+        return
     res = api.evaluate(space, label_field=label_field, metric=metric, k=_parse_k(k), split_field=split_field,
                        query_split=query_split, reference_split=reference_split, per_class=per_class,
                        avg_of_avgs=avg_of_avgs, clustering=clustering, cluster_field=cluster_field,
@@ -113,6 +126,23 @@ def evaluate(
         for row in res["per_class"]:
             pt.add_row(str(row["label"]), f"{row['n_queries']:,}", *[_fmt(row[m]) for m in _ORDER[:5]])
         console.print(pt)
+
+
+def _versus(space, vs, baseline, label_field, metric, k, split_field, query_split, reference_split, engine, params,
+            seed, as_json, home) -> None:
+    """``evaluate A --vs B``: the paired comparison (rendering in cli/_insight.py)."""
+    if vs is None:
+        raise SpacelensError("--baseline reads a comparison of two spaces", "Add --vs OTHER_SPACE")
+    out = api.evaluate_versus(space, vs, label_field=label_field, baseline=baseline, metric=metric,
+                              k=None if k == "max_bin_count" else k, split_field=split_field,
+                              query_split=query_split, reference_split=reference_split, engine=engine,
+                              engine_params=params, seed=seed, home=home_arg(home))
+    if as_json:
+        print_json(out)
+        return
+    from spacelens.cli._insight import print_versus
+
+    print_versus(out)
 
 
 def leaderboard(

@@ -1,4 +1,4 @@
-"""Linear CKA: a global similarity of two spaces that does not depend on k.
+"""Linear CKA (and its debiased form): a global similarity of two spaces that does not depend on k.
 
 Linear centered kernel alignment (Kornblith et al. 2019) of X (N, dx) and Y (N, dy), rows
 aligned, columns centered:
@@ -45,6 +45,35 @@ def linear_cka(x: np.ndarray, y: np.ndarray, rows_x: np.ndarray | None = None, r
     ``precision``: dtype of the per-block products ("float32" or "float64").
     Returns NaN when either space is constant (no variance to align).
     """
+    return cka_pair(x, y, rows_x, rows_y, normalize_x, normalize_y, block, precision)["linear"]
+
+
+def unbiased_cka(x: np.ndarray, y: np.ndarray, rows_x: np.ndarray | None = None, rows_y: np.ndarray | None = None,
+                 normalize_x: bool = False, normalize_y: bool = False, block: int | None = None,
+                 precision: str = "float32") -> float:
+    """Debiased linear CKA: CKA with the unbiased HSIC estimator (Song et al. 2012) in place of
+    the biased one. Same arguments as :func:`linear_cka`; see :func:`cka_pair`."""
+    return cka_pair(x, y, rows_x, rows_y, normalize_x, normalize_y, block, precision)["unbiased"]
+
+
+def cka_pair(x: np.ndarray, y: np.ndarray, rows_x: np.ndarray | None = None, rows_y: np.ndarray | None = None,
+             normalize_x: bool = False, normalize_y: bool = False, block: int | None = None,
+             precision: str = "float32") -> dict[str, float]:
+    """``{"linear": CKA, "unbiased": debiased CKA}`` of two row-aligned spaces, from one blocked pass.
+
+    The biased (linear) CKA reads HSIC as tr(K H L H): with few items or many dimensions it
+    drifts up even for unrelated spaces (30 random Gaussian items in two independent
+    500-dimensional spaces: linear CKA 0.94, unbiased 0.03). The unbiased estimator (Song et al. 2012, eq. 5),
+
+        HSIC_u(K, L) = [tr(K~ L~) + 1'K~1 1'L~1 / ((m-1)(m-2)) - 2/(m-2) 1'K~L~1] / (m(m-3)),
+
+    with K~, L~ the kernels with zeroed diagonals, has expectation HSIC for every m, so
+    unrelated spaces score about 0 (it can be slightly negative) whatever N and d. It is
+    invariant to shifting either space, so it is computed on column-centred rows x_i, where
+    (with D_i = |x_i|^2, E_i = |y_i|^2 and the column sums zero) the terms are
+    tr(K~ L~) = |Y'X|_F^2 - sum D E, 1'K~1 = -sum D, 1'L~1 = -sum E, 1'K~L~1 = sum D E:
+    O(N d^2) time, O(d^2) memory, never an N x N kernel. Needs m = N >= 4.
+    """
     n = x.shape[0] if rows_x is None else len(rows_x)
     ny = y.shape[0] if rows_y is None else len(rows_y)
     if ny != n or n == 0:
@@ -69,13 +98,28 @@ def linear_cka(x: np.ndarray, y: np.ndarray, rows_x: np.ndarray | None = None, r
     xx = np.zeros((x.shape[1], x.shape[1]))
     yy = np.zeros((y.shape[1], y.shape[1]))
     yx = np.zeros((y.shape[1], x.shape[1]))
+    sd = se = sde = sdd = see = 0.0  # sums of D, E, D*E, D^2, E^2 (row norms of the centred rows)
     for bx, by in blocks():
         cx = np.subtract(bx, mx, dtype=dt)
         cy = np.subtract(by, my, dtype=dt)
         xx += cx.T @ cx
         yy += cy.T @ cy
         yx += cy.T @ cx
+        d = np.einsum("ij,ij->i", cx, cx).astype(np.float64)  # row norms in the block's precision (4x faster
+        e = np.einsum("ij,ij->i", cy, cy).astype(np.float64)  # than einsum(dtype=float64)), summed in float64
+        sd, se = sd + d.sum(), se + e.sum()
+        sde, sdd, see = sde + d @ e, sdd + d @ d, see + e @ e
+    out = {"linear": float("nan"), "unbiased": float("nan")}
     den = np.linalg.norm(xx) * np.linalg.norm(yy)
-    if not den > 0:
-        return float("nan")
-    return float(np.clip((yx * yx).sum() / den, 0.0, 1.0))
+    if den > 0:
+        out["linear"] = float(np.clip((yx * yx).sum() / den, 0.0, 1.0))
+    if n >= 4:
+        def hsic_u(gram_sq, sum_de, s1, s2):
+            return (gram_sq - sum_de + s1 * s2 / ((n - 1) * (n - 2)) - 2 * sum_de / (n - 2)) / (n * (n - 3))
+
+        kl = hsic_u((yx * yx).sum(), sde, sd, se)
+        kk = hsic_u((xx * xx).sum(), sdd, sd, sd)
+        ll = hsic_u((yy * yy).sum(), see, se, se)
+        if kk > 0 and ll > 0:
+            out["unbiased"] = float(kl / np.sqrt(kk * ll))
+    return out

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spacelens.compare.cka import linear_cka
+from spacelens.compare.agreement import cknna, edge_kernel, kernel_from_distances, overlap
+from spacelens.compare.cka import cka_pair, linear_cka
 from spacelens.compare.jaccard import chance_jaccard, k_curve, summarize
 from spacelens.compare.sampled import mean_ci, sample_rows, sampled_neighbours
 from spacelens.errors import SpacelensError, SpacelensWarning
@@ -45,6 +46,14 @@ class Comparison:
     info: dict = field(default_factory=dict)
     baseline: "Comparison | None" = None
     per_k: dict = field(default_factory=dict, repr=False)  # k -> float32 per item, for every k of the curve
+    overlap_k: dict = field(default_factory=dict, repr=False)  # k -> per-item overlap@k (float32)
+    # The neighbours behind the values (None for a comparison loaded from the registry):
+    # positions into ``pool_rows`` (dataset rows of all shared items), nearest first, self excluded;
+    # row i is the item ``rows[i]``.
+    graph_a: np.ndarray | None = field(default=None, repr=False)
+    graph_b: np.ndarray | None = field(default=None, repr=False)
+    pool_rows: np.ndarray | None = field(default=None, repr=False)
+    dataset: str | None = None
 
     def to_dict(self, per_item: bool = False) -> dict:
         """JSON-ready summary (``per_item`` adds ids and values)."""
@@ -62,7 +71,10 @@ class Comparison:
         import pandas as pd
 
         cols = {"id": self.ids, "row": self.rows, "jaccard": self.jaccard}
+        if self.k in self.overlap_k:
+            cols["overlap"] = self.overlap_k[self.k]
         cols.update({f"jaccard_k{kk}": v for kk, v in sorted(self.per_k.items()) if kk != self.k})
+        cols.update({f"overlap_k{kk}": v for kk, v in sorted(self.overlap_k.items()) if kk != self.k})
         return pd.DataFrame(cols)
 
 
@@ -178,7 +190,8 @@ def _search_subset(eng, x, m, metric, label):
 
 
 def _graph(reg, rec, pos, full: bool, m: int, metric: str, engine_name, engine_params, eng):
-    """Neighbour indices (positions among the shared items) of every shared item: (n, m)."""
+    """The kNN graph (positions among the shared items) of every shared item, and the vectors
+    of the shared items when they had to be searched apart (else None)."""
     from spacelens.neighbors import KnnGraph, knn_graph
 
     if full:  # the space holds exactly the shared items: its cached graph serves
@@ -194,7 +207,8 @@ def _graph(reg, rec, pos, full: bool, m: int, metric: str, engine_name, engine_p
 def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b: str = "cosine",
                    approx: bool = False, sample: int | None = None, include_self: bool = False,
                    engine: str | None = None, engine_params: dict | None = None, seed: int = 0,
-                   cka: bool = True, recall_queries: int = 1000, store: bool = True) -> Comparison:
+                   cka: bool = True, recall_queries: int = 1000, store: bool = True,
+                   agreement: bool = True) -> Comparison:
     """Per-item kNN Jaccard of spaces ``a`` and ``b`` on their shared items.
 
     ``k``: an int or several (``[1, 5, 10]`` / ``"1,5,10"``): the curve of mean Jaccard over
@@ -204,6 +218,10 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     its recall measured against exact search on ``recall_queries`` items. ``engine`` /
     ``engine_params`` go to the kNN engine (e.g. ``engine="dask", engine_params={"scheduler":
     ...}``). Full (not sampled) results are stored as artifact "comparison", one per k.
+
+    Beside the Jaccard, every k of the curve gets overlap@k (``curve[k]["overlap"]``) and,
+    with ``agreement`` and full graphs, CKNNA (``curve[k]["cknna"]``; see
+    :mod:`spacelens.compare.agreement`); ``cka`` adds linear and unbiased CKA.
     """
     from spacelens.neighbors import measure_recall
     from spacelens.neighbors.metrics import check_metric
@@ -245,6 +263,7 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     else:
         sel = None
         recall = {}
+        kernels = []
         if m == 0:
             ga = gb = np.empty((n, 0), np.int64)
         else:
@@ -259,6 +278,12 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                     recall[side] = measure_recall(vec, eng, m, metric, n_queries=min(recall_queries, n),
                                                   seed=seed, graph=g)
                 graphs.append(np.asarray(g.indices)[:, :m])
+                if agreement and m >= 2:
+                    kern = kernel_from_distances(g.distances[:, :m], metric) if g.distances.shape[1] >= m else None
+                    if kern is None:
+                        vec = reg.load_vectors(rec) if x is None else x
+                        kern = edge_kernel(vec, graphs[-1], normalize=metric == "cosine")
+                    kernels.append(kern)
                 del x
             ga, gb = graphs
         seconds["graphs"] = time.perf_counter() - t0
@@ -273,13 +298,26 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     seconds["jaccard"] = time.perf_counter() - t1
     values = curve[kmax]
     info.update(summarize(values, kmax, include_self))
-    info["curve"] = {str(kk): {"mean": float(v.mean()), "chance": chance_jaccard(n, kk, include_self)}
+    overlaps = {kk: _overlap(ga, gb, kk, include_self) for kk in curve}
+    info["curve"] = {str(kk): {"mean": float(v.mean()), "chance": chance_jaccard(n, kk, include_self),
+                               "overlap": float(overlaps[kk].mean()) if len(v) else float("nan"),
+                               "overlap_chance": (kk - 1 if include_self else kk) / max(n - 1, 1)}
                      for kk, v in curve.items()}
+    info["overlap"] = info["curve"][str(kmax)]["overlap"]
+    if sample is None and agreement and len(kernels) == 2:
+        t3 = time.perf_counter()
+        for kk in curve:
+            mk = kk - 1 if include_self else kk
+            info["curve"][str(kk)]["cknna"] = cknna(ga, gb, kernels[0], kernels[1], mk) if mk >= 2 else None
+        info["cknna"] = info["curve"][str(kmax)]["cknna"]
+        seconds["cknna"] = time.perf_counter() - t3
+        del kernels
     if sample is not None:
         mean, lo, hi = mean_ci(values, population=n)
         info["sample"] = {"n": int(len(sel)), "seed": seed, "ci95": [lo, hi]}
         for kk, v in curve.items():
             info["curve"][str(kk)]["ci95"] = list(mean_ci(v, population=n)[1:])
+            info["curve"][str(kk)]["overlap_ci95"] = list(mean_ci(overlaps[kk], population=n)[1:])
 
     if cka:
         t2 = time.perf_counter()
@@ -288,21 +326,34 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
             pick = sample_rows(n, CKA_SAMPLE_MAX, seed + 1)
             pa, pb = pa[pick], pb[pick]
         va, vb = reg.load_vectors(ra), reg.load_vectors(rb)
-        info["cka"] = linear_cka(va, vb, None if al.full_a and len(pa) == n else pa,
-                                 None if al.full_b and len(pb) == n else pb,
-                                 normalize_x=metric_a == "cosine", normalize_y=metric_b == "cosine")
+        both = cka_pair(va, vb, None if al.full_a and len(pa) == n else pa,
+                        None if al.full_b and len(pb) == n else pb,
+                        normalize_x=metric_a == "cosine", normalize_y=metric_b == "cosine")
+        info["cka"], info["cka_unbiased"] = both["linear"], both["unbiased"]
         info["cka_items"] = int(len(pa))
         seconds["cka"] = time.perf_counter() - t2
     info["seconds"] = {key: round(v, 3) for key, v in seconds.items()}
 
     ids = reg.load_ids(ra.dataset)[item_rows]
-    result = Comparison(ra.name, rb.name, kmax, float(info["mean"]), ids, item_rows, values, info, per_k=curve)
+    result = Comparison(ra.name, rb.name, kmax, float(info["mean"]), ids, item_rows, values, info, per_k=curve,
+                        overlap_k=overlaps, graph_a=ga, graph_b=gb, pool_rows=al.rows, dataset=ra.dataset)
     if store and sample is None:
         for kk, v in curve.items():
-            per_k = {**info, "k": kk, **summarize(v, kk, include_self), "chance": chance_jaccard(n, kk, include_self)}
+            per_k = {**info, "k": kk, **summarize(v, kk, include_self), "chance": chance_jaccard(n, kk, include_self),
+                     "overlap": info["curve"][str(kk)]["overlap"], "cknna": info["curve"][str(kk)].get("cknna")}
             reg.put_artifact(KIND, ra, _params(kk, metric_a, metric_b, include_self, engine_name, eng),
-                             {"rows": item_rows, "jaccard": v}, info=_jsonable(per_k), other=rb)
+                             {"rows": item_rows, "jaccard": v, "overlap": overlaps[kk]}, info=_jsonable(per_k),
+                             other=rb)
     return result
+
+
+def _overlap(ga: np.ndarray, gb: np.ndarray, k: int, include_self: bool) -> np.ndarray:
+    """overlap@k per item; with ``include_self`` self is one of the k and always shared."""
+    m = k - 1 if include_self else k
+    if m == 0:
+        return np.ones(ga.shape[0], np.float32)
+    o = overlap(ga, gb, m)
+    return ((o * m + 1) / k).astype(np.float32) if include_self else o
 
 
 def max_error_from_recall(recall_a: float, recall_b: float, k: int) -> float:
@@ -373,8 +424,9 @@ def load_comparison(reg, a: str, b: str, k: int = 10, metric_a: str | None = Non
     if swapped and "n_a" in info:
         info["n_a"], info["n_b"] = info.get("n_b"), info.get("n_a")
     dataset = reg.space(a).dataset
+    over = {k: np.asarray(reg.load_artifact(art, "overlap", mmap=False))} if "overlap" in art.files else {}
     return Comparison(a, b, k, float(info.get("mean", float(values.mean()))), reg.load_ids(dataset)[rows], rows,
-                      values, info, per_k={k: values})
+                      values, info, per_k={k: values}, overlap_k=over, dataset=dataset)
 
 
 # -- baseline --------------------------------------------------------------------------
@@ -395,13 +447,20 @@ def read_baseline(ab: float, aa2: float, a: str, b: str, a2: str) -> str:
 
 
 def compare_with_baseline(reg, a: str, b: str, baseline: str | None = None, **kwargs) -> Comparison:
-    """:func:`compare_spaces`, plus A-vs-``baseline`` (a reseeded run of A) in ``.baseline``."""
+    """:func:`compare_spaces`, plus A-vs-``baseline`` (a reseeded run of A) in ``.baseline``.
+
+    ``info["baseline_difference"]``: per k, the per-item agreement with B minus that with the
+    baseline, with a paired 95% interval and a reading (:func:`~spacelens.compare.insight.baseline_difference`).
+    """
     res = compare_spaces(reg, a, b, **kwargs)
     if baseline:
         kw = {**kwargs, "metric_b": kwargs.get("metric_a", "cosine")}
         base = compare_spaces(reg, a, baseline, **kw)
         res.baseline = base
         res.info["baseline_reading"] = read_baseline(res.mean, base.mean, a, b, baseline)
+        from spacelens.compare.insight import baseline_difference
+
+        res.info["baseline_difference"] = baseline_difference(res, base)
     return res
 
 

@@ -1,0 +1,121 @@
+"""Terminal rendering for the issue-17 figures: the agreement family, the baseline difference,
+agreement per group (``compare``) and the paired comparison of two spaces (``evaluate --vs``).
+
+Kept apart from cli/compare.py and cli/evaluate.py so those stay thin; they call these."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+from spacelens.cli._common import console
+
+_SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-precision", "precision_at_1": "P@1"}
+
+
+def _f(x, digits: int = 3, sign: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _ci(ci, digits: int = 3, sign: bool = False) -> str:
+    if not ci or ci[0] is None:
+        return "-"
+    return f"{_f(ci[0], digits, sign)} to {_f(ci[1], digits, sign)}"
+
+
+def print_agreement(res) -> None:
+    """Per k: mean Jaccard, overlap@k and CKNNA (and chance), plus unbiased CKA."""
+    info = res.info
+    curve = info.get("curve", {})
+    t = Table(title="agreement per k", title_justify="left", header_style="bold")
+    for col in ("k", "Jaccard", "overlap@k", "CKNNA", "overlap by chance"):
+        t.add_column(col, justify="right")
+    for kk in sorted(curve, key=int):
+        c = curve[kk]
+        t.add_row(kk, _f(c.get("mean"), 4), _f(c.get("overlap"), 4), _f(c.get("cknna"), 4),
+                  _f(c.get("overlap_chance"), 4))
+    console.print(t)
+    if "cka_unbiased" in info:
+        console.print(f"unbiased CKA {_f(info['cka_unbiased'], 4)} (linear CKA {_f(info.get('cka'), 4)}; the "
+                      "unbiased one is ~0 for unrelated spaces at any N and dimension)")
+    console.print("[dim]overlap@k: share of an item's k neighbours kept (Huh et al. mutual kNN); CKNNA: CKA on "
+                  "pairs that are neighbours in both spaces (~0 unrelated, 1 same)[/dim]")
+
+
+def print_baseline_difference(res) -> None:
+    """Per k: agreement with B minus agreement with the baseline, paired over items."""
+    bd = res.info.get("baseline_difference")
+    if not bd:
+        return
+    base = res.baseline.space_b if res.baseline is not None else "baseline"
+    t = Table(title=f"is it more than noise? per item: agreement with {res.space_b} minus with {base}",
+              title_justify="left", header_style="bold")
+    for col in ("k", "Jaccard diff", "95% CI", "overlap diff", "95% CI", "p"):
+        t.add_column(col, justify="right")
+    for kk in sorted(bd, key=int):
+        j, o = bd[kk].get("jaccard", {}), bd[kk].get("overlap", {})
+        p = j.get("p_value")
+        t.add_row(kk, _f(j.get("difference"), 4, True), _ci(j.get("ci95"), 4, True),
+                  _f(o.get("difference"), 4, True), _ci(o.get("ci95"), 4, True),
+                  "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"))
+    console.print(t)
+    for kk in sorted(bd, key=int):
+        if "reading" in bd[kk]:
+            console.print(f"  {bd[kk]['reading']}")
+
+
+def print_by_group(by: dict, limit: int = 8) -> None:
+    """Mean Jaccard per group, least agreeing first."""
+    groups = by["groups"]
+    t = Table(title=f"agreement by {by['column']} (mean Jaccard at k = {by['k']}; overall {by['overall']:.4f})",
+              title_justify="left", header_style="bold")
+    for col, just in (("group", "left"), ("items", "right"), ("mean", "right"), ("95% CI", "right")):
+        t.add_column(col, justify=just)
+    shown = groups if len(groups) <= 2 * limit else groups[:limit] + [None] + groups[-limit:]
+    for g in shown:
+        if g is None:
+            t.add_row("...", "", "", "")
+            continue
+        t.add_row(str(g["group"]), f"{g['n']:,}", _f(g["mean"], 4), _ci(g["ci95"], 3))
+    console.print(t)
+    if len(groups) >= 6 and by.get("least") and by.get("most"):
+        console.print(f"least agreeing: {', '.join(str(g['group']) for g in by['least'][:3])}; most agreeing: "
+                      f"{', '.join(str(g['group']) for g in by['most'][:3])}")
+
+
+def print_versus(out: dict) -> None:
+    """The paired comparison table, per-class wins and the verdict."""
+    a, b = out["space_a"], out["space_b"]
+    t = Table(title=f"{a} vs {b}: {out['n_queries']:,} shared queries (labels {out['label_field']!r}, "
+              f"{out['metric']})", title_justify="left", header_style="bold")
+    for col in ("metric", a, b, f"{b} - {a}", "95% CI", "p", "queries won", "classes won"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    for m, res in out["metrics"].items():
+        w = out["wins"][m]
+        t.add_row(_SHORT.get(m, m), _f(res["mean_a"], 4), _f(res["mean_b"], 4), _f(res["difference"], 4, True),
+                  _ci(res["ci95"], 4, True),
+                  "-" if res.get("p_value") is None else ("<0.001" if res["p_value"] < 0.001 else f"{res['p_value']:.3f}"),
+                  f"{b}: {res['b_better']:,} / {a}: {res['a_better']:,}",
+                  f"{b}: {w['b']} / {a}: {w['a']}")
+    console.print(t)
+    if "baseline" in out:
+        bt = Table(title=f"seed noise: {out['baseline']['space']} (a reseeded run of {a}) - {a}",
+                   title_justify="left", header_style="bold")
+        for col in ("metric", "difference", "95% CI", "p"):
+            bt.add_column(col, justify="left" if col == "metric" else "right")
+        for m, res in out["baseline"]["metrics"].items():
+            p = res.get("p_value")
+            bt.add_row(_SHORT.get(m, m), _f(res["difference"], 4, True), _ci(res["ci95"], 4, True),
+                       "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"))
+        console.print(bt)
+    per = out["per_class"]["mean_average_precision_at_r"]
+    if per:
+        worst, best = per[0], per[-1]
+        console.print(f"per class, MAP@R of {b} - {a}: from {worst['label']} ({worst['difference']:+.3f}) to "
+                      f"{best['label']} ({best['difference']:+.3f})")
+    console.print(f"[bold]verdict:[/bold] {out['verdict']}")
+    s = out.get("settings", {})
+    console.print(f"[dim]intervals: {s.get('interval')}; p-values: {s.get('test')}[/dim]")

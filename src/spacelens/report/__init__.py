@@ -1,0 +1,78 @@
+"""A shareable report on two spaces: one self-contained HTML page and the same content as JSON.
+
+:func:`write_report` gathers every figure through :mod:`spacelens.api` (:mod:`.content`),
+draws the plots (:mod:`.figures`, matplotlib, imported only here) and renders the page
+(:mod:`.html`): no script, no external resource, nothing fetched when it is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from spacelens.errors import SpacelensError
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(a: str, b: str, output, *, baseline: str | None = None, label_field: str | None = None,
+                 k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
+                 home=None) -> dict:
+    """Write the HTML report on ``a`` vs ``b`` to ``output`` (and the content as JSON to
+    ``json_output``, default the same name with .json). Returns the content, with ``"html"``
+    and ``"json"`` paths added."""
+    from spacelens.report.content import build
+    from spacelens.report.figures import all_figures
+    from spacelens.report.html import render
+
+    output = Path(output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise SpacelensError(f"The report is HTML; {output.name!r} does not end in .html",
+                             "Pass e.g. -o report.html")
+    json_path = Path(json_output) if json_output else output.with_suffix(".json")
+    content = build(a, b, baseline=baseline, label_field=label_field, k=k, metric_a=metric_a, metric_b=metric_b,
+                    seed=seed, home=home)
+    page = render(content, all_figures(content))
+    _atomic_write(output, page)
+    _atomic_write(json_path, json.dumps(_clean(content), indent=1, default=_default, allow_nan=False))
+    return {**content, "html": str(output), "json": str(json_path)}
+
+
+def _clean(x):
+    """NaN and infinities as null (valid JSON), numpy scalars as Python numbers."""
+    import math
+
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if hasattr(x, "item") and not hasattr(x, "__len__"):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _default(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+__all__ = ["write_report"]

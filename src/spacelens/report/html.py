@@ -1,0 +1,204 @@
+"""One self-contained HTML page from the report content: inline CSS, plots as data: URIs, no
+script, no external resource (it opens offline and nothing is fetched)."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from spacelens.evaluate.versus import SHORT
+
+CSS = """
+body{font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:980px;margin:24px auto;
+padding:0 16px}
+h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h3{font-size:15px;margin-top:22px}.meta{color:#666;font-size:12px}
+.summary{background:#f5f8fc;border-left:4px solid #3b6fb6;padding:8px 16px}.summary li{margin:6px 0}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{padding:3px 10px;text-align:right;
+border-bottom:1px solid #eee}th{background:#fafafa}td.l,th.l{text-align:left}
+.fig{margin:10px 0}.fig img{max-width:100%}.note{color:#555;font-size:12.5px}
+.kept{color:#2d7a3e}.lost{color:#b03a2e}.gained{color:#2b5fa6}code{background:#f3f3f3;padding:0 3px}
+"""
+
+
+def _img(svg: str | None, alt: str) -> str:
+    if not svg:
+        return ""
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f'<div class="fig"><img alt="{escape(alt)}" src="data:image/svg+xml;base64,{data}"></div>'
+
+
+def _f(x, digits: int = 3, sign: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _ci(ci, digits: int = 3, sign: bool = False) -> str:
+    if not ci or ci[0] is None:
+        return "-"
+    return f"{_f(ci[0], digits, sign)} to {_f(ci[1], digits, sign)}"
+
+
+def _p(p) -> str:
+    return "-" if p is None else ("&lt; 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
+    th = "".join(f'<th class="l">{escape(h)}</th>' if i < left else f"<th>{escape(h)}</th>"
+                 for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f'<td class="l">{c}</td>' if i < left else f"<td>{c}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _agreement(c: dict, figs: dict) -> str:
+    ag = c["agreement"]
+    rows = []
+    for k in sorted(ag["curve"], key=int):
+        cur = ag["curve"][k]
+        rows.append([k, _f(cur.get("mean"), 4), _f(cur.get("overlap"), 4), _f(cur.get("cknna"), 4),
+                     _f(cur.get("chance"), 4), _f(cur.get("overlap_chance"), 4)])
+    out = ['<section id="agreement"><h2>How much do the neighbourhoods agree?</h2>',
+           _table(["k", "mean Jaccard", "overlap@k", "CKNNA", "Jaccard by chance", "overlap by chance"], rows),
+           f"<p>Global, k-free: linear CKA <b>{_f(ag.get('cka'))}</b>, unbiased CKA "
+           f"<b>{_f(ag.get('cka_unbiased'))}</b>.</p>",
+           _img(figs.get("curve"), "agreement over k"), _img(figs.get("histogram"), "shared neighbours per item"),
+           '<p class="note"><b>Jaccard</b>: |shared| / |union| of an item\'s k neighbours in the two spaces '
+           "(half shared gives 0.33). <b>overlap@k</b>: shared / k, the mutual-kNN alignment of Huh et al. (2024); "
+           "reads as the share of neighbours kept. <b>CKNNA</b>: CKA computed only on pairs that are neighbours in "
+           "both spaces, weighted by how similar they are (about 0 for unrelated spaces, 1 for the same). "
+           "<b>Unbiased CKA</b>: CKA with the unbiased HSIC estimator, which unlike linear CKA does not drift up "
+           "with few items or many dimensions.</p></section>"]
+    return "".join(out)
+
+
+def _noise(c: dict) -> str:
+    n = c.get("noise")
+    if not n:
+        return ""
+    rows, readings = [], []
+    for k in sorted(n["difference"], key=int):
+        e = n["difference"][k]
+        j, o = e.get("jaccard", {}), e.get("overlap", {})
+        rows.append([k, _f(j.get("mean_b"), 4), _f(j.get("mean_a"), 4), _f(j.get("difference"), 4, True),
+                     _ci(j.get("ci95"), 4, True), _f(o.get("difference"), 4, True), _ci(o.get("ci95"), 4, True),
+                     _p(j.get("p_value"))])
+        if e.get("reading"):
+            readings.append(f"<li>{escape(e['reading'])}</li>")
+    a, b, base = escape(c["space_a"]), escape(c["space_b"]), escape(n["baseline"])
+    return (f'<section id="noise"><h2>Is it more than noise?</h2><p>Baseline: <b>{base}</b>, a reseeded run of '
+            f"{a}. Per item, the agreement of {a} with {b} minus its agreement with {base}, paired over "
+            "items.</p>"
+            + _table(["k", f"Jaccard {a}-{b}", f"Jaccard {a}-{base}", "difference", "95% CI", "overlap difference",
+                      "95% CI", "p"], rows)
+            + f"<ul>{''.join(readings)}</ul>"
+            + '<p class="note">Intervals: Student t over items; p: sign-flip randomization. Items share '
+              "neighbours, so they are not fully independent: read the interval as how precisely the mean is "
+              "pinned for these items.</p></section>")
+
+
+def _where(c: dict, figs: dict) -> str:
+    w = c.get("where") or {}
+    out = ['<section id="where"><h2>Where do they differ?</h2>']
+    by = w.get("by")
+    if by:
+        rows = [[escape(str(g["group"])), f"{g['n']:,}", _f(g["mean"], 4), _ci(g["ci95"], 3)] for g in by["groups"]]
+        out += [f"<h3>Agreement by {escape(by['column'])} (mean Jaccard at k = {by['k']}, least agreeing first)</h3>",
+                _img(figs.get("by_group"), "agreement by group"),
+                _table([by["column"], "items", "mean Jaccard", "95% CI"], rows[:60])]
+    items = w.get("changed_most") or []
+    if items:
+        cols = [k for k in items[0] if k not in ("row",)]
+        rows = [[escape(str(r[col])) if not isinstance(r[col], float) else _f(r[col], 3) for col in cols]
+                for r in items]
+        out += [f"<h3>The {len(items)} items whose neighbourhoods changed most</h3>",
+                _table(cols, rows, left=1),
+                '<p class="note">The full table: <code>spacelens.changed_items(A, B)</code> (a DataFrame; '
+                "<code>.to_csv</code> / <code>.to_parquet</code>) or <code>spacelens compare A B --export "
+                "items.parquet</code>.</p>"]
+    for d in w.get("details") or []:
+        def names(key, cls):
+            return ", ".join(f'<span class="{cls}">{escape(str(x["id"]))}</span>' for x in d[key]) or "-"
+        out.append(f"<p><b>{escape(d['id'])}</b>: kept {names('kept', 'kept')}; lost {names('lost', 'lost')}; "
+                   f"gained {names('gained', 'gained')}</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _structure(c: dict, figs: dict) -> str:
+    st = c.get("structure")
+    if not st:
+        return ""
+    a, b = escape(c["space_a"]), escape(c["space_b"])
+    rows = [[escape(str(p["class"])), escape(str(p["neighbour_class"])), f"{100 * p['share_a']:.1f}%",
+             f"{100 * p['share_b']:.1f}%", f"{100 * p['change']:+.1f}"] for p in st["pairs"]]
+    same = [[escape(str(p["class"])), f"{p['n']:,}", f"{100 * p['share_a']:.1f}%", f"{100 * p['share_b']:.1f}%",
+             f"{100 * p['change']:+.1f}"] for p in st["same_class"]]
+    sentences = "".join(f"<li>{escape(s)}</li>" for s in st["sentences"][:5])
+    return (f'<section id="structure"><h2>How did the structure change?</h2><p>For each class of '
+            f"<code>{escape(str(st.get('label_field')))}</code>, the labels of its items' {st['k']} nearest neighbours "
+            f"in {a} and in {b}.</p><ul>{sentences}</ul>"
+            + _img(figs.get("composition"), "change of neighbour-label composition")
+            + "<h3>Class pairs whose mixing changed most</h3>"
+            + _table(["class", "neighbour class", f"share in {c['space_a']}", f"share in {c['space_b']}",
+                      "change (points)"], rows, left=2)
+            + "<h3>Same-class neighbours per class (most lost first)</h3>"
+            + _table(["class", "items", c["space_a"], c["space_b"], "change (points)"], same)
+            + "</section>")
+
+
+def _retrieval(c: dict, figs: dict) -> str:
+    rt = c.get("retrieval")
+    if not rt:
+        return ""
+    a, b = rt["space_a"], rt["space_b"]
+    rows = []
+    for m, r in rt["metrics"].items():
+        w = rt["wins"][m]
+        rows.append([SHORT.get(m, m), _f(r["mean_a"], 4), _f(r["mean_b"], 4), _f(r["difference"], 4, True),
+                     _ci(r["ci95"], 4, True), _p(r.get("p_value")), f"{w['b']} / {w['a']} / {w['ties']}"])
+    out = [f'<section id="retrieval"><h2>Which retrieves better?</h2><p><b>{escape(rt["verdict"])}</b></p>',
+           _table(["metric", a, b, f"{b} - {a}", "95% CI", "p", f"classes won ({b} / {a} / tied)"], rows),
+           _img(figs.get("retrieval"), "metric differences")]
+    if "baseline" in rt:
+        brow = [[SHORT.get(m, m), _f(r["difference"], 4, True), _ci(r["ci95"], 4, True), _p(r.get("p_value"))]
+                for m, r in rt["baseline"]["metrics"].items()]
+        out += [f"<h3>Seed noise: {escape(rt['baseline']['space'])} - {escape(a)}</h3>",
+                _table(["metric", "difference", "95% CI", "p"], brow)]
+    per = rt["per_class"].get("mean_average_precision_at_r", [])
+    if per:
+        show = per if len(per) <= 20 else per[:10] + per[-10:]
+        prow = [[escape(str(r["label"])), f"{r['n']:,}", _f(r["a"], 3), _f(r["b"], 3), _f(r["difference"], 3, True)]
+                for r in show]
+        out += [f"<h3>MAP@R per class ({escape(b)} - {escape(a)}, largest loss first)</h3>",
+                _table(["class", "queries", a, b, "difference"], prow)]
+    s = rt.get("settings", {})
+    out.append(f'<p class="note">{rt["n_queries"]:,} shared queries, each scored in both spaces (per-query P@1, '
+               f"R-precision and AP@R as pytorch-metric-learning defines them). Intervals: {escape(str(s.get('interval')))}"
+               f"; p-values: {escape(str(s.get('test')))}.</p></section>")
+    return "".join(out)
+
+
+def render(content: dict, figures: dict[str, str]) -> str:
+    """The whole page as a string."""
+    from spacelens import __version__
+
+    c = content
+    summary = "".join(f"<li>{escape(s)}</li>" for s in c.get("summary", []))
+    st = c.get("settings", {})
+    meta = (f"{c['n_items']:,} shared items; k = {', '.join(map(str, st.get('ks') or [c['k']]))}; metrics "
+            f"{st.get('metric_a')} / {st.get('metric_b')}; engine {st.get('engine')}"
+            + (f"; baseline {c['baseline']}" if c.get("baseline") else "")
+            + (f"; labels {c['label_field']}" if c.get("label_field") else "")
+            + f"; spacelens {__version__}, {c['created']}")
+    body = "".join([
+        f"<h1>{escape(c['title'])}</h1><p class='meta'>{escape(meta)}</p>",
+        f'<section id="summary"><h2>Summary</h2><ul class="summary">{summary}</ul></section>',
+        _agreement(c, figures), _noise(c), _where(c, figures), _structure(c, figures), _retrieval(c, figures),
+    ])
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'\">"
+            f"<title>{escape(c['title'])} - spacelens report</title><style>{CSS}</style></head>"
+            f"<body>{body}</body></html>")

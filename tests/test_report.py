@@ -1,0 +1,141 @@
+"""spacelens report: the content equals the API's figures, every section is present, the page is
+self-contained (no script, no external resource), and it renders in headless Chromium with no
+console error and no network request."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spacelens
+from spacelens.errors import SpacelensError
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--enable-unsafe-swiftshader"]   # as in test_browser.py
+SECTIONS = ("summary", "agreement", "noise", "where", "structure", "retrieval")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from conftest import make_labeled
+
+    tmp = tmp_path_factory.mktemp("report")
+    home = tmp / "home"
+    data = make_labeled(tmp, n=400, n_classes=6, seed=4)
+    rng = np.random.default_rng(4)
+    a = data.vectors
+    b = a + 1.2 * rng.normal(size=a.shape)
+    centers = np.array([a[data.labels == c].mean(0) for c in range(6)])
+    b[data.labels == 2] += 0.8 * (centers[5] - centers[2])      # class 2 drifts toward class 5 in b
+    a2 = a + 0.3 * rng.normal(size=a.shape)
+    os.environ["SPACELENS_NO_PROGRESS"] = "1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spacelens.add(a, data.csv, dataset_name="items", experiment_name="e", space_name="A", home=home)
+        spacelens.add(b.astype(np.float32), dataset_name="items", experiment_name="e", space_name="B", home=home)
+        spacelens.add(a2.astype(np.float32), dataset_name="items", experiment_name="e", space_name="A2", home=home)
+    out = spacelens.report("A", "B", tmp / "out" / "report.html", baseline="A2", label_field="label", k="5,10",
+                           home=home)
+    return {"home": home, "tmp": tmp, "out": out, "labels": data.labels}
+
+
+def test_content_equals_the_api(world):
+    home, out = world["home"], world["out"]
+    content = json.loads(Path(out["json"]).read_text())
+    cmp = spacelens.compare("A", "B", k="5,10", baseline="A2", by="label", home=home)
+    for k in ("5", "10"):
+        assert content["agreement"]["curve"][k]["overlap"] == pytest.approx(cmp.info["curve"][k]["overlap"])
+        assert content["agreement"]["curve"][k]["cknna"] == pytest.approx(cmp.info["curve"][k]["cknna"])
+        assert content["noise"]["difference"][k]["jaccard"]["difference"] == pytest.approx(
+            cmp.info["baseline_difference"][k]["jaccard"]["difference"])
+    assert content["agreement"]["cka_unbiased"] == pytest.approx(cmp.info["cka_unbiased"])
+    vs = spacelens.evaluate_versus("A", "B", label_field="label", baseline="A2", home=home)
+    assert content["retrieval"]["metrics"] == vs["metrics"]
+    assert content["retrieval"]["verdict"] == vs["verdict"]
+    comp = spacelens.composition("A", "B", label_field="label", k=10, home=home)
+    assert content["structure"]["pairs"] == comp["pairs"]
+    assert (content["structure"]["pairs"][0]["class"], content["structure"]["pairs"][0]["neighbour_class"]) == (2, 5)
+    changed = spacelens.changed_items(cmp, k=10, home=home)
+    assert [r["id"] for r in content["where"]["changed_most"]] == changed["id"].head(20).tolist()
+    assert len(content["summary"]) >= 5
+
+
+def test_page_is_self_contained_with_every_section(world):
+    html = Path(world["out"]["html"]).read_text()
+    for s in SECTIONS:
+        assert f'id="{s}"' in html, s
+    assert "<script" not in html.lower()
+    # no external reference: every src/href is a data: URI
+    refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', html)
+    assert refs and all(r.startswith("data:") for r in refs)
+    assert not re.search(r"url\((?!data:)", html)
+    assert html.count("data:image/svg+xml;base64,") >= 5     # curve, histogram, groups, mixing, retrieval
+    assert "in B, " in html and "of class 2&#x27;s neighbours are class 5" in html
+    mask = os.umask(0)
+    os.umask(mask)
+    assert Path(world["out"]["html"]).stat().st_mode & 0o777 == 0o666 & ~mask   # shareable, not mkstemp's 0600
+
+
+def test_cli_report(cli, home, tmp_path):
+    from conftest import make_labeled
+
+    d = make_labeled(tmp_path, n=200)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spacelens.add(d.vectors, d.csv, dataset_name="items", experiment_name="e", space_name="x", home=home)
+        spacelens.add(d.vectors + rng.normal(size=d.vectors.shape).astype(np.float32), dataset_name="items",
+                      experiment_name="e", space_name="y", home=home)
+    r = cli("report", "x", "y", "-o", tmp_path / "r.html", "-k", "10", check=True)
+    assert "report written to" in r.out
+    assert (tmp_path / "r.html").exists() and (tmp_path / "r.json").exists()
+    content = json.loads((tmp_path / "r.json").read_text())
+    assert "retrieval" not in content and "noise" not in content     # no labels, no baseline: those are left out
+    html = (tmp_path / "r.html").read_text()
+    assert 'id="agreement"' in html and 'id="retrieval"' not in html
+    bad = cli("report", "x", "y", "-o", tmp_path / "r.pdf")
+    assert bad.code == 1 and "does not end in .html" in bad.err
+    with pytest.raises(SpacelensError):
+        spacelens.report("x", "y", tmp_path / "r.txt", home=home)
+
+
+@pytest.mark.browser
+def test_renders_in_headless_chromium_without_errors_or_requests(world):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    path = Path(world["out"]["html"]).resolve()
+    with sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 1100, "height": 900})
+            page = ctx.new_page()
+            console, requests, failed = [], [], []
+            page.on("console", lambda m: console.append((m.type, m.text)))
+            page.on("pageerror", lambda e: console.append(("pageerror", str(e))))
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.goto(path.as_uri())
+            page.wait_for_load_state("load")
+            for s in SECTIONS:
+                assert page.locator(f"section#{s}").count() == 1, s
+            # every plot decoded and drew (an undecodable data: URI leaves naturalWidth 0)
+            sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+            assert len(sizes) >= 5 and all(ok and w > 100 for ok, w in sizes), sizes
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            ctx.close()
+        finally:
+            browser.close()
+    errors = [t for t in console if t[0] in ("error", "pageerror")]
+    assert not errors, errors
+    external = [u for u in requests if not (u.startswith("file://") or u.startswith("data:"))]
+    assert not external and not failed, (external, failed)
