@@ -60,7 +60,7 @@ export async function chooseDataset(name: string): Promise<void> {
 
 export function fillColors(): void {
   const cols = (state.dataset?.columns ?? []).filter((c) => c.kind === 'categorical' || c.kind === 'numeric');
-  const items = [{ value: '', label: '(one colour)' }, { value: 'coincidence', label: 'coincidence (kNN Jaccard A vs B)' },
+  const items = [{ value: '', label: '(one colour)' }, { value: 'coincidence', label: 'coincidence (kNN Jaccard)' },
     ...cols.map((c) => ({ value: c.name, label: `${c.name} (${c.kind === 'numeric' ? 'gradient' : 'categories'})` }))];
   if (!state.colorChosen || !items.some((o) => o.value === state.color)) {
     const firstCat = cols.find((c) => c.kind === 'categorical' && !c.is_id);

@@ -19,7 +19,7 @@ function short(v: unknown): string {
   if (v === null || v === undefined) return '–';
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
   if (Array.isArray(v)) return v.length <= 4 ? `[${v.map(short).join(', ')}]` : `[${v.slice(0, 3).map(short).join(', ')}, … ${v.length}]`;
-  if (typeof v === 'object') return `{${Object.keys(v as object).length} keys}`;
+  if (typeof v === 'object') { const n = Object.keys(v as object).length; return `{${n} ${n === 1 ? 'key' : 'keys'}}`; }
   return String(v);
 }
 
