@@ -4,8 +4,10 @@ driven by Playwright; never a downloaded browser).
 Each test checks what the page shows against the API or the library: both canvases drew
 points (pixels read from screenshots), hovering links the maps, lasso and histogram
 selections reach both maps, a kNN query fills both tables with the API's ids, export
-writes the selected rows, missing maps are computed from the page. Screenshots are kept in
-test-artifacts/. Skipped (with the reason) when Chromium, Playwright or the built page is
+writes the selected rows, missing maps are computed from the page. At 1440x900 (and 1280x720):
+the query tables are in the window, zoom is linked, agreement colours show on the background,
+the first load opens on the pair compared last. Screenshots are kept in test-artifacts/ (each
+view under test-artifacts/views/). Skipped (with the reason) when Chromium, Playwright or the built page is
 missing.
 """
 
@@ -339,7 +341,7 @@ def test_registry_tab_lists_everything_and_opens_a_comparison(page, server, worl
     wait_ready(page)
     assert not page.locator("#analyzer").is_hidden()
     n, colours = inked(page, "#map-a canvas")
-    assert n > 500 and colours >= 3  # agreement from blue to red
+    assert n > 500 and colours >= 3  # agreement from dark violet to green
 
 
 def test_a_space_on_a_subset_of_the_items_links_by_item(page, server, world):
@@ -511,7 +513,7 @@ def test_coincidence_colours_span_a_visible_range(sized, server, world):
     j = cmp.jaccard.astype(np.float64)
     q1, q3 = np.quantile(j, [0.25, 0.75])
     assert q3 > q1  # the fixture's spaces disagree enough to spread the values
-    palette = js(page, "window.__sl.state.scale.palette")
+    palette = js(page, "(window.__sl.state.scale || window.__sl.state.colors.header).palette")
     codes = np.array(js(page, "Array.from(window.__sl.state.colors.codes)"))
     drawn = {tuple(rgb(palette[c])) for c in codes[cmp.rows]}
     white = (255, 255, 255)
