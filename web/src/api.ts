@@ -14,18 +14,22 @@ export class ApiError extends Error {
 export interface JobSpec { kind: 'projection' | 'comparison'; space?: string; method?: string; align_to?: string; a?: string; b?: string; k?: number; }
 
 export interface Job {
-  id: string; kind: string; params: Record<string, unknown>; status: 'queued' | 'running' | 'done' | 'failed';
+  id: string; kind: string; params: Record<string, unknown>; status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
   stage: string; done: number; total: number | null; fraction: number | null; error: string | null; elapsed_s: number;
+  percent?: number | null;   // 0-100, when the server knows it
+  eta_s?: number | null;     // seconds left, when the server can estimate them
+  cancellable?: boolean;     // POST /api/jobs/{id}/cancel stops it
 }
 
 export interface Column { name: string; dtype: string; kind: 'categorical' | 'numeric' | 'text' | 'image'; is_id: boolean; }
 export interface Dataset { name: string; n_rows: number; id_field: string; spaces: string[]; columns: Column[]; }
 export interface Space { name: string; dataset: string; experiment: string; dim: number; n_rows: number; maps: string[]; }
 export interface Evaluation { id: number; space: string; name: string | null; params: Record<string, unknown>; metrics: Record<string, number>; created_at: string; }
-export interface Comparison { id: number; a: string; b: string; dataset: string; k: number | null; mean: number | null; info: Record<string, unknown>; }
+export interface Comparison { id: number; a: string; b: string; dataset: string; k: number | null; mean: number | null; info: Record<string, unknown>; created_at?: string; }
+export interface MapRecord { id?: number; space: string; method: string; align_to?: string | null; params?: Record<string, unknown>; faithfulness: Record<string, number>; }
 export interface Registry {
   datasets: Dataset[]; experiments: Record<string, unknown>[]; spaces: Space[]; comparisons: Comparison[];
-  evaluations: Evaluation[]; maps: { space: string; method: string; faithfulness: Record<string, number> }[];
+  evaluations: Evaluation[]; maps: MapRecord[];
 }
 
 export interface MapHeader {
@@ -45,7 +49,7 @@ export interface Neighbour { id: string; row: number; distance: number; [key: st
 export interface QueryResult { query: string; spaces: Record<string, Neighbour[]>; shared: string[]; k: number; }
 export interface SearchHit { row: number; id: string; column: string | null; text: string | null; }
 
-/** Bytes of point data received, for the page's own accounting (shown in the status bar). */
+/** Bytes of point data received, for the page's own accounting (in the status bar's tooltip). */
 export const traffic = { frames: 0, bytes: 0, payload: 0 };
 
 async function check(res: Response): Promise<Response> {

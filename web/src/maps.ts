@@ -6,19 +6,28 @@ type Plot = ReturnType<typeof createScatterplot>;
 type Renderer = ReturnType<typeof createRenderer>;
 
 let sharedRenderer: Renderer | null = null;
+// Whether the user has zoomed or panned since the maps were drawn (the two maps share one
+// camera): a resize then keeps their view instead of fitting the maps again.
+let userMoved = false;
 
 export interface MapHandlers {
   over(view: MapView, point: number, ev: MouseEvent | null): void;
   out(view: MapView): void;
   select(view: MapView, points: number[]): void;
   deselect(view: MapView): void;
+  /** The camera moved (zoom, pan, fit): the other map follows. */
+  view(view: MapView, camera: number[]): void;
 }
+
+/** An area of the map's [-1, 1] coordinates. */
+export interface Area { x: number; y: number; width: number; height: number; }
 
 export class MapView {
   readonly side: 'A' | 'B';
   readonly root: HTMLElement;
   readonly canvas: HTMLCanvasElement;
   readonly overlay: HTMLElement;
+  readonly marker: HTMLElement;   // the ring that shows the linked item (hover in the other map, query)
   plot: Plot | null = null;
   space = '';
   method = '';
@@ -35,14 +44,21 @@ export class MapView {
   private silent = false;
   private lassoEndedAt = -Infinity;
   private lassoPoints: number[] = [];
+  private markedRow: number | null = null;
+  private box: Area | null = null;
+  /** The area a fit shows; set by the page to the union of both maps so their cameras agree. */
+  fitArea: (() => Area | null) | null = null;
 
   constructor(root: HTMLElement, handlers: MapHandlers) {
     this.root = root;
     this.side = root.dataset.side as 'A' | 'B';
     this.canvas = root.querySelector('canvas')!;
     this.overlay = root.querySelector('.overlay')!;
+    this.marker = root.querySelector('.marker')!;
     this.handlers = handlers;
     this.canvas.addEventListener('mousemove', (ev) => { this.lastMouse = ev; });
+    this.canvas.addEventListener('wheel', () => { userMoved = true; }, { passive: true });
+    this.canvas.addEventListener('mousedown', () => { userMoved = true; });
     new ResizeObserver(() => this.resize()).observe(this.canvas.parentElement!);
   }
 
@@ -60,6 +76,7 @@ export class MapView {
       pointColorHover: '#ff00aa',
       pointSizeSelected: 2,
       pointOutlineWidth: 1,
+      reticleColor: [0.1, 0.1, 0.15, 0.35],  // the default (white) vanishes on the white background
       opacityInactiveScale: 0.4,  // with a selection, the rest fades
       backgroundColor: '#ffffff',
       lassoColor: '#333333',
@@ -82,6 +99,10 @@ export class MapView {
       this.handlers.select(this, points);
     });
     plot.subscribe('deselect', () => { if (!this.silent) this.handlers.deselect(this); });
+    plot.subscribe('view', ({ view }: { view: ArrayLike<number> }) => {
+      this.placeMarker();
+      this.handlers.view(this, Array.from(view));
+    });
     this.plot = plot;
     return plot;
   }
@@ -89,12 +110,13 @@ export class MapView {
   private resize(): void {
     if (!this.plot) return;
     const { width, height } = this.canvas.parentElement!.getBoundingClientRect();
-    if (width > 0 && height > 0) void this.plot.set({ width, height }).then(() => this.fit());
+    if (width > 0 && height > 0) void this.plot.set({ width, height }).then(() => { if (!userMoved) this.fit(); else this.placeMarker(); });
   }
 
-  /** Zoom so the whole map fits the canvas (whatever the canvas's aspect ratio). */
-  fit(): void {
-    if (!this.plot || !this.n) return;
+  /** The bounding box of the drawn points (null when nothing is drawn). */
+  bounds(): Area | null {
+    if (!this.n) return null;
+    if (this.box) return this.box;
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (let i = 0; i < this.n; i++) {
       const x = this.x[i], y = this.y[i];
@@ -103,9 +125,31 @@ export class MapView {
       if (y < y0) y0 = y;
       if (y > y1) y1 = y;
     }
-    const w = Math.max(x1 - x0, 1e-3), h = Math.max(y1 - y0, 1e-3);
+    this.box = { x: x0, y: y0, width: Math.max(x1 - x0, 1e-3), height: Math.max(y1 - y0, 1e-3) };
+    return this.box;
+  }
+
+  /** Zoom so the whole map (both maps, when linked) fits the canvas, whatever its aspect ratio. */
+  fit(): void {
+    if (!this.plot || !this.n) return;
+    const a = this.fitArea?.() ?? this.bounds();
+    if (!a) return;
     // The camera moves at once; the promise only resolves on the next drawn frame, so no await.
-    void this.plot.zoomToArea({ x: x0 - 0.04 * w, y: y0 - 0.04 * h, width: 1.08 * w, height: 1.08 * h }, { transition: false });
+    void this.plot.zoomToArea({ x: a.x - 0.04 * a.width, y: a.y - 0.04 * a.height, width: 1.08 * a.width,
+      height: 1.08 * a.height }, { transition: false });
+  }
+
+  /** Follow another map's camera, without announcing it (no feedback loop between two maps). */
+  setView(view: number[]): void {
+    if (!this.plot || !this.n) return;
+    const now = this.plot.get('cameraView') as ArrayLike<number>;
+    let same = now.length === view.length;
+    for (let i = 0; same && i < view.length; i++) same = Math.abs(now[i] - view[i]) < 1e-9;
+    // An unchanged view would leave regl-scatterplot's "don't announce" flag set until the
+    // next real change, silencing the user's next zoom: only move when there is a move.
+    if (same) return;
+    this.plot.view(view, { preventEvent: true });
+    this.placeMarker();
   }
 
   /** Draw a map: coordinates in [-1, 1], the dataset rows of its points, colour codes per dataset row. */
@@ -121,7 +165,10 @@ export class MapView {
     this.pos = new Int32Array(nDataset).fill(-1);
     for (let i = 0; i < rows.length; i++) this.pos[rows[i]] = i;
     this.spatialIndex = null;
+    this.box = null;
     this.root.dataset.drawn = '0';
+    this.mark(null);
+    userMoved = false;
     await this.draw(codes, palette, true);
   }
 
@@ -165,6 +212,8 @@ export class MapView {
 
   clear(): void {
     if (this.plot) void this.plot.clear();
+    this.mark(null);
+    this.box = null;
     this.n = 0;
     this.rows = new Uint32Array(0);
     this.root.dataset.drawn = '0';
@@ -180,10 +229,27 @@ export class MapView {
     return out;
   }
 
+  /** Hover the item of a dataset row (or none), with a ring around it that is easy to find. */
   hoverRow(row: number | null): void {
-    if (!this.plot || !this.n) return;
+    if (!this.plot || !this.n) { this.mark(null); return; }
     const p = row === null ? -1 : (this.pos[row] ?? -1);
     this.plot.hover(p, { preventEvent: true, showReticleOnce: p >= 0 });
+    this.mark(p >= 0 ? row : null);
+  }
+
+  private mark(row: number | null): void {
+    this.markedRow = row;
+    this.placeMarker();
+  }
+
+  private placeMarker(): void {
+    const p = this.markedRow === null || !this.plot ? -1 : (this.pos[this.markedRow] ?? -1);
+    const xy = p >= 0 ? this.plot!.getScreenPosition(p) : undefined;
+    const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
+    const inside = xy && xy[0] >= 0 && xy[1] >= 0 && xy[0] <= w && xy[1] <= h;
+    this.marker.hidden = !inside;
+    if (inside) this.marker.style.transform = `translate(${xy![0]}px, ${xy![1]}px)`;
+    this.root.dataset.marked = inside ? String(this.markedRow) : '';
   }
 
   selectRows(rows: ArrayLike<number>): void {

@@ -5,6 +5,11 @@ drawn with palette[i]) and a legend. Categorical columns keep their most frequen
 (the rest become "other"); numeric columns and agreement are quantised to 255 levels of a
 colour map, code 255 meaning "missing". One byte a point keeps a million-point colouring
 at 1 MB on the wire, shared by both maps since they show the same dataset.
+
+Gradients use viridis (perceptually uniform, readable in grey and by colour-blind eyes) cut
+before its pale yellow end, so that no value is drawn in a colour close to the white map
+background. The page stretches the colour map over the values it draws (see
+web/src/colorscale.ts); the codes here always span the column's min..max (Jaccard: 0..1).
 """
 
 from __future__ import annotations
@@ -13,6 +18,13 @@ import numpy as np
 import pandas as pd
 
 MAX_CATEGORIES = 30
+# An integer column with more distinct values than this is a quantity (a count, a size, a year)
+# and gets a gradient, unless its name says it holds classes.
+MAX_INTEGER_CATEGORIES = 12
+MAX_CLASS_VALUES = 50
+CLASS_NAMES = ("label", "class", "target", "category", "cluster", "group", "species", "digit", "y")
+GRADIENT_CMAP = "viridis"
+GRADIENT_END = 0.82  # viridis beyond this is yellow on white: too faint to see a point
 MISSING = 255
 MISSING_COLOR = "#c8c8c8"
 OTHER_COLOR = "#8c8c8c"
@@ -30,12 +42,12 @@ def _hex(rgba) -> str:
     return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgba[:3])
 
 
-def ramp(cmap: str, n: int = 255) -> list[str]:
-    """``n`` hex colours sampled evenly from a matplotlib colour map."""
+def ramp(cmap: str, n: int = 255, start: float = 0.0, end: float = 1.0) -> list[str]:
+    """``n`` hex colours sampled evenly from ``start`` to ``end`` of a matplotlib colour map."""
     from matplotlib import colormaps
 
     cm = colormaps[cmap]
-    return [_hex(cm(i / (n - 1))) for i in range(n)]
+    return [_hex(cm(start + (end - start) * i / (n - 1))) for i in range(n)]
 
 
 def looks_like_image(values: pd.Series) -> bool:
@@ -51,14 +63,27 @@ def looks_like_image(values: pd.Series) -> bool:
     return bool(sample.map(is_image).all())
 
 
+def looks_like_classes(name) -> bool:
+    """True for column names such as ``label``, ``class_id``, ``target`` or ``digit``."""
+    words = "".join(ch if ch.isalnum() else " " for ch in str(name).lower()).split()
+    return any(w in CLASS_NAMES or w.rstrip("s") in CLASS_NAMES for w in words)
+
+
 def column_kind(s: pd.Series) -> str:
-    """'categorical', 'numeric', 'image' or 'text' (text can be searched, not coloured by)."""
+    """'categorical', 'numeric', 'image' or 'text' (text can be searched, not coloured by).
+
+    Integers are categories when few (at most 12 values) or when the column's name says they
+    are classes (at most 50); otherwise they are a quantity, coloured as a gradient.
+    """
     if pd.api.types.is_bool_dtype(s):
         return "categorical"
     if pd.api.types.is_numeric_dtype(s):
         vals = s.dropna()
         integral = pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(vals.to_numpy(float), 1) == 0))
-        return "categorical" if integral and vals.nunique() <= 50 else "numeric"
+        if not integral:
+            return "numeric"
+        limit = MAX_CLASS_VALUES if looks_like_classes(s.name) else MAX_INTEGER_CATEGORIES
+        return "categorical" if vals.nunique() <= limit else "numeric"
     if looks_like_image(s):
         return "image"
     limit = max(50, min(256, len(s) // 20))
@@ -112,7 +137,7 @@ def quantise(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return codes
 
 
-def numeric_codes(values, cmap: str = "viridis", lo: float | None = None, hi: float | None = None,
+def numeric_codes(values, cmap: str = GRADIENT_CMAP, lo: float | None = None, hi: float | None = None,
                   kind: str = "numeric") -> tuple[np.ndarray, dict]:
     v = np.asarray(values, dtype=np.float64)
     finite = v[np.isfinite(v)]
@@ -120,7 +145,7 @@ def numeric_codes(values, cmap: str = "viridis", lo: float | None = None, hi: fl
         lo = float(finite.min()) if finite.size else 0.0
     if hi is None:
         hi = float(finite.max()) if finite.size else 1.0
-    palette = ramp(cmap) + [MISSING_COLOR]
+    palette = ramp(cmap, end=GRADIENT_END if cmap == GRADIENT_CMAP else 1.0) + [MISSING_COLOR]
     n_missing = int(v.size - finite.size)
     return quantise(v, lo, hi), {"kind": kind, "palette": palette, "min": lo, "max": hi,
                                  "stops": [palette[int(i)] for i in np.linspace(0, 254, 5)],
@@ -135,10 +160,14 @@ def column_codes(s: pd.Series, kind: str) -> tuple[np.ndarray, dict]:
 
 
 def coincidence_codes(n_rows: int, rows: np.ndarray, jaccard: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Per-item Jaccard coloured blue (0, neighbourhoods disjoint) to red (1, identical)."""
+    """Per-item Jaccard on the gradient: dark violet (0, neighbourhoods disjoint) to green (1, identical).
+
+    Codes span 0..1; the page stretches the colours over the values it draws, which for most
+    pairs of spaces lie in a narrow band (a mean of 0.05 is common on large datasets).
+    """
     v = np.full(n_rows, np.nan)
     v[rows] = jaccard
-    return numeric_codes(v, cmap="coolwarm", lo=0.0, hi=1.0, kind="coincidence")
+    return numeric_codes(v, lo=0.0, hi=1.0, kind="coincidence")
 
 
 def histogram(n_rows: int, rows: np.ndarray, jaccard: np.ndarray, bins: int = 20) -> tuple[np.ndarray, dict]:

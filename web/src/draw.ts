@@ -1,0 +1,136 @@
+// Drawing what the state says: both maps, their colours (fitted to the drawn points), the
+// agreement histogram, the legend and the evaluations; again when the colouring changes.
+import { ApiError, enc, getFrame, traffic, type ColorHeader, type ComparisonHeader, type MapHeader } from './api';
+import { fitScale } from './colorscale';
+import { renderEvaluations } from './evaluation';
+import { mapRows } from './frame';
+import { renderHistogram } from './histogram';
+import { addMissing, showMissing, updateMissingButton } from './jobs';
+import { renderLegend } from './legend';
+import { writeUrl } from './pickers';
+import { clearQuery, reapplySelection } from './query';
+import { clearSelection } from './selection';
+import { els, state, status, type State } from './state';
+import { fmt, METHOD_LABEL } from './util';
+import { maps } from './views';
+
+/** Point counts in the status bar; what the point data cost, for the curious, in its tooltip. */
+export function mapStatus(): void {
+  const n = maps.A.n + maps.B.n;
+  const perPoint = n ? (traffic.bytes / n).toFixed(1) : '–';
+  status(`${maps.A.n.toLocaleString()} + ${maps.B.n.toLocaleString()} points`,
+    `${(traffic.bytes / 1e6).toFixed(1)} MB of point data in ${traffic.frames} binary frames, ${perPoint} bytes a point a map`);
+}
+
+async function loadColors(dataset: string): Promise<State['colors']> {
+  state.colors = null;
+  if (!state.color) return null;
+  const frame = await getFrame<ColorHeader>(`datasets/${enc(dataset)}/colors`, {
+    by: state.color, a: state.color === 'coincidence' ? state.a : undefined,
+    b: state.color === 'coincidence' ? state.b : undefined, k: state.k,
+  });
+  state.colors = { header: frame.header, codes: frame.buffers.codes as Uint8Array };
+  return state.colors;
+}
+
+type Loaded = { side: 'A' | 'B'; space: string; header: MapHeader; x: Float32Array; y: Float32Array; rows: Uint32Array; alignTo?: string };
+
+export async function refresh(): Promise<void> {
+  const gen = ++state.generation;
+  const ds = state.dataset;
+  if (!ds || !state.a || !state.b) return;
+  writeUrl();
+  state.loading = true;
+  state.missing = [];
+  state.comparison = null;
+  state.scale = null;
+  state.timings = { start: performance.now() };
+  traffic.bytes = 0;
+  traffic.frames = 0;
+  traffic.payload = 0;
+  clearQuery();
+  clearSelection();
+  status('loading maps…');
+  updateMissingButton();
+
+  const colorsP = loadColors(ds.name).catch((e) => e as Error);
+  const comparisonP = state.a !== state.b
+    ? getFrame<ComparisonHeader>('comparison', { a: state.a, b: state.b, k: state.k }).catch((e) => e as Error)
+    : Promise.resolve(new Error('Pick two different spaces to compare them'));
+  const loads = (['A', 'B'] as const).map(async (side): Promise<Loaded | null> => {
+    const view = maps[side];
+    const space = side === 'A' ? state.a : state.b;
+    const alignTo = side === 'B' && state.align && state.a !== state.b ? state.a : undefined;
+    view.root.querySelector('.map-title')!.textContent = `${side}: ${space}`;
+    (view.root.querySelector('.map-title') as HTMLElement).title = space;
+    view.root.querySelector('.faith')!.textContent = '';
+    try {
+      const frame = await getFrame<MapHeader>(`spaces/${enc(space)}/map`, { method: state.method, align_to: alignTo });
+      const h = frame.header;
+      return { side, space, header: h, x: frame.buffers.x as Float32Array, y: frame.buffers.y as Float32Array,
+        rows: mapRows(h.rows, h.n, frame.buffers), alignTo };
+    } catch (e) {
+      if (gen !== state.generation) return null;
+      view.clear();
+      showMissing(view, e as Error, { kind: 'projection', space, method: state.method, align_to: alignTo });
+      return null;
+    }
+  });
+
+  const comparison = await comparisonP;
+  if (gen !== state.generation) return;
+  if (comparison instanceof Error) {
+    state.comparison = null;
+    renderHistogram(comparison);
+  } else {
+    state.comparison = { header: comparison.header, bins: comparison.buffers.bins as Uint8Array };
+    renderHistogram(null);
+  }
+  void renderEvaluations(gen);
+
+  const loaded = (await Promise.all(loads)).filter((l): l is Loaded => l !== null);
+  const colors = await colorsP;
+  if (gen !== state.generation) return;
+  const c = colors instanceof Error ? null : colors;
+  // the colours are fitted to the points of both maps before either is drawn
+  state.scale = c ? fitScale(c.header, c.codes, loaded.map((l) => ({ rows: l.rows, n: l.rows.length }))) : null;
+  await Promise.all(loaded.map(async (l) => {
+    const view = maps[l.side];
+    view.showOverlay(null);
+    await view.show(l.space, l.header.method, l.x, l.y, l.rows, l.header.n_dataset, c?.codes ?? null, state.scale?.palette ?? []);
+    state.timings[l.side] = view.drawnAt - state.timings.start;
+    const f = l.header.faithfulness ?? {};
+    const faith = view.root.querySelector<HTMLElement>('.faith')!;
+    faith.textContent = `${METHOD_LABEL[l.header.method] ?? l.header.method}${l.alignTo ? ' aligned to A' : ''} · kNN preservation ${fmt(f.knn_preservation)} · trustworthiness ${fmt(f.trustworthiness)}`;
+    faith.title = 'How faithful the 2D map is to the space: the share of each item\'s k nearest neighbours kept in the map, and trustworthiness (1 = no false neighbours in the map)';
+  }));
+  if (gen !== state.generation) return;
+  for (const v of [maps.A, maps.B]) v.fit();  // both maps drawn: one camera showing both whole
+  if (state.comparison) renderHistogram(null);  // bars in the fitted colours
+  renderLegend(colors instanceof Error ? colors : null);
+  if (colors instanceof ApiError && colors.missing) addMissing(colors.missing);
+  state.loading = false;
+  updateMissingButton();
+  mapStatus();
+  document.body.dataset.ready = String(gen);
+}
+
+export async function recolor(): Promise<void> {
+  writeUrl();
+  const ds = state.dataset;
+  if (!ds) return;
+  let err: Error | null = null;
+  try {
+    await loadColors(ds.name);
+  } catch (e) {
+    err = e as Error;
+    if (e instanceof ApiError && e.missing) addMissing(e.missing);
+  }
+  const c = state.colors;
+  state.scale = c ? fitScale(c.header, c.codes, [maps.A, maps.B]) : null;
+  await Promise.all([maps.A, maps.B].map((v) => v.recolor(c?.codes ?? null, state.scale?.palette ?? [])));
+  renderLegend(err);
+  if (state.comparison) renderHistogram(null);
+  reapplySelection();
+  els.legend.dataset.generation = String(state.generation);
+}

@@ -1,0 +1,91 @@
+// The controls bar: the registry behind the pickers, which dataset and spaces are shown, the
+// colouring and map method, the page address that remembers them, and what the page opens on
+// when the address says nothing: the pair of spaces compared last.
+import { enc, getJSON, type Comparison, type Dataset, type Registry, type Space } from './api';
+import { els, state } from './state';
+import { forgetItems } from './tooltip';
+import { esc } from './util';
+
+export async function loadRegistry(): Promise<Registry> {
+  state.registry = await getJSON<Registry>('registry');
+  return state.registry;
+}
+
+export function spacesOf(ds: string): Space[] {
+  return (state.registry?.spaces ?? []).filter((s) => s.dataset === ds);
+}
+
+export function options(sel: HTMLSelectElement, items: { value: string; label: string; title?: string }[], value: string): void {
+  sel.innerHTML = items.map((o) => `<option value="${esc(o.value)}" title="${esc(o.title ?? o.label)}">${esc(o.label)}</option>`).join('');
+  if (items.some((o) => o.value === value)) sel.value = value;
+  sel.title = sel.selectedOptions[0]?.title ?? '';
+}
+
+/** The most recently stored comparison of two different spaces (of one dataset, if given). */
+export function latestComparison(dataset?: string): Comparison | null {
+  const all = (state.registry?.comparisons ?? []).filter((c) => c.a !== c.b && (!dataset || c.dataset === dataset));
+  let best: Comparison | null = null;
+  for (const c of all) if (!best || c.id > best.id) best = c;
+  return best;
+}
+
+export function compared(a: string, b: string): Comparison | null {
+  const pair = new Set([a, b]);
+  const hits = (state.registry?.comparisons ?? []).filter((c) => c.a !== c.b && pair.has(c.a) && pair.has(c.b));
+  return hits.length ? hits.reduce((x, y) => (y.id > x.id ? y : x)) : null;
+}
+
+export async function chooseDataset(name: string): Promise<void> {
+  state.dataset = name ? await getJSON<Dataset>(`datasets/${enc(name)}`) : null;
+  forgetItems();
+  const spaces = state.dataset ? spacesOf(state.dataset.name) : [];
+  const names = spaces.map((s) => ({ value: s.name, label: s.name, title: `${s.name}: ${s.dim} dimensions, ${s.n_rows.toLocaleString()} items` }));
+  const known = (n: string) => spaces.some((s) => s.name === n);
+  if (!known(state.a) || !known(state.b)) {
+    const last = state.dataset ? latestComparison(state.dataset.name) : null;
+    if (last && known(last.a) && known(last.b)) {
+      state.a = last.a;
+      state.b = last.b;
+      if (last.k) state.k = last.k;
+    } else {
+      if (!known(state.a)) state.a = spaces[0]?.name ?? '';
+      if (!known(state.b)) state.b = spaces.find((s) => s.name !== state.a)?.name ?? state.a;
+    }
+  }
+  els.k.value = String(state.k);
+  options(els.a, names, state.a);
+  options(els.b, names, state.b);
+  fillColors();
+}
+
+export function fillColors(): void {
+  const cols = (state.dataset?.columns ?? []).filter((c) => c.kind === 'categorical' || c.kind === 'numeric');
+  const items = [{ value: '', label: '(one colour)' }, { value: 'coincidence', label: 'coincidence (kNN Jaccard)' },
+    ...cols.map((c) => ({ value: c.name, label: `${c.name} (${c.kind === 'numeric' ? 'gradient' : 'categories'})` }))];
+  if (!state.colorChosen || !items.some((o) => o.value === state.color)) {
+    const firstCat = cols.find((c) => c.kind === 'categorical' && !c.is_id);
+    state.color = firstCat ? firstCat.name : compared(state.a, state.b) ? 'coincidence' : '';
+  }
+  options(els.color, items, state.color);
+}
+
+export function preferredMethod(): string {
+  const have = (name: string) => new Set(spacesOf(state.dataset?.name ?? '').find((s) => s.name === name)?.maps ?? []);
+  const ma = have(state.a);
+  const mb = have(state.b);
+  for (const m of ['umap', 'pca-umap', 'pca']) if (ma.has(m) && mb.has(m)) return m;
+  for (const m of ['umap', 'pca-umap', 'pca']) if (ma.has(m) || mb.has(m)) return m;
+  return 'pca';
+}
+
+export function writeUrl(): void {
+  const q = new URLSearchParams();
+  if (state.dataset) q.set('dataset', state.dataset.name);
+  if (state.a) q.set('a', state.a);
+  if (state.b) q.set('b', state.b);
+  q.set('method', state.method);
+  if (state.color) q.set('color', state.color);
+  q.set('k', String(state.k));
+  if (state.align) q.set('align', '1');
+  history.replaceState(null, '', `?${q}`);
+}

@@ -1,0 +1,20 @@
+// Small helpers shared by the page's modules: DOM lookup, HTML escaping, number formatting.
+
+export const $ = <T extends HTMLElement = HTMLElement>(sel: string): T => document.querySelector(sel) as T;
+
+export const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export const fmt = (v: unknown, digits = 3): string =>
+  (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : v === null || v === undefined ? '–' : String(v));
+
+export const METHOD_LABEL: Record<string, string> = { pca: 'PCA', umap: 'UMAP', 'pca-umap': 'PCA→UMAP' };
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Seconds as "42 s", "3 min 5 s" or "1 h 2 min". */
+export function duration(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '–';
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
