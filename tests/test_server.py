@@ -273,6 +273,9 @@ def test_search_by_id_and_text(world, client):
     expected = [i for i, c in enumerate(world["table"]["caption"]) if "kind z" in c.lower()][:50]
     assert [h["row"] for h in hits] == expected and all(h["column"] == "caption" for h in hits)
     assert client.get("/api/datasets/items/search", params={"q": "no such thing"}).json() == []
+    # anywhere in the id, not only at its start ("7" finds "007"): brute force over the ids
+    hits = client.get("/api/datasets/items/search", params={"q": "042", "limit": 50}).json()
+    assert [h["row"] for h in hits] == [i for i, x in enumerate(world["table"]["id"]) if "042" in x]
 
 
 def test_export_selection_as_csv(world, client):

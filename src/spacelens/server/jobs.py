@@ -90,6 +90,7 @@ class Job:
                 "stage": self.stage, "stages": list(self.stages), "done": self.done, "total": self.total,
                 "fraction": fraction, "percent": None if fraction is None else round(100 * fraction, 1),
                 "eta_s": eta, "error": self.error, "cancel_reason": self.cancel_reason,
+                "cancellable": self.status in ("queued", "running") and self.stage != "cancelling",
                 "created": self.created, "started": self.started, "finished": self.finished,
                 "elapsed_s": round(end - (self.started or end), 2)}
 

@@ -90,6 +90,9 @@ def search(name: str, q: str, limit: int = 20, ctx: ServerContext = Depends(cont
     if len(hits) < limit:
         pre = np.flatnonzero(e["ids_lower"].str.startswith(ql).to_numpy(dtype=bool, na_value=False))
         hits += [int(r) for r in pre[:limit] if r not in hits]
+    if len(hits) < limit:  # then anywhere in the id: "7" finds "007"
+        sub = np.flatnonzero(e["ids_lower"].str.contains(ql, regex=False).to_numpy(dtype=bool, na_value=False))
+        hits += [int(r) for r in sub[:limit] if r not in hits]
     text_cols = [c["name"] for c in e["columns"] if c["kind"] in ("text", "categorical", "image")
                  and not c["is_id"] and not pd.api.types.is_numeric_dtype(e["table"][c["name"]])]
     matched_in: dict[int, str] = {}
