@@ -10,7 +10,7 @@ import spacelens.evolution  # noqa: F401
 import spacelens.project  # noqa: F401
 from spacelens.api import (add, build_index, compare, compare_all, delete_index, evaluate, evolution, knn,
                            leaderboard, list_indexes, load_dataset, load_space, log_space, ls, open_registry,
-                           project, query, rm, show)
+                           project, prune_evaluations, query, remove_evaluations, rm, show)
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
 
 __version__ = "0.1.0"
@@ -21,7 +21,8 @@ __all__ = [
     # neighbours
     "knn", "query", "build_index", "list_indexes", "delete_index",
     # compare, evaluate, maps, training
-    "compare", "compare_all", "evaluate", "leaderboard", "project", "evolution",
+    "compare", "compare_all", "evaluate", "leaderboard", "remove_evaluations", "prune_evaluations", "project",
+    "evolution",
     # errors
     "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
 ]
