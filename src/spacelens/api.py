@@ -206,10 +206,11 @@ def delete_index(index_name: str, *, home: Home = None) -> dict:
 def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", approx: bool = False,
             sample: int | None = None, include_self: bool = False, baseline: str | None = None,
             engine: str | None = None, engine_params: dict | None = None, seed: int = 0, cka: bool = True,
-            home: Home = None):
+            primary_k: int | None = None, home: Home = None):
     """Per-item kNN Jaccard of spaces ``a`` and ``b`` (a :class:`~spacelens.compare.Comparison`).
 
-    ``k``: int or list (the k curve; the largest is the headline). ``sample``: exact
+    ``k``: int or list (the k curve). The headline (``.mean``, the baseline reading) is at
+    ``primary_k`` if given, else k = 10 if in the curve, else the first k given. ``sample``: exact
     neighbours of that many random items, mean with a 95% interval. ``approx``: approximate
     graphs (ivf) with measured recall. ``baseline``: a reseeded run of ``a``, compared too.
     """
@@ -217,7 +218,7 @@ def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "
 
     return compare_with_baseline(open_registry(home), a, b, baseline=baseline, k=k, metric_a=metric_a,
                                  metric_b=metric_b, approx=approx, sample=sample, include_self=include_self,
-                                 engine=engine, engine_params=engine_params, seed=seed, cka=cka)
+                                 engine=engine, engine_params=engine_params, seed=seed, cka=cka, primary=primary_k)
 
 
 def compare_all(dataset: str, *, k: int = 10, metric: str = "cosine", approx: bool = False,

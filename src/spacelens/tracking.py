@@ -62,7 +62,7 @@ def align_rows(dataset_ids: np.ndarray, emb_ids: np.ndarray | None, n_emb: int, 
                 stripped.setdefault(s, d)
         lost = [(str(x), stripped[str(x)]) for x in emb_ids[missing] if str(x) in stripped]
         if lost and len(lost) >= missing.size / 2:
-            e, d = lost[0]
+            e, d = next((pair for pair in lost if pair[0] != "0"), lost[0])
             raise SpacelensError(
                 f"{problem}: the ids look like they lost leading zeros (dataset has {d!r} where the embeddings "
                 f"have {e!r})",

@@ -83,8 +83,8 @@ def warn_if_continuous(labels: np.ndarray, codes: np.ndarray, n_classes: int, la
         return False
     warnings.warn(f"Labels {label_field!r} look continuous: {n_classes:,} distinct values among {n:,} items, "
                   f"{singles:,} of them held by one item only (a neighbour counts as correct only with an equal "
-                  "label). Evaluate a categorical column, or bin this one into classes first (e.g. pandas.qcut) "
-                  "and register the binned column", SpacelensWarning, stacklevel=3)
+                  "label). Evaluate a categorical column (a class, a category), or bin this one into a few classes "
+                  "first (e.g. pandas.qcut)", SpacelensWarning, stacklevel=3)
     return True
 
 def _select(reg: Registry, space: Space, split_field: str, query_split, reference_split):
