@@ -68,8 +68,8 @@ def _print_comparison(res) -> None:
                       f"({info['n_a'] - info['n_items']:,} only in {res.space_a}, "
                       f"{info['n_b'] - info['n_items']:,} only in {res.space_b})")
     t = Table(box=None, show_header=False, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
     sim = f"[bold green]{res.mean:.4f}[/bold green]"
     if "sample" in info:
         lo, hi = info["sample"]["ci95"]
@@ -79,8 +79,8 @@ def _print_comparison(res) -> None:
     ratio = f" ({res.mean / chance:.1f}x chance)" if chance and chance > 0 else ""
     t.add_row("chance level", f"{chance:.4f}{ratio}")
     if base is not None:
-        t.add_row(f"baseline {base.space_a} vs {base.space_b}", f"[bold yellow]{base.mean:.4f}[/bold yellow]"
-                  f"  (k = {base.k})")
+        t.add_row("baseline", f"[bold yellow]{base.mean:.4f}[/bold yellow]  ({base.space_a} vs its reseeded run "
+                  f"{base.space_b}, k = {base.k})")
     if "cka" in info:
         cka = _f(info["cka"], 4)
         if base is not None and "cka" in base.info:

@@ -137,7 +137,7 @@ def show(
     home: Optional[Path] = HomeOption,
 ):
     """Everything known about one entity: shape, hash, lineage, statistics, derived results."""
-    info = api.show(name, kind, home=home_arg(home))
+    info = api.show(name, parse_kind(kind) if kind else None, home=home_arg(home))
     if as_json:
         print_json(info)
         return
