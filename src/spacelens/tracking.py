@@ -53,7 +53,8 @@ def align_rows(dataset_ids: np.ndarray, emb_ids: np.ndarray | None, n_emb: int, 
     if missing.size:
         # plain quoted strings, not numpy's repr (np.str_('0'))
         shown = ", ".join(repr(str(x)) for x in emb_ids[missing[:3]]) + (", ..." if missing.size > 3 else "")
-        problem = f"{missing.size:,} of {len(emb_ids):,} embedding ids are not in dataset {dataset_name!r} (e.g. {shown})"
+        problem = (f"{missing.size:,} of {len(emb_ids):,} embedding ids are not in dataset {dataset_name!r} "
+                   f"(e.g. {shown})")
         # ids written as numbers lose their leading zeros ('007' -> 7): the commonest cause
         stripped = {}
         for d in map(str, dataset_ids):

@@ -40,8 +40,6 @@ def _register_all() -> None:
             importlib.import_module(modname).register(app)
 
 
-
-
 @app.callback()
 def _root(home: Optional[Path] = GlobalHomeOption) -> None:
     """Options before the verb (spacelens --home X ls); each verb reads them through home_arg."""

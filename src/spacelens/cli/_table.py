@@ -40,8 +40,8 @@ def fitted_table(console: Console, cols: list[Col], rows: list[list[str]], **tab
     """A rich Table of ``rows`` that fits ``console.width`` with every shown cell whole.
 
     Returns ``(table, left_out)``: the headers of the optional columns left out to make it fit
-    (optional columns are added lowest ``drop`` first, each if it still fits). Columns that must stay are kept even if they alone are too wide
-    (the terminal then wraps the line; a name is still never shortened).
+    (optional columns are added lowest ``drop`` first, each if it still fits). Columns that must
+    stay are kept even if they alone are too wide (the line then runs on; a name is never shortened).
     """
     def need(keep: list[int]) -> int:
         table = _build(cols, rows, keep, **table_kw)

@@ -220,7 +220,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     ``k``: an int or several (``[1, 5, 10]`` / ``"1,5,10"``): the curve of mean Jaccard over
     k comes from one graph per space built for the largest k. The headline (``.k``, ``.mean``,
     ``.jaccard``, the summary in ``info``) is at the primary k (:func:`primary_k`: ``primary``
-    if given, added to the curve when missing; else 10 if in the curve; else the first k). ``sample``: exact neighbours of that many random items only (mean with a 95%
+    if given, added to the curve when missing; else 10 if in the curve; else the first k).
+    ``sample``: exact neighbours of that many random items only (mean with a 95%
     interval). ``approx``: approximate engine (``ivf`` unless ``engine`` says otherwise),
     its recall measured against exact search on ``recall_queries`` items. ``engine`` /
     ``engine_params`` go to the kNN engine (e.g. ``engine="dask", engine_params={"scheduler":
@@ -248,7 +249,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     approx = approx or engine_name in ("hnsw", "ivf")  # an approximate engine always reports its recall
     m = kmax - 1 if include_self else kmax  # neighbours other than self
 
-    info: dict = {"k": kp, "k_max": kmax, "ks": ks, "metric_a": metric_a, "metric_b": metric_b, "include_self": include_self,
+    info: dict = {"k": kp, "k_max": kmax, "ks": ks, "metric_a": metric_a, "metric_b": metric_b,
+                  "include_self": include_self,
                   "engine": engine_name, "engine_params": eng_params_of(eng), "n_items": n,
                   "n_a": al.n_a, "n_b": al.n_b, "n_dropped": al.n_dropped,
                   "chance": chance_jaccard(n, kp, include_self)}
@@ -427,7 +429,8 @@ def read_baseline(ab: float, aa2: float, a: str, b: str, a2: str, k: int | None 
     at = f" at k = {k}" if k is not None else ""
     band = _band(ab, aa2)
     if band is None:
-        return f"{a} and its reseeded run {a2} share no neighbours beyond chance{at}: there is no baseline to read against"
+        return (f"{a} and its reseeded run {a2} share no neighbours beyond chance{at}: "
+                "there is no baseline to read against")
     if band == "above":
         return (f"{a} agrees more with {b} ({ab:.3f}) than with its own reseeded run {a2} ({aa2:.3f}){at}: "
                 f"the two spaces are as alike as run-to-run noise allows")
