@@ -70,7 +70,9 @@ def test_include_self_matches_seed_convention_and_inflates(pair):
 def test_k_curve_equals_separate_runs_and_is_stored(pair):
     reg = open_registry(pair["home"])
     res = compare_spaces(reg, "a", "b", k="1,5,20")
-    assert res.k == 20 and sorted(res.per_k) == [1, 5, 20]
+    # no 10 in the curve and none marked: the headline is at the first k given
+    assert res.k == 1 and res.info["k_max"] == 20 and sorted(res.per_k) == [1, 5, 20]
+    np.testing.assert_array_equal(res.jaccard, res.per_k[1])
     for k in (1, 5, 20):
         single = compare_spaces(reg, "a", "b", k=k, cka=False, store=False)
         np.testing.assert_array_equal(res.per_k[k], single.jaccard)

@@ -353,8 +353,11 @@ def test_cli_evaluate_show_leaderboard(cli, home, tmp_path):
     shown = cli("show", "a", "--json", check=True).json()
     assert sum(d["kind"] == "evaluation" for d in shown["derived"]) == 3
     board = cli("leaderboard", "items", "--json", check=True).json()
-    maps = [r["mean_average_precision_at_r"] for r in board]
-    assert maps == sorted(maps, reverse=True) and len(board) == 3
+    # three different settings (l2; a val-vs-train split at k = all; cosine on all items): never
+    # ranked together, each its own group of one
+    assert len(board) == 3 and sorted(r["group"] for r in board) == [1, 2, 3]
+    assert all(r["rank"] == 1 for r in board)
+    assert {(r["metric"], r["split"]) for r in board} == {("l2", None), ("cosine", "val vs train"), ("cosine", None)}
     bad = cli("evaluate", "a", "--label-field", "nope")
     assert bad.code == 1 and "no column 'nope'" in bad.err and len(bad.err.strip().splitlines()) == 1
     bad = cli("evaluate", "a", "--label-field", "label", "-k", "some")

@@ -11,8 +11,8 @@ import spacelens.project  # noqa: F401
 import spacelens.report  # noqa: F401
 from spacelens.api import (add, build_index, changed_items, compare, compare_all, composition, delete_index,
                            evaluate, evaluate_versus, evolution, knn, leaderboard, list_indexes, load_dataset,
-                           load_space, log_space, ls, neighbour_changes, open_registry, project, query, report, rm,
-                           show)
+                           load_space, log_space, ls, neighbour_changes, open_registry, project, prune_evaluations,
+                           query, remove_evaluations, report, rm, show)
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
 
 __version__ = "0.1.0"
@@ -23,7 +23,8 @@ __all__ = [
     # neighbours
     "knn", "query", "build_index", "list_indexes", "delete_index",
     # compare, evaluate, maps, training
-    "compare", "compare_all", "evaluate", "leaderboard", "project", "evolution",
+    "compare", "compare_all", "evaluate", "leaderboard", "remove_evaluations", "prune_evaluations", "project",
+    "evolution",
     # where and how two spaces differ
     "neighbour_changes", "changed_items", "composition", "evaluate_versus", "report",
     # errors

@@ -65,8 +65,31 @@ def ls(kind: str | None = None, *, home: Home = None):
 
 
 def show(name: str, kind: str | None = None, *, home: Home = None) -> dict:
-    """Everything known about one dataset, experiment or space, as a dict."""
-    return tracking.describe(open_registry(home), name, kind)
+    """Everything known about one dataset, experiment or space, as a dict.
+
+    A space's ``derived`` results name, in ``other_space``, the space on the other side of a
+    comparison, whichever side of the stored pair the shown space was.
+    """
+    reg = open_registry(home)
+    out = tracking.describe(reg, name, kind)
+    if out.get("kind") == "space":
+        out["derived"] = _derived(reg, out["name"])
+    return out
+
+
+def _derived(reg: Registry, space: str) -> list[dict]:
+    """The derived results of ``space``: for a comparison stored as (other, space), the other
+    side is ``art.space``, and A/B settings are swapped to read from ``space``'s side."""
+    out = []
+    for a in reg.find_artifacts(space=space):
+        params, info, other = a.params, a.info, a.other_space
+        if a.other_space is not None and a.space != space:
+            other = a.space
+            swap = {"metric_a": "metric_b", "metric_b": "metric_a", "n_a": "n_b", "n_b": "n_a"}
+            params = {swap.get(k, k): v for k, v in params.items()}
+            info = {swap.get(k, k): v for k, v in info.items()}
+        out.append({"kind": a.kind, "name": a.name, "other_space": other, "params": params, "info": info})
+    return out
 
 
 def rm(kind: str, name: str, *, cascade: bool = False, home: Home = None) -> list[str]:
@@ -130,11 +153,39 @@ def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = 
 
 
 def leaderboard(dataset: str, *, by: str = "mean_average_precision_at_r", label_field: str | None = None,
-                metric: str | None = None, home: Home = None) -> list[dict]:
-    """Every stored evaluation of the spaces of ``dataset``, best ``by`` first (one dict per row)."""
+                metric: str | None = None, k: int | None = None, home: Home = None) -> list[dict]:
+    """The stored evaluations of the spaces of ``dataset``, ranked only among equal settings.
+
+    One dict per space and settings (the latest evaluation), with ``group`` (rows of one group
+    share ``settings``: label column, distance, k, split ...; 1 is the largest group) and
+    ``rank`` within it, best ``by`` first. Filter with ``label_field``, ``metric``, ``k``.
+    """
     from spacelens.evaluate import leaderboard as _leaderboard
 
-    return _leaderboard(open_registry(home), dataset, by=by, label_field=label_field, metric=metric)
+    return _leaderboard(open_registry(home), dataset, by=by, label_field=label_field, metric=metric, k=k)
+
+
+def remove_evaluations(space: str, *, label_field: str | None = None, metric: str | None = None,
+                       k: int | None = None, home: Home = None) -> list[dict]:
+    """Delete stored evaluations of ``space`` (all, or those with that label column, metric, k)."""
+    from spacelens.evaluate import remove_evaluations as _remove
+
+    return _remove(open_registry(home), space, label_field=label_field, metric=metric, k=k)
+
+
+def superseded_evaluations(dataset: str, *, home: Home = None) -> list[dict]:
+    """Evaluations hidden from the leaderboard by a later one of the same space and settings."""
+    from spacelens.evaluate import superseded_evaluations as _superseded
+
+    return _superseded(open_registry(home), dataset)
+
+
+def prune_evaluations(dataset: str, *, home: Home = None) -> list[dict]:
+    """Delete evaluations superseded by a later one of the same space and settings (hidden from
+    the leaderboard anyway); returns what was deleted."""
+    from spacelens.evaluate import prune_evaluations as _prune
+
+    return _prune(open_registry(home), dataset)
 
 
 # -- neighbours (spacelens.neighbors) -----------------------------------------------------------
@@ -181,10 +232,11 @@ def delete_index(index_name: str, *, home: Home = None) -> dict:
 def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", approx: bool = False,
             sample: int | None = None, include_self: bool = False, baseline: str | None = None,
             engine: str | None = None, engine_params: dict | None = None, seed: int = 0, cka: bool = True,
-            by: str | None = None, home: Home = None):
+            by: str | None = None, primary_k: int | None = None, home: Home = None):
     """Per-item kNN agreement of spaces ``a`` and ``b`` (a :class:`~spacelens.compare.Comparison`).
 
-    ``k``: int or list (the k curve; the largest is the headline). Per k: mean Jaccard,
+    ``k``: int or list (the k curve). The headline (``.mean``, the baseline reading) is at
+    ``primary_k`` if given, else k = 10 if in the curve, else the first k given. Per k: mean Jaccard,
     overlap@k and CKNNA (``info["curve"]``); linear and unbiased CKA (``info["cka"]``,
     ``info["cka_unbiased"]``). ``sample``: exact neighbours of that many random items, mean
     with a 95% interval. ``approx``: approximate graphs (ivf) with measured recall.
@@ -199,7 +251,8 @@ def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "
     reg = open_registry(home)
     res = compare_with_baseline(reg, a, b, baseline=baseline, k=k, metric_a=metric_a,
                                 metric_b=metric_b, approx=approx, sample=sample, include_self=include_self,
-                                engine=engine, engine_params=engine_params, seed=seed, cka=cka)
+                                engine=engine, engine_params=engine_params, seed=seed, cka=cka,
+                                primary=primary_k)
     if by is not None:
         from spacelens.compare.insight import agreement_by_group, group_column
 

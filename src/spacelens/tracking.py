@@ -51,11 +51,26 @@ def align_rows(dataset_ids: np.ndarray, emb_ids: np.ndarray | None, n_emb: int, 
     pos = pd.Index(dataset_ids).get_indexer(emb_ids)
     missing = np.flatnonzero(pos < 0)
     if missing.size:
-        shown = ", ".join(repr(x) for x in emb_ids[missing[:3]])
-        raise SpacelensError(
-            f"{missing.size} embedding ids are not in dataset {dataset_name!r} (e.g. {shown})",
-            "Add those items to the dataset table, or drop their embeddings",
-        )
+        # plain quoted strings, not numpy's repr (np.str_('0'))
+        shown = ", ".join(repr(str(x)) for x in emb_ids[missing[:3]]) + (", ..." if missing.size > 3 else "")
+        problem = (f"{missing.size:,} of {len(emb_ids):,} embedding ids are not in dataset {dataset_name!r} "
+                   f"(e.g. {shown})")
+        # ids written as numbers lose their leading zeros ('007' -> 7): the commonest cause
+        stripped = {}
+        for d in map(str, dataset_ids):
+            s = d.lstrip("0") or ("0" if d else d)
+            if s != d:
+                stripped.setdefault(s, d)
+        lost = [(str(x), stripped[str(x)]) for x in emb_ids[missing] if str(x) in stripped]
+        if lost and len(lost) >= missing.size / 2:
+            e, d = next((pair for pair in lost if pair[0] != "0"), lost[0])
+            raise SpacelensError(
+                f"{problem}: the ids look like they lost leading zeros (dataset has {d!r} where the embeddings "
+                f"have {e!r})",
+                "Store ids as strings (e.g. np.array(ids, dtype=str) from the dataset's id column, or read the "
+                "CSV with dtype={'id': str}), so '007' stays '007'",
+            )
+        raise SpacelensError(problem, "Add those items to the dataset table, or drop their embeddings")
     order = np.argsort(pos, kind="stable")
     rows = pos[order].astype(np.int64)
     if rows.size == n:  # full coverage (rows == arange(n) since ids are unique)
@@ -136,7 +151,7 @@ def _kind(kind: str) -> str:
     try:
         return KIND_ALIASES[kind.lower()]
     except KeyError:
-        raise SpacelensError(f"Unknown kind {kind!r}", "Use one of: dataset, experiment, space") from None
+        raise SpacelensError(f"Unknown kind {kind!r}", "Use one of: datasets, experiments, spaces") from None
 
 
 def resolve(reg: Registry, name: str, kind: str | None = None):

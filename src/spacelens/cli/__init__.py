@@ -11,15 +11,18 @@ import importlib
 import importlib.util
 import sys
 import warnings
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from spacelens.cli._common import err_console, handle_errors
+from spacelens.cli._common import GlobalHomeOption, err_console, handle_errors, set_global_home
 
 app = typer.Typer(
     name="spacelens",
     help="Track, compare, evaluate and see embedding spaces.\n\n"
-    "The registry lives in $SPACELENS_HOME (default ~/.spacelens). Start with 'spacelens add --help'.",
+    "The registry lives in --home (before or after the verb), else $SPACELENS_HOME, else ~/.spacelens. "
+    "Start with 'spacelens add --help'.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -37,13 +40,19 @@ def _register_all() -> None:
             importlib.import_module(modname).register(app)
 
 
+@app.callback()
+def _root(home: Optional[Path] = GlobalHomeOption) -> None:
+    """Options before the verb (spacelens --home X ls); each verb reads them through home_arg."""
+    set_global_home(home)
+
+
 _register_all()
 
 
 def main() -> None:
     """Console entry point."""
     def show(message, category, filename, lineno, file=None, line=None):
-        err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
     with handle_errors():

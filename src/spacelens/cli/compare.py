@@ -23,8 +23,6 @@ def _bar(share: float, width: int = 40) -> str:
     return "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
 
 
-
-
 def _split_positionals(args: list[str], histogram: bool) -> tuple[list[str], Optional[str]]:
     """``SPACE_A SPACE_B [FILE]``: the optional FILE of ``--histogram FILE`` lands among positionals."""
     files = [a for a in args if a.lower().endswith(_IMAGE_SUFFIXES)]
@@ -61,15 +59,17 @@ def _print_comparison(res) -> None:
     metrics = info["metric_a"] if info["metric_a"] == info["metric_b"] else f"{info['metric_a']} / {info['metric_b']}"
     engine = info["engine"] + (f" {info['engine_params']}" if info.get("engine_params") else "")
     conv = ", self counted among its k (seed convention)" if info["include_self"] else ""
+    curve = info.get("curve", {})
+    at = f"k = {res.k}" + (" (headline; the k curve below has the others)" if len(curve) > 1 else "")
     console.print(f"[bold]{res.space_a}[/bold] vs [bold]{res.space_b}[/bold]: {info['n_items']:,} items, "
-                  f"k = {res.k}, {metrics}, {engine}{conv}")
+                  f"{at}, {metrics}, {engine}{conv}")
     if info.get("n_dropped"):
         console.print(f"  compared on shared items: {info['n_dropped']:,} dropped "
                       f"({info['n_a'] - info['n_items']:,} only in {res.space_a}, "
                       f"{info['n_b'] - info['n_items']:,} only in {res.space_b})")
     t = Table(box=None, show_header=False, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
     sim = f"[bold green]{res.mean:.4f}[/bold green]"
     if "sample" in info:
         lo, hi = info["sample"]["ci95"]
@@ -79,7 +79,8 @@ def _print_comparison(res) -> None:
     ratio = f" ({res.mean / chance:.1f}x chance)" if chance and chance > 0 else ""
     t.add_row("chance level", f"{chance:.4f}{ratio}")
     if base is not None:
-        t.add_row(f"baseline {base.space_a} vs {base.space_b}", f"[bold yellow]{base.mean:.4f}[/bold yellow]")
+        t.add_row("baseline", f"[bold yellow]{base.mean:.4f}[/bold yellow]  ({base.space_a} vs its reseeded run "
+                  f"{base.space_b}, k = {base.k})")
     if "cka" in info:
         cka = _f(info["cka"], 4)
         if base is not None and "cka" in base.info:
@@ -96,27 +97,39 @@ def _print_comparison(res) -> None:
                   f"±{r['max_error']:.3f} of exact")
     console.print(t)
     _print_histogram(info["histogram"], base.info["histogram"] if base is not None else None)
-    curve = info.get("curve", {})
     if len(curve) > 1:
-        ct = Table(title="k curve", show_header=True, header_style="bold")
-        ct.add_column("k", justify="right")
-        ct.add_column("mean Jaccard", justify="right")
-        if "sample" in info:
-            ct.add_column("95% CI", justify="right")
-        if base is not None:
-            ct.add_column("baseline", justify="right")
-        ct.add_column("chance", justify="right")
-        for kk in sorted(curve, key=int):
-            row = [kk, f"{curve[kk]['mean']:.4f}"]
-            if "sample" in info:
-                row.append(" - ".join(f"{x:.3f}" for x in curve[kk]["ci95"]))
-            if base is not None:
-                row.append(_f(base.info["curve"].get(kk, {}).get("mean"), 4))
-            row.append(f"{curve[kk]['chance']:.4f}")
-            ct.add_row(*row)
-        console.print(ct)
+        _print_curve(res)
     if base is not None:
-        console.print(f"[bold]reading:[/bold] {info['baseline_reading']}")
+        console.print(f"[bold]reading (k = {res.k}):[/bold] {info['baseline_reading']}")
+
+
+def _print_curve(res) -> None:
+    """The k curve, the headline k marked; with a baseline, the reading at each k (it can change)."""
+    info, curve = res.info, res.info["curve"]
+    ct = Table(title="k curve", title_justify="left", show_header=True, header_style="bold")
+    ct.add_column("k", justify="right", no_wrap=True)
+    ct.add_column("mean Jaccard", justify="right", no_wrap=True)
+    if "sample" in info:
+        ct.add_column("95% CI", justify="right", no_wrap=True)
+    if res.baseline is not None:
+        ct.add_column("baseline", justify="right", no_wrap=True)
+    ct.add_column("chance", justify="right", no_wrap=True)
+    if res.baseline is not None:
+        ct.add_column("reading", overflow="fold")
+    for kk in sorted(curve, key=int):
+        point = curve[kk]
+        headline = int(kk) == res.k
+        row = [f"{kk} ◀" if headline else kk, f"{point['mean']:.4f}"]
+        if "sample" in info:
+            row.append(" - ".join(f"{x:.3f}" for x in point["ci95"]))
+        if res.baseline is not None:
+            row.append(_f(point.get("baseline"), 4))
+        row.append(f"{point['chance']:.4f}")
+        if res.baseline is not None:
+            row.append(point.get("reading", "-"))
+        ct.add_row(*row, style="bold" if headline else None)
+    console.print(ct)
+    console.print("[dim]◀ headline k (10 when in the curve; choose another with --primary-k)[/dim]")
 
 
 def _print_matrix(mat) -> None:
@@ -138,7 +151,9 @@ def compare(
     spaces: Optional[List[str]] = typer.Argument(None, metavar="SPACE_A SPACE_B",
                                                  help="The two spaces to compare (of one dataset)."),
     k: str = typer.Option("10", "-k", "--k", help="Neighbours per item, or a k curve: -k 1,5,10,50,100 (one graph for "
-                          "the largest k; the largest is the headline figure)."),
+                          "the largest k; the headline is at k = 10 when listed, else at the first k)."),
+    primary: Optional[int] = typer.Option(None, "--primary-k", min=1, help="The k of the headline and of the "
+                                          "baseline reading, when the curve has several (added to it if missing)."),
     metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Metric of both spaces (cosine, l2, dot)."),
     metric_a: Optional[str] = typer.Option(None, "--metric-a", "-ma", help="Metric of space A (default cosine)."),
     metric_b: Optional[str] = typer.Option(None, "--metric-b", "-mb", help="Metric of space B (default cosine)."),
@@ -217,7 +232,7 @@ def compare(
     a, b = positional
     res = api.compare(a, b, k=k, metric_a=ma, metric_b=mb, approx=approx, sample=sample,
                       include_self=include_self, baseline=baseline, engine=engine, engine_params=params, seed=seed,
-                      cka=cka, by=by, home=reg)
+                      cka=cka, by=by, primary_k=primary, home=reg)
     written = {}
     if histogram:
         from spacelens.compare.plots import histogram_png

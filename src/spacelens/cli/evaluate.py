@@ -10,7 +10,9 @@ from rich.table import Table
 
 from spacelens import api
 from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.cli._table import Col, print_fitted
 from spacelens.errors import SpacelensError
+from spacelens.evaluate.leaderboard import settings_text
 
 _SHORT = {"precision_at_1": "P@1", "r_precision": "R-prec", "mean_average_precision_at_r": "MAP@R",
           "mean_average_precision": "MAP", "mean_reciprocal_rank": "MRR", "NMI": "NMI", "AMI": "AMI"}
@@ -152,30 +154,74 @@ def leaderboard(
     label_field: Optional[str] = typer.Option(None, "--label-field", "-l",
                                               help="Only evaluations on this label column."),
     metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Only evaluations with this distance."),
+    k: Optional[int] = typer.Option(None, "-k", "--k", help="Only evaluations at this k."),
+    prune: bool = typer.Option(False, "--prune", help="Delete evaluations superseded by a later one of the same "
+                               "space and settings (they are never shown), then rank."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
-    """Rank every evaluated space of a dataset, best first (run 'spacelens evaluate' on each first).
+    """Rank the evaluated spaces of a dataset, best first (run 'spacelens evaluate' on each first).
 
-    One row per space and evaluation setting (label column, metric, k, split): only rows with
-    the same settings are comparable; filter with --label-field / --metric.
+    Only evaluations with the same settings (label column, distance, k, query/reference
+    split, averaging, engine) are comparable: each set of settings is ranked in its own
+    table, its settings in the line above it. A space appears once per settings, with its
+    latest evaluation. Narrow with --label-field / --metric / -k; remove a stray evaluation
+    with 'spacelens rm evaluation SPACE --label-field COL'.
     """
-    rows = api.leaderboard(dataset, by=by, label_field=label_field, metric=metric, home=home_arg(home))
+    reg = home_arg(home)
+    pruned = api.prune_evaluations(dataset, home=reg) if prune else []
+    rows = api.leaderboard(dataset, by=by, label_field=label_field, metric=metric, k=k, home=reg)
     if as_json:
         print_json(rows)
         return
+    for r in pruned:
+        console.print(f"[red]removed[/red] superseded evaluation of {r['space']} ({settings_text(r['settings'])}, "
+                      f"{r['evaluated_at'][:16].replace('T', ' ')})")
     if not rows:
-        console.print(f"no evaluations of spaces of {dataset!r} yet: run 'spacelens evaluate SPACE --label-field COL'")
+        console.print(f"no evaluations of spaces of {dataset!r} yet" + (" with these settings" if
+                      label_field or metric or k is not None else "")
+                      + ": run 'spacelens evaluate SPACE --label-field COL'")
         return
-    table = Table(title=f"leaderboard of {dataset} by {by}", title_justify="left")
-    for col in ("#", "space", "experiment", "labels", "metric", "k", "split"):
-        table.add_column(col, justify="right" if col in ("#", "k") else "left")
-    for m in _ORDER:
-        table.add_column(_SHORT[m], justify="right", style="bold green" if m == by else None)
-    for r in rows:
-        table.add_row(str(r["rank"]), r["space"], r["experiment"], str(r["label_field"]), str(r["metric"]),
-                      str(r["k"]), r["split"] or "-", *[_fmt(r[m]) for m in _ORDER])
-    console.print(table)
+    groups = [[r for r in rows if r["group"] == g] for g in sorted({r["group"] for r in rows})]
+    console.print(f"[bold]leaderboard of {dataset}[/bold], ranked by {_SHORT[by]} ({by}, higher is better)")
+    if len(groups) > 1:
+        console.print(f"{len(groups)} different evaluation settings, each ranked on its own: rows of different "
+                      "settings are not comparable (narrow with --label-field, --metric, -k)")
+    for group in groups:
+        _print_group(group, by)
+    hidden = len(api.superseded_evaluations(dataset, home=reg)) if not prune else 0
+    if hidden:
+        console.print(f"[dim]{hidden} older evaluation(s) with the same space and settings are hidden (the latest "
+                      "counts); delete them with --prune[/dim]")
+
+
+def _print_group(rows: list[dict], by: str) -> None:
+    """One ranked table: what every row shares goes in the line above it, not in columns."""
+    shared = [settings_text(rows[0]["settings"])]
+    cols = [Col("#", justify="right"), Col("space")]
+    values = [[str(r["rank"]), r["space"]] for r in rows]
+    for key, header, drop in (("experiment", "experiment", None), ("n_queries", "queries", 9)):
+        seen = {r[key] for r in rows}
+        if len(seen) == 1:
+            v = seen.pop()
+            if v is not None:
+                shared.append(f"experiment {v}" if key == "experiment" else f"{v:,} queries")
+            continue
+        if drop is None:  # the experiment column goes first where each space's name already starts with it
+            drop = 10 if all(r["space"].startswith(str(r["experiment"])) for r in rows) else 1
+        cols.append(Col(header, justify="right" if key == "n_queries" else "left", drop=drop))
+        for v, r in zip(values, rows):
+            v.append(f"{r[key]:,}" if isinstance(r[key], int) else str(r[key] or "-"))
+    metrics = [by] + [m for m in _ORDER if m != by and any(r[m] is not None for r in rows)]
+    for i, m in enumerate(metrics):
+        cols.append(Col(_SHORT[m], justify="right", style="bold green" if m == by else None,
+                        drop=0 if m == by else 1 + i))
+        for v, r in zip(values, rows):
+            v.append(_fmt(r[m]))
+    console.print()
+    console.print(f"[bold]{' · '.join(shared)}[/bold]  ({len(rows)} space{'s' if len(rows) != 1 else ''})",
+                  soft_wrap=False)
+    print_fitted(console, cols, values)
 
 
 def register(app: typer.Typer) -> None:

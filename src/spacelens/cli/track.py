@@ -9,10 +9,11 @@ import typer
 from rich.table import Table
 
 from spacelens import api
-from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, parse_kind, print_json
+from spacelens.cli._table import Col, print_fitted
+from spacelens.errors import SpacelensError
+from spacelens.evaluate.leaderboard import settings_text
 from spacelens.registry import KINDS, record_dict
-
-
 
 
 def _fmt_num(x) -> str:
@@ -50,7 +51,7 @@ def add(
     """
     space = api.add(embeddings, dataset, dataset_name=dataset_name, experiment_name=experiment_name,
                     space_name=space_name, model_name=model_name, id_field=id_field, overwrite=overwrite,
-                    params=_parse_params(params), train_dataset=train_dataset, home=home_arg(home))
+                    params=_parse_params(params), train_dataset=train_dataset, home=home_arg(home, create=True))
     if as_json:
         print_json(record_dict(space))
         return
@@ -82,6 +83,14 @@ _COLUMNS = {
 }
 
 
+# Columns left out, highest first, when a table would not fit the terminal (0: always shown).
+_DROP = {
+    "datasets": {"content_hash": 6, "created_at": 5, "id_field": 4, "columns": 3, "n_rows": 1},
+    "experiments": {"created_at": 5, "train_dataset": 4, "model_name": 3, "params": 2},
+    "spaces": {"created_at": 8, "step": 6, "split": 5, "experiment": 4, "dataset": 3, "dim": 2, "n_rows": 1},
+}
+
+
 def _cell(key, value) -> str:
     if value is None:
         return ""
@@ -104,8 +113,8 @@ def ls(
     home: Optional[Path] = HomeOption,
 ):
     """List registered datasets, experiments and spaces."""
+    kinds = KINDS if kind is None else [parse_kind(kind)]
     reg = home_arg(home)
-    kinds = KINDS if kind is None else [api.tracking._kind(kind)]
     data = {k: [record_dict(r) for r in reg.list(k)] for k in kinds}
     if as_json:
         print_json(data if kind is None else data[kinds[0]])
@@ -114,14 +123,11 @@ def ls(
         if not data[k]:
             console.print(f"[dim]no {k}[/dim]")
             continue
-        table = Table(title=k.capitalize(), title_justify="left")
         cols = [c for c in _COLUMNS[k] if c == "name" or any(rec.get(c) not in (None, {}, []) for rec in data[k])]
-        for col in cols:
-            table.add_column(col, overflow="fold", no_wrap=col not in ("columns", "params"),
-                             justify="right" if col in ("n_rows", "dim", "step") else "left")
-        for rec in data[k]:
-            table.add_row(*[_cell(c, rec.get(c)) for c in cols])
-        console.print(table)
+        spec = [Col(c, justify="right" if c in ("n_rows", "dim", "step") else "left",
+                    wrap=c in ("columns", "params"), drop=_DROP[k].get(c, 0)) for c in cols]
+        print_fitted(console, spec, [[_cell(c, rec.get(c)) for c in cols] for rec in data[k]],
+                     title=k.capitalize(), title_justify="left")
 
 
 def show(
@@ -131,7 +137,7 @@ def show(
     home: Optional[Path] = HomeOption,
 ):
     """Everything known about one entity: shape, hash, lineage, statistics, derived results."""
-    info = api.show(name, kind, home=home_arg(home))
+    info = api.show(name, parse_kind(kind) if kind else None, home=home_arg(home))
     if as_json:
         print_json(info)
         return
@@ -146,10 +152,7 @@ def show(
                 table.add_row(f"stats.{sk}", _fmt_num(sv))
         elif key == "derived":
             for d in value:
-                other = f" vs {d['other_space']}" if d.get("other_space") else ""
-                summary = ", ".join(f"{k}={_fmt_num(v)}" for k, v in d["info"].items()
-                                    if isinstance(v, (int, float)))[:160]
-                table.add_row(f"derived.{d['kind']}", f"{d.get('name') or ''}{other} {summary}".strip())
+                table.add_row(f"derived.{d['kind']}", _derived_line(d))
         elif key == "columns":
             table.add_row(key, ", ".join(f"{c['name']} ({c['dtype']})" for c in value))
         elif isinstance(value, (list, tuple)) and key != "shape":
@@ -161,19 +164,55 @@ def show(
     console.print(table)
 
 
+def _derived_line(d: dict) -> str:
+    """One readable line for a derived result, naming the other space of a comparison."""
+    info = d.get("info") or {}
+    if d["kind"] == "comparison" and d.get("other_space"):
+        parts = [f"vs {d['other_space']}: mean Jaccard {_fmt_num(info.get('mean'))} at k = {info.get('k')}"]
+        if isinstance(info.get("chance"), float):
+            parts.append(f"chance {info['chance']:.4f}")
+        if isinstance(info.get("cka"), float):
+            parts.append(f"CKA {info['cka']:.3f}")
+        return ", ".join(parts)
+    if d["kind"] == "evaluation":
+        from spacelens.evaluate import evaluation_settings
+
+        scores = ", ".join(f"{short} {info[m]:.4f}" for m, short in (("mean_average_precision_at_r", "MAP@R"),
+                           ("precision_at_1", "P@1"), ("NMI", "NMI")) if isinstance(info.get(m), float))
+        return f"{settings_text(evaluation_settings(info))}: {scores or 'no scores'}"
+    other = f" vs {d['other_space']}" if d.get("other_space") else ""
+    summary = ", ".join(f"{k}={_fmt_num(v)}" for k, v in info.items() if isinstance(v, (int, float)))[:160]
+    return f"{d.get('name') or ''}{other} {summary}".strip()
+
+
 def rm(
-    kind: str = typer.Argument(..., help="dataset, experiment or space."),
-    name: str = typer.Argument(..., help="Name of the entity to remove."),
+    kind: str = typer.Argument(..., help="dataset, experiment, space or evaluation."),
+    name: str = typer.Argument(..., help="Name of the entity to remove (for evaluation: of the evaluated space)."),
     cascade: bool = typer.Option(False, "--cascade", help="Also remove what depends on it (spaces of a "
                                  "dataset or experiment)."),
+    label_field: Optional[str] = typer.Option(None, "--label-field", "-l", help="rm evaluation: only those on "
+                                              "this label column."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="rm evaluation: only those with this distance."),
+    k: Optional[int] = typer.Option(None, "-k", "--k", help="rm evaluation: only those at this k."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
-    """Remove a dataset, experiment or space (refuses if others depend on it, unless --cascade).
+    """Remove a dataset, experiment or space (refuses if others depend on it, unless --cascade),
+    or the stored evaluations of a space.
 
     Derived results (kNN graphs, comparisons, maps, evaluations) of removed spaces go with them.
+
+    Example: spacelens rm evaluation run1.val --label-field alcohol (a stray leaderboard row)
     """
-    removed = api.rm(kind, name, cascade=cascade, home=home_arg(home))
+    table = parse_kind(kind, extra=("evaluation",))
+    if table != "evaluation" and (label_field or metric or k is not None):
+        raise SpacelensError("--label-field, --metric and -k select evaluations to remove",
+                             f"Drop them to remove the {table[:-1]}, or run 'spacelens rm evaluation SPACE ...'")
+    if table == "evaluation":
+        rows = api.remove_evaluations(name, label_field=label_field, metric=metric, k=k, home=home_arg(home))
+        removed = [f"evaluation of {r['space']} ({settings_text(r['settings'])})" for r in rows]
+    else:
+        removed = api.rm(kind, name, cascade=cascade, home=home_arg(home))
     if as_json:
         print_json({"removed": removed})
         return

@@ -117,6 +117,25 @@ def parse_ks(k) -> list[int]:
     return sorted(set(out))
 
 
+PRIMARY_K = 10  # the headline k when the curve has it and the user marks none
+
+
+def primary_k(k, ks: list[int], marked: int | None = None) -> int:
+    """The k a comparison's headline (mean, histogram, baseline reading) is read at: the one the
+    user ``marked``, else 10 when the curve has it, else the first k given (``-k 50,5``: 50).
+
+    The largest k of a curve is a poor default headline: at k = 50 of a few thousand items most
+    pairs of spaces look alike, and the reading against a baseline can flip (0.907 vs 0.915
+    "within run-to-run variation" at k = 50, 0.394 vs 0.337 at k = 10).
+    """
+    if marked is not None:
+        return parse_ks(marked)[0]
+    if PRIMARY_K in ks:
+        return PRIMARY_K
+    first = k.replace(" ", "").split(",")[0] if isinstance(k, str) else (list(k)[0] if isinstance(k, Sequence) else k)
+    return int(first)
+
+
 @dataclass
 class Alignment:
     """Items shared by two spaces: their dataset rows and their row positions in each space."""
@@ -208,12 +227,14 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                    approx: bool = False, sample: int | None = None, include_self: bool = False,
                    engine: str | None = None, engine_params: dict | None = None, seed: int = 0,
                    cka: bool = True, recall_queries: int = 1000, store: bool = True,
-                   agreement: bool = True) -> Comparison:
+                   agreement: bool = True, primary: int | None = None) -> Comparison:
     """Per-item kNN Jaccard of spaces ``a`` and ``b`` on their shared items.
 
     ``k``: an int or several (``[1, 5, 10]`` / ``"1,5,10"``): the curve of mean Jaccard over
-    k comes from one graph per space built for the largest k, which is the headline k of
-    the result. ``sample``: exact neighbours of that many random items only (mean with a 95%
+    k comes from one graph per space built for the largest k. The headline (``.k``, ``.mean``,
+    ``.jaccard``, the summary in ``info``) is at the primary k (:func:`primary_k`: ``primary``
+    if given, added to the curve when missing; else 10 if in the curve; else the first k).
+    ``sample``: exact neighbours of that many random items only (mean with a 95%
     interval). ``approx``: approximate engine (``ivf`` unless ``engine`` says otherwise),
     its recall measured against exact search on ``recall_queries`` items. ``engine`` /
     ``engine_params`` go to the kNN engine (e.g. ``engine="dask", engine_params={"scheduler":
@@ -228,6 +249,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
 
     ra, rb = reg.space(a), reg.space(b)
     ks = parse_ks(k)
+    kp = primary_k(k, ks, primary)
+    ks = sorted(set(ks) | {kp})
     kmax = ks[-1]
     check_metric(metric_a)
     check_metric(metric_b)
@@ -243,10 +266,11 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     approx = approx or engine_name in ("hnsw", "ivf")  # an approximate engine always reports its recall
     m = kmax - 1 if include_self else kmax  # neighbours other than self
 
-    info: dict = {"k": kmax, "ks": ks, "metric_a": metric_a, "metric_b": metric_b, "include_self": include_self,
+    info: dict = {"k": kp, "k_max": kmax, "ks": ks, "metric_a": metric_a, "metric_b": metric_b,
+                  "include_self": include_self,
                   "engine": engine_name, "engine_params": eng_params_of(eng), "n_items": n,
                   "n_a": al.n_a, "n_b": al.n_b, "n_dropped": al.n_dropped,
-                  "chance": chance_jaccard(n, kmax, include_self)}
+                  "chance": chance_jaccard(n, kp, include_self)}
     seconds: dict = {}
     t0 = time.perf_counter()
     if sample is not None:
@@ -296,8 +320,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     t1 = time.perf_counter()
     curve = k_curve(ga, gb, ks, include_self)
     seconds["jaccard"] = time.perf_counter() - t1
-    values = curve[kmax]
-    info.update(summarize(values, kmax, include_self))
+    values = curve[kp]
+    info.update(summarize(values, kp, include_self))
     overlaps = {kk: _overlap(ga, gb, kk, include_self) for kk in curve}
     info["curve"] = {str(kk): {"mean": float(v.mean()), "chance": chance_jaccard(n, kk, include_self),
                                "overlap": float(overlaps[kk].mean()) if len(v) else float("nan"),
@@ -335,7 +359,7 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     info["seconds"] = {key: round(v, 3) for key, v in seconds.items()}
 
     ids = reg.load_ids(ra.dataset)[item_rows]
-    result = Comparison(ra.name, rb.name, kmax, float(info["mean"]), ids, item_rows, values, info, per_k=curve,
+    result = Comparison(ra.name, rb.name, kp, float(info["mean"]), ids, item_rows, values, info, per_k=curve,
                         overlap_k=overlaps, graph_a=ga, graph_b=gb, pool_rows=al.rows, dataset=ra.dataset)
     if store and sample is None:
         for kk, v in curve.items():
@@ -431,33 +455,63 @@ def load_comparison(reg, a: str, b: str, k: int = 10, metric_a: str | None = Non
 
 # -- baseline --------------------------------------------------------------------------
 
-def read_baseline(ab: float, aa2: float, a: str, b: str, a2: str) -> str:
-    """One line putting A-vs-B in the context of A-vs-A2 (A2: the same recipe, reseeded)."""
+def _band(ab: float, aa2: float) -> str | None:
+    """Where A-vs-B stands against A-vs-A2: "above", "within" (10% either way) or "below"."""
     if not (aa2 > 0 and math.isfinite(ab)):
-        return f"{a} and its reseeded run {a2} share no neighbours beyond chance: there is no baseline to read against"
+        return None
     r = ab / aa2
-    if r > 1.1:
-        return (f"{a} agrees more with {b} ({ab:.3f}) than with its own reseeded run {a2} ({aa2:.3f}): "
+    return "above" if r > 1.1 else "within" if r >= 0.9 else "below"
+
+
+def baseline_verdict(ab: float, aa2: float) -> str:
+    """A few words for one k of the curve: how A-vs-B reads against A-vs-A2 (A2: A reseeded)."""
+    band = _band(ab, aa2)
+    if band is None:
+        return "no baseline (the reseeded run is at chance)"
+    if band == "above":
+        return "more alike than reseeding"
+    if band == "within":
+        return "within run-to-run variation"
+    return f"beyond reseeding ({aa2 / ab:.1f}x lower)" if ab > 0 else "beyond reseeding (no shared neighbours)"
+
+
+def read_baseline(ab: float, aa2: float, a: str, b: str, a2: str, k: int | None = None) -> str:
+    """One line putting A-vs-B in the context of A-vs-A2 (A2: the same recipe, reseeded)."""
+    at = f" at k = {k}" if k is not None else ""
+    band = _band(ab, aa2)
+    if band is None:
+        return (f"{a} and its reseeded run {a2} share no neighbours beyond chance{at}: "
+                "there is no baseline to read against")
+    if band == "above":
+        return (f"{a} agrees more with {b} ({ab:.3f}) than with its own reseeded run {a2} ({aa2:.3f}){at}: "
                 f"the two spaces are as alike as run-to-run noise allows")
-    if r >= 0.9:
-        return (f"{a} vs {b} ({ab:.3f}) is about the same as {a} vs its reseeded run {a2} ({aa2:.3f}): "
+    if band == "within":
+        return (f"{a} vs {b} ({ab:.3f}) is about the same as {a} vs its reseeded run {a2} ({aa2:.3f}){at}: "
                 f"the difference between the spaces is within run-to-run variation")
-    return (f"{a} vs {b} ({ab:.3f}) is {1 / r:.1f}x lower than {a} vs its reseeded run {a2} ({aa2:.3f}): "
-            f"{b} differs from {a} beyond what reseeding alone does")
+    return (f"{a} vs {b} ({ab:.3f}) is {aa2 / ab if ab > 0 else math.inf:.1f}x lower than {a} vs its reseeded run "
+            f"{a2} ({aa2:.3f}){at}: {b} differs from {a} beyond what reseeding alone does")
 
 
 def compare_with_baseline(reg, a: str, b: str, baseline: str | None = None, **kwargs) -> Comparison:
     """:func:`compare_spaces`, plus A-vs-``baseline`` (a reseeded run of A) in ``.baseline``.
 
-    ``info["baseline_difference"]``: per k, the per-item agreement with B minus that with the
-    baseline, with a paired 95% interval and a reading (:func:`~spacelens.compare.insight.baseline_difference`).
+    ``info["baseline_reading"]`` reads A-vs-B against it at the primary k; with a k curve,
+    ``info["curve"][k]`` also holds ``baseline`` (A-vs-A2 at that k) and ``reading``, since
+    the reading can differ from one k to another. ``info["baseline_difference"]``: per k, the
+    per-item agreement with B minus that with the baseline, with a paired 95% interval and a
+    reading (:func:`~spacelens.compare.insight.baseline_difference`).
     """
     res = compare_spaces(reg, a, b, **kwargs)
     if baseline:
         kw = {**kwargs, "metric_b": kwargs.get("metric_a", "cosine")}
         base = compare_spaces(reg, a, baseline, **kw)
         res.baseline = base
-        res.info["baseline_reading"] = read_baseline(res.mean, base.mean, a, b, baseline)
+        res.info["baseline_reading"] = read_baseline(res.mean, base.mean, a, b, baseline, res.k)
+        for kk, point in res.info.get("curve", {}).items():
+            aa2 = base.info.get("curve", {}).get(kk, {}).get("mean")
+            if aa2 is not None:
+                point["baseline"] = aa2
+                point["reading"] = baseline_verdict(point["mean"], aa2)
         from spacelens.compare.insight import baseline_difference
 
         res.info["baseline_difference"] = baseline_difference(res, base)

@@ -13,7 +13,8 @@ kNN metrics (:mod:`retrieval`) are computed block by block from ranked neighbour
   searched among the reference rows (block by block for the exact engine).
 
 The result is stored as artifact ``"evaluation"`` on the space: ``info`` holds the metrics (so
-``spacelens show`` lists them), arrays hold the per-class values.
+``spacelens show`` lists them), arrays hold the per-class values. Ranking stored results:
+:mod:`spacelens.evaluate.leaderboard`.
 """
 
 from __future__ import annotations
@@ -65,6 +66,26 @@ def load_labels(reg: Registry, space: Space, label_field: str) -> np.ndarray:
                              "Fill in the missing labels in the dataset, or choose a fully labelled column")
     return values
 
+
+
+def warn_if_continuous(labels: np.ndarray, codes: np.ndarray, n_classes: int, label_field: str) -> bool:
+    """Warn when a label column looks like a measurement rather than classes (e.g. ``alcohol``):
+    most labels held by one item only, or a numeric column with more than one value per 5 items.
+    The kNN metrics count a neighbour correct only when its label is exactly equal, so such a
+    column scores nothing meaningful. Returns whether it warned."""
+    n = len(codes)
+    if n < 10 or n_classes == 0:
+        return False
+    size = np.bincount(codes, minlength=n_classes)
+    singles = int((size == 1).sum())
+    numeric = labels.dtype.kind in "iuf"
+    if not (singles > 0.5 * n_classes or (numeric and n_classes > n / 5)):
+        return False
+    warnings.warn(f"Labels {label_field!r} look continuous: {n_classes:,} distinct values among {n:,} items, "
+                  f"{singles:,} of them held by one item only (a neighbour counts as correct only with an equal "
+                  "label). Evaluate a categorical column (a class, a category), or bin this one into a few classes "
+                  "first (e.g. pandas.qcut)", SpacelensWarning, stacklevel=3)
+    return True
 
 def _select(reg: Registry, space: Space, split_field: str, query_split, reference_split):
     """``(query positions, reference positions or None for all rows, ref_includes_query)``."""
@@ -181,6 +202,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     codes, classes = pd.factorize(labels)
     codes = codes.astype(np.int32)
     n_classes = len(classes)
+    warn_if_continuous(labels, codes, n_classes, label_field)
     qc = codes[q_pos]
     rc = codes if ref_pos is None else codes[ref_pos]
     n_ref = len(rc)
@@ -321,34 +343,3 @@ def sort_per_class(per_class: list[dict], by: str = "mean_average_precision_at_r
     """Worst classes first (classes without a score, i.e. lone ones, last)."""
     return sorted(per_class, key=lambda r: (r.get(by) is None, r.get(by) if r.get(by) is not None else 0.0))
 
-
-def leaderboard(reg: Registry, dataset: str, *, by: str = "mean_average_precision_at_r",
-                label_field: str | None = None, metric: str | None = None) -> list[dict]:
-    """All stored evaluations of the spaces of ``dataset``, best ``by`` first.
-
-    One row per (space, evaluation settings); rows with different label fields, metrics or
-    splits are not comparable, so the settings are part of each row (filter with
-    ``label_field`` / ``metric``).
-    """
-    if by not in ALL_METRICS:
-        raise SpacelensError(f"Cannot rank by {by!r}", f"Use one of: {', '.join(ALL_METRICS)}")
-    reg.dataset(dataset)  # NotFoundError with a hint when unknown
-    rows = []
-    for sp in reg.spaces_of(dataset=dataset):
-        for art in reg.find_artifacts(kind=ARTIFACT, space=sp.name):
-            info = art.info
-            if label_field is not None and info.get("label_field") != label_field:
-                continue
-            if metric is not None and info.get("metric") != metric:
-                continue
-            split = info.get("split")
-            rows.append({"space": sp.name, "experiment": sp.experiment, "step": sp.step,
-                         "label_field": info.get("label_field"), "metric": info.get("metric"),
-                         "k": info.get("k"), "avg_of_avgs": info.get("avg_of_avgs"),
-                         "split": (f"{split['query']} vs {split['reference'] or 'all'}" if split else None),
-                         **{m: info.get(m) for m in ALL_METRICS},
-                         "n_queries": info.get("n_queries"), "evaluated_at": art.created_at})
-    rows.sort(key=lambda r: (r[by] is None, -(r[by] or 0.0), r["space"]))
-    for i, r in enumerate(rows, 1):
-        r["rank"] = i
-    return rows
