@@ -61,8 +61,8 @@ def _measure() -> float:
 def exact_seconds(n_queries: int, n_base: int, dim: int, measure: bool = True) -> float:
     """Predicted seconds of an exact search of ``n_queries`` among ``n_base`` rows of ``dim``."""
     flops = 2.0 * n_queries * n_base * dim
-    if flops < 1e9:   # well under a second anywhere: not worth a measurement
-        return EXACT_OVERHEAD * flops / (DEFAULT_GFLOPS * 1e9)
+    if flops < 1e9 and _speed is None and not os.environ.get("SPACELENS_GFLOPS"):
+        return EXACT_OVERHEAD * flops / (DEFAULT_GFLOPS * 1e9)   # well under a second: no measurement
     return EXACT_OVERHEAD * flops / gemm_speed(measure)
 
 
