@@ -83,9 +83,9 @@ def test_k_curve_equals_separate_runs_and_is_stored(pair):
         np.testing.assert_array_equal(stored.rows, np.arange(300))
         assert stored.info["cka"] == pytest.approx(res.info["cka"])
     assert load_comparison(reg, "a", "b", k=7) is None
-    # one cached graph per space, for the largest k
+    # one cached graph per space, for the shared k_max (50 >= the largest k): project and evaluate reuse it
     graphs = reg.find_artifacts(kind="knn_graph")
-    assert sorted(g.space for g in graphs) == ["a", "b"] and all(g.info["k_max"] == 20 for g in graphs)
+    assert sorted(g.space for g in graphs) == ["a", "b"] and all(g.info["k_max"] == 50 for g in graphs)
 
 
 def test_subsets_compare_on_shared_items(home, labeled):

@@ -337,7 +337,7 @@ def reg(home, labeled):
 
 
 def test_knn_graph_is_cached_and_reused_for_smaller_k(reg, labeled, monkeypatch):
-    g8 = knn_graph(reg, "s", 8)
+    g8 = knn_graph(reg, "s", 8, k_max=8)
     ref_idx, ref_dist = brute(labeled.vectors, labeled.vectors, 8, "cosine", np.arange(len(labeled.vectors)))
     np.testing.assert_array_equal(g8.indices, ref_idx)
     np.testing.assert_allclose(g8.distances, ref_dist, atol=1e-6)
@@ -358,7 +358,7 @@ def test_knn_graph_is_cached_and_reused_for_smaller_k(reg, labeled, monkeypatch)
     assert cached_graph(reg, "s", 8) is not None and cached_graph(reg, "s", 9) is None
     assert cached_graph(reg, "s", 3, metric="l2") is None
 
-    g12 = knn_graph(reg, "s", 12)                     # larger k: recomputed, replaces the entry
+    g12 = knn_graph(reg, "s", 12, k_max=12)           # larger k: recomputed, replaces the entry
     arts = reg.find_artifacts(kind="knn_graph", space="s")
     assert len(arts) == 1 and arts[0].info["k_max"] == 12
     np.testing.assert_array_equal(g12.head(8).indices, g8.indices)

@@ -112,13 +112,15 @@ def load_dataset(name: str, *, home: Home = None):
 def evaluate(space: str, *, label_field: str, metric: str = "cosine", k: int | str | None = None,
              split_field: str = "split", query_split=None, reference_split=None, per_class: bool = False,
              avg_of_avgs: bool = False, clustering: bool = True, clusters=None, cluster_field: str | None = None,
-             n_init: int = 3, seed: int = 0, engine: str = "exact", engine_params: dict | None = None,
-             home: Home = None) -> dict:
+             n_init: int = 3, seed: int = 0, engine: str = "auto", engine_params: dict | None = None,
+             recall: float | None = None, home: Home = None) -> dict:
     """Retrieval and clustering metrics of a labeled space, as pytorch-metric-learning's AccuracyCalculator.
 
     Returns ``{metric: value, ..., "info": {...}}`` (plus ``"per_class"``, worst class first,
     when ``per_class``) and stores it as artifact "evaluation" on the space. ``k``:
-    "max_bin_count" (default), "all" or an int. Definitions: :mod:`spacelens.evaluate`.
+    "max_bin_count" (default), "all" or an int. ``engine``: "auto" (exact when its estimated
+    time is short, else approximate at ``recall``, default 0.95; the recall is in ``info``),
+    "exact", "ivf", "hnsw" or "dask". Definitions: :mod:`spacelens.evaluate`.
     """
     from spacelens.evaluate import evaluate_space, sort_per_class
 
@@ -126,7 +128,7 @@ def evaluate(space: str, *, label_field: str, metric: str = "cosine", k: int | s
                          split_field=split_field, query_split=query_split, reference_split=reference_split,
                          avg_of_avgs=avg_of_avgs, clustering=clustering, clusters=clusters,
                          cluster_field=cluster_field, n_init=n_init, seed=seed, engine=engine,
-                         engine_params=engine_params)
+                         engine_params=engine_params, recall=recall)
     rows = res.pop("per_class")
     if per_class:
         res["per_class"] = sort_per_class(rows)
@@ -189,10 +191,12 @@ def prune_evaluations(dataset: str, *, home: Home = None) -> list[dict]:
 
 
 # -- neighbours (spacelens.neighbors) -----------------------------------------------------------
-def knn(space: str, k: int = 10, metric: str = "cosine", engine: str = "exact", home: Home = None, **params):
+def knn(space: str, k: int = 10, metric: str = "cosine", engine: str = "auto", home: Home = None, **params):
     """The kNN graph of ``space`` (a :class:`~spacelens.neighbors.KnnGraph`), cached in the registry.
 
-    ``engine``: "exact", "hnsw", "ivf" or "dask"; ``params`` its settings (e.g. ``nprobe=32``).
+    ``engine``: "auto" (exact when estimated under a minute, else ivf tuned to ``recall=0.95``),
+    "exact", "hnsw", "ivf" or "dask"; ``params`` its settings (e.g. ``recall=0.99``, ``nprobe=32``).
+    An approximate graph's measured recall and 95% CI are in ``graph.info["recall"]``.
     """
     from spacelens.neighbors import knn_graph
 
@@ -232,14 +236,17 @@ def delete_index(index_name: str, *, home: Home = None) -> dict:
 def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", approx: bool = False,
             sample: int | None = None, include_self: bool = False, baseline: str | None = None,
             engine: str | None = None, engine_params: dict | None = None, seed: int = 0, cka: bool = True,
-            by: str | None = None, primary_k: int | None = None, home: Home = None):
+            by: str | None = None, primary_k: int | None = None, recall: float = 0.95, home: Home = None):
     """Per-item kNN agreement of spaces ``a`` and ``b`` (a :class:`~spacelens.compare.Comparison`).
 
     ``k``: int or list (the k curve). The headline (``.mean``, the baseline reading) is at
     ``primary_k`` if given, else k = 10 if in the curve, else the first k given. Per k: mean Jaccard,
     overlap@k and CKNNA (``info["curve"]``); linear and unbiased CKA (``info["cka"]``,
     ``info["cka_unbiased"]``). ``sample``: exact neighbours of that many random items, mean
-    with a 95% interval. ``approx``: approximate graphs (ivf) with measured recall.
+    with a 95% interval. ``engine``: "auto" by default (exact when estimated under a minute, else
+    approximate); ``approx``: approximate graphs (ivf). Approximate graphs are searched until their
+    measured recall reaches ``recall``; it is reported with its 95% CI, beside the mean re-measured
+    exactly on a random sample.
     ``baseline``: a reseeded run of ``a``, compared too; ``info["baseline_difference"]`` says
     per k whether A-vs-B differs beyond that run-to-run noise (paired 95% interval).
     ``by``: a dataset column; ``info["by"]`` holds the mean Jaccard (with its 95% interval)
@@ -252,7 +259,7 @@ def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "
     res = compare_with_baseline(reg, a, b, baseline=baseline, k=k, metric_a=metric_a,
                                 metric_b=metric_b, approx=approx, sample=sample, include_self=include_self,
                                 engine=engine, engine_params=engine_params, seed=seed, cka=cka,
-                                primary=primary_k)
+                                primary=primary_k, recall=recall)
     if by is not None:
         from spacelens.compare.insight import agreement_by_group, group_column
 
@@ -338,12 +345,12 @@ def report(a: str, b: str, output="report.html", *, baseline: str | None = None,
 
 def compare_all(dataset: str, *, k: int = 10, metric: str = "cosine", approx: bool = False,
                 include_self: bool = False, engine: str | None = None, engine_params: dict | None = None,
-                cka: bool = True, home: Home = None):
+                cka: bool = True, recall: float = 0.95, home: Home = None):
     """Similarity matrix (mean kNN Jaccard, linear CKA) among all spaces of ``dataset``."""
     from spacelens.compare import compare_all as _compare_all
 
     return _compare_all(open_registry(home), dataset, k=k, metric=metric, approx=approx, include_self=include_self,
-                        engine=engine, engine_params=engine_params, cka=cka)
+                        engine=engine, engine_params=engine_params, cka=cka, recall=recall)
 
 
 # -- maps (spacelens.project) -------------------------------------------------------------------

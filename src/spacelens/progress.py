@@ -75,3 +75,18 @@ def progress(description: str, total: float | None):
                   TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
                   transient=True) as bar:
         yield _Task(bar, bar.add_task(description, total=total), description, total, observer)
+
+
+def announce(message: str) -> None:
+    """One line about a long job before it starts (which engine, why, how long, how to change it).
+
+    Printed to stderr where progress bars show (the CLI, a terminal); always logged to the
+    ``spacelens`` logger, so library users can read it with :mod:`logging`.
+    """
+    import logging
+
+    logging.getLogger("spacelens").info(message)
+    if progress_enabled():
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[cyan]note:[/cyan] {message}", highlight=False)

@@ -92,9 +92,20 @@ def _print_comparison(res) -> None:
     t.add_row("quantiles", "  ".join(f"{float(p) * 100:g}%: {v:.3f}" for p, v in q.items()))
     if "recall" in info:
         r = info["recall"]
-        t.add_row("approximation", f"recall@{r['k']} vs exact: {_f(r['a'])} ({res.space_a}), {_f(r['b'])} "
-                  f"({res.space_b}) on {r['n_queries']:,} queries; the similarity is within "
-                  f"±{r['max_error']:.3f} of exact")
+        ci = r.get("ci95") or {}
+
+        def _rec(side, name):
+            lo_hi = ci.get(side)
+            return f"{_f(r[side])} ({name}" + (f", 95% CI {lo_hi[0]:.3f}-{lo_hi[1]:.3f})" if lo_hi else ")")
+
+        missed = "" if r.get("reached", True) else f"  [bold red]below the target {r['target']:g}[/bold red]"
+        t.add_row("approximation", f"recall@{r['k']} vs exact: {_rec('a', res.space_a)}, {_rec('b', res.space_b)} "
+                  f"on {r['n_queries']:,} random queries; the similarity is within ±{r['max_error']:.3f} of "
+                  f"exact{missed}")
+        if "exact_check" in info:
+            c = info["exact_check"]
+            t.add_row("exact on a sample", f"{c['mean']:.4f}  (95% CI {c['ci95'][0]:.4f} - {c['ci95'][1]:.4f}; "
+                      f"exact neighbours of {c['n']:,} random items)")
     console.print(t)
     _print_histogram(info["histogram"], base.info["histogram"] if base is not None else None)
     if len(curve) > 1:
@@ -159,7 +170,11 @@ def compare(
     metric_b: Optional[str] = typer.Option(None, "--metric-b", "-mb", help="Metric of space B (default cosine)."),
     approx: bool = typer.Option(False, "--approx", help="Approximate kNN graphs (ivf unless --engine says "
                                 "otherwise); prints the engines' measured recall and what it means for the result."),
-    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="kNN engine: exact, hnsw, ivf or dask."),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="kNN engine: auto (default: exact when "
+                                         "estimated under a minute, else ivf at --recall), exact, ivf, hnsw or dask."),
+    recall: float = typer.Option(0.95, "--recall", help="Target recall of approximate graphs: their search effort "
+                                 "grows until the recall measured against exact search on 1,000 random items "
+                                 "reaches it (reported with its 95% CI)."),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="Engine setting KEY=VALUE, repeatable "
                                               "(hnsw M, ef_construction, ef_search; ivf nlist, nprobe)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (engine dask)."),
@@ -206,8 +221,8 @@ def compare(
         if positional:
             raise SpacelensError("--all DATASET compares all spaces of a dataset; do not name spaces too",
                                  "Run either 'spacelens compare A B' or 'spacelens compare --all DATASET'")
-        mat = api.compare_all(all_dataset, k=k, metric=ma, approx=approx,
-                              include_self=include_self, engine=engine, engine_params=params, cka=cka, home=reg)
+        mat = api.compare_all(all_dataset, k=k, metric=ma, approx=approx, include_self=include_self,
+                              engine=engine, engine_params=params, cka=cka, recall=recall, home=reg)
         out = mat.to_dict()
         if heatmap is not None:
             from spacelens.compare.plots import heatmap_png
@@ -232,7 +247,7 @@ def compare(
     a, b = positional
     res = api.compare(a, b, k=k, metric_a=ma, metric_b=mb, approx=approx, sample=sample,
                       include_self=include_self, baseline=baseline, engine=engine, engine_params=params, seed=seed,
-                      cka=cka, by=by, primary_k=primary, home=reg)
+                      cka=cka, by=by, primary_k=primary, recall=recall, home=reg)
     written = {}
     if histogram:
         from spacelens.compare.plots import histogram_png

@@ -66,7 +66,10 @@ def evaluate(
                                                 "cluster id per item, used instead of k-means for NMI/AMI."),
     kmeans_restarts: int = typer.Option(3, "--kmeans-restarts", min=1, help="k-means runs (best kept)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of k-means."),
-    engine: str = typer.Option("exact", "--engine", help="kNN engine: exact, hnsw, ivf or dask."),
+    engine: str = typer.Option("auto", "--engine", help="kNN engine: auto (exact when estimated under a minute, "
+                               "else ivf at --recall), exact, ivf, hnsw or dask."),
+    recall: float = typer.Option(0.95, "--recall", help="Target recall of an approximate search (measured against "
+                                 "exact search on 1,000 random queries, reported with its 95% CI)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler (threads, processes, "
                                             "or a scheduler address) for --engine dask."),
     vs: Optional[str] = typer.Option(None, "--vs", help="Another space of the dataset: which of the two retrieves "
@@ -99,7 +102,8 @@ def evaluate(
     res = api.evaluate(space, label_field=label_field, metric=metric, k=_parse_k(k), split_field=split_field,
                        query_split=query_split, reference_split=reference_split, per_class=per_class,
                        avg_of_avgs=avg_of_avgs, clustering=clustering, cluster_field=cluster_field,
-                       n_init=kmeans_restarts, seed=seed, engine=engine, engine_params=params, home=home_arg(home))
+                       n_init=kmeans_restarts, seed=seed, engine=engine, engine_params=params, recall=recall,
+                       home=home_arg(home))
     if as_json:
         print_json(res)
         return
@@ -119,6 +123,11 @@ def evaluate(
     console.print(f"{info['n_queries']:,} queries ({info['n_lone']:,} lone, left out of the kNN metrics), "
                   f"{info['n_reference']:,} references, {info['n_classes']:,} labels; neighbours: {info['knn']}; "
                   f"clustering: {info['clustering'] or 'skipped'}; {info['seconds']:.2f} s", highlight=False)
+    if info.get("recall"):
+        r = info["recall"]
+        console.print(f"approximate neighbours ({info['engine']}): recall@{r['k']} vs exact {r['mean']:.3f} "
+                      f"(95% CI {r['ci95'][0]:.3f}-{r['ci95'][1]:.3f}, {r['n_queries']:,} random queries); "
+                      "the kNN metrics rest on them", highlight=False)
     if per_class:
         pt = Table(title="per label, worst MAP@R first", title_justify="left")
         pt.add_column("label", style="bold")

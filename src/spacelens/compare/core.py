@@ -29,6 +29,8 @@ from spacelens.errors import SpacelensError, SpacelensWarning
 
 KIND = "comparison"
 APPROX_DEFAULT = "ivf"
+DEFAULT_RECALL = 0.95   # target recall of approximate graphs (auto, --approx)
+_EFFORT_PARAMS = ("nprobe", "ef_search")   # a fixed search effort: no recall target
 CKA_SAMPLE_MAX = 200_000  # with --sample, CKA on at most this many random items
 
 
@@ -187,38 +189,50 @@ def _check_ks(ks: list[int], n: int, what: str) -> None:
                              f"Choose k below {n:,}" if n > 1 else "Compare spaces with more items")
 
 
-def _resolve_engine(engine, approx: bool, engine_params: dict | None):
+def _resolve_engine(engine, approx: bool, engine_params: dict | None, recall: float | None = DEFAULT_RECALL):
+    """``(name, params, engine)``: ``auto`` by default, ``ivf`` with ``approx``; approximate engines
+    (auto's choice included) tune their effort to ``recall`` unless a fixed effort is given."""
     from spacelens.neighbors import get_engine
 
-    name = engine or (APPROX_DEFAULT if approx else "exact")
-    if approx and name == "exact":
+    name = engine or (APPROX_DEFAULT if approx else "auto")
+    if approx and name in ("exact", "auto"):
         name = APPROX_DEFAULT
     params = {k: v for k, v in (engine_params or {}).items() if v is not None}
-    eng = get_engine(name, **params) if isinstance(name, str) else name
-    return name if isinstance(name, str) else eng.name, params, eng
-
-
-def _search_subset(eng, x, m, metric, label):
-    try:
-        idx, _ = eng.search(x, x, m, metric, query_rows=np.arange(len(x)), description=label)
-    except TypeError as exc:  # an engine without the description keyword
-        if "description" not in str(exc):
-            raise
-        idx, _ = eng.search(x, x, m, metric, query_rows=np.arange(len(x)))
-    return np.asarray(idx)
+    if (isinstance(name, str) and name in ("auto", "ivf", "hnsw") and recall is not None
+            and not any(p in params for p in _EFFORT_PARAMS)):
+        params.setdefault("recall", recall)
+    eng = get_engine(name, **params)
+    return eng.name, params, eng
 
 
 def _graph(reg, rec, pos, full: bool, m: int, metric: str, engine_name, engine_params, eng):
-    """The kNN graph (positions among the shared items) of every shared item, and the vectors
-    of the shared items when they had to be searched apart (else None)."""
-    from spacelens.neighbors import KnnGraph, knn_graph
+    """The kNN graph of the shared items (indices are positions among them), and their vectors
+    when they are a subset (else None)."""
+    from spacelens.neighbors import knn_graph
 
     if full:  # the space holds exactly the shared items: its cached graph serves
-        g = knn_graph(reg, rec, m, metric, engine_name, **engine_params)
-        return g, None
+        return knn_graph(reg, rec, m, metric, engine_name, **engine_params), None
     x = np.ascontiguousarray(reg.load_vectors(rec)[pos])
-    idx = _search_subset(eng, x, m, metric, f"kNN of {rec.name} on shared items ({metric}, {eng.name}, k={m})")
-    return KnnGraph(idx, np.empty((len(idx), 0), np.float32), metric, eng.name), x
+    g = eng.build_graph(x, m, metric, description=f"kNN of {rec.name} on shared items ({metric}, {eng.name}, k={m})")
+    return g, x
+
+
+def _side_recall(g, vectors, eng, m: int, metric: str, n_queries: int, seed: int) -> dict:
+    """Recall@m of one graph: 1 for exact graphs, else what its engine measured (with its 95% CI),
+    or a fresh measurement for an old approximate graph that kept none."""
+    from spacelens.neighbors import measure_recall, recall_at
+
+    if g.exact:
+        return {"mean": 1.0, "ci95": [1.0, 1.0], "n_queries": 0, "engine": g.engine, "approximate": False}
+    r = recall_at(g.info, m)
+    if r is None:
+        r = {"mean": measure_recall(vectors(), eng, m, metric, n_queries=n_queries, seed=seed, graph=g),
+             "ci95": None, "n_queries": n_queries}
+    out = {**r, "engine": g.engine, "approximate": True}
+    target = (g.info.get("recall") or {}).get("target")
+    if target is not None:
+        out.update(target=target, reached=bool(g.info["recall"].get("reached")))
+    return out
 
 
 # -- the comparison ----------------------------------------------------------------------
@@ -227,7 +241,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                    approx: bool = False, sample: int | None = None, include_self: bool = False,
                    engine: str | None = None, engine_params: dict | None = None, seed: int = 0,
                    cka: bool = True, recall_queries: int = 1000, store: bool = True,
-                   agreement: bool = True, primary: int | None = None) -> Comparison:
+                   agreement: bool = True, primary: int | None = None,
+                   recall: float | None = DEFAULT_RECALL) -> Comparison:
     """Per-item kNN Jaccard of spaces ``a`` and ``b`` on their shared items.
 
     ``k``: an int or several (``[1, 5, 10]`` / ``"1,5,10"``): the curve of mean Jaccard over
@@ -235,16 +250,19 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     ``.jaccard``, the summary in ``info``) is at the primary k (:func:`primary_k`: ``primary``
     if given, added to the curve when missing; else 10 if in the curve; else the first k).
     ``sample``: exact neighbours of that many random items only (mean with a 95%
-    interval). ``approx``: approximate engine (``ivf`` unless ``engine`` says otherwise),
-    its recall measured against exact search on ``recall_queries`` items. ``engine`` /
-    ``engine_params`` go to the kNN engine (e.g. ``engine="dask", engine_params={"scheduler":
-    ...}``). Full (not sampled) results are stored as artifact "comparison", one per k.
+    interval). ``engine``: "auto" (default: exact when its estimated time is short, else
+    approximate), "exact", "ivf", "hnsw" or "dask", with ``engine_params`` (e.g.
+    ``engine="dask", engine_params={"scheduler": ...}``); ``approx``: approximate (``ivf``).
+    Approximate graphs are searched until their recall, measured against exact search on
+    ``recall_queries`` random items, reaches ``recall``; that recall (with its 95% CI) is in
+    ``info["recall"]``, and the mean is re-measured exactly on ``recall_queries`` random items
+    (``info["exact_check"]``: estimate and 95% CI of the exact mean). Full (not sampled)
+    results are stored as artifact "comparison", one per k.
 
     Beside the Jaccard, every k of the curve gets overlap@k (``curve[k]["overlap"]``) and,
     with ``agreement`` and full graphs, CKNNA (``curve[k]["cknna"]``; see
     :mod:`spacelens.compare.agreement`); ``cka`` adds linear and unbiased CKA.
     """
-    from spacelens.neighbors import measure_recall
     from spacelens.neighbors.metrics import check_metric
 
     ra, rb = reg.space(a), reg.space(b)
@@ -262,8 +280,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                              "Drop --approx, or drop --sample to build approximate graphs for all items")
     if sample is not None and (isinstance(sample, bool) or int(sample) < 2):
         raise SpacelensError(f"sample={sample!r} must be at least 2 items", "Pass e.g. --sample 1000")
-    engine_name, params, eng = _resolve_engine(engine if sample is None else "exact", approx, engine_params)
-    approx = approx or engine_name in ("hnsw", "ivf")  # an approximate engine always reports its recall
+    engine_name, params, eng = _resolve_engine(engine if sample is None else "exact", approx, engine_params,
+                                               recall)
     m = kmax - 1 if include_self else kmax  # neighbours other than self
 
     info: dict = {"k": kp, "k_max": kmax, "ks": ks, "metric_a": metric_a, "metric_b": metric_b,
@@ -286,7 +304,7 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
         item_rows = al.rows[sel]
     else:
         sel = None
-        recall = {}
+        sides: dict = {}
         kernels = []
         if m == 0:
             ga = gb = np.empty((n, 0), np.int64)
@@ -297,10 +315,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                 # built for kmax even with include_self (which uses kmax - 1 others): the cached
                 # graph then also serves the default convention at the same k
                 g, x = _graph(reg, rec, pos, full, kmax, metric, engine_name, params, eng)
-                if approx:
-                    vec = reg.load_vectors(rec) if x is None else x
-                    recall[side] = measure_recall(vec, eng, m, metric, n_queries=min(recall_queries, n),
-                                                  seed=seed, graph=g)
+                sides[side] = _side_recall(g, (lambda r=rec, x=x: reg.load_vectors(r) if x is None else x),
+                                           eng, m, metric, min(recall_queries, n), seed)
                 graphs.append(np.asarray(g.indices)[:, :m])
                 if agreement and m >= 2:
                     kern = kernel_from_distances(g.distances[:, :m], metric) if g.distances.shape[1] >= m else None
@@ -312,10 +328,29 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
             ga, gb = graphs
         seconds["graphs"] = time.perf_counter() - t0
         item_rows = al.rows
-        if approx:
-            info["recall"] = {"a": recall.get("a"), "b": recall.get("b"), "k": m,
-                              "n_queries": min(recall_queries, n),
-                              "max_error": max_error_from_recall(recall.get("a", 1.0), recall.get("b", 1.0), kmax)}
+        used = {s_["engine"] for s_ in sides.values()}
+        approximate = any(s_["approximate"] for s_ in sides.values())
+        if used:
+            engine_name = next((s_["engine"] for s_ in sides.values() if s_["approximate"]), sorted(used)[0])
+            info["engine"] = engine_name
+            info["engine_params"] = params if approximate or engine_name == eng.name else {}
+            info["graph_engines"] = {side: s_["engine"] for side, s_ in sides.items()}
+        if approximate:
+            ra_, rb_ = sides["a"], sides["b"]
+            low = [(s_["ci95"] or [s_["mean"]])[0] for s_ in (ra_, rb_)]
+            info["recall"] = {"a": ra_["mean"], "b": rb_["mean"], "k": m,
+                              "ci95": {"a": ra_["ci95"], "b": rb_["ci95"]},
+                              "n_queries": max(ra_["n_queries"], rb_["n_queries"]),
+                              "target": ra_.get("target", rb_.get("target")),
+                              "reached": all(s_.get("reached", True) for s_ in (ra_, rb_)),
+                              # from the lower ends of the recall intervals: a bound that holds at 95%
+                              "max_error": max_error_from_recall(low[0], low[1], kmax)}
+            if not info["recall"]["reached"]:
+                warnings.warn(f"An approximate graph missed its recall target {info['recall']['target']:g} (recall@{m}: "
+                              f"{ra_['mean']:.3f} for {ra.name}, {rb_['mean']:.3f} for {rb.name}): the mean "
+                              f"Jaccard below may be off by up to {info['recall']['max_error']:.3f}; the exact "
+                              "re-measurement on a random sample is reported beside it", SpacelensWarning,
+                              stacklevel=2)
 
     t1 = time.perf_counter()
     curve = k_curve(ga, gb, ks, include_self)
@@ -327,15 +362,19 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                                "overlap": float(overlaps[kk].mean()) if len(v) else float("nan"),
                                "overlap_chance": (kk - 1 if include_self else kk) / max(n - 1, 1)}
                      for kk, v in curve.items()}
-    info["overlap"] = info["curve"][str(kmax)]["overlap"]
+    info["overlap"] = info["curve"][str(kp)]["overlap"]
     if sample is None and agreement and len(kernels) == 2:
         t3 = time.perf_counter()
         for kk in curve:
             mk = kk - 1 if include_self else kk
             info["curve"][str(kk)]["cknna"] = cknna(ga, gb, kernels[0], kernels[1], mk) if mk >= 2 else None
-        info["cknna"] = info["curve"][str(kmax)]["cknna"]
+        info["cknna"] = info["curve"][str(kp)]["cknna"]
         seconds["cknna"] = time.perf_counter() - t3
         del kernels
+    if sample is None and "recall" in info and m > 0:
+        mp = kp - 1 if include_self else kp
+        info["exact_check"] = _exact_check(reg, ra, rb, al, values, kp, mp, metric_a, metric_b, include_self,
+                                           min(recall_queries, n), seed)
     if sample is not None:
         mean, lo, hi = mean_ci(values, population=n)
         info["sample"] = {"n": int(len(sel)), "seed": seed, "ci95": [lo, hi]}
@@ -365,7 +404,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
         for kk, v in curve.items():
             per_k = {**info, "k": kk, **summarize(v, kk, include_self), "chance": chance_jaccard(n, kk, include_self),
                      "overlap": info["curve"][str(kk)]["overlap"], "cknna": info["curve"][str(kk)].get("cknna")}
-            reg.put_artifact(KIND, ra, _params(kk, metric_a, metric_b, include_self, engine_name, eng),
+            reg.put_artifact(KIND, ra, _params(kk, metric_a, metric_b, include_self, info["engine"],
+                                               info["engine_params"]),
                              {"rows": item_rows, "jaccard": v, "overlap": overlaps[kk]}, info=_jsonable(per_k),
                              other=rb)
     return result
@@ -378,6 +418,22 @@ def _overlap(ga: np.ndarray, gb: np.ndarray, k: int, include_self: bool) -> np.n
         return np.ones(ga.shape[0], np.float32)
     o = overlap(ga, gb, m)
     return ((o * m + 1) / k).astype(np.float32) if include_self else o
+
+
+def _exact_check(reg, ra, rb, al, values, k, m, metric_a, metric_b, include_self, n_sample, seed) -> dict:
+    """The mean Jaccard re-measured with exact neighbours on ``n_sample`` random items: an
+    unbiased estimate of the exact mean with its 95% CI, to read the approximate graphs' mean against."""
+    from spacelens.compare.jaccard import jaccard
+
+    n = len(al.rows)
+    sel = sample_rows(n, n_sample, seed + 2)
+    xa = reg.load_vectors(ra) if al.full_a else np.ascontiguousarray(reg.load_vectors(ra)[al.pos_a])
+    xb = reg.load_vectors(rb) if al.full_b else np.ascontiguousarray(reg.load_vectors(rb)[al.pos_b])
+    ia, ib = sampled_neighbours(xa, xb, sel, m, metric_a, metric_b)
+    mean, lo, hi = mean_ci(jaccard(ia, ib, k, include_self), population=n)
+    return {"mean": mean, "ci95": [lo, hi], "n": int(len(sel)), "seed": seed + 2,
+            "approx_mean_on_sample": float(np.asarray(values)[sel].mean()),
+            "approx_inside_ci": bool(lo <= float(np.asarray(values).mean()) <= hi)}
 
 
 def max_error_from_recall(recall_a: float, recall_b: float, k: int) -> float:
@@ -397,9 +453,9 @@ def eng_params_of(eng) -> dict:
     return engine_params(eng)
 
 
-def _params(k, metric_a, metric_b, include_self, engine_name, eng) -> dict:
+def _params(k, metric_a, metric_b, include_self, engine_name, engine_params: dict) -> dict:
     return {"k": int(k), "metric_a": metric_a, "metric_b": metric_b, "include_self": bool(include_self),
-            "engine": engine_name, "engine_params": eng_params_of(eng)}
+            "engine": engine_name, "engine_params": dict(engine_params)}
 
 
 def _jsonable(d):
@@ -522,11 +578,13 @@ def compare_with_baseline(reg, a: str, b: str, baseline: str | None = None, **kw
 
 def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: bool = False,
                 include_self: bool = False, engine: str | None = None, engine_params: dict | None = None,
-                cka: bool = True, seed: int = 0, store: bool = True) -> SimilarityMatrix:
+                cka: bool = True, seed: int = 0, store: bool = True,
+                recall: float | None = DEFAULT_RECALL) -> SimilarityMatrix:
     """Mean Jaccard (and linear CKA) between every pair of spaces of ``dataset``.
 
     One cached graph per space serves all pairs of spaces that cover the same items; a pair
-    over different items is compared on its shared items (searched for that pair).
+    over different items is compared on its shared items (searched for that pair). With
+    approximate graphs, ``info["recall"]`` holds each space's measured recall.
     """
     reg.dataset(dataset)  # NotFoundError with the known names
     spaces = reg.spaces_of(dataset=dataset)
@@ -539,14 +597,15 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
     k = ks[0]
     from spacelens.neighbors import knn_graph
 
-    engine_name, params, eng = _resolve_engine(engine, approx, engine_params)
+    engine_name, params, eng = _resolve_engine(engine, approx, engine_params, recall)
     m = k - 1 if include_self else k
     names = [s.name for s in spaces]
+    recalls: dict[str, dict] = {}
     n_sp = len(spaces)
     jac = np.eye(n_sp)
     ck = np.eye(n_sp) if cka else None
     rows = [reg.load_rows(s) for s in spaces]
-    graphs: dict[int, np.ndarray] = {}
+    graphs: dict = {}
     pairs = {}
     t0 = time.perf_counter()
     for i in range(n_sp):
@@ -557,29 +616,37 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
                 _check_ks([k], n, "items")
                 for t in (i, j):
                     if t not in graphs:
-                        graphs[t] = np.asarray(knn_graph(reg, spaces[t], k, metric, engine_name,
-                                                         **params).indices)[:, :m]
-                values = k_curve(graphs[i], graphs[j], [k], include_self)[k]
+                        graphs[t] = knn_graph(reg, spaces[t], k, metric, engine_name, **params)
+                        if not graphs[t].exact:
+                            recalls[spaces[t].name] = _side_recall(graphs[t], lambda t=t: reg.load_vectors(spaces[t]),
+                                                                   eng, m, metric, 1000, seed)
+                gi, gj = graphs[i], graphs[j]
+                values = k_curve(np.asarray(gi.indices)[:, :m], np.asarray(gj.indices)[:, :m], [k], include_self)[k]
+                used = next((g.engine for g in (gi, gj) if not g.exact), gi.engine)
+                used_params = params if used == eng.name or not (gi.exact and gj.exact) else {}
                 info = {"k": k, "ks": [k], "metric_a": metric, "metric_b": metric, "include_self": include_self,
-                        "engine": engine_name, "engine_params": eng_params_of(eng), "n_items": n, "n_a": n,
+                        "engine": used, "engine_params": used_params, "n_items": n, "n_a": n,
                         "n_b": n, "n_dropped": 0, "chance": chance_jaccard(n, k, include_self),
                         **summarize(values, k, include_self)}
                 if cka:
                     va, vb = reg.load_vectors(a), reg.load_vectors(b)
                     info["cka"] = linear_cka(va, vb, normalize_x=metric == "cosine", normalize_y=metric == "cosine")
                 if store:
-                    reg.put_artifact(KIND, a, _params(k, metric, metric, include_self, engine_name, eng),
+                    reg.put_artifact(KIND, a, _params(k, metric, metric, include_self, used, used_params),
                                      {"rows": rows[i], "jaccard": values}, info=_jsonable(info), other=b)
                 mean = float(values.mean())
             else:
                 res = compare_spaces(reg, a.name, b.name, k, metric, metric, approx=approx,
                                      include_self=include_self, engine=engine, engine_params=engine_params,
-                                     seed=seed, cka=cka, store=store)
+                                     seed=seed, cka=cka, store=store, recall=recall)
                 info, mean = res.info, res.mean
             jac[i, j] = jac[j, i] = mean
             if cka:
                 ck[i, j] = ck[j, i] = info.get("cka", float("nan"))
             pairs[f"{a.name}|{b.name}"] = {"n_items": info["n_items"], "n_dropped": info["n_dropped"]}
-    return SimilarityMatrix(dataset, names, k, jac, ck,
-                            {"metric": metric, "engine": engine_name, "include_self": include_self,
-                             "pairs": pairs, "seconds": round(time.perf_counter() - t0, 3)})
+    used = sorted({g.engine for g in graphs.values()}) or [engine_name]
+    out = {"metric": metric, "engine": "+".join(used), "include_self": include_self,
+           "pairs": pairs, "seconds": round(time.perf_counter() - t0, 3)}
+    if recalls:
+        out["recall"] = _jsonable(recalls)
+    return SimilarityMatrix(dataset, names, k, jac, ck, out)

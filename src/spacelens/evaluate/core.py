@@ -19,7 +19,6 @@ The result is stored as artifact ``"evaluation"`` on the space: ``info`` holds t
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import warnings
@@ -130,23 +129,38 @@ def _graph_choice(reg: Registry, space: Space, k: int, metric: str, engine: str,
 
 
 def _search(engine_obj, queries, base, k, metric, query_rows, description):
-    kw = {}
-    if "description" in inspect.signature(engine_obj.search).parameters:
-        kw["description"] = description
-    return engine_obj.search(queries, base, k, metric, query_rows, **kw)
+    return engine_obj.search(queries, base, k, metric, query_rows, description=description)
 
 
-def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, params, how, graph=None):
+def _resolve_auto(engine: str, params: dict, n_queries: int, n_ref: int, dim: int, k: int) -> tuple[str, dict]:
+    """``auto`` becomes the engine its cost estimate picks (exact, or ivf at the target recall)."""
+    if engine != "auto":
+        return engine, params
+    from spacelens.neighbors import get_engine
+
+    auto = get_engine("auto", **params)
+    chosen = auto.choose(n_queries, n_ref, dim, k, "kNN search for evaluation")
+    return chosen.name, ({"recall": auto.recall} if chosen.approximate else {})
+
+
+def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, params, how, graph=None,
+                      meta: dict | None = None):
     """Yield ``(query indices into q_pos, knn indices into the reference)`` blocks.
 
     ``q_pos``: space rows of the queries; ``ref_pos``: space rows of the reference (None: all);
-    ``qrows_all``: the reference row each query is (self exclusion), or None.
+    ``qrows_all``: the reference row each query is (self exclusion), or None. ``meta`` receives
+    the recall of approximate neighbours (``meta["recall"]``).
     """
+    from spacelens.neighbors import recall_at
+
+    meta = {} if meta is None else meta
     from spacelens.neighbors import get_engine, knn_graph
 
     if how in ("cached", "build"):
         if graph is None:
             graph = knn_graph(reg, space, k, metric, engine, **params)
+        if not graph.exact:
+            meta["recall"] = recall_at(graph.info, k)
         step = max(1, SEARCH_BLOCK_ENTRIES // max(k, 1))
         for s in range(0, len(q_pos), step):
             part = q_pos[s:s + step]
@@ -160,6 +174,8 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
     if engine != "exact":                       # an index is built per call: one call
         qv = np.ascontiguousarray(vectors[q_pos])
         idx, _ = _search(eng, qv, base, k, metric, qrows_all, f"kNN for evaluation ({metric})")
+        if eng.approximate and getattr(eng, "last_info", None):
+            meta["recall"] = recall_at(eng.last_info, k)
         yield np.arange(len(q_pos)), idx
         return
     step = max(MIN_SEARCH_BLOCK, SEARCH_BLOCK_ENTRIES // max(k, 1))
@@ -177,7 +193,8 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                    k: int | str | None = None, split_field: str = "split", query_split=None,
                    reference_split=None, avg_of_avgs: bool = False, clustering: bool = True,
                    clusters=None, cluster_field: str | None = None, n_init: int = 3, seed: int = 0,
-                   engine: str = "exact", engine_params: dict | None = None, store: bool = True) -> dict:
+                   engine: str = "auto", engine_params: dict | None = None, store: bool = True,
+                   recall: float | None = None) -> dict:
     """Retrieval (P@1, R-precision, MAP@R, MAP, MRR) and clustering (NMI, AMI) metrics of a space.
 
     Definitions: :mod:`spacelens.evaluate.retrieval` and :mod:`spacelens.evaluate.clustering`
@@ -196,6 +213,8 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     if not (k is None or k in ("max_bin_count", "all") or (whole and k > 0)):
         raise SpacelensError(f"k={k!r} is not valid", "Use 'max_bin_count' (default), 'all' or a positive whole number")
     params_engine = dict(engine_params or {})
+    if recall is not None and engine in ("auto", "ivf", "hnsw") and not {"nprobe", "ef_search"} & set(params_engine):
+        params_engine.setdefault("recall", recall)
     rec = reg.space(space)
     labels = load_labels(reg, rec, label_field)
     q_pos, ref_pos, ref_includes_query = _select(reg, rec, split_field, query_split, reference_split)
@@ -220,17 +239,26 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     keep = np.flatnonzero(~counts.lone)           # lone queries are not searched at all
     acc = RetrievalAccumulator(n_classes)
     how = "none"
+    knn_meta: dict = {}
     t_knn = time.perf_counter()
     if len(keep) and kk > 0:
         graph = None
         if ref_pos is None:
             how, graph = _graph_choice(reg, rec, kk, metric, engine, params_engine, len(q_pos) == rec.n_rows)
+            if graph is not None:
+                engine = graph.engine
+                params_engine = dict(params_engine) if not graph.exact else {}
         else:
             how = "self-subset" if ref_includes_query else "split"
+        if engine == "auto":
+            engine, params_engine = _resolve_auto(engine, params_engine, len(keep), n_ref, rec.dim, kk)
+            if ref_pos is None and how == "build" and engine == "exact" and not (
+                    len(q_pos) == rec.n_rows and rec.n_rows * kk <= GRAPH_CACHE_MAX_ENTRIES):
+                how = "stream"
         # the reference row each query is: its space row, its place in the split, or none
         qrows = q_pos[keep] if ref_pos is None else keep if ref_includes_query else None
         for sub, idx in _neighbour_blocks(reg, rec, q_pos[keep], ref_pos, qrows, kk, metric, engine,
-                                          params_engine, how, graph):
+                                          params_engine, how, graph, knn_meta):
             qi = keep[sub]
             acc.add(rc[idx], qc[qi], counts.r[qi])
     else:
@@ -294,6 +322,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                        "reference": None if reference_split is None else str(reference_split)}
                       if query_split is not None else None),
             "knn": knn_desc, "engine": engine, "engine_params": params_engine,
+            **({"recall": knn_meta["recall"]} if knn_meta.get("recall") else {}),
             "clustering": cluster_info, "seconds_knn": round(t_knn, 3), "seconds_clustering": round(t_cl, 3)}
     present = np.flatnonzero(size > 0)
     class_labels = np.array([str(c) for c in classes], dtype=str)

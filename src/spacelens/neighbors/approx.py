@@ -13,13 +13,22 @@ choice; HNSW pays for itself only above ~200k items or when the index is reused 
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import nullcontext
 
 import numpy as np
 
-from spacelens.errors import SpacelensError
+from spacelens.errors import SpacelensError, SpacelensWarning
+from spacelens.neighbors.base import Engine, KnnGraph
 from spacelens.neighbors.exact import ExactEngine, Side, prepare_search, rank_candidates
 from spacelens.neighbors.metrics import check_metric, faiss_metric
+from spacelens.neighbors.recall import ExactSample, report
 from spacelens.progress import progress
+
+RECALL_QUERIES = 1000   # queries searched exactly to measure (and to tune) an approximate graph's recall
+# IVF scans its lists one query at a time, well below the GEMM speed of a flat search: at the same
+# share of the rows visited it costs this many times more (see bench/recall.py).
+IVF_SCAN_SLOWDOWN = 4.0
 
 
 def _positive_int(value, name: str) -> int:
@@ -28,46 +37,153 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
-class _FaissApprox:
-    """Shared search loop: build an index, query it in blocks, rank candidates exactly."""
+def check_recall(value) -> float | None:
+    """A recall target in (0, 1], or None (no target)."""
+    if value is None:
+        return None
+    try:
+        r = float(value)
+    except (TypeError, ValueError):
+        r = float("nan")
+    if isinstance(value, bool) or not 0 < r <= 1:
+        raise SpacelensError(f"recall={value!r} must be a number in (0, 1]", "Pass e.g. recall=0.95")
+    return r
+
+
+class _FaissApprox(Engine):
+    """Shared search loop: build an index, query it in blocks, rank candidates exactly.
+
+    With a ``recall`` target, the search effort (IVF ``nprobe``, HNSW ``ef_search``) starts
+    low and doubles until the recall measured on ``recall_queries`` random queries (searched
+    exactly for reference) reaches the target, then is narrowed down by bisection; the
+    search of all queries runs at that effort. Its recall is then measured again on a second,
+    independent sample (the first one chose the effort, so its estimate is biased upwards),
+    and kept with the graph (``KnnGraph.info["recall"]``, ``last_info`` after :meth:`search`).
+    Without a target the effort is fixed and the recall is still measured and kept. An
+    effort that reaches its budget (``max_effort``) without the target gives a
+    :class:`SpacelensWarning` and ``info["recall"]["reached"] = False``.
+    """
 
     name = "approx"
+    approximate = True
     extra = 4  # candidates beyond k (+1 for self): a little slack for ties and ranking
+    effort_name = "effort"
 
-    def __init__(self, block_size: int = 8192):
+    def __init__(self, block_size: int = 8192, recall: float | None = None,
+                 recall_queries: int = RECALL_QUERIES, seed: int = 0):
         self.block_size = _positive_int(block_size, "block_size")
+        self.recall = check_recall(recall)
+        self.recall_queries = _positive_int(recall_queries, "recall_queries")
+        self.seed = int(seed)
+        self.last_info: dict | None = None
 
     @property
     def params(self) -> dict:
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{type(self).__name__}({args})"
+    @property
+    def settings(self) -> dict:
+        return {**self.params, "block_size": self.block_size}
 
     def build(self, base: np.ndarray, metric: str, *, description: str | None = None):
         """A faiss index over ``base`` (prepared vectors)."""
         raise NotImplementedError
 
-    def configure(self, index, k: int) -> None:
-        """Set search-time parameters for ``k`` results."""
+    def configure(self, index, k: int, effort: int | None = None) -> None:
+        """Set search-time parameters for ``k`` results (``effort``: instead of the engine's own)."""
+
+    def effort_range(self, index) -> tuple[int, int]:
+        """The first effort tried when tuning, and the largest (the budget)."""
+        raise NotImplementedError
 
     def search(self, queries, base, k: int, metric: str, query_rows=None,
                *, description: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest rows of ``base`` per query, approximately: ``(indices int32, distances float32)``."""
+        """k nearest rows of ``base`` per query, approximately: ``(indices int32, distances float32)``.
+
+        What the search measured (recall, effort) is in :attr:`last_info` afterwards.
+        """
+        idx, dist, self.last_info = self.search_measured(queries, base, k, metric, query_rows,
+                                                         description=description)
+        return idx, dist
+
+    def build_graph(self, vectors, k: int, metric: str, *, description: str | None = None) -> KnnGraph:
+        idx, dist, info = self.search_measured(vectors, vectors, k, metric, np.arange(len(vectors)),
+                                               description=description)
+        self.last_info = info
+        return KnnGraph(idx, dist, metric, self.name, info)
+
+    def search_measured(self, queries, base, k: int, metric: str, query_rows=None,
+                        *, description: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+        """:meth:`search` plus what it measured: ``(indices, distances, info)``."""
         q, b, rows, k = prepare_search(queries, base, k, metric, query_rows)
         label = description or f"{self.name.upper()} kNN ({metric})"
         index = self.build(b.vec, metric, description=f"{label}: building index")
-        return self.search_index(index, q, b, k, metric, rows, description=label)
+        info: dict = {"approximate": True}
+        effort = None
+        if self.recall is not None and len(q):
+            effort, tuning = self._tune(index, q, b, k, metric, rows, label)
+            info["tuning"] = tuning
+        indices, distances = self.search_index(index, q, b, k, metric, rows, description=label, effort=effort)
+        info[self.effort_name] = effort if effort is not None else self._default_effort(index)
+        if len(q):
+            check = ExactSample.of(q, b, k, metric, rows, self.recall_queries, self.seed + 1,
+                                   description=f"{label}: measuring recall")
+            info["recall"] = report(check, q, b, indices[check.sample], metric)
+            if self.recall is not None:
+                reached = info["tuning"][-1][1] >= self.recall
+                info["recall"].update(target=self.recall, reached=reached)
+                if not reached:
+                    warnings.warn(
+                        f"{self.name} search reached recall@{k} {info['recall']['mean']:.3f} (95% CI "
+                        f"{info['recall']['ci95'][0]:.3f}-{info['recall']['ci95'][1]:.3f}), below the target "
+                        f"{self.recall:g}, at its largest {self.effort_name} ({effort}): figures built on this "
+                        f"graph miss more neighbours than asked. Use the exact engine, or a lower target",
+                        SpacelensWarning, stacklevel=3)
+        return indices, distances, info
 
-    def search_index(self, index, qs: Side, b: Side, k, metric, rows, *, description=None):
+    def _default_effort(self, index) -> int:
+        raise NotImplementedError
+
+    def _tune(self, index, q: Side, b: Side, k, metric, rows, label) -> tuple[int, list]:
+        """The smallest effort whose recall on a random sample of queries reaches the target."""
+        ref = ExactSample.of(q, b, k, metric, rows, self.recall_queries, self.seed,
+                             description=f"{label}: exact neighbours of {min(self.recall_queries, len(q)):,} "
+                                         "queries (to tune the search)")
+        qs = q.take(ref.sample)
+        srows = rows[ref.sample] if rows is not None else None
+        tried: dict[int, float] = {}
+
+        def recall_at(effort: int) -> float:
+            if effort not in tried:
+                idx, _ = self.search_index(index, qs, b, k, metric, srows, effort=effort, show=False)
+                tried[effort] = float(ref.per_query(q, b, idx, metric).mean())
+            return tried[effort]
+
+        first, budget = self.effort_range(index)
+        fail, effort = 0, first
+        while recall_at(effort) < self.recall and effort < budget:
+            fail, effort = effort, min(budget, 2 * effort)
+        if recall_at(effort) >= self.recall:
+            while effort - fail > max(1, effort // 16):     # bisect to within ~6%
+                mid = (fail + effort) // 2
+                if recall_at(mid) >= self.recall:
+                    effort = mid
+                else:
+                    fail = mid
+        tuning = [[e, round(r, 5)] for e, r in sorted(tried.items())]
+        tuning.append([effort, round(tried[effort], 5)])    # last: the chosen effort
+        return effort, tuning
+
+    def search_index(self, index, qs: Side, b: Side, k, metric, rows, *, description=None,
+                     effort: int | None = None, show: bool = True):
         """Search a built ``index`` over ``b`` (also used by named indexes)."""
         n, nq = len(b), len(qs)
         kk = min(n, k + (rows is not None) + self.extra)
-        self.configure(index, kk)
+        self.configure(index, kk, effort)
         indices = np.empty((nq, k), dtype=np.int32)
         distances = np.empty((nq, k), dtype=np.float32)
-        with progress(description or f"{self.name.upper()} kNN ({metric})", total=nq) as bar:
+        label = description or f"{self.name.upper()} kNN ({metric})"
+        with (progress(label, total=nq) if show else nullcontext(_Silent())) as bar:
             for s in range(0, nq, self.block_size):
                 e = min(nq, s + self.block_size)
                 q = qs.take(slice(s, e))
@@ -84,19 +200,28 @@ class _FaissApprox:
 
 
 class HnswEngine(_FaissApprox):
-    """faiss ``IndexHNSWFlat``: a graph index; ``M`` links per node, ``ef_*`` beam widths."""
+    """faiss ``IndexHNSWFlat``: a graph index; ``M`` links per node, ``ef_*`` beam widths.
+
+    With ``recall``, ``ef_search`` is tuned (from k, doubling up to ``max_ef_search``).
+    """
 
     name = "hnsw"
+    summary = "faiss HNSW graph index, candidates ranked exactly"
+    effort_name = "ef_search"
 
-    def __init__(self, M: int = 32, ef_construction: int = 100, ef_search: int = 64, block_size: int = 8192):
-        super().__init__(block_size)
+    def __init__(self, M: int = 32, ef_construction: int = 100, ef_search: int = 64, block_size: int = 8192,
+                 recall: float | None = None, recall_queries: int = RECALL_QUERIES, max_ef_search: int = 4096,
+                 seed: int = 0):
+        super().__init__(block_size, recall, recall_queries, seed)
         self.M = _positive_int(M, "M")
         self.ef_construction = _positive_int(ef_construction, "ef_construction")
         self.ef_search = _positive_int(ef_search, "ef_search")
+        self.max_ef_search = _positive_int(max_ef_search, "max_ef_search")
 
     @property
     def params(self) -> dict:
-        return {"M": self.M, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
+        p = {"M": self.M, "ef_construction": self.ef_construction}
+        return {**p, "recall": self.recall} if self.recall is not None else {**p, "ef_search": self.ef_search}
 
     def build(self, base, metric, *, description=None):
         import faiss
@@ -107,8 +232,14 @@ class HnswEngine(_FaissApprox):
         _add(index, base, description or "HNSW: building index", self.block_size)
         return index
 
-    def configure(self, index, k):
-        index.hnsw.efSearch = max(self.ef_search, k)
+    def configure(self, index, k, effort=None):
+        index.hnsw.efSearch = max(effort or self.ef_search, k)
+
+    def effort_range(self, index):
+        return 16, self.max_ef_search
+
+    def _default_effort(self, index):
+        return self.ef_search
 
 
 class IvfEngine(_FaissApprox):
@@ -117,23 +248,40 @@ class IvfEngine(_FaissApprox):
     ``nlist`` defaults to 4·sqrt(N), capped at N/39 so k-means has the 39 points per
     centroid faiss asks for; k-means trains on at most 64 points per centroid (faiss samples
     them with a fixed seed, so results are reproducible); ``nprobe`` defaults to 16
-    (recall@10 ~ 1.0 on clustered data).
+    (recall@10 ~ 1.0 on clustered data, far less on weakly structured data). With ``recall``,
+    ``nprobe`` is tuned instead (from 1, doubling up to ``max_nprobe``, default nlist / 4:
+    beyond that share of the cells, the exact engine is about as fast).
     """
 
     name = "ivf"
+    summary = "faiss IVF (k-means cells), candidates ranked exactly"
+    effort_name = "nprobe"
 
-    def __init__(self, nlist: int | None = None, nprobe: int = 16, block_size: int = 8192):
-        super().__init__(block_size)
+    def __init__(self, nlist: int | None = None, nprobe: int = 16, block_size: int = 8192,
+                 recall: float | None = None, recall_queries: int = RECALL_QUERIES, max_nprobe: int | None = None,
+                 seed: int = 0):
+        super().__init__(block_size, recall, recall_queries, seed)
         self.nlist = None if nlist is None else _positive_int(nlist, "nlist")
         self.nprobe = _positive_int(nprobe, "nprobe")
+        self.max_nprobe = None if max_nprobe is None else _positive_int(max_nprobe, "max_nprobe")
 
     @property
     def params(self) -> dict:
-        return {"nlist": self.nlist if self.nlist is not None else "auto", "nprobe": self.nprobe}
+        p = {"nlist": self.nlist if self.nlist is not None else "auto"}
+        return {**p, "recall": self.recall} if self.recall is not None else {**p, "nprobe": self.nprobe}
 
     @staticmethod
     def default_nlist(n: int) -> int:
         return max(1, min(int(round(4 * math.sqrt(n))), n // 39))
+
+    def estimate_seconds(self, n_queries: int, n_base: int, dim: int, k: int) -> float:
+        """At the fixed ``nprobe`` (or, with a recall target, at nlist / 16: a typical tuned value)."""
+        from spacelens.neighbors.cost import exact_seconds
+
+        nlist = min(self.nlist or self.default_nlist(n_base), n_base)
+        share = (max(1, nlist // 16) if self.recall is not None else min(self.nprobe, nlist)) / nlist
+        train = exact_seconds(min(n_base, 64 * nlist), nlist, dim) * 10       # ~10 k-means iterations
+        return train + exact_seconds(n_queries, max(1, int(n_base * share)), dim) * IVF_SCAN_SLOWDOWN
 
     def build(self, base, metric, *, description=None):
         import faiss
@@ -148,8 +296,19 @@ class IvfEngine(_FaissApprox):
         _add(index, base, description or "IVF: building index", self.block_size)
         return index
 
-    def configure(self, index, k):
-        index.nprobe = min(self.nprobe, index.nlist)
+    def configure(self, index, k, effort=None):
+        index.nprobe = min(effort or self.nprobe, index.nlist)
+
+    def effort_range(self, index):
+        return 1, min(index.nlist, self.max_nprobe or max(1, index.nlist // 4))
+
+    def _default_effort(self, index):
+        return min(self.nprobe, index.nlist)
+
+
+class _Silent:
+    def advance(self, n=1) -> None:
+        pass
 
 
 def _add(index, base, description, block_size):
@@ -166,26 +325,20 @@ def measure_recall(vectors, engine="hnsw", k: int = 10, metric: str = "cosine", 
 
     Each sampled row queries all rows (self excluded). A returned neighbour counts as found
     when its exact distance is within the exact k-th distance, so an equally near row picked
-    instead of a tied one is not a miss. Pass ``graph`` (a :class:`KnnGraph` the engine built
-    for all rows) to score it instead of searching again.
+    instead of a tied one is not a miss (:mod:`spacelens.neighbors.recall`). Pass ``graph`` (a
+    :class:`KnnGraph` the engine built for all rows) to score it instead of searching again.
     """
     from spacelens.neighbors.engines import get_engine
 
-    eng = get_engine(engine, **engine_params) if isinstance(engine, str) else engine
     n = len(vectors)
-    sample = np.sort(np.random.default_rng(seed).choice(n, size=min(int(n_queries), n), replace=False))
+    q, b, rows, k = prepare_search(vectors, vectors, k, metric, np.arange(n))
+    ref = ExactSample.of(q, b, k, metric, rows, n_queries, seed)
     if graph is not None:
         if len(graph.indices) != n or graph.k < k:
             raise SpacelensError("The graph does not match the vectors or has fewer than k neighbours",
                                  "Pass the graph built for these vectors with k_max >= k")
-        got = np.asarray(graph.indices[sample, :k])
+        got = np.asarray(graph.indices[ref.sample, :k])
     else:
-        got, _ = eng.search(np.asarray(vectors[sample]), vectors, k, metric, query_rows=sample)
-    q, b, rows, k = prepare_search(np.asarray(vectors[sample]), vectors, k, metric, sample)
-    exact_i, _ = ExactEngine().search_prepared(q, b, k, metric, rows)
-    from spacelens.neighbors.metrics import pair_distances
-
-    # Both sides in float64 (the exact engine keeps faiss's value where no tie is near).
-    kth = pair_distances(q.raw, b.raw, exact_i[:, -1:].astype(np.int64), metric, q.norms, b.norms)
-    got_d = pair_distances(q.raw, b.raw, got.astype(np.int64), metric, q.norms, b.norms)
-    return float((got_d <= kth).sum() / got_d.size)
+        eng = get_engine(engine, **engine_params) if isinstance(engine, str) else engine
+        got, _ = eng.search(np.asarray(vectors[ref.sample]), vectors, k, metric, query_rows=ref.sample)
+    return float(ref.per_query(q, b, got, metric).mean())

@@ -25,8 +25,8 @@ more than the bound).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,30 +35,88 @@ METRICS = ("cosine", "l2", "dot")
 
 @dataclass
 class KnnGraph:
+    """The ``k`` nearest other rows of every row of a space; ``info`` says how good it is.
+
+    ``info`` (empty for an exact graph) holds what an approximate engine measured about the
+    graph, e.g. ``info["recall"]``: recall against exact neighbours on a random sample of
+    rows, with its 95% interval (see :mod:`spacelens.neighbors.targeted`). Every figure
+    built on an approximate graph should be reported beside it.
+    """
+
     indices: np.ndarray    # int32 (n, k), row numbers within the space
     distances: np.ndarray  # float32 (n, k), increasing along each row
     metric: str
     engine: str
+    info: dict = field(default_factory=dict)
 
     @property
     def k(self) -> int:
         return self.indices.shape[1]
 
+    @property
+    def exact(self) -> bool:
+        return not self.info.get("approximate", False)
+
     def head(self, k: int) -> "KnnGraph":
         """The first ``k`` neighbours (a graph built for k_max serves every k <= k_max)."""
-        return KnnGraph(self.indices[:, :k], self.distances[:, :k], self.metric, self.engine)
+        return KnnGraph(self.indices[:, :k], self.distances[:, :k], self.metric, self.engine, self.info)
 
 
-class Engine(Protocol):
-    """What every kNN engine (exact, hnsw, ivf, dask) provides."""
+class Engine(ABC):
+    """What every kNN engine (exact, ivf, hnsw, dask, auto) provides.
 
-    name: str
+    - ``name``: how users ask for it (``get_engine(name)``, ``--engine``).
+    - ``approximate``: whether it may miss true neighbours (then its graphs carry a recall).
+    - :attr:`params`: the settings that change its results (part of a cached graph's key);
+      :attr:`settings`: all of its settings (for ``repr`` and messages).
+    - :attr:`description`: one line saying what it does, with its settings.
+    - :meth:`estimate_seconds`: the predicted time of a search on this machine, or None.
+    - :meth:`search`: k nearest rows of a base for each query; :meth:`build_graph`: the kNN
+      graph of a space (self excluded), which an engine may do better than a plain search
+      (measure its recall, tune its effort).
+    """
 
-    def search(self, queries: np.ndarray, base: np.ndarray, k: int, metric: str,
-               query_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    name: str = "engine"
+    approximate: bool = False
+    summary: str = "kNN engine"   # what the engine is, without its settings
+
+    @property
+    def params(self) -> dict:
+        """Settings that change results (the cache key); none for an exact engine."""
+        return {}
+
+    @property
+    def settings(self) -> dict:
+        """Every setting, including those that change only speed."""
+        return self.params
+
+    @property
+    def description(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in self.settings.items() if v is not None)
+        return f"{self.name}: {self.summary}" + (f" ({extra})" if extra else "")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings.items())
+        return f"{type(self).__name__}({args})"
+
+    def estimate_seconds(self, n_queries: int, n_base: int, dim: int, k: int) -> float | None:
+        """Predicted seconds of :meth:`search` on this machine (None: no model)."""
+        return None
+
+    @abstractmethod
+    def search(self, queries, base, k: int, metric: str, query_rows=None,
+               *, description: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """k nearest rows of ``base`` for each query: ``(indices int32, distances float32)``.
 
         ``query_rows[i]``, when given, is the row of ``base`` that query i *is*; it is
-        excluded from query i's neighbours (self exclusion).
+        excluded from query i's neighbours (self exclusion). ``description`` labels the
+        progress bar.
         """
-        ...
+
+    def build_graph(self, vectors, k: int, metric: str, *, description: str | None = None) -> KnnGraph:
+        """The kNN graph of ``vectors`` (each row's ``k`` nearest other rows)."""
+        idx, dist = self.search(vectors, vectors, k, metric, query_rows=np.arange(len(vectors)),
+                                description=description)
+        info = {"approximate": True} if self.approximate else {}
+        return KnnGraph(np.ascontiguousarray(idx, dtype=np.int32), np.ascontiguousarray(dist, dtype=np.float32),
+                        metric, self.name, info)

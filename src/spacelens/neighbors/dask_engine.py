@@ -41,6 +41,7 @@ from math import ceil
 import numpy as np
 
 from spacelens.errors import SpacelensError, SpacelensWarning
+from spacelens.neighbors.base import Engine
 from spacelens.neighbors.exact import _check_rows, check_k
 from spacelens.neighbors.metrics import check_metric, check_vectors
 from spacelens.progress import progress
@@ -281,7 +282,7 @@ def topk_task(qref, qspan, bref, bspan, k, metric, self_rows, extra, threads, co
 
 
 # -- the engine --------------------------------------------------------------------------------
-class DaskEngine:
+class DaskEngine(Engine):
     """Exact kNN on a Dask cluster (``scheduler`` address), or on a local one it starts.
 
     Parameters (none of them changes results, only where and how fast they are computed):
@@ -296,6 +297,7 @@ class DaskEngine:
     """
 
     name = "dask"
+    summary = "exact brute force on a Dask cluster (row blocks searched by faiss on the workers)"
 
     def __init__(self, scheduler: str | None = None, block_rows: int | None = None, n_workers: int = 2,
                  threads_per_worker: int = 1, task_threads: int = 1, retries: int = 2,
@@ -324,8 +326,16 @@ class DaskEngine:
     def params(self) -> dict:
         return {}  # the cluster, block size and retries change where/how fast, never results
 
-    def __repr__(self) -> str:
-        return f"DaskEngine(scheduler={self.scheduler or 'local'!r}, block_rows={self.block_rows})"
+    @property
+    def settings(self) -> dict:
+        return {"scheduler": self.scheduler or "local", "block_rows": self.block_rows,
+                "n_workers": self.n_workers if self.scheduler in (None, *LOCAL) else None}
+
+    def estimate_seconds(self, n_queries: int, n_base: int, dim: int, k: int) -> float | None:
+        """On a local cluster: the exact engine's estimate (the same cores); a remote one: unknown."""
+        from spacelens.neighbors.cost import exact_seconds
+
+        return exact_seconds(n_queries, n_base, dim) if self.scheduler in (None, *LOCAL) else None
 
     def blocks(self, n: int) -> list[tuple[int, int]]:
         rows = self.block_rows or min(131072, max(8192, ceil(n / 16)))

@@ -1,4 +1,4 @@
-"""Engines by name: ``get_engine("exact" | "hnsw" | "ivf" | "dask", **params)``.
+"""Engines by name: ``get_engine("auto" | "exact" | "hnsw" | "ivf" | "dask", **params)``.
 
 The dask engine lives in its own module and needs the optional ``dask`` extra; it is
 imported only when asked for, so the core never imports dask.
@@ -10,10 +10,13 @@ import inspect
 
 from spacelens.errors import SpacelensError
 from spacelens.neighbors.approx import HnswEngine, IvfEngine
+from spacelens.neighbors.auto import AutoEngine
+from spacelens.neighbors.base import Engine
 from spacelens.neighbors.exact import ExactEngine
 
-ENGINES = {"exact": ExactEngine, "hnsw": HnswEngine, "ivf": IvfEngine}
-ENGINE_NAMES = ("exact", "hnsw", "ivf", "dask")
+ENGINES = {"auto": AutoEngine, "exact": ExactEngine, "hnsw": HnswEngine, "ivf": IvfEngine}
+ENGINE_NAMES = ("auto", "exact", "hnsw", "ivf", "dask")
+EXACT_ENGINES = ("exact", "dask")   # engines whose graphs hold every true neighbour
 
 
 def _dask_engine_class():
@@ -30,8 +33,16 @@ def _dask_engine_class():
     return DaskEngine
 
 
-def get_engine(name: str = "exact", **params):
-    """An engine instance; ``params`` are its settings (e.g. ``M``, ``ef_search``, ``nlist``, ``nprobe``)."""
+def get_engine(name="exact", **params) -> Engine:
+    """An engine instance; ``params`` are its settings (e.g. ``recall``, ``nlist``, ``nprobe``, ``M``).
+
+    An :class:`Engine` instance is returned as it is (then ``params`` must be empty).
+    """
+    if isinstance(name, Engine):
+        if params:
+            raise SpacelensError(f"Settings {sorted(params)} given with an engine instance",
+                                 "Pass settings to the engine's constructor instead")
+        return name
     if name == "dask":
         cls = _dask_engine_class()
     elif name in ENGINES:
@@ -47,7 +58,16 @@ def get_engine(name: str = "exact", **params):
     return cls(**params)
 
 
-def engine_params(engine) -> dict:
+def engine_params(engine: Engine) -> dict:
     """The settings of ``engine`` that change its results (the cache key)."""
-    params = getattr(engine, "params", None)
-    return dict(params) if isinstance(params, dict) else {}
+    return dict(engine.params)
+
+
+def describe_engines() -> dict[str, str]:
+    """Each engine's name and what it does (for --help and listings); dask only when installed."""
+    out = {name: cls.summary for name, cls in ENGINES.items()}
+    try:
+        out["dask"] = _dask_engine_class().summary
+    except SpacelensError:
+        pass
+    return out

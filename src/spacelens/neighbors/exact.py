@@ -17,9 +17,12 @@ query block (``block_size`` x ``k``), never n x n, plus for L2 one centred copy 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from spacelens.errors import SpacelensError
+from spacelens.neighbors.base import Engine
 from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
                                          faiss_knn, faiss_rows, pair_distances,
@@ -151,10 +154,55 @@ def first_k(cand: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.
     return key.astype(np.uint32).view(np.int32), bits.view(np.float32)
 
 
-class ExactEngine:
+@dataclass
+class _Target:
+    """What every query block of one exact search shares: the base as faiss searches it."""
+
+    base: Side                  # the base as given (exact distances)
+    rows: np.ndarray            # what faiss searches: prepared (centred, augmented) distinct rows
+    members: np.ndarray | None  # groups of identical rows (rows are then group numbers), or None
+    query_rows: np.ndarray | None  # the base row each query is (self exclusion), or None
+    k: int
+    metric: str
+    max_norm: float             # largest norm of ``rows`` (one error bound per query)
+    norms: np.ndarray | None    # norm of each of ``rows`` (an error bound per candidate), or None
+    center: np.ndarray | None   # the mean subtracted from l2 rows, or None
+
+
+@dataclass
+class _Candidates:
+    """faiss's sorted candidates for some queries, ranked exactly in threads (:meth:`rank`)."""
+
+    target: _Target
+    queries: Side
+    query_rows: np.ndarray | None
+    out: np.ndarray             # where each query's result goes in the output arrays
+    cand: np.ndarray            # (r, width) candidate rows (or groups)
+    fd: np.ndarray              # their faiss distances
+    tol: np.ndarray             # one faiss error bound per query
+    qv: np.ndarray              # the queries as faiss saw them
+    qn: np.ndarray | None       # their norms (l2, dot)
+    augmented: bool
+
+    def rank(self, start: int, stop: int, indices: np.ndarray, distances: np.ndarray) -> None:
+        t = self.target
+        part = self.queries.take(slice(start, stop))
+        cand = self.cand[start:stop]
+        tol = (self.tol[start:stop] if t.norms is None else
+               search_tolerance(self.qv[start:stop], t.norms[cand], t.metric, self.augmented,
+                                self.qn[start:stop]))
+        idx, dist = rank_near_ties(part, t.base, cand, self.fd[start:stop], tol, t.k, t.metric,
+                                   self.query_rows[start:stop] if self.query_rows is not None else None,
+                                   t.members)
+        indices[self.out[start:stop]] = idx
+        distances[self.out[start:stop]] = dist
+
+
+class ExactEngine(Engine):
     """Brute force with faiss ``knn`` (the kernel of ``IndexFlatIP`` / ``IndexFlatL2``), exact ties."""
 
     name = "exact"
+    summary = "brute force (faiss flat kernels), every true neighbour, ties by lower row"
 
     def __init__(self, block_size: int | None = None, extra: int | None = None):
         """``block_size``: queries per faiss call. None: all of them when the search is small
@@ -169,8 +217,14 @@ class ExactEngine:
     def params(self) -> dict:
         return {}  # block size and candidate count change speed, never results
 
-    def __repr__(self) -> str:
-        return f"ExactEngine(block_size={self.block_size})"
+    @property
+    def settings(self) -> dict:
+        return {"block_size": self.block_size}
+
+    def estimate_seconds(self, n_queries: int, n_base: int, dim: int, k: int) -> float:
+        from spacelens.neighbors.cost import exact_seconds
+
+        return exact_seconds(n_queries, n_base, dim)
 
     def search(self, queries, base, k: int, metric: str, query_rows=None,
                *, description: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +256,7 @@ class ExactEngine:
         extra = self.extra if self.extra is not None else max(8, k // 16)
         kk = min(m, k + (rows is not None) + extra)
         bmax = float(tnorms.max(initial=0.0)) if tnorms is not None else 1.0
-        ctx = (b, target, members, rows, k, metric, bmax, tnorms, center)
+        tgt = _Target(b, target, members, rows, k, metric, bmax, tnorms, center)
 
         indices = np.empty((nq, k), dtype=np.int32)
         distances = np.empty((nq, k), dtype=np.float32)
@@ -212,7 +266,7 @@ class ExactEngine:
             step = self.block_size or (max(1, nq) if small else 8192)
             for s in range(0, nq, step):
                 e = min(nq, s + step)
-                todo = self._block(q, np.arange(s, e), kk, ctx, indices, distances)
+                todo = self._block(q, np.arange(s, e), kk, tgt, indices, distances)
                 if len(todo):
                     pending.append(todo)
                 bar.advance(e - s)
@@ -221,15 +275,15 @@ class ExactEngine:
         while len(todo):
             kk = min(m, 2 * kk)
             step = max(1, _RESEARCH_PAIRS // kk)
-            left = [self._block(q, todo[s:s + step], kk, ctx, indices, distances)
+            left = [self._block(q, todo[s:s + step], kk, tgt, indices, distances)
                     for s in range(0, len(todo), step)]
             todo = np.concatenate(left)
         return indices, distances
 
-    def _block(self, qs, qi, kk, ctx, indices, distances) -> np.ndarray:
+    def _block(self, qs, qi, kk, tgt: _Target, indices, distances) -> np.ndarray:
         """Search queries ``qi``; write their results; return those whose boundary is unclear."""
-        b, target, members, rows, k, metric, bmax, tnorms, center = ctx
-        m = len(target)
+        rows, k, metric = tgt.query_rows, tgt.k, tgt.metric
+        m = len(tgt.rows)
         contiguous = len(qi) > 0 and qi[-1] - qi[0] + 1 == len(qi)
         q = qs.take(slice(qi[0], qi[-1] + 1) if contiguous else qi)
         qrows = rows[qi] if rows is not None else None
@@ -244,11 +298,11 @@ class ExactEngine:
                 qrows = qrows[keep] if qrows is not None else None
                 if not len(qi):
                     return qi
-        qv = faiss_rows(q.raw, q.vec, metric, center)
-        fd, cand = faiss_knn(qv, target, kk, metric)
-        augmented = target.shape[1] != qv.shape[1]              # l2 as an inner product
+        qv = faiss_rows(q.raw, q.vec, metric, tgt.center)
+        fd, cand = faiss_knn(qv, tgt.rows, kk, metric)
+        augmented = tgt.rows.shape[1] != qv.shape[1]            # l2 as an inner product
         qn = row_norms(qv) if metric != "cosine" else None      # for both bounds below
-        tol = search_tolerance(qv, bmax, metric, augmented, qn)
+        tol = search_tolerance(qv, tgt.max_norm, metric, augmented, qn)
         if kk >= m:  # every distinct vector is a candidate: nothing can be missing
             need = np.full(len(qi), kk)
             easy, p = np.ones(len(qi), dtype=bool), kk - 1
@@ -265,23 +319,11 @@ class ExactEngine:
             if not mask.any():
                 continue
             sel = slice(None) if mask.all() else mask        # all rows: views, no copies
-            sub = q if mask.all() else q.take(mask)
-            sub_rows = qrows[sel] if qrows is not None else None
-            out = qi[sel]
-            g_cand, g_fd, g_tol = cand[sel, :width], fd[sel, :width], tol[sel]
-            g_qv, g_qn = qv[sel], (qn[sel] if qn is not None else None)
-
-            def rank(s, e, sub=sub, sub_rows=sub_rows, out=out, g_cand=g_cand, g_fd=g_fd, g_tol=g_tol, g_qv=g_qv,
-                     g_qn=g_qn):
-                part = sub.take(slice(s, e))
-                t = g_tol[s:e] if tnorms is None else search_tolerance(g_qv[s:e], tnorms[g_cand[s:e]], metric,
-                                                                       augmented, g_qn[s:e])
-                idx, dist = rank_near_ties(part, b, g_cand[s:e], g_fd[s:e], t, k, metric,
-                                           sub_rows[s:e] if sub_rows is not None else None, members)
-                indices[out[s:e]] = idx
-                distances[out[s:e]] = dist
-
-            _in_threads(rank, len(out))
+            group = _Candidates(tgt, q if mask.all() else q.take(mask),
+                                qrows[sel] if qrows is not None else None, qi[sel], cand[sel, :width],
+                                fd[sel, :width], tol[sel], qv[sel], qn[sel] if qn is not None else None,
+                                augmented)
+            _in_threads(lambda s, e, g=group: g.rank(s, e, indices, distances), len(group.out))
         # Every candidate within the bound: rows faiss did not return may be as near.
         return qi[need >= kk] if kk < m else qi[:0]
 

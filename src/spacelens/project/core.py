@@ -198,6 +198,11 @@ def project(reg, space, method: str = "umap", *, seed: int = 0, n_neighbors: int
     seconds["faithfulness"] = round(time.perf_counter() - t0, 3)
     info = {"faithfulness": faith, "seconds": seconds, "n_rows": rec.n_rows, "content_hash": rec.content_hash,
             "graph_engine": graph.engine}
+    if not graph.exact:  # the map and its kNN preservation rest on an approximate graph: say how good
+        from spacelens.neighbors import recall_at
+
+        info["graph_recall"] = recall_at(graph.info, k)
+        faith["graph_recall"] = info["graph_recall"]
     if reused_from is not None:
         info["coords_from"] = reused_from
     reg.put_artifact(KIND, rec, params, {"coords": coords, "knn_preservation": pres, "trustworthiness": trust},

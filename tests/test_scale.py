@@ -1,0 +1,181 @@
+"""Issue 15 at small scale: the auto engine's choice, approximate graphs that reach a target
+recall (checked against brute-force neighbours in numpy), one graph shared by every consumer,
+and compare's exact re-measurement beside an approximate graph's figure."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import spacelens
+from spacelens.api import open_registry
+from spacelens.compare import compare_spaces
+from spacelens.compare.sampled import sample_rows
+from spacelens.errors import SpacelensWarning
+from spacelens.neighbors import AutoEngine, Engine, ExactEngine, IvfEngine, get_engine, knn_graph
+from spacelens.neighbors.cost import exact_seconds, set_gemm_speed
+
+
+@pytest.fixture(autouse=True)
+def _fixed_speed():
+    yield
+    set_gemm_speed(None)
+
+
+def clustered(n=4000, d=32, clusters=40, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, d)) * 3
+    return (centres[rng.integers(0, clusters, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+def weakly_structured(n=4000, seed=0):
+    """Like space B of the issue: clustered data in 64 dims, randomly projected to 24, strong noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(200, 64)) * 0.5
+    a = centres[rng.integers(0, 200, n)] + rng.normal(size=(n, 64))
+    return (a @ rng.normal(size=(64, 24)) / 8 + 0.4 * rng.normal(size=(n, 24))).astype(np.float32)
+
+
+def true_recall(x, got, k, metric="cosine"):
+    """Recall@k of ``got`` against brute-force float64 neighbours (a tied row counts as found)."""
+    v = x.astype(np.float64)
+    if metric == "cosine":
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        d = 1 - v @ v.T
+    else:
+        sq = (v * v).sum(1)
+        d = sq[:, None] + sq[None, :] - 2 * v @ v.T
+    np.fill_diagonal(d, np.inf)
+    kth = np.sort(d, axis=1)[:, k - 1]
+    got_d = np.take_along_axis(d, got[:, :k].astype(np.int64), axis=1)
+    return float((got_d <= kth[:, None] + 1e-9).mean())
+
+
+# -- the engine interface --------------------------------------------------------------------
+def test_every_engine_has_the_whole_interface():
+    for name in ("auto", "exact", "ivf", "hnsw"):
+        eng = get_engine(name)
+        assert isinstance(eng, Engine) and eng.name == name
+        assert isinstance(eng.params, dict) and isinstance(eng.description, str) and name in eng.description
+        assert eng.approximate == (name in ("ivf", "hnsw"))
+    assert get_engine("ivf", recall=0.9).params == {"nlist": "auto", "recall": 0.9}
+    assert get_engine("ivf", nprobe=8).params == {"nlist": "auto", "nprobe": 8}
+    assert get_engine("exact").estimate_seconds(1000, 1000, 10, 5) == pytest.approx(exact_seconds(1000, 1000, 10))
+
+
+# -- recall targeting --------------------------------------------------------------------------
+@pytest.mark.parametrize("data, target", [(clustered, 0.95), (weakly_structured, 0.95), (weakly_structured, 0.9)])
+def test_recall_target_is_reached_against_brute_force(data, target):
+    x = data()
+    k = 10
+    bare = IvfEngine(nprobe=1).build_graph(x, k, "cosine")
+    g = IvfEngine(recall=target, max_nprobe=10**6).build_graph(x, k, "cosine")
+    r = g.info["recall"]
+    got = true_recall(x, g.indices, k)
+    assert r["reached"] and r["target"] == target
+    assert got >= target - 0.02                               # sampling slack of 1,000 queries
+    assert abs(r["mean"] - got) <= 0.02 and r["ci95"][0] - 0.01 <= got <= r["ci95"][1] + 0.01
+    # the reported recall of the bare engine is honest too, and the target needed more effort
+    assert abs(bare.info["recall"]["mean"] - true_recall(x, bare.indices, k)) <= 0.03
+    if data is weakly_structured:
+        assert true_recall(x, bare.indices, k) < target and g.info["nprobe"] > 1
+
+
+def test_unreachable_target_says_so():
+    x = weakly_structured()
+    with pytest.warns(SpacelensWarning, match="below the target 0.99"):
+        g = IvfEngine(recall=0.99, max_nprobe=2).build_graph(x, 10, "cosine")
+    r = g.info["recall"]
+    assert r["reached"] is False and g.info["nprobe"] == 2
+    assert r["mean"] < 0.99 and abs(r["mean"] - true_recall(x, g.indices, 10)) <= 0.03
+
+
+# -- auto ---------------------------------------------------------------------------------------
+def test_auto_choice_follows_the_cost_estimate(caplog):
+    x = clustered(n=2000, d=16)
+    flops = 2 * 2000 * 2000 * 16
+    auto = AutoEngine(recall=0.9, exact_seconds=60)
+    set_gemm_speed(flops / 10)                # exact estimated at ~13 s: under 60 s, exact
+    assert exact_seconds(2000, 2000, 16) == pytest.approx(13, rel=0.01)
+    with caplog.at_level(logging.INFO, logger="spacelens"):
+        g = auto.build_graph(x, 10, "cosine")
+    assert g.engine == "exact" and g.exact
+    np.testing.assert_array_equal(g.indices, ExactEngine().search(x, x, 10, "cosine", np.arange(2000))[0])
+    assert "exact engine" in caplog.text and "--engine ivf" in caplog.text   # announced: over 10 s
+    caplog.clear()
+    set_gemm_speed(flops / 100)               # ~130 s: approximate, said before it runs
+    with caplog.at_level(logging.INFO, logger="spacelens"):
+        g = auto.build_graph(x, 10, "cosine")
+    assert g.engine == "ivf" and not g.exact and g.info["recall"]["target"] == 0.9
+    assert true_recall(x, g.indices, 10) >= 0.9 - 0.02
+    assert "approximate engine" in caplog.text and "--engine exact" in caplog.text and "2.2 min" in caplog.text
+    set_gemm_speed(flops)                     # ~1.3 s: exact, nothing announced
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="spacelens"):
+        assert auto.build_graph(x, 10, "cosine").engine == "exact"
+    assert caplog.text == ""
+
+
+# -- one graph for every consumer ----------------------------------------------------------------
+def _add(home, vectors, name, csv=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spacelens.add(vectors, csv, dataset_name="items", experiment_name="e", space_name=name, home=home)
+
+
+@pytest.fixture
+def two(home, tmp_path):
+    n = 1500
+    pd.DataFrame({"id": [f"i{j}" for j in range(n)], "label": np.arange(n) % 30}).to_csv(tmp_path / "t.csv",
+                                                                                        index=False)
+    a = clustered(n=n, d=24, clusters=30, seed=1)
+    b = weakly_structured(n=n, seed=2)
+    _add(home, a, "a", tmp_path / "t.csv")
+    _add(home, b, "b")
+    return {"a": a, "b": b, "reg": open_registry(home)}
+
+
+def test_one_graph_serves_compare_project_and_evaluate(two):
+    reg = two["reg"]
+    compare_spaces(reg, "a", "b", k=10, cka=False)
+    arts = reg.find_artifacts(kind="knn_graph")
+    assert sorted(a.space for a in arts) == ["a", "b"] and all(a.info["k_max"] == 50 for a in arts)
+    spacelens.project("a", method="pca", k=10)
+    spacelens.evaluate("a", label_field="label", clustering=False)
+    compare_spaces(reg, "a", "b", k="5,30", cka=False)
+    after = reg.find_artifacts(kind="knn_graph")
+    assert sorted((a.id, a.info["k_max"]) for a in after) == sorted((a.id, a.info["k_max"]) for a in arts)
+
+
+def test_auto_reuses_a_stored_graph_that_serves(two):
+    reg = two["reg"]
+    set_gemm_speed(1e6)                        # everything looks expensive: approximate graphs
+    g = knn_graph(reg, "b", 10, recall=0.9)
+    assert g.engine == "ivf" and g.info["recall"]["target"] == 0.9
+    set_gemm_speed(1e15)                       # now exact looks cheap, but the stored graph serves 0.9
+    assert knn_graph(reg, "b", 10, recall=0.9).engine == "ivf"
+    assert knn_graph(reg, "b", 10, recall=0.99).engine == "exact"     # a higher target: not served
+    assert knn_graph(reg, "b", 10, recall=0.9).engine == "exact"      # exact graphs come first
+
+
+def test_compare_on_approximate_graphs_reports_recall_and_an_exact_sample(two):
+    reg = two["reg"]
+    set_gemm_speed(1e6)
+    approx = compare_spaces(reg, "a", "b", k=10, cka=False, recall=0.9, recall_queries=500, store=False)
+    set_gemm_speed(1e15)
+    exact = compare_spaces(reg, "a", "b", k=10, cka=False, engine="exact", store=False)
+    assert approx.info["engine"] == "ivf" and exact.info["engine"] == "exact"
+    r = approx.info["recall"]
+    assert r["target"] == 0.9 and r["reached"] and r["k"] == 10
+    for side in "ab":
+        lo, hi = r["ci95"][side]
+        assert lo <= r[side] <= hi
+    assert abs(approx.mean - exact.mean) <= r["max_error"]
+    c = approx.info["exact_check"]
+    sel = sample_rows(1500, 500, c["seed"])
+    assert c["n"] == 500 and c["mean"] == pytest.approx(float(exact.jaccard[sel].mean()), abs=1e-6)
+    assert c["ci95"][0] <= c["mean"] <= c["ci95"][1]
