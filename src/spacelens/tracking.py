@@ -16,8 +16,17 @@ import numpy as np
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.io import read_dataset, read_embeddings
 from spacelens.io.datasets import DatasetSource
-from spacelens.registry import (KIND_ALIASES, KINDS, Dataset, NewDataset, NewSpace, Registry, Space, record_dict,
-                                validate_name)
+from spacelens.registry import (
+    KIND_ALIASES,
+    KINDS,
+    Dataset,
+    NewDataset,
+    NewSpace,
+    Registry,
+    Space,
+    record_dict,
+    validate_name,
+)
 
 
 def _content_hash(table) -> str:

@@ -5,25 +5,15 @@ Kept apart from cli/compare.py and cli/evaluate.py so those stay thin; they call
 
 from __future__ import annotations
 
-import math
-
 from rich.table import Table
 
 from spacelens.cli._common import console
+from spacelens.formatting import fmt, fmt_ci
 
 _SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-precision", "precision_at_1": "P@1"}
 
 
-def _f(x, digits: int = 3, sign: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
-
-
-def _ci(ci, digits: int = 3, sign: bool = False) -> str:
-    if not ci or ci[0] is None:
-        return "-"
-    return f"{_f(ci[0], digits, sign)} to {_f(ci[1], digits, sign)}"
+_f, _ci = fmt, fmt_ci
 
 
 def print_agreement(res) -> None:

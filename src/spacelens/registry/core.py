@@ -22,16 +22,15 @@ import os
 import sqlite3
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
-from spacelens.registry.records import (Artifact, Dataset, Experiment, NewDataset, NewSpace, Space,
-                                        record_dict)
+from spacelens.registry.records import Artifact, Dataset, Experiment, NewDataset, NewSpace, Space, record_dict
 from spacelens.registry.schema import enable_wal, migrate
 from spacelens.registry.store import ObjectStore, Staging
 
@@ -64,7 +63,7 @@ def default_home() -> Path:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def canonical(params: dict | None) -> str:

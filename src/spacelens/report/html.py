@@ -7,6 +7,7 @@ import base64
 from html import escape
 
 from spacelens.evaluate.versus import SHORT
+from spacelens.formatting import fmt, fmt_ci
 
 CSS = """
 body{font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:980px;margin:24px auto;
@@ -28,16 +29,7 @@ def _img(svg: str | None, alt: str) -> str:
     return f'<div class="fig"><img alt="{escape(alt)}" src="data:image/svg+xml;base64,{data}"></div>'
 
 
-def _f(x, digits: int = 3, sign: bool = False) -> str:
-    if x is None:
-        return "-"
-    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
-
-
-def _ci(ci, digits: int = 3, sign: bool = False) -> str:
-    if not ci or ci[0] is None:
-        return "-"
-    return f"{_f(ci[0], digits, sign)} to {_f(ci[1], digits, sign)}"
+_f, _ci = fmt, fmt_ci
 
 
 def _p(p) -> str:
