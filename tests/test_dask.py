@@ -1,7 +1,8 @@
 """The dask kNN engine against a real cluster: a scheduler and two workers as separate
 processes on 127.0.0.1. Results must equal a float64 brute force (same distance definitions,
 rounded to float32, ties to the lower row) and the embedded exact engine, also when a worker
-is killed mid-run (Dask recomputes its tasks) or the run fails (nothing is written)."""
+is killed mid-run (Dask recomputes its tasks) or the run fails (nothing is written). Kills are
+made to matter by cluster state, not timing: the victim holds a task that cannot finish until it dies."""
 
 from __future__ import annotations
 
@@ -103,13 +104,18 @@ class Cluster:
         sf = tmp / "scheduler.json"
         self.scheduler = self._spawn([*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--no-dashboard", "--scheduler-file", str(sf)], "scheduler")
-        deadline = time.monotonic() + 30
-        while not (sf.exists() and sf.stat().st_size):
-            if time.monotonic() > deadline or self.scheduler.poll() is not None:
+        self.address = None
+
+        def started() -> bool:  # the file may be seen half-written: read it until it parses
+            if self.scheduler.poll() is not None:
                 raise RuntimeError("dask scheduler did not start: " + (tmp / "scheduler.log").read_text())
-            time.sleep(0.05)
-        time.sleep(0.05)
-        self.address = json.loads(sf.read_text())["address"]
+            try:
+                self.address = json.loads(sf.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                return False
+            return True
+
+        wait_for_state(started, "the scheduler's address in " + str(sf), limit=60)
         self.client = Client(self.address, timeout=30, set_as_default=False)
 
     def _spawn(self, cmd, name) -> subprocess.Popen:
@@ -179,15 +185,58 @@ def two_workers(cluster):
     return cluster
 
 
+def wait_for_state(check, what: str, limit: float = 120.0) -> None:
+    """Poll the cluster until ``check()`` holds. The limit only turns a broken setup into a clear
+    failure instead of a hang; no outcome depends on how fast anything runs."""
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the cluster never reached the state: {what}")
+        time.sleep(0.02)
+
+
 @contextmanager
-def kill_worker_at_first_result(monkeypatch, cluster):
-    """SIGKILL one worker as soon as the first block task has finished (work still queued)."""
+def kill_worker_holding_a_task(monkeypatch, cluster):
+    """SIGKILL one worker at the run's first block result, while it provably holds an unfinished
+    block task, whatever the machine's load.
+
+    Before the run every worker's task thread is taken by a gate, so no task can finish anywhere.
+    Once the engine has submitted all tasks (it then opens its progress bar), we wait until the
+    scheduler shows the victim processing a block task, and open the other workers' gates only.
+    The victim's task can never finish, so the run cannot end without the kill; at the first
+    block result (from another worker) the victim is killed with that task still on it.
+    ``state["removal"]`` is then the scheduler's record of what the dead worker held."""
     victim = cluster.workers[0]
-    state = {"address": cluster.worker_address(victim), "killed": False}
+    address = cluster.worker_address(victim)
+    others = [cluster.worker_address(w) for w in cluster.workers if w is not victim]
+    state = {"address": address, "killed": False, "removal": None}
+    client = cluster.client
     real = dask_engine.progress
+
+    # Run on the workers (local functions: cloudpickle sends them by value, as the workers
+    # cannot import this module). The gate takes every task thread, so tasks the scheduler
+    # sends there are accepted (executing, never stolen) but cannot run until it opens.
+    def shut_gates(dask_worker):
+        import threading
+
+        gate = threading.Event()
+        dask_worker.spacelens_test_gate = gate
+        for _ in range(dask_worker.state.nthreads):
+            dask_worker.executors["default"].submit(gate.wait)
+
+    def open_gates(dask_worker):
+        gate = getattr(dask_worker, "spacelens_test_gate", None)
+        if gate is not None:
+            gate.set()
+
+    def victim_holds_a_block_task() -> bool:
+        keys = client.processing(workers=[address]).get(address, ())
+        return any(str(key).startswith("spacelens-topk-") for key in keys)
 
     @contextmanager
     def progress(description, total):
+        wait_for_state(victim_holds_a_block_task, f"{address} processing a spacelens-topk task")
+        client.run(open_gates, workers=others)
         with real(description, total) as bar:
             class Bar:
                 def advance(self, n=1):
@@ -197,8 +246,24 @@ def kill_worker_at_first_result(monkeypatch, cluster):
                     bar.advance(n)
             yield Bar()
 
+    def removals():  # the scheduler's records of removing a worker at this address (a port may be reused)
+        return [msg for _, msg in client.get_events(address) if msg.get("action") == "remove-worker"]
+
+    earlier = len(removals())
     monkeypatch.setattr(dask_engine, "progress", progress)
-    yield state
+    client.run(shut_gates, workers=[address, *others])
+    try:
+        yield state
+    finally:
+        client.run(open_gates, workers=others if state["killed"] else [address, *others])
+    if state["killed"]:
+        wait_for_state(lambda: len(removals()) > earlier, f"the scheduler's record of removing {address}")
+        state["removal"] = removals()[earlier]
+
+
+def held_block_tasks(removal: dict) -> set:
+    """The block tasks the killed worker was processing when the scheduler removed it."""
+    return {str(key) for key in removal["processing-tasks"] if str(key).startswith("spacelens-topk-")}
 
 
 def registry_files(home: Path) -> set[str]:
@@ -350,14 +415,13 @@ def test_killed_worker_is_recovered(two_workers, monkeypatch, tmp_path):
     rows = np.arange(len(x))
     np.save(tmp_path / "v.npy", x)
     base = np.load(tmp_path / "v.npy", mmap_mode="r")       # read by path, as from the registry
-    with kill_worker_at_first_result(monkeypatch, c) as state:
+    with kill_worker_holding_a_task(monkeypatch, c) as state:
         got = DaskEngine(scheduler=c.address, block_rows=90).search(base, base, 10, "cosine", rows)
     assert state["killed"] and len(c.client.nthreads()) == 1
+    # The scheduler's record of the removal: the dead worker was running block tasks of ours,
+    # which Dask then ran elsewhere.
+    assert held_block_tasks(state["removal"])
     assert_same(got, brute_force(x, x, 10, "cosine", rows))
-    # The scheduler's record of the removal: the dead worker held or ran some of our tasks.
-    events = [msg for _, msg in c.client.get_events(state["address"]) if msg.get("action") == "remove-worker"]
-    lost = set().union(*(set(e["processing-tasks"]) | set(e["lost-computed-tasks"]) for e in events))
-    assert any(str(key).startswith("spacelens-") for key in lost)
 
 
 def test_failed_run_writes_nothing(two_workers, monkeypatch, home, tmp_path):
@@ -375,26 +439,33 @@ def test_failed_run_writes_nothing(two_workers, monkeypatch, home, tmp_path):
 
     c.client.run_on_scheduler(set_allowed, n=0)
     try:
-        with kill_worker_at_first_result(monkeypatch, c):
-            with pytest.raises(SpacelensError, match="Nothing was written"):
+        with kill_worker_holding_a_task(monkeypatch, c) as state:
+            with pytest.raises(SpacelensError, match="Dask workers died") as err:
                 knn_graph(reg, "s", 10, "cosine", engine="dask", scheduler=c.address, block_rows=90)
     finally:
         c.client.run_on_scheduler(set_allowed, n=3)
+    assert "Nothing was written" in str(err.value)
+    assert held_block_tasks(state["removal"])   # the failure came from the kill
     assert reg.find_artifacts(kind="knn_graph") == []
     assert registry_files(home) == before
 
 
 def test_killed_worker_with_scattered_blocks(two_workers, monkeypatch, tmp_path):
     """Blocks sent from the client live only in workers' memory: losing them must not hang or
-    return garbage; the run either completes exactly (blocks had copies) or fails cleanly."""
+    return garbage. By the scheduler's record of the removal, the run fails cleanly when the
+    dead worker held the only copy of a block, and completes exactly when every block had a copy."""
     c = two_workers
     x = make_labeled(tmp_path, n=900, d=24).vectors
     rows = np.arange(len(x))
-    with kill_worker_at_first_result(monkeypatch, c) as state:
+    with kill_worker_holding_a_task(monkeypatch, c) as state:
         try:
             got = DaskEngine(scheduler=c.address, block_rows=90, timeout=20).search(x, x, 10, "l2", rows)
         except SpacelensError as exc:
-            assert "Nothing was written" in str(exc)
-        else:
-            assert_same(got, brute_force(x, x, 10, "l2", rows))
-    assert state["killed"]
+            got = exc
+    assert state["killed"] and held_block_tasks(state["removal"])
+    if state["removal"]["lost-scattered-tasks"]:
+        assert isinstance(got, SpacelensError), "a block was lost with its only copy, yet the run returned"
+        assert "holding blocks sent from this machine" in str(got) and "Nothing was written" in str(got)
+    else:
+        assert not isinstance(got, SpacelensError), f"every block had a copy, yet the run failed: {got}"
+        assert_same(got, brute_force(x, x, 10, "l2", rows))
