@@ -249,7 +249,6 @@ class Analyzer {
     this.selection = sorted;
     this.pickedBin = null;
     if (mapsToo) for (const v of this.views) if (v !== from) v.selectRows(sorted);
-    for (const v of this.views) v.root.dataset.selected = String(v.selectedCount());
     const info = this.$('.slw-selection');
     info.textContent = sorted.length ? `${sorted.length.toLocaleString()} selected: ${label}` : 'Nothing selected.';
     info.dataset.count = String(sorted.length);
@@ -292,7 +291,7 @@ class Analyzer {
       this.setSelection(Uint32Array.from([row, ...nA, ...nB]), `query ${res.query} and its neighbours`, null, true, false);
       this.maps.A.selectRows([row, ...nA]);
       this.maps.B.selectRows([row, ...nB]);
-      for (const v of this.views) { v.hoverRow(row); v.root.dataset.selected = String(v.selectedCount()); }
+      for (const v of this.views) v.hoverRow(row);
     } catch (e) {
       info.textContent = (e as Error).message;
     }
