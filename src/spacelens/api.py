@@ -165,7 +165,7 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
     from spacelens.evaluate import evaluate_space, sort_per_class
 
     if _is_array(space):
-        scratch = _scratch({"space": space}, labels=labels, label_field=label_field or "label", home=home,
+        scratch = _scratch({"embeddings": space}, labels=labels, label_field=label_field or "label", home=home,
                            what="evaluate")
         home, space, label_field = scratch.reg, scratch.names[0], label_field or "label"
     elif labels is not None:
@@ -435,7 +435,7 @@ def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15
     from spacelens.project.plots import check_plot_path, plot_projections, space_coloring
 
     if _is_array(space):  # an array: mapped in a scratch registry (spacelens.scratch)
-        scratch = _scratch({"space": space}, home=home, what="project")
+        scratch = _scratch({"embeddings": space}, home=home, what="project")
         home, space = scratch.reg, scratch.names[0]
     reg = open_registry(home)
     if plot is not None:  # a bad path, column or missing comparison fails before any map is made
