@@ -11,7 +11,7 @@ DEMO_HOME ?= $(CURDIR)/.demo-home
 help:
 	@echo "make demo   set up .venv and run the demo on scikit-learn's digits (registry in .demo-home)"
 	@echo "make test   set up .venv and run the test suite"
-	@echo "make web    build the analyzer's front end (web/ -> src/spacelens/server/static)"
+	@echo "make web    build the analyzer's front end (web/ -> src/spacelens/server/static, notebook/static)"
 	@echo "make bench  run the benchmarks in bench/"
 
 # torch is installed first and pinned: on CPU-only machines any other torch pulls CUDA wheels.
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[pml,ui,dask,test]"
+	$(BIN)/pip install -q -e ".[pml,ui,dask,notebook,test]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -30,3 +30,14 @@ __all__ = [
     # errors
     "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
 ]
+
+
+def widget(a, b, **kwargs):
+    """The analyzer's two linked maps in a notebook cell (needs ``spacelens[notebook]``);
+    see :func:`spacelens.notebook.widget`."""
+    from spacelens.notebook.analyzer import widget as _widget
+
+    return _widget(a, b, **kwargs)
+
+
+__all__.append("widget")

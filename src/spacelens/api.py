@@ -14,9 +14,44 @@ from __future__ import annotations
 import os
 
 from spacelens import tracking
+from spacelens.errors import SpacelensError
 from spacelens.registry import KINDS, Registry, Space
 
 Home = str | os.PathLike | Registry | None
+
+
+def _is_array(x) -> bool:
+    from spacelens.scratch import is_array
+
+    return is_array(x)
+
+
+def _named_pair(a, b, names, verb: str) -> dict:
+    if not (_is_array(a) and _is_array(b)):
+        raise SpacelensError(f"{verb} got one array and one space name",
+                             "Pass two arrays (same rows), or two registered spaces' names")
+    names = tuple(names)
+    if len(names) != 2 or names[0] == names[1]:
+        raise SpacelensError(f"names={names!r}", "Pass two different names, e.g. names=('triplet', 'arcface')")
+    return {names[0]: a, names[1]: b}
+
+
+def _baseline_name(names) -> str:
+    return f"{names[0]}.reseeded"
+
+
+def _scratch(arrays: dict, *, labels=None, metadata=None, label_field: str = "label", home: Home = None,
+             what: str = ""):
+    """Arrays given directly: registered in a scratch registry (``home`` must not be given)."""
+    from spacelens.scratch import register
+
+    if home is not None:
+        raise SpacelensError(f"{what} got arrays and home=",
+                             "Arrays go to a scratch registry: register them with spacelens.add(...) to keep them "
+                             "in a home, then pass their names")
+    if what == "evaluate" and labels is None:
+        raise SpacelensError("Evaluating an array needs its labels", "Pass labels=... (one per row)")
+    return register(arrays, labels=labels, metadata=metadata, label_field=label_field)
 
 
 def open_registry(home: Home = None) -> Registry:
@@ -109,12 +144,16 @@ def load_dataset(name: str, *, home: Home = None):
     return open_registry(home).load_table(name)
 
 
-def evaluate(space: str, *, label_field: str, metric: str = "cosine", k: int | str | None = None,
+def evaluate(space, labels=None, *, label_field: str | None = None, metric: str = "cosine", k: int | str | None = None,
              split_field: str = "split", query_split=None, reference_split=None, per_class: bool = False,
              avg_of_avgs: bool = False, clustering: bool = True, clusters=None, cluster_field: str | None = None,
              n_init: int = 3, seed: int = 0, engine: str = "auto", engine_params: dict | None = None,
-             recall: float | None = None, home: Home = None) -> dict:
+             recall: float | None = None, home: Home = None) -> "EvaluationResult":
     """Retrieval and clustering metrics of a labeled space, as pytorch-metric-learning's AccuracyCalculator.
+
+    ``space``: a registered space's name (with ``label_field``, a column of its dataset), or an
+    array (n_items, dim) with ``labels`` (one per row): arrays need no registry (see
+    :mod:`spacelens.scratch`).
 
     Returns ``{metric: value, ..., "info": {...}}`` (plus ``"per_class"``, worst class first,
     when ``per_class``) and stores it as artifact "evaluation" on the space. ``k``:
@@ -122,8 +161,19 @@ def evaluate(space: str, *, label_field: str, metric: str = "cosine", k: int | s
     time is short, else approximate at ``recall``, default 0.95; the recall is in ``info``),
     "exact", "ivf", "hnsw" or "dask". Definitions: :mod:`spacelens.evaluate`.
     """
+    from spacelens.display import EvaluationResult
     from spacelens.evaluate import evaluate_space, sort_per_class
 
+    if _is_array(space):
+        scratch = _scratch({"embeddings": space}, labels=labels, label_field=label_field or "label", home=home,
+                           what="evaluate")
+        home, space, label_field = scratch.reg, scratch.names[0], label_field or "label"
+    elif labels is not None:
+        raise SpacelensError(f"labels were given with the registered space {space!r}",
+                             "Pass label_field=COLUMN for a registered space (labels= goes with an array)")
+    elif label_field is None:
+        raise SpacelensError(f"Evaluating space {space!r} needs its labels",
+                             "Pass label_field=COLUMN (a column of its dataset)")
     res = evaluate_space(open_registry(home), space, label_field=label_field, metric=metric, k=k,
                          split_field=split_field, query_split=query_split, reference_split=reference_split,
                          avg_of_avgs=avg_of_avgs, clustering=clustering, clusters=clusters,
@@ -132,7 +182,7 @@ def evaluate(space: str, *, label_field: str, metric: str = "cosine", k: int | s
     rows = res.pop("per_class")
     if per_class:
         res["per_class"] = sort_per_class(rows)
-    return res
+    return EvaluationResult(res, space=space, label_field=label_field)
 
 
 def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = None, metric: str = "cosine",
@@ -233,11 +283,16 @@ def delete_index(index_name: str, *, home: Home = None) -> dict:
     return _delete_index(open_registry(home), index_name)
 
 
-def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", approx: bool = False,
+def compare(a, b, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", approx: bool = False,
             sample: int | None = None, include_self: bool = False, baseline: str | None = None,
             engine: str | None = None, engine_params: dict | None = None, seed: int = 0, cka: bool = True,
-            by: str | None = None, primary_k: int | None = None, recall: float = 0.95, home: Home = None):
+            by: str | None = None, primary_k: int | None = None, recall: float = 0.95, names=("A", "B"),
+            metadata=None, home: Home = None):
     """Per-item kNN agreement of spaces ``a`` and ``b`` (a :class:`~spacelens.compare.Comparison`).
+
+    ``a``, ``b``: registered spaces' names, or two arrays (n_items, dim) whose row i is the
+    same item: arrays need no registry (:mod:`spacelens.scratch`); ``names`` labels them,
+    ``metadata`` (a DataFrame, one row per item) gives ``by`` its columns.
 
     ``k``: int or list (the k curve). The headline (``.mean``, the baseline reading) is at
     ``primary_k`` if given, else k = 10 if in the curve, else the first k given. Per k: mean Jaccard,
@@ -255,6 +310,13 @@ def compare(a: str, b: str, *, k=10, metric_a: str = "cosine", metric_b: str = "
     """
     from spacelens.compare import compare_with_baseline
 
+    if _is_array(a) or _is_array(b):
+        arrays = _named_pair(a, b, names, "compare")
+        if baseline is not None:
+            arrays[_baseline_name(names)] = baseline
+        scratch = _scratch(arrays, metadata=metadata, home=home, what="compare")
+        home, (a, b) = scratch.reg, scratch.names[:2]
+        baseline = scratch.names[2] if baseline is not None else None
     reg = open_registry(home)
     res = compare_with_baseline(reg, a, b, baseline=baseline, k=k, metric_a=metric_a,
                                 metric_b=metric_b, approx=approx, sample=sample, include_self=include_self,
@@ -354,7 +416,7 @@ def compare_all(dataset: str, *, k: int = 10, metric: str = "cosine", approx: bo
 
 
 # -- maps (spacelens.project) -------------------------------------------------------------------
-def project(space: str, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15, metric: str = "cosine",
+def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15, metric: str = "cosine",
             k: int = 10, trust_sample: int | None = 2000, align_to: str | None = None, recompute: bool = False,
             plot=None, color: str | None = None, vs: str | None = None, home: Home = None):
     """A 2D map of ``space`` with its faithfulness, cached in the registry (artifact "projection").
@@ -368,9 +430,13 @@ def project(space: str, *, method: str = "umap", seed: int = 0, n_neighbors: int
     ``plot``: also write a PNG there, coloured by the dataset column ``color`` or by
     ``color="coincidence"`` (per-item kNN Jaccard of a stored comparison with ``vs``).
     """
+    from spacelens.display import as_projection_result
     from spacelens.project.core import METHODS, project as _project
     from spacelens.project.plots import check_plot_path, plot_projections, space_coloring
 
+    if _is_array(space):  # an array: mapped in a scratch registry (spacelens.scratch)
+        scratch = _scratch({"embeddings": space}, home=home, what="project")
+        home, space = scratch.reg, scratch.names[0]
     reg = open_registry(home)
     if plot is not None:  # a bad path, column or missing comparison fails before any map is made
         check_plot_path(plot)
@@ -378,7 +444,7 @@ def project(space: str, *, method: str = "umap", seed: int = 0, n_neighbors: int
     settings = dict(seed=seed, n_neighbors=n_neighbors, metric=metric, k=k, trust_sample=trust_sample,
                     align_to=align_to, recompute=recompute)
     methods = METHODS if method == "all" else (method,)
-    maps = {m: _project(reg, space, m, **settings) for m in methods}
+    maps = {m: as_projection_result(_project(reg, space, m, **settings)) for m in methods}
     if plot is not None:
         plot_projections(list(maps.values()), plot, coloring)
     return maps if method == "all" else maps[method]
@@ -399,4 +465,6 @@ def evolution(experiment: str, *, split: str | None = "val", k: int = 10, label_
                     run=run)
     if plot is not None:
         plot_evolution(ev, plot)
-    return ev
+    from spacelens.display import as_evolution_result
+
+    return as_evolution_result(ev)

@@ -49,6 +49,17 @@ export interface Neighbour { id: string; row: number; distance: number; [key: st
 export interface QueryResult { query: string; spaces: Record<string, Neighbour[]>; shared: string[]; k: number; }
 export interface SearchHit { row: number; id: string; column: string | null; text: string | null; }
 
+export type Params = Record<string, string | number | undefined>;
+
+/** Where records (JSON) and point data (binary frames) come from: the spacelens server over HTTP
+ * (the page), or the notebook kernel through the widget's model (widget.ts). Both answer the
+ * same paths (``spaces/NAME/map``, ``datasets/NAME/colors``, ``comparison``, ``query``) with the
+ * same frames, so the drawing code is the same for both. */
+export interface DataSource {
+  json<T>(path: string, params?: Params): Promise<T>;
+  frame<H>(path: string, params?: Params): Promise<Frame<H>>;
+}
+
 /** Bytes of point data received, for the page's own accounting (in the status bar's tooltip). */
 export const traffic = { frames: 0, bytes: 0, payload: 0 };
 
@@ -100,3 +111,6 @@ export function url(path: string, params: Record<string, string | number | undef
 }
 
 export const enc = encodeURIComponent;
+
+/** The page's source: the server that served it. */
+export const httpSource: DataSource = { json: getJSON, frame: getFrame };

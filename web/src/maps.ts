@@ -1,6 +1,7 @@
 // One map panel: a regl-scatterplot canvas plus the dataset rows of its points, so two
 // panels can be linked through dataset rows (row r is the same item in every space).
 import createScatterplot, { createRenderer } from 'regl-scatterplot';
+import { spatialIndex } from './spatial';
 
 type Plot = ReturnType<typeof createScatterplot>;
 type Renderer = ReturnType<typeof createRenderer>;
@@ -280,14 +281,20 @@ export class MapView {
   }
 }
 
-/** The KDBush index of the points, built in a worker from copies of the coordinate arrays. */
+/** The KDBush index of the points, built in a worker from copies of the coordinate arrays; in
+ * place when no worker can start (the notebook widget's bundle is loaded from a blob URL). */
 export function buildSpatialIndex(x: ArrayLike<number>, y: ArrayLike<number>): Promise<ArrayBuffer> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./spatial.worker.ts', import.meta.url), { type: 'module' });
+  let worker: Worker;
+  try {
+    worker = new Worker(new URL('./spatial.worker.ts', import.meta.url), { type: 'module' });
+  } catch {
+    return Promise.resolve(spatialIndex(x, y));
+  }
+  return new Promise((resolve) => {
     const xs = Float32Array.from(x);
     const ys = Float32Array.from(y);
     worker.onmessage = (e: MessageEvent<ArrayBuffer>) => { worker.terminate(); resolve(e.data); };
-    worker.onerror = (e) => { worker.terminate(); reject(new Error(e.message)); };
+    worker.onerror = (e) => { e.preventDefault(); worker.terminate(); resolve(spatialIndex(x, y)); };
     worker.postMessage({ x: xs, y: ys }, [xs.buffer, ys.buffer]);
   });
 }

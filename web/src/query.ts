@@ -3,7 +3,8 @@
 import { enc, getJSON, type QueryResult, type SearchHit } from './api';
 import { clearSelection, setSelection } from './selection';
 import { els, state } from './state';
-import { esc, fmt, $ } from './util';
+import { neighbourTableHtml } from './render';
+import { esc, $ } from './util';
 import { maps } from './views';
 
 const HINT = 'Click a point, or search by id or text, to list its nearest neighbours in both spaces.';
@@ -51,9 +52,7 @@ function renderQuery(res: QueryResult): void {
     const list = res.spaces[space] ?? [];
     title.innerHTML = `${esc(space)} <span class="muted">· ${list.length} neighbours</span>`;
     title.title = space;
-    const extra = Array.from(new Set(list.flatMap((n) => Object.keys(n))))
-      .filter((k) => !['id', 'row', 'distance', 'rank', state.dataset?.id_field].includes(k)).slice(0, 4);
-    table.innerHTML = `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => `<tr data-row="${n.row}" data-id="${esc(n.id)}" class="${shared.has(String(n.id)) ? 'shared' : ''}"><td>${i + 1}</td><td>${shared.has(String(n.id)) ? '<span class="shared-mark">★</span> ' : ''}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`).join('')}</tbody>`;
+    table.innerHTML = neighbourTableHtml(list, shared, state.dataset?.id_field);
     table.querySelectorAll<HTMLTableRowElement>('tbody tr').forEach((tr) => {
       const r = Number(tr.dataset.row);
       tr.onmouseenter = () => { maps.A.hoverRow(r); maps.B.hoverRow(r); };

@@ -79,6 +79,21 @@ class Comparison:
         cols.update({f"overlap_k{kk}": v for kk, v in sorted(self.overlap_k.items()) if kk != self.k})
         return pd.DataFrame(cols)
 
+    @property
+    def figure(self):
+        """The per-item Jaccard histogram (and k curve) as a matplotlib Figure, drawn once."""
+        if self.__dict__.get("_figure") is None:
+            from spacelens.display import comparison_figure
+
+            self.__dict__["_figure"] = comparison_figure(self)
+        return self.__dict__["_figure"]
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the summary table beside its figure."""
+        from spacelens.display import comparison_html
+
+        return comparison_html(self)
+
 
 @dataclass
 class SimilarityMatrix:

@@ -1,5 +1,15 @@
-"""The analyzer web app (FastAPI): ``create_app(home)``; the page itself is built from web/."""
+"""The analyzer web app (FastAPI): ``create_app(home)``; the page itself is built from web/.
 
-from spacelens.server.app import create_app, frontend_built, static_dir
+FastAPI is imported only when the app is asked for: the frame builders (``data``, ``frames``,
+``colors``, ``binary``) serve the notebook widget too, which needs no web server.
+"""
 
 __all__ = ["create_app", "frontend_built", "static_dir"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from spacelens.server import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module 'spacelens.server' has no attribute {name!r}")

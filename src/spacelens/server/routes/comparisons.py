@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from spacelens.server.colors import histogram
 from spacelens.server.context import ServerContext, context
+from spacelens.server.frames import comparison_frame
 from spacelens.server.routes.maps import frame
 
 router = APIRouter()
@@ -18,7 +18,4 @@ def comparison(a: str, b: str, k: int = 10, dataset: str | None = None, ctx: Ser
     if dataset is not None:
         ctx.of_dataset(dataset, a, b)
     comp = ctx.comparison(a, b, k)
-    bins, hist = histogram(ctx.reg.dataset(ds).n_rows, comp.rows, comp.jaccard)
-    header = {"a": a, "b": b, "k": comp.k, "dataset": ds, "mean": comp.mean, "n": int(len(comp.rows)),
-              "histogram": hist, "info": comp.info}
-    return frame(header, {"bins": bins})
+    return frame(*comparison_frame(ctx.reg, ds, comp))

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from spacelens.errors import SpacelensError
 from spacelens.server.context import ServerContext, context
 from spacelens.server.data import plain
+from spacelens.server.frames import with_shared
 
 router = APIRouter()
 
@@ -24,8 +25,4 @@ def query(space: str, vs: str | None = None, id: str | None = None, row: int | N
             raise SpacelensError("Say which item to query", "Pass id=ITEM_ID or row=DATASET_ROW")
         id = str(ctx.check_row(ds, row)["ids"][row])
     res = api.query(space, id, k=ctx.check_k(k), vs=vs, metric=metric, home=ctx.reg)
-    if "shared" not in res:  # ids near the item in both spaces, in space A's order
-        lists = list(res.get("spaces", {}).values())
-        in_b = {str(n["id"]) for n in lists[-1]} if len(lists) > 1 else set()
-        res["shared"] = [str(n["id"]) for n in lists[0] if str(n["id"]) in in_b] if in_b else []
-    return plain({**res, "k": res.get("k") or k})
+    return plain({**with_shared(res), "k": res.get("k") or k})

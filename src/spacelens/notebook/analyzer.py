@@ -1,0 +1,231 @@
+"""The notebook widget: two linked maps of two spaces, with the selection shared with Python.
+
+The front end is the page's (``web/src/widget.ts`` imports the page's map, colour, frame and
+panel modules; ``npm run build`` writes ``static/widget.js``). It asks the kernel for data by
+the page's paths (``spaces/NAME/map``, ``datasets/NAME/colors``, ``comparison``, ``query``)
+in custom messages; :class:`SpacelensWidget` answers with the frames the web server sends
+(:mod:`spacelens.server.frames`), so no server runs and nothing leaves the kernel but what
+the cell draws.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from spacelens.errors import SpacelensError
+
+STATIC = Path(__file__).with_name("static")
+MAP_PATH = re.compile(r"^spaces/(?P<name>[^/]+)/map$")
+COLORS_PATH = re.compile(r"^datasets/(?P<name>[^/]+)/colors$")
+
+
+def _anywidget():
+    try:
+        import anywidget
+        import traitlets
+    except ImportError:
+        raise SpacelensError("The notebook widget needs anywidget",
+                             "Install the notebook extra: pip install 'spacelens[notebook]'") from None
+    if not (STATIC / "widget.js").is_file():
+        raise SpacelensError(f"The widget's front end is not built ({STATIC / 'widget.js'} is missing)",
+                             "Build it with 'make web' (or: cd web && npm ci && npm run build)")
+    return anywidget, traitlets
+
+
+_WIDGET_CLASS = None
+
+
+def widget_class():
+    """The anywidget class (made on first use, so importing spacelens needs no anywidget)."""
+    global _WIDGET_CLASS
+    if _WIDGET_CLASS is not None:
+        return _WIDGET_CLASS
+    anywidget, t = _anywidget()
+
+    class SpacelensWidget(anywidget.AnyWidget):
+        """Two linked maps of two spaces of one dataset; ``.selection`` / ``.select(ids)``."""
+
+        _esm = STATIC / "widget.js"
+        _css = STATIC / "widget.css"
+        spaces = t.List(t.Unicode(), default_value=["", ""]).tag(sync=True)
+        dataset = t.Unicode("").tag(sync=True)
+        method = t.Unicode("pca").tag(sync=True)
+        color = t.Unicode("").tag(sync=True)
+        k = t.Int(10).tag(sync=True)
+        columns = t.List(t.Unicode()).tag(sync=True)
+        selected_rows = t.List(t.Int()).tag(sync=True)
+        height = t.Int(420).tag(sync=True)
+
+        def __init__(self, reg, **kwargs):
+            from spacelens.server.data import ComparisonCache, TableCache
+
+            super().__init__(**kwargs)
+            self._reg = reg
+            self._tables = TableCache()
+            self._comparisons = ComparisonCache()
+            self.on_msg(self._on_message)
+
+        # -- what Python reads and sets ------------------------------------------------------
+        @property
+        def registry(self):
+            return self._reg
+
+        @property
+        def selection(self):
+            """The selected items' metadata (one row per item, dataset order), with their
+            ``row`` and, when the two spaces were compared, their ``jaccard`` at ``k``."""
+            import pandas as pd
+
+            rows = np.asarray(sorted(self.selected_rows), dtype=np.int64)
+            e = self._tables.entry(self._reg, self.dataset)
+            df = e["table"].iloc[rows].reset_index(drop=True)
+            df.insert(0, "row", rows)
+            try:
+                comp = self._comparisons.get(self._reg, self.spaces[0], self.spaces[1], self.k)
+            except SpacelensError:
+                return df
+            jac = pd.Series(comp.jaccard, index=comp.rows)
+            df["jaccard"] = jac.reindex(rows).to_numpy()
+            return df
+
+        def select(self, ids=None, *, rows=None):
+            """Highlight items in both maps: by ``ids`` (the dataset's ids) or dataset ``rows``."""
+            if (ids is None) == (rows is None):
+                raise SpacelensError("select() needs ids or rows", "Pass select(ids) or select(rows=[...])")
+            n = self._reg.dataset(self.dataset).n_rows
+            if ids is not None:
+                if isinstance(ids, (str, int, np.integer)):
+                    ids = [ids]
+                all_ids = self._tables.entry(self._reg, self.dataset)["ids"]
+                where = {str(v): i for i, v in enumerate(all_ids)}
+                wanted = [str(v) for v in ids]
+                missing = [v for v in wanted if v not in where]
+                if missing:
+                    raise SpacelensError(f"{len(missing)} ids are not in dataset {self.dataset!r}: "
+                                         f"{', '.join(missing[:5])}", "Pass ids of the dataset's items")
+                rows = [where[v] for v in wanted]
+            rows = sorted({int(r) for r in np.asarray(rows).reshape(-1)})
+            if rows and (rows[0] < 0 or rows[-1] >= n):
+                raise SpacelensError(f"Rows must be in 0..{n - 1}", "Pass dataset row numbers")
+            self.selected_rows = rows
+            return self
+
+        def clear(self):
+            self.selected_rows = []
+            return self
+
+        # -- what the front end asks ----------------------------------------------------------
+        def _on_message(self, _widget, content, _buffers):
+            if not isinstance(content, dict) or content.get("type") != "get":
+                return
+            from spacelens.server import binary
+            from spacelens.server.data import plain
+
+            reply = {"type": "reply", "id": content.get("id")}
+            try:
+                out = self.answer(str(content.get("path", "")), dict(content.get("params") or {}))
+            except SpacelensError as exc:
+                self.send({**reply, "error": str(exc)})
+                return
+            except Exception as exc:  # shown in the cell, never a silent blank widget
+                self.send({**reply, "error": f"{type(exc).__name__}: {exc}"})
+                return
+            if isinstance(out, tuple):
+                header, buffers = out
+                self.send(reply, buffers=[binary.encode(plain(header), buffers)])
+            else:
+                self.send({**reply, "content": plain(out)})
+
+        def answer(self, path: str, params: dict):
+            """The page's API paths, answered from the registry (frames as (header, buffers))."""
+            from spacelens.server.frames import colors_frame, comparison_frame, map_frame, with_shared
+
+            reg = self._reg
+            k = int(params.get("k", self.k))
+            if m := MAP_PATH.match(path):
+                return map_frame(reg, _unquote(m["name"]), str(params.get("method", self.method)),
+                                 params.get("align_to") or None)
+            if m := COLORS_PATH.match(path):
+                by = str(params.get("by", ""))
+                comp = None
+                if by == "coincidence":
+                    comp = self._comparisons.get(reg, params.get("a", self.spaces[0]), params.get("b", self.spaces[1]), k)
+                return colors_frame(reg, _unquote(m["name"]), by, self._tables, comp)
+            if path == "comparison":
+                a, b = params.get("a", self.spaces[0]), params.get("b", self.spaces[1])
+                return comparison_frame(reg, reg.space(a).dataset, self._comparisons.get(reg, a, b, k))
+            if path == "query":
+                from spacelens import api
+
+                space, vs = params.get("space", self.spaces[0]), params.get("vs", self.spaces[1])
+                row = int(params["row"])
+                ids = self._tables.entry(reg, reg.space(space).dataset)["ids"]
+                res = api.query(space, str(ids[row]), k=k, vs=vs, home=reg)
+                return {**with_shared(res), "k": res.get("k") or k}
+            raise SpacelensError(f"The widget cannot answer {path!r}", "Update spacelens and rebuild the front end")
+
+    _WIDGET_CLASS = SpacelensWidget
+    return SpacelensWidget
+
+
+def _unquote(s: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(s)
+
+
+def widget(a, b, *, color: str | None = "label", map: str = "pca", k: int = 10, labels=None, metadata=None,
+           names=("A", "B"), height: int = 420, home=None):
+    """The analyzer's two linked maps of ``a`` and ``b`` in a notebook cell (an anywidget).
+
+    ``a``, ``b``: two arrays (n_items, dim) whose row i is the same item (kept in a scratch
+    registry, :mod:`spacelens.scratch`; ``labels``, ``metadata`` describe the items, ``names``
+    title the maps), or two registered spaces' names (of ``home``). ``map``: "pca", "umap" or
+    "pca-umap" (computed once and cached). ``color``: a dataset column or "coincidence" (the
+    per-item kNN Jaccard at ``k``); "label" falls back to coincidence when there is no such
+    column. Lasso items (shift-drag, or tick "lasso") and read them with ``w.selection``;
+    highlight items from Python with ``w.select(ids)``.
+    """
+    from spacelens import api
+    from spacelens.scratch import is_array, register
+    from spacelens.server.data import check_method
+
+    cls = widget_class()
+    method = check_method(map)
+    if is_array(a) or is_array(b):
+        if not (is_array(a) and is_array(b)):
+            raise SpacelensError("widget got one array and one space name",
+                                 "Pass two arrays (same rows), or two registered spaces' names")
+        if home is not None:
+            raise SpacelensError("widget got arrays and home=", "Pass arrays alone, or registered names with home=")
+        names = tuple(names)
+        if len(names) != 2 or names[0] == names[1]:
+            raise SpacelensError(f"names={names!r}", "Pass two different names, e.g. names=('triplet', 'arcface')")
+        scratch = register({names[0]: a, names[1]: b}, labels=labels, metadata=metadata)
+        reg, (a, b) = scratch.reg, scratch.names
+    else:
+        if labels is not None or metadata is not None:
+            raise SpacelensError("labels/metadata were given with registered spaces",
+                                 "Registered spaces use their dataset's columns: pass color=COLUMN")
+        reg = api.open_registry(home)
+    ra, rb = reg.space(a), reg.space(b)
+    if ra.dataset != rb.dataset:
+        raise SpacelensError(f"Spaces {a!r} and {b!r} embed different datasets ({ra.dataset!r}, {rb.dataset!r})",
+                             "Pick two spaces of the same dataset")
+    from spacelens.server.data import TableCache
+
+    columns = [c["name"] for c in TableCache().entry(reg, ra.dataset)["columns"]
+               if c["kind"] in ("categorical", "numeric") and not c.get("is_id")]
+    if color == "label" and "label" not in columns:
+        color = "coincidence"
+    if color not in (None, "", "coincidence") and color not in columns:
+        raise SpacelensError(f"Cannot colour by {color!r}",
+                             f"Use 'coincidence' or one of the columns: {', '.join(columns) or '(none)'}")
+    for space in (a, b):  # cached: computed once per space and method
+        api.project(space, method=method, home=reg)
+    api.compare(a, b, k=k, cka=False, home=reg)
+    return cls(reg, spaces=[a, b], dataset=ra.dataset, method=method, color=color or "", k=k, columns=columns,
+               height=height)

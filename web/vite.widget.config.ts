@@ -1,0 +1,13 @@
+// Builds the notebook widget (src/widget.ts) from the page's modules into the Python package
+// (src/spacelens/notebook/static/widget.js + widget.css), as one ES module that anywidget loads.
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  build: {
+    outDir: '../src/spacelens/notebook/static',
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 1024,
+    lib: { entry: 'src/widget.ts', formats: ['es'], fileName: () => 'widget.js', cssFileName: 'widget' },
+  },
+});
