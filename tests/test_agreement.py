@@ -308,3 +308,25 @@ def test_cknna_counts_a_repeated_neighbour_once():
     ga2, ka2 = np.concatenate([ga, ga[:, :1]], axis=1), np.concatenate([ka, ka[:, :1]], axis=1)
     gb2, kb2 = np.concatenate([gb, gb[:, :1]], axis=1), np.concatenate([kb, kb[:, :1]], axis=1)
     assert cknna(ga2, gb2, ka2, kb2, 7) == pytest.approx(ref, rel=1e-12)
+
+
+def test_row_search_and_mutual_pairs_brute_force():
+    from spacelens.compare.agreement import _mutual_pairs, _mutual_pairs_search, _sorted_rows, row_search
+
+    rng = np.random.default_rng(11)
+    n, k = 30, 6
+    g = np.array([rng.choice([j for j in range(n) if j != i], size=k, replace=False) for i in range(n)])
+    g[3, 2] = -1                                   # a missing neighbour
+    g[4, 5] = g[4, 0]                              # a repeated one
+    gs, _ = _sorted_rows(g, np.ones(g.shape), k)
+    rows, vals = rng.integers(0, n, 500), rng.integers(0, n, 500)
+    found = row_search(gs, rows, vals)
+    for r, v, f in zip(rows, vals, found):
+        ref = [c for c in range(k) if gs[r, c] == v]
+        assert (f == ref[0]) if ref else f == -1, (r, v, f)
+    support = gs < n
+    ref = {(i * k + c, int(gs[i, c]) * k + list(gs[gs[i, c]]).index(i))
+           for i in range(n) for c in range(k) if support[i, c] and i < gs[i, c] and i in set(gs[gs[i, c]])}
+    for fn in (_mutual_pairs, _mutual_pairs_search):
+        p, q = fn(gs, support)
+        assert set(zip(p.tolist(), q.tolist())) == ref and len(p) == len(ref) > 0
