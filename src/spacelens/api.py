@@ -205,10 +205,26 @@ def knn(space: str, k: int = 10, metric: str = "cosine", engine: str = "auto", h
 
 def query(space: str, id, *, k: int = 10, vs: str | None = None, metric: str = "cosine",
           home: Home = None) -> dict:
-    """The ``k`` nearest neighbours of item ``id`` in ``space`` (and in ``vs``), with their metadata."""
+    """The ``k`` nearest neighbours of item ``id`` in ``space`` (and in ``vs``), with their metadata.
+
+    With ``vs``: also ``"kept"`` (ids in both lists, ``space``'s order), ``"lost"`` (in ``space``'s
+    list only) and ``"gained"`` (in ``vs``'s only, its order), and ``"jaccard"``/``"overlap"``
+    of the two lists.
+    """
     from spacelens.neighbors import query as _query
 
-    return _query(open_registry(home), space, id, k=k, vs=vs, metric=metric)
+    out = _query(open_registry(home), space, id, k=k, vs=vs, metric=metric)
+    if vs is not None:
+        la, lb = (out["spaces"][name] for name in out["spaces"])
+        ia, ib = [n["id"] for n in la], [n["id"] for n in lb]
+        sa, sb = set(ia), set(ib)
+        out["kept"] = [x for x in ia if x in sb]
+        out["lost"] = [x for x in ia if x not in sb]
+        out["gained"] = [x for x in ib if x not in sa]
+        union = len(sa | sb)
+        out["jaccard"] = len(out["kept"]) / union if union else 1.0
+        out["overlap"] = len(out["kept"]) / out["k"] if out["k"] else 1.0
+    return out
 
 
 def build_index(index_name: str, space: str, *, model: str = "exact", similarity: str = "cosine",
