@@ -109,6 +109,9 @@ def test_describe_group_hand_example():
     assert size["mean"] == 9.0 and size["overall_mean"] == 5.0 and size["effect"] == pytest.approx(1.0)
     # 'note' has a distinct value per row: 10% of the group each, never over-represented
     assert all(f["column"] != "note" for f in feats)
+    # a column recoding another adds nothing
+    table["kind_text"] = "kind " + table["kind"]
+    assert describe_group(np.array([5, 6, 7, 8, 9]), table) == feats
 
 
 @pytest.fixture

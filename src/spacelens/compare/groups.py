@@ -90,7 +90,8 @@ def describe_group(members: np.ndarray, table, *, columns=None) -> list[dict]:
     with more, like ids or captions, is skipped): the values with
     at least :data:`MIN_SHARE` of the group and :data:`MIN_LIFT` times their overall share.
     Other numeric columns: the group mean when it is :data:`MIN_EFFECT` standard deviations or more
-    from the overall mean. Strongest first (by lift or effect size)."""
+    from the overall mean. Strongest first (by lift or effect size); a value with exactly the
+    share in and out of the group of a stronger one (another column recoding it) is left out."""
     import pandas as pd
 
     out = []
@@ -122,7 +123,14 @@ def describe_group(members: np.ndarray, table, *, columns=None) -> list[dict]:
             if abs(effect) >= MIN_EFFECT:
                 out.append({"column": c, "mean": gm, "overall_mean": om, "effect": effect, "lift": abs(effect)})
     out.sort(key=lambda d: -d["lift"])
-    return out
+    # a column that recodes another (caption "a photo of a 7" beside label 7) says nothing new
+    seen, kept = set(), []
+    for f in out:
+        key = (round(f["share"], 9), round(f["overall"], 9)) if "value" in f else None
+        if key is None or key not in seen:
+            kept.append(f)
+            seen.add(key)
+    return kept
 
 
 def _pct(x: float) -> str:
