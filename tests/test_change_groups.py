@@ -159,3 +159,17 @@ def test_cli_compare_groups_and_export_changes(cli, registered, tmp_path):
     assert "group" not in df2.columns and "label" in df2.columns and len(df2) == len(df)
     bad = cli("compare", "pa", "pb", "--export-changes", str(tmp_path / "x.txt"))
     assert bad.code != 0 and ".parquet or .csv" in " ".join(bad.err.split())
+
+
+def test_shares_are_against_the_compared_items_only():
+    """Comparing a subset (e.g. the val split): 'overall' is the share among the compared items."""
+    a, b, table, s1, *_ = planted(0)
+    res = _comparison(a, b)
+    n = len(a)
+    # the dataset has 500 more rows (another split) after the compared ones, all of label 3
+    extra = pd.DataFrame({"id": [f"x{i}" for i in range(500)], "label": 3, "colour": "red"})
+    full = pd.concat([table, extra], ignore_index=True)
+    res.rows = np.arange(n)
+    out = change_groups(res, full[["label"]])
+    f = out["groups"][0]["features"][0]
+    assert (f["value"], f["share"], f["overall"]) == (3, 1.0, pytest.approx(1 / 15))

@@ -159,7 +159,8 @@ def change_groups(res, table=None, *, k: int | None = None, columns=None, max_ov
                   max_items: int = MAX_ITEMS) -> dict:
     """Groups of items of comparison ``res`` whose neighbourhoods changed together, ranked.
 
-    ``table``: the dataset's metadata (a DataFrame indexed by dataset row) to describe groups by;
+    ``table``: the dataset's metadata (a DataFrame, row i = dataset row i) to describe groups by,
+    against the shares among the compared items;
     ``columns``: which of its columns (default all). ``max_overlap``: an item counts as changed
     when it kept at most this share of its k neighbours. ``min_similarity``/``min_size``: the
     DBSCAN settings (see :func:`cluster_changes`). ``max_items``: at most this many changed items
@@ -205,12 +206,14 @@ def change_groups(res, table=None, *, k: int | None = None, columns=None, max_ov
             raise SpacelensError(f"No metadata column {', '.join(map(repr, missing))} to describe groups by",
                                  f"Use some of: {', '.join(map(str, table.columns))}")
     all_rows = np.asarray(res.rows)
+    # shares "overall" are among the compared items (e.g. the val split), not the whole dataset
+    items = table.iloc[all_rows].reset_index(drop=True) if table is not None and cols else None
     for rank, d in enumerate(described, 1):
         members = d.pop("members")
         rows = all_rows[members]
         d.update({"rank": rank, "rows": rows.tolist(), "ids": [str(x) for x in res.ids[members]],
                   "n_lost": int(n_lost[members].sum()), "n_gained": int(n_gained[members].sum())})
-        feats = describe_group(rows, table, columns=cols) if table is not None and cols else []
+        feats = describe_group(members, items, columns=cols) if items is not None else []
         d["features"] = feats
         lead = feats[0]["column"] if feats else (cols[0] if cols else None)
         if lead is not None:

@@ -100,10 +100,12 @@ def summary(c: dict) -> list[str]:
         lo, hi = by["least"][0], by["most"][0]
         s.append(f"By {by['column']}: neighbourhoods changed most for {lo['group']} (mean Jaccard {lo['mean']:.3f}) "
                  f"and least for {hi['group']} ({hi['mean']:.3f}); overall {by['overall']:.3f}.")
-    groups = (c.get("where", {}).get("groups") or {}).get("groups") or []
+    found = c.get("where", {}).get("groups") or {}
+    groups = found.get("groups") or []
     if groups:
-        s.append(f"Region to look at first ({len(groups)} group{'s' if len(groups) > 1 else ''} of items whose "
-                 f"neighbourhoods changed together): {groups[0]['description']}.")
+        n = found.get("n_groups", len(groups))
+        s.append(f"Region to look at first (of {n} group{'s' if n > 1 else ''} of items whose neighbourhoods "
+                 f"changed together): {groups[0]['description']}.")
     st = c.get("structure")
     if st and not st.get("pairs"):
         s.append("Class mixing did not change: every class has the same neighbour-label shares in both spaces.")
