@@ -173,3 +173,31 @@ def test_shares_are_against_the_compared_items_only():
     out = change_groups(res, full[["label"]])
     f = out["groups"][0]["features"][0]
     assert (f["value"], f["share"], f["overall"]) == (3, 1.0, pytest.approx(1 / 15))
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_server_change_groups_and_query_changes(registered):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from spacelens.server import create_app
+
+    home = registered["home"]
+    with TestClient(create_app(home, jobs="thread"), base_url="http://127.0.0.1") as client:
+        r = client.get("/api/change-groups", params={"a": "pa", "b": "pb", "k": K})
+        assert r.status_code == 200, r.text
+        got = r.json()
+        ref = spacelens.change_groups("pa", "pb", k=K, top=12, home=home)
+        assert [g["rows"] for g in got["groups"]] == [g["rows"] for g in ref["groups"]]
+        assert set(got["groups"][0]["rows"]) == set(registered["s1"].tolist())
+        assert got["groups"][0]["description"] == ref["groups"][0]["description"]
+        item = f"item{registered['s1'][0]:05d}"
+        q = client.get("/api/query", params={"space": "pa", "vs": "pb", "id": item, "k": K}).json()
+        la, lb = ([n["id"] for n in q["spaces"][s]] for s in ("pa", "pb"))
+        assert q["kept"] == [x for x in la if x in lb] and q["lost"] == [x for x in la if x not in lb]
+        assert q["gained"] == [x for x in lb if x not in la]
+        bad = client.get("/api/change-groups", params={"a": "pa", "b": "pa"})
+        assert bad.status_code == 400 and "itself" in bad.json()["detail"]
+        assert client.get("/api/change-groups", params={"a": "pa", "b": "nope"}).status_code == 404
+        assert client.get("/api/change-groups", params={"a": "pa", "b": "pb", "k": 0}).status_code == 400
