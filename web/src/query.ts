@@ -1,6 +1,8 @@
 // The kNN query: an item's k nearest neighbours in both spaces, side by side under the maps
-// (shared neighbours starred), highlighted in the maps; and the search that finds an item.
+// (each marked kept, lost or gained, see changes.ts), highlighted in the maps; and the search
+// that finds an item.
 import { enc, getJSON, type QueryResult, type SearchHit } from './api';
+import { changeBadge, changesOf, changeSummary, clearChangeMarks, markChanges, syncGroups } from './changes';
 import { clearSelection, setSelection } from './selection';
 import { els, state } from './state';
 import { esc, fmt, $ } from './util';
@@ -33,6 +35,7 @@ export function highlightQuery(res: QueryResult, row: number): void {
   maps.B.selectRows([row, ...nB]);
   maps.A.hoverRow(row);
   maps.B.hoverRow(row);
+  markChanges(res);
 }
 
 /** Put the query's highlights (or the selection) back after the maps were redrawn. */
@@ -43,8 +46,9 @@ export function reapplySelection(): void {
 
 function renderQuery(res: QueryResult): void {
   const shared = new Set(res.shared);
+  const changes = changesOf(res);
   const same = state.a === state.b;
-  els.queryInfo.innerHTML = `<b>${esc(res.query)}</b> · k = ${res.k}${same ? '' : ` · <span class="shared-mark">★</span> ${shared.size} of ${res.k} neighbours shared`}`;
+  els.queryInfo.innerHTML = `<b>${esc(res.query)}</b> · k = ${res.k}${same ? '' : ` · ${changeSummary(res)}`}`;
   $('#query-tables').hidden = false;
   $('#query-panel').classList.add('open');
   const fill = (table: HTMLTableElement, title: HTMLElement, space: string) => {
@@ -53,7 +57,7 @@ function renderQuery(res: QueryResult): void {
     title.title = space;
     const extra = Array.from(new Set(list.flatMap((n) => Object.keys(n))))
       .filter((k) => !['id', 'row', 'distance', 'rank', state.dataset?.id_field].includes(k)).slice(0, 4);
-    table.innerHTML = `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => `<tr data-row="${n.row}" data-id="${esc(n.id)}" class="${shared.has(String(n.id)) ? 'shared' : ''}"><td>${i + 1}</td><td>${shared.has(String(n.id)) ? '<span class="shared-mark">★</span> ' : ''}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`).join('')}</tbody>`;
+    table.innerHTML = `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => `<tr data-row="${n.row}" data-id="${esc(n.id)}" data-change="${changes.get(String(n.id)) ?? ''}" class="${shared.has(String(n.id)) ? 'shared ' : ''}${changes.get(String(n.id)) ?? ''}"><td>${i + 1}</td><td>${changeBadge(changes.get(String(n.id)))}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`).join('')}</tbody>`;
     table.querySelectorAll<HTMLTableRowElement>('tbody tr').forEach((tr) => {
       const r = Number(tr.dataset.row);
       tr.onmouseenter = () => { maps.A.hoverRow(r); maps.B.hoverRow(r); };
@@ -68,6 +72,8 @@ function renderQuery(res: QueryResult): void {
 
 /** Forget the query: empty tables, no titles, no search text left over. */
 export function clearQuery(): void {
+  clearChangeMarks();
+  syncGroups();
   state.query = null;
   state.queryRow = null;
   els.tableA.innerHTML = '';
