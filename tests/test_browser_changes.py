@@ -11,12 +11,11 @@ import warnings
 
 import numpy as np
 import pytest
-
 from test_browser import ARTIFACTS, browser, js, screen_point, selected_rows, serving, wait_ready  # noqa: F401
 from test_change_groups import K, planted
 
-import spacelens  # noqa: E402
-from spacelens import api  # noqa: E402
+import spacelens
+from spacelens import api
 
 VIEWS = ARTIFACTS / "views"
 COLORS = {"kept": (0x15, 0x80, 0x3d), "lost": (0xdc, 0x26, 0x26), "gained": (0x25, 0x63, 0xeb)}

@@ -195,7 +195,7 @@ def change_groups(res, table=None, *, k: int | None = None, columns=None, max_ov
     for g in range(int(labels.max()) + 1 if len(labels) else 0):
         members = cand[labels == g]          # positions among the compared items, most changed first
         mj = float(jac[members].mean())
-        groups.append({"n": int(len(members)), "members": members, "mean_jaccard": mj,
+        groups.append({"n": len(members), "members": members, "mean_jaccard": mj,
                        "mean_overlap": float(ov[members].mean()), "score": float(len(members) * (1 - mj))})
     groups.sort(key=lambda d: (-d["score"], int(d["members"][0])))
     described = groups[:top]
@@ -227,7 +227,7 @@ def change_groups(res, table=None, *, k: int | None = None, columns=None, max_ov
         d["description"] = group_sentence(d)
     for d in groups[top:]:
         d.pop("members")
-    return {"k": k, "n_items": int(len(jac)), "n_changed": int(len(changed)), "n_clustered": int(len(cand)),
+    return {"k": k, "n_items": len(jac), "n_changed": len(changed), "n_clustered": len(cand),
             "n_grouped": int(sum(d["n"] for d in groups)), "n_groups": len(groups), "max_overlap": max_overlap,
             "min_similarity": min_similarity, "min_size": min_size, "groups": described}
 
