@@ -330,3 +330,38 @@ def test_row_search_and_mutual_pairs_brute_force():
     for fn in (_mutual_pairs, _mutual_pairs_search):
         p, q = fn(gs, support)
         assert set(zip(p.tolist(), q.tolist())) == ref and len(p) == len(ref) > 0
+
+
+def test_cknna_without_packing_equals_dense_formula(monkeypatch):
+    """The path for graphs too large to pack edges into 64 bits (binary searches in sorted rows)."""
+    from spacelens.compare import agreement
+
+    monkeypatch.setattr(agreement, "_fits_pack", lambda n, k: False)
+    a, b = _pair(seed=9)
+    for k in (3, 8):
+        ga, gb = topk_dense(a @ a.T, k), topk_dense(b @ b.T, k)
+        ka, kb = edge_kernel(a, ga, True), edge_kernel(b, gb, True)
+        assert cknna(ga, gb, ka, kb, k) == pytest.approx(cknna_dense(a, b, k), rel=1e-9)
+        ga2, ka2 = np.concatenate([ga, ga[:, :1]], axis=1), np.concatenate([ka, ka[:, :1]], axis=1)
+        gb2, kb2 = np.concatenate([gb, gb[:, :1]], axis=1), np.concatenate([kb, kb[:, :1]], axis=1)
+        assert cknna(ga2, gb2, ka2, kb2, k + 1) == pytest.approx(cknna_dense(a, b, k), rel=1e-9)
+
+
+
+def test_packed_edge_match_brute_force():
+    from spacelens.compare.agreement import _columns_in
+
+    rng = np.random.default_rng(12)
+    n, k = 40, 6
+    ga = rng.integers(-1, n, size=(n, k))            # missing (-1) and repeated neighbours included
+    gb = np.where(rng.random((n, k)) < 0.5, ga[:, rng.permutation(k)], rng.integers(-1, n, size=(n, k)))
+    in_a, in_b = ga >= 0, gb >= 0
+    out = _columns_in(ga, in_a, gb, in_b)
+    # brute force: the first copy of each neighbour of A's row, matched to its first column in B's row
+    for i in range(n):
+        for c in range(k):
+            j = ga[i, c]
+            first_a = j >= 0 and list(ga[i]).index(j) == c
+            ref = next((d for d in range(k) if gb[i, d] == j), -1) if first_a else -1
+            assert out[i, c] == ref and in_a[i, c] == first_a
+        assert [in_b[i, d] for d in range(k)] == [gb[i, d] >= 0 and list(gb[i]).index(gb[i, d]) == d for d in range(k)]
