@@ -2,10 +2,11 @@
 
 With torch installed (as `make demo` does) it runs the seed workflow of
 ``examples/triplet_vs_arcface.py``: train Triplet and ArcFace embedders, log every epoch,
-evaluate, compare with a reseeded baseline, show the evolution over epochs. Without torch it
-registers two spaces any machine can make (raw pixels, and the hidden layer of scikit-learn's
-MLPClassifier) and evaluates and compares those. Either way it ends by saying how to open the
-analyzer on the result.
+evaluate, compare with a reseeded baseline, show the evolution over epochs, and write a
+shareable HTML report on Triplet vs ArcFace (the reseeded Triplet as baseline, labels = digit
+class). Without torch it registers two spaces any machine can make (raw pixels, and the hidden
+layer of scikit-learn's MLPClassifier), evaluates and compares those and writes their report.
+Either way it says where the report is and how to open the analyzer on the result.
 
     SPACELENS_HOME=.demo-home python examples/demo.py [--quick]
 """
@@ -53,7 +54,19 @@ def without_torch(home) -> None:
         print(f"evaluate {name:14} MAP@R {m['mean_average_precision_at_r']:.3f}  P@1 {m['precision_at_1']:.3f}")
     cmp = spacelens.compare("digits.pixels", "digits.mlp", k=10, home=home)
     print(f"\ncompare digits.pixels vs digits.mlp: mean kNN Jaccard (k=10) {cmp.mean:.3f}")
+    write_report(home, "digits.pixels", "digits.mlp", None, "report-pixels-vs-mlp.html")
     ready_to_look(home, "digits.pixels", "digits.mlp", k=10)
+
+
+def write_report(home, a: str, b: str, baseline: str | None, filename: str) -> Path:
+    """The shareable report on ``a`` vs ``b`` (HTML + JSON) in the registry folder; says where."""
+    path = Path(home.home) / filename
+    out = spacelens.report(a, b, path, baseline=baseline, label_field="label", k="5,10,20", home=home)
+    print(f"\nReport on {a} vs {b}" + (f" (baseline {baseline})" if baseline else "") + ":")
+    for sentence in out["summary"][:3]:
+        print(f"  - {sentence}")
+    print(f"Written to {out['html']} (open it in any browser; it fetches nothing) and {out['json']}")
+    return path
 
 
 def ready_to_look(home, a: str, b: str, k: int = 10) -> None:
@@ -85,6 +98,8 @@ def main(argv=None) -> None:
         # spin-wait (measured: 10x the CPU time under load for the same result quality)
         result = story(["--home", str(home.home), "--threads", "1"] + (["--quick"] if args.quick else []))
         last = result["epochs"]
+        write_report(home, f"digits-triplet.epoch_{last}.val", f"digits-arcface.epoch_{last}.val",
+                     f"digits-triplet-seed1.epoch_{last}.val", "report-triplet-vs-arcface.html")
         print()
         ready_to_look(home, f"digits-triplet.epoch_{last}.val", f"digits-arcface.epoch_{last}.val", k=10)
     else:

@@ -308,3 +308,60 @@ def test_cknna_counts_a_repeated_neighbour_once():
     ga2, ka2 = np.concatenate([ga, ga[:, :1]], axis=1), np.concatenate([ka, ka[:, :1]], axis=1)
     gb2, kb2 = np.concatenate([gb, gb[:, :1]], axis=1), np.concatenate([kb, kb[:, :1]], axis=1)
     assert cknna(ga2, gb2, ka2, kb2, 7) == pytest.approx(ref, rel=1e-12)
+
+
+def test_row_search_and_mutual_pairs_brute_force():
+    from spacelens.compare.agreement import _mutual_pairs, _mutual_pairs_search, _sorted_rows, row_search
+
+    rng = np.random.default_rng(11)
+    n, k = 30, 6
+    g = np.array([rng.choice([j for j in range(n) if j != i], size=k, replace=False) for i in range(n)])
+    g[3, 2] = -1                                   # a missing neighbour
+    g[4, 5] = g[4, 0]                              # a repeated one
+    gs, _ = _sorted_rows(g, np.ones(g.shape), k)
+    rows, vals = rng.integers(0, n, 500), rng.integers(0, n, 500)
+    found = row_search(gs, rows, vals)
+    for r, v, f in zip(rows, vals, found):
+        ref = [c for c in range(k) if gs[r, c] == v]
+        assert (f == ref[0]) if ref else f == -1, (r, v, f)
+    support = gs < n
+    ref = {(i * k + c, int(gs[i, c]) * k + list(gs[gs[i, c]]).index(i))
+           for i in range(n) for c in range(k) if support[i, c] and i < gs[i, c] and i in set(gs[gs[i, c]])}
+    for fn in (_mutual_pairs, _mutual_pairs_search):
+        p, q = fn(gs, support)
+        assert set(zip(p.tolist(), q.tolist())) == ref and len(p) == len(ref) > 0
+
+
+def test_cknna_without_packing_equals_dense_formula(monkeypatch):
+    """The path for graphs too large to pack edges into 64 bits (binary searches in sorted rows)."""
+    from spacelens.compare import agreement
+
+    monkeypatch.setattr(agreement, "_fits_pack", lambda n, k: False)
+    a, b = _pair(seed=9)
+    for k in (3, 8):
+        ga, gb = topk_dense(a @ a.T, k), topk_dense(b @ b.T, k)
+        ka, kb = edge_kernel(a, ga, True), edge_kernel(b, gb, True)
+        assert cknna(ga, gb, ka, kb, k) == pytest.approx(cknna_dense(a, b, k), rel=1e-9)
+        ga2, ka2 = np.concatenate([ga, ga[:, :1]], axis=1), np.concatenate([ka, ka[:, :1]], axis=1)
+        gb2, kb2 = np.concatenate([gb, gb[:, :1]], axis=1), np.concatenate([kb, kb[:, :1]], axis=1)
+        assert cknna(ga2, gb2, ka2, kb2, k + 1) == pytest.approx(cknna_dense(a, b, k), rel=1e-9)
+
+
+
+def test_packed_edge_match_brute_force():
+    from spacelens.compare.agreement import _columns_in
+
+    rng = np.random.default_rng(12)
+    n, k = 40, 6
+    ga = rng.integers(-1, n, size=(n, k))            # missing (-1) and repeated neighbours included
+    gb = np.where(rng.random((n, k)) < 0.5, ga[:, rng.permutation(k)], rng.integers(-1, n, size=(n, k)))
+    in_a, in_b = ga >= 0, gb >= 0
+    out = _columns_in(ga, in_a, gb, in_b)
+    # brute force: the first copy of each neighbour of A's row, matched to its first column in B's row
+    for i in range(n):
+        for c in range(k):
+            j = ga[i, c]
+            first_a = j >= 0 and list(ga[i]).index(j) == c
+            ref = next((d for d in range(k) if gb[i, d] == j), -1) if first_a else -1
+            assert out[i, c] == ref and in_a[i, c] == first_a
+        assert [in_b[i, d] for d in range(k)] == [gb[i, d] >= 0 and list(gb[i]).index(gb[i, d]) == d for d in range(k)]

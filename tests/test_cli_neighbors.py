@@ -54,13 +54,25 @@ def test_query_vs_side_by_side(cli, spaces):
     assert set(res["shared"]) == set(ids[shared])
     assert [n["id"] for n in res["spaces"]["s2"]] == ids[b].tolist()
 
+    # kept / lost / gained against the brute-force lists, in each space's order
+    assert res["kept"] == [x for x in ids[a] if x in set(ids[b])]
+    assert res["lost"] == [x for x in ids[a] if x not in set(ids[b])]
+    assert res["gained"] == [x for x in ids[b] if x not in set(ids[a])]
+    assert res["jaccard"] == pytest.approx(len(shared) / len(np.union1d(a, b)))
+    assert res["overlap"] == pytest.approx(len(shared) / 10)
+
     out = cli("query", "s1", "--id", "item00003", "--vs", "s2", "--metric", "l2", check=True).out
+    flat = " ".join(out.split())
     assert "s1" in out and "s2" in out
-    assert f"{len(shared)} of 10 neighbours shared" in out
-    # Both tables on the same lines: a shared id appears twice on one line, marked with *.
-    if len(shared):
-        line = next(ln for ln in out.splitlines() if ids[shared[0]] in ln and "│" in ln)
-        assert "*" in line
+    assert (f"{len(shared)} kept (=), {10 - len(shared)} lost (-, in s1 only), {10 - len(shared)} gained (+, in s2 "
+            "only) of 10") in flat
+    # Both tables on the same lines, each neighbour marked with what happened to it
+    for key, mark in (("kept", "= kept"), ("lost", "- lost"), ("gained", "+ gained")):
+        for x in res[key]:
+            line = next(ln for ln in out.splitlines() if x in ln and "│" in ln)
+            assert mark in line.split(x)[0].split("│")[-2]      # the mark cell just before the id
+    if res["lost"]:
+        assert f"lost: {', '.join(res['lost'])}" in flat
 
 
 def test_query_errors(cli, spaces):

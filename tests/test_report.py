@@ -66,6 +66,10 @@ def test_content_equals_the_api(world):
     changed = spacelens.changed_items(cmp, k=10, home=home)
     assert [r["id"] for r in content["where"]["changed_most"]] == changed["id"].head(20).tolist()
     assert len(content["summary"]) >= 5
+    groups = spacelens.change_groups(cmp, k=10, top=8, home=home)
+    assert [g["rows"] for g in content["where"]["groups"]["groups"]] == [g["rows"] for g in groups["groups"]]
+    assert groups["groups"] and content["where"]["groups"]["groups"][0]["description"] == groups["groups"][0]["description"]
+    assert any(s.startswith("Region to look at first") for s in content["summary"])
 
 
 def test_page_is_self_contained_with_every_section(world):
@@ -79,6 +83,7 @@ def test_page_is_self_contained_with_every_section(world):
     assert not re.search(r"url\((?!data:)", html)
     assert html.count("data:image/svg+xml;base64,") >= 5     # curve, histogram, groups, mixing, retrieval
     assert "in B, " in html and "of class 2&#x27;s neighbours are class 5" in html
+    assert "Regions to look at first" in html and "label=" in html
     mask = os.umask(0)
     os.umask(mask)
     assert Path(world["out"]["html"]).stat().st_mode & 0o777 == 0o666 & ~mask   # shareable, not mkstemp's 0600

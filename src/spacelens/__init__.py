@@ -9,7 +9,7 @@ import spacelens.evaluate  # noqa: F401
 import spacelens.evolution  # noqa: F401
 import spacelens.project  # noqa: F401
 import spacelens.report  # noqa: F401
-from spacelens.api import (add, build_index, changed_items, compare, compare_all, composition, delete_index,
+from spacelens.api import (add, build_index, change_groups, changed_items, compare, compare_all, composition, delete_index,
                            evaluate, evaluate_versus, evolution, knn, leaderboard, list_indexes, load_dataset,
                            load_space, log_space, ls, neighbour_changes, open_registry, project, prune_evaluations,
                            query, remove_evaluations, report, rm, show)
@@ -26,7 +26,7 @@ __all__ = [
     "compare", "compare_all", "evaluate", "leaderboard", "remove_evaluations", "prune_evaluations", "project",
     "evolution",
     # where and how two spaces differ
-    "neighbour_changes", "changed_items", "composition", "evaluate_versus", "report",
+    "neighbour_changes", "changed_items", "change_groups", "composition", "evaluate_versus", "report",
     # errors
     "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
 ]

@@ -255,10 +255,26 @@ def knn(space: str, k: int = 10, metric: str = "cosine", engine: str = "auto", h
 
 def query(space: str, id, *, k: int = 10, vs: str | None = None, metric: str = "cosine",
           home: Home = None) -> dict:
-    """The ``k`` nearest neighbours of item ``id`` in ``space`` (and in ``vs``), with their metadata."""
+    """The ``k`` nearest neighbours of item ``id`` in ``space`` (and in ``vs``), with their metadata.
+
+    With ``vs``: also ``"kept"`` (ids in both lists, ``space``'s order), ``"lost"`` (in ``space``'s
+    list only) and ``"gained"`` (in ``vs``'s only, its order), and ``"jaccard"``/``"overlap"``
+    of the two lists.
+    """
     from spacelens.neighbors import query as _query
 
-    return _query(open_registry(home), space, id, k=k, vs=vs, metric=metric)
+    out = _query(open_registry(home), space, id, k=k, vs=vs, metric=metric)
+    if vs is not None:
+        la, lb = (out["spaces"][name] for name in out["spaces"])
+        ia, ib = [n["id"] for n in la], [n["id"] for n in lb]
+        sa, sb = set(ia), set(ib)
+        out["kept"] = [x for x in ia if x in sb]
+        out["lost"] = [x for x in ia if x not in sb]
+        out["gained"] = [x for x in ib if x not in sa]
+        union = len(sa | sb)
+        out["jaccard"] = len(out["kept"]) / union if union else 1.0
+        out["overlap"] = len(out["kept"]) / out["k"] if out["k"] else 1.0
+    return out
 
 
 def build_index(index_name: str, space: str, *, model: str = "exact", similarity: str = "cosine",
@@ -359,21 +375,72 @@ def neighbour_changes(a, b: str | None = None, id=None, *, k: int = 10, metric_a
     return out
 
 
-def changed_items(a, b: str | None = None, *, k: int = 10, columns: list[str] | None = None,
-                  metric_a: str = "cosine", metric_b: str = "cosine", home: Home = None):
+def changed_items(a, b: str | None = None, *, k: int = 10, columns: list[str] | str | None = None,
+                  groups: dict | None = None, metric_a: str = "cosine", metric_b: str = "cosine",
+                  home: Home = None):
     """Per item (pandas DataFrame): id, row, jaccard, overlap, kept and changed neighbour counts,
-    least agreeing (most changed) first; ``columns``: dataset columns to add. Export with
-    ``.to_csv`` / ``.to_parquet``."""
+    least agreeing (most changed) first; ``columns``: dataset columns to add (``"all"``: every
+    column but the id). ``groups``: a :func:`change_groups` result, adds the column ``group``
+    (its rank, empty for items in none). Export with ``.to_csv`` / ``.to_parquet``."""
     from spacelens.compare.insight import changed_items as _changed
 
     reg = open_registry(home)
     res = _comparison(a, b, k, metric_a, metric_b, reg)
     df = _changed(res, k if k in res.per_k else None)
     if columns:
-        table = reg.load_table(res.dataset, columns=list(columns))
-        for c in columns:
-            df[c] = table[c].to_numpy()[df["row"].to_numpy()]
+        table = _describable_table(reg, res, None if columns == "all" else columns)
+        rows = df["row"].to_numpy()
+        for c in ([] if table is None else table.columns):
+            if c not in df.columns:
+                df[c] = table[c].to_numpy()[rows]
+    if groups is not None:
+        import pandas as pd
+
+        rank = {}
+        for g in groups.get("groups", []):
+            rank.update({r: g["rank"] for r in g["rows"]})
+        df["group"] = pd.array([rank.get(int(r)) for r in df["row"]], dtype="Int64")
     return df
+
+
+def _describable_table(reg, res, columns):
+    """The dataset's metadata (indexed by dataset row) to describe items by; the id column left out."""
+    ds = reg.dataset(res.dataset)
+    cols = [c for c in reg.table_columns(ds.name) if c not in (ds.id_field, "id")]
+    if columns is not None:
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        missing = [c for c in columns if c not in cols]
+        if missing:
+            from spacelens.errors import SpacelensError
+
+            raise SpacelensError(f"The dataset {ds.name!r} has no column {', '.join(map(repr, missing))}",
+                                 f"Use some of: {', '.join(map(str, cols)) or '(none)'}")
+        cols = columns
+    return reg.load_table(ds.name, columns=cols) if cols else None
+
+
+def change_groups(a, b: str | None = None, *, k: int = 10, columns=None, max_overlap: float = 0.5,
+                  min_similarity: float = 0.15, min_size: int = 5, top: int = 10, metric_a: str = "cosine",
+                  metric_b: str = "cosine", home: Home = None) -> dict:
+    """Groups of items whose neighbourhoods changed together from ``a`` to ``b`` (the regions to look
+    at first), ranked by size x disagreement and described by the dataset's metadata ("82%
+    label=7 (vs 10% overall), mean Jaccard 0.12").
+
+    ``a``: a space name (then ``b`` too) or a :class:`~spacelens.compare.Comparison`. ``columns``:
+    the metadata columns to describe groups by (default all but the id). Items that kept at most
+    ``max_overlap`` of their k neighbours are clustered (DBSCAN) by the lost and gained
+    neighbours they share; see :mod:`spacelens.compare.groups`. JSON-ready dict; each group has
+    ``rows``, ``ids``, ``mean_jaccard``, ``score``, ``features`` and ``description``.
+    """
+    from spacelens.compare.groups import change_groups as _groups, groups_to_dict
+
+    reg = open_registry(home)
+    res = _comparison(a, b, k, metric_a, metric_b, reg)
+    table = _describable_table(reg, res, columns)
+    out = _groups(res, table, k=k if k in res.per_k else None, max_overlap=max_overlap,
+                  min_similarity=min_similarity, min_size=min_size, top=top)
+    out.update({"space_a": res.space_a, "space_b": res.space_b})
+    return groups_to_dict(out)
 
 
 def composition(a, b: str | None = None, *, label_field: str, k: int = 10, top: int = 10,

@@ -5,10 +5,11 @@
 // This module only wires the page together; each concern has its module: state.ts (what is
 // shown), api.ts/frame.ts (talking to the server), views.ts/maps.ts (the two linked maps),
 // draw.ts/colorscale.ts (drawing them), pickers.ts (the controls), legend.ts, histogram.ts,
-// query.ts, selection.ts, evaluation.ts, tooltip.ts (the panels), jobs.ts (computing what is
-// missing) and registry.ts (the registry tab).
+// query.ts, selection.ts, evaluation.ts, tooltip.ts, changes.ts (the panels), jobs.ts
+// (computing what is missing) and registry.ts (the registry tab).
 import './style.css';
 import { traffic } from './api';
+import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh } from './draw';
 import { selectBin } from './histogram';
 import { jobHooks, runJob } from './jobs';
@@ -148,6 +149,7 @@ async function start(): Promise<void> {
     }
   };
   els.exportBtn.onclick = () => void exportSelection();
+  $<HTMLButtonElement>('#find-groups').onclick = () => void findGroups();
   els.clearBtn.onclick = () => { clearQuery(); clearSelection(); };
   els.search.oninput = onSearchInput;
   els.search.onkeydown = (ev) => {
@@ -160,6 +162,6 @@ async function start(): Promise<void> {
 
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
-window.__sl = { state, maps, traffic, runQuery, selectBin, refresh };
+window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup };
 
 start().catch((e) => status(`error: ${(e as Error).message}`));

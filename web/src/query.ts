@@ -1,6 +1,8 @@
 // The kNN query: an item's k nearest neighbours in both spaces, side by side under the maps
-// (shared neighbours starred), highlighted in the maps; and the search that finds an item.
+// (each marked kept, lost or gained, see changes.ts), highlighted in the maps; and the search
+// that finds an item.
 import { enc, getJSON, type QueryResult, type SearchHit } from './api';
+import { changeBadge, changesOf, changeSummary, clearChangeMarks, markChanges, syncGroups } from './changes';
 import { clearSelection, setSelection } from './selection';
 import { els, state } from './state';
 import { neighbourTableHtml } from './render';
@@ -34,6 +36,7 @@ export function highlightQuery(res: QueryResult, row: number): void {
   maps.B.selectRows([row, ...nB]);
   maps.A.hoverRow(row);
   maps.B.hoverRow(row);
+  markChanges(res);
 }
 
 /** Put the query's highlights (or the selection) back after the maps were redrawn. */
@@ -44,15 +47,16 @@ export function reapplySelection(): void {
 
 function renderQuery(res: QueryResult): void {
   const shared = new Set(res.shared);
+  const changes = changesOf(res);
   const same = state.a === state.b;
-  els.queryInfo.innerHTML = `<b>${esc(res.query)}</b> · k = ${res.k}${same ? '' : ` · <span class="shared-mark">★</span> ${shared.size} of ${res.k} neighbours shared`}`;
+  els.queryInfo.innerHTML = `<b>${esc(res.query)}</b> · k = ${res.k}${same ? '' : ` · ${changeSummary(res)}`}`;
   $('#query-tables').hidden = false;
   $('#query-panel').classList.add('open');
   const fill = (table: HTMLTableElement, title: HTMLElement, space: string) => {
     const list = res.spaces[space] ?? [];
     title.innerHTML = `${esc(space)} <span class="muted">· ${list.length} neighbours</span>`;
     title.title = space;
-    table.innerHTML = neighbourTableHtml(list, shared, state.dataset?.id_field);
+    table.innerHTML = neighbourTableHtml(list, shared, state.dataset?.id_field, changes, changeBadge);
     table.querySelectorAll<HTMLTableRowElement>('tbody tr').forEach((tr) => {
       const r = Number(tr.dataset.row);
       tr.onmouseenter = () => { maps.A.hoverRow(r); maps.B.hoverRow(r); };
@@ -67,6 +71,8 @@ function renderQuery(res: QueryResult): void {
 
 /** Forget the query: empty tables, no titles, no search text left over. */
 export function clearQuery(): void {
+  clearChangeMarks();
+  syncGroups();
   state.query = null;
   state.queryRow = null;
   els.tableA.innerHTML = '';

@@ -74,8 +74,15 @@ export function legendHtml(h: ColorHeader, s: Scale, ctx: { k: number; a: string
 
 /** One space's neighbours of the queried item: rank, id (★ when shared with the other space),
  * distance and up to four metadata columns; rows carry data-row for hover and click. */
-export function neighbourTableHtml(list: Neighbour[], shared: Set<string>, idField?: string): string {
+export function neighbourTableHtml<C extends string>(list: Neighbour[], shared: Set<string>, idField?: string,
+  changes?: Map<string, C>, badge?: (change: C | undefined) => string): string {
   const extra = Array.from(new Set(list.flatMap((n) => Object.keys(n))))
     .filter((k) => !['id', 'row', 'distance', 'rank', idField].includes(k)).slice(0, 4);
-  return `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => `<tr data-row="${n.row}" data-id="${esc(n.id)}" class="${shared.has(String(n.id)) ? 'shared' : ''}"><td>${i + 1}</td><td>${shared.has(String(n.id)) ? '<span class="shared-mark">★</span> ' : ''}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`).join('')}</tbody>`;
+  const mark = (id: string) => (changes && badge ? badge(changes.get(id))
+    : shared.has(id) ? '<span class="shared-mark">★</span> ' : '');
+  return `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => {
+    const id = String(n.id);
+    const change = changes?.get(id) ?? '';
+    return `<tr data-row="${n.row}" data-id="${esc(n.id)}"${changes ? ` data-change="${change}"` : ''} class="${`${shared.has(id) ? 'shared ' : ''}${change}`.trim()}"><td>${i + 1}</td><td>${mark(id)}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`;
+  }).join('')}</tbody>`;
 }

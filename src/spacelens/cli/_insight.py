@@ -76,6 +76,28 @@ def print_by_group(by: dict, limit: int = 8) -> None:
                       f"{', '.join(str(g['group']) for g in by['most'][:3])}")
 
 
+def print_change_groups(found: dict, limit: int = 10) -> None:
+    """The groups of items whose neighbourhoods changed together, largest change first."""
+    gs = found["groups"]
+    head = (f"regions to look at first: {found['n_groups']} groups of items whose neighbourhoods changed together "
+            f"(k = {found['k']}; {found['n_changed']:,} of {found['n_items']:,} items kept at most "
+            f"{found['max_overlap']:.0%} of their neighbours; {found['n_grouped']:,} of them in a group)")
+    if not gs:
+        console.print(head.replace(": 0 groups", ": no groups"))
+        return
+    t = Table(title=head, title_justify="left", header_style="bold")
+    for col, just in (("#", "right"), ("items", "right"), ("mean Jaccard", "right"), ("what they share", "left"),
+                      ("first items", "left")):
+        t.add_column(col, justify=just, overflow="fold")
+    for g in gs[:limit]:
+        what = g["description"].split("; ", 1)[1] if "; " in g["description"] else "-"
+        what = "; ".join(p for p in what.split("; ") if not p.startswith("mean Jaccard")) or "-"
+        t.add_row(str(g["rank"]), f"{g['n']:,}", _f(g["mean_jaccard"], 3), what, ", ".join(g["ids"][:3]))
+    console.print(t)
+    console.print("[dim]ranked by items x (1 - mean Jaccard); all members: --json, or --export-changes FILE "
+                  "(column group)[/dim]")
+
+
 def print_versus(out: dict) -> None:
     """The paired comparison table, per-class wins and the verdict."""
     a, b = out["space_a"], out["space_b"]

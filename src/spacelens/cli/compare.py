@@ -197,6 +197,13 @@ def compare(
     items: bool = typer.Option(True, "--items/--no-items", help="With --json: include per-item values."),
     by: Optional[str] = typer.Option(None, "--by", help="A dataset column (e.g. label): mean agreement and its 95% "
                                      "CI per value, least and most agreeing first."),
+    groups: bool = typer.Option(False, "--groups", help="Also find groups of items whose neighbourhoods changed "
+                                "together (the regions to look at first), ranked by size x disagreement and "
+                                "described by the dataset's metadata."),
+    export_changes: Optional[Path] = typer.Option(None, "--export-changes", help="Write the changed-items table "
+                                                  "(id, row, jaccard, overlap, kept, changed, every metadata "
+                                                  "column; with --groups the group rank), most changed first, to "
+                                                  "a .csv or .parquet file."),
     precompute: bool = typer.Option(False, "--precompute", hidden=True, help="Accepted for compatibility "
                                     "(graphs are always precomputed and cached)."),
     as_json: bool = JsonOption,
@@ -241,9 +248,13 @@ def compare(
                              "Run 'spacelens compare SPACE_A SPACE_B' (or --all DATASET for all pairs)")
     if heatmap is not None:
         raise SpacelensError("--heatmap draws the matrix of --all DATASET", "Use --histogram for two spaces")
-    if export is not None and export.suffix.lower() not in (".parquet", ".csv"):
-        raise SpacelensError(f"Cannot export to {export.name!r}: unknown format {export.suffix or '(none)'}",
-                             "Use a .parquet or .csv file name")
+    for target in (export, export_changes):
+        if target is not None and target.suffix.lower() not in (".parquet", ".csv"):
+            raise SpacelensError(f"Cannot export to {target.name!r}: unknown format {target.suffix or '(none)'}",
+                                 "Use a .parquet or .csv file name")
+    if (groups or export_changes is not None) and sample is not None:
+        raise SpacelensError("--groups and --export-changes need every item's neighbours; --sample has a few",
+                             "Drop --sample (the graphs are cached, so a full compare is reused)")
     a, b = positional
     res = api.compare(a, b, k=k, metric_a=ma, metric_b=mb, approx=approx, sample=sample,
                       include_self=include_self, baseline=baseline, engine=engine, engine_params=params, seed=seed,
@@ -256,8 +267,14 @@ def compare(
         written["histogram"] = str(histogram_png(res, target))
     if export is not None:
         written["export"] = str(_export(res, export))
+    found = api.change_groups(res, k=res.k, home=reg) if groups else None
+    if export_changes is not None:
+        table = api.changed_items(res, k=res.k, columns="all", groups=found, home=reg)
+        written["changes"] = str(_write_table(table, export_changes))
     if as_json:
         out = res.to_dict(per_item=items)
+        if found is not None:
+            out["groups"] = found
         out.update(written)
         print_json(out)
         return
@@ -268,12 +285,19 @@ def compare(
     print_baseline_difference(res)
     if "by" in res.info:
         print_by_group(res.info["by"])
+    if found is not None:
+        from spacelens.cli._insight import print_change_groups
+
+        print_change_groups(found)
     for what, path in written.items():
         console.print(f"{what} written to {path}")
 
 
 def _export(res, path: Path) -> Path:
-    df = res.to_frame()
+    return _write_table(res.to_frame(), path)
+
+
+def _write_table(df, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".parquet":
         df.to_parquet(path, index=False)

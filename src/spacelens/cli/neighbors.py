@@ -72,18 +72,24 @@ def knn(
 
 
 # -- query ------------------------------------------------------------------------------------
-def _neighbour_table(title: str, rows: list[dict], shared: set, meta_cols: list[str]) -> Table:
+_MARKS = {"kept": ("=", "bold green"), "lost": ("-", "red"), "gained": ("+", "blue")}
+
+
+def _neighbour_table(title: str, rows: list[dict], status: dict, meta_cols: list[str]) -> Table:
+    """One space's neighbours; with ``status`` (id -> kept/lost/gained) each row marked and coloured."""
     t = Table(title=title, title_justify="left")
     t.add_column("#", justify="right")
+    if status:
+        t.add_column("", no_wrap=True)
     t.add_column("id", no_wrap=True)
     t.add_column("distance", justify="right")
     for c in meta_cols:
         t.add_column(c, overflow="ellipsis", max_width=40)
     for rank, n in enumerate(rows, 1):
-        mark = "*" if n["id"] in shared else ""
-        style = "bold green" if mark else None
-        t.add_row(f"{rank}{mark}", n["id"], f"{n['distance']:.4f}", *[_fmt(n.get(c)) for c in meta_cols],
-                  style=style)
+        what = status.get(n["id"])
+        mark, style = _MARKS.get(what, ("", None))
+        lead = [str(rank)] + ([f"{mark} {what}"] if status else [])
+        t.add_row(*lead, n["id"], f"{n['distance']:.4f}", *[_fmt(n.get(c)) for c in meta_cols], style=style)
     return t
 
 
@@ -92,7 +98,8 @@ def query(
     item_id: str = typer.Option(..., "--id", help="Id of the item whose neighbours to show."),
     k: int = typer.Option(10, "-k", help="Number of neighbours."),
     vs: Optional[str] = typer.Option(None, "--vs", help="A second space of the same dataset: show both side by "
-                                     "side and mark the neighbours they share."),
+                                     "side, each neighbour marked kept (in both), lost (in SPACE only) or gained "
+                                     "(in the --vs space only)."),
     metric: str = MetricOption,
     columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated metadata columns to show "
                                           "(default: the first four)."),
@@ -102,7 +109,8 @@ def query(
     """Show an item's nearest neighbours in a space, with their metadata.
 
     Uses a cached kNN graph when there is one, else one exact pass over the space.
-    Example: spacelens query run1.val --id item00042 -k 10 --vs run2.val
+    Example: spacelens query run1.val --id item00042 -k 10 --vs run2.val (the neighbours kept,
+    lost and gained from run1.val to run2.val).
     """
     res = api.query(space, item_id, k=k, vs=vs, metric=metric, home=home_arg(home))
     if as_json:
@@ -122,8 +130,11 @@ def query(
     item = ", ".join(f"{c}={_fmt(v)}" for c, v in res["item"].items() if c in meta)
     console.print(f"[bold]{res['query']}[/bold]" + (f" ({item})" if item else "")
                   + f": {res['k']} nearest by {res['metric']}")
-    shared = set(res.get("shared", []))
-    tables = [_neighbour_table(f"{name}  [dim]{res['sources'][name]}[/dim]", rows, shared, meta)
+    status = {}
+    if vs is not None:
+        for what in ("kept", "lost", "gained"):
+            status.update({x: what for x in res[what]})
+    tables = [_neighbour_table(f"{name}  [dim]{res['sources'][name]}[/dim]", rows, status, meta)
               for name, rows in lists]
     if len(tables) == 1:
         console.print(tables[0])
@@ -133,8 +144,13 @@ def query(
         grid.add_column()
     grid.add_row(*tables)
     console.print(grid)
-    console.print(f"{len(shared)} of {res['k']} neighbours shared (marked *), Jaccard "
-                  f"{len(shared) / (2 * res['k'] - len(shared)):.3f}")
+    a, b = (name for name, _ in lists)
+    console.print(f"from {a} to {b}: [bold green]{len(res['kept'])} kept[/bold green] (=), [red]{len(res['lost'])} "
+                  f"lost[/red] (-, in {a} only), [blue]{len(res['gained'])} gained[/blue] (+, in {b} only) of "
+                  f"{res['k']}; Jaccard {res['jaccard']:.3f}, overlap {res['overlap']:.3f}")
+    for what in ("lost", "gained"):
+        if res[what]:
+            console.print(f"  {what}: {', '.join(res[what])}")
 
 
 # -- embeddings (named indexes) ---------------------------------------------------------------

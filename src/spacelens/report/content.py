@@ -5,8 +5,9 @@ The content is one JSON-ready dict (the ``--json`` of ``spacelens report``); the
 
 - ``agreement``: per k mean Jaccard, overlap@k, CKNNA and chance; linear and unbiased CKA.
 - ``noise`` (with a baseline): per k the per-item agreement difference against the baseline.
-- ``where`` (with a label field): agreement per label; the items that changed most, with
-  their neighbours kept, lost and gained.
+- ``where``: the groups of items whose neighbourhoods changed together (the regions to look
+  at first, described by their metadata); with a label field agreement per label; the items
+  that changed most, with their neighbours kept, lost and gained.
 - ``structure`` (with a label field): neighbour-label composition and the pairs that changed.
 - ``retrieval`` (with a label field): ``evaluate A --vs B`` (and the baseline).
 - ``summary``: the plain sentences a reader needs, in order.
@@ -21,6 +22,7 @@ from spacelens import api
 
 CHANGED_ITEMS = 20      # rows in the "changed most" table
 CHANGED_DETAIL = 5      # of which this many with their neighbour lists
+CHANGE_GROUPS = 8       # groups of items that changed together, at most
 MIXING_NOTEWORTHY = 0.02  # a class pair's share change worth a summary sentence
 
 
@@ -60,6 +62,10 @@ def build(a: str, b: str, *, baseline: str | None = None, label_field: str | Non
                                for i in top["id"].head(CHANGED_DETAIL)]}
     if label_field:
         where["by"] = d.get("by")
+    groups = api.change_groups(res, k=res.k, top=CHANGE_GROUPS, home=reg)
+    for g in groups["groups"]:        # the page lists a few ids; the JSON keeps every member
+        g["first_ids"] = g["ids"][:5]
+    where["groups"] = groups
     out["where"] = where
     if label_field:
         out["structure"] = api.composition(res, label_field=label_field, k=res.k, home=reg)
@@ -94,6 +100,12 @@ def summary(c: dict) -> list[str]:
         lo, hi = by["least"][0], by["most"][0]
         s.append(f"By {by['column']}: neighbourhoods changed most for {lo['group']} (mean Jaccard {lo['mean']:.3f}) "
                  f"and least for {hi['group']} ({hi['mean']:.3f}); overall {by['overall']:.3f}.")
+    found = c.get("where", {}).get("groups") or {}
+    groups = found.get("groups") or []
+    if groups:
+        n = found.get("n_groups", len(groups))
+        s.append(f"Region to look at first (of {n} group{'s' if n > 1 else ''} of items whose neighbourhoods "
+                 f"changed together): {groups[0]['description']}.")
     st = c.get("structure")
     if st and not st.get("pairs"):
         s.append("Class mixing did not change: every class has the same neighbour-label shares in both spaces.")

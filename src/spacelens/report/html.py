@@ -36,10 +36,11 @@ def _p(p) -> str:
     return "-" if p is None else ("&lt; 0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
-    th = "".join(f'<th class="l">{escape(h)}</th>' if i < left else f"<th>{escape(h)}</th>"
+def _table(headers: list[str], rows: list[list], left: int = 1, text: tuple = ()) -> str:
+    """Columns before ``left`` and those in ``text`` are left-aligned."""
+    th = "".join(f'<th class="l">{escape(h)}</th>' if i < left or i in text else f"<th>{escape(h)}</th>"
                  for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="l">{c}</td>' if i < left else f"<td>{c}</td>"
+    body = "".join("<tr>" + "".join(f'<td class="l">{c}</td>' if i < left or i in text else f"<td>{c}</td>"
                                     for i, c in enumerate(r)) + "</tr>" for r in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -99,6 +100,23 @@ def _where(c: dict, figs: dict) -> str:
         out += [f"<h3>Agreement by {escape(by['column'])} (mean Jaccard at k = {by['k']}, least agreeing first)</h3>",
                 _img(figs.get("by_group"), "agreement by group"),
                 _table([by["column"], "items", "mean Jaccard", "95% CI"], rows[:60])]
+    gs = w.get("groups")
+    if gs is not None:
+        out.append("<h3>Regions to look at first: items whose neighbourhoods changed together</h3>")
+        if gs["groups"]:
+            rows = [[str(g["rank"]), f"{g['n']:,}", _f(g["mean_jaccard"], 3), escape(g["description"]),
+                     escape(", ".join(g["first_ids"]))] for g in gs["groups"]]
+            out.append(_table(["#", "items", "mean Jaccard", "what they share", "first items"], rows, left=0,
+                              text=(3, 4)))
+        else:
+            out.append("<p>No group: the items that changed did not change together.</p>")
+        out.append(f'<p class="note">{gs["n_changed"]:,} of {gs["n_items"]:,} items kept at most '
+                   f"{gs['max_overlap']:.0%} of their {gs['k']} neighbours; those sharing lost or gained neighbours "
+                   f"are grouped (DBSCAN on the Jaccard of their lost/gained neighbour sets, at least "
+                   f"{gs['min_size']} items), {gs['n_grouped']:,} of them in {gs['n_groups']} groups, ranked by items "
+                   "x (1 - mean Jaccard). Each is described by the metadata values over-represented in it. All "
+                   "members: <code>spacelens compare A B --groups --json</code>, or <code>--export-changes "
+                   "changes.csv</code> (column <code>group</code>).</p>")
     items = w.get("changed_most") or []
     if items:
         cols = [k for k in items[0] if k not in ("row",)]
@@ -107,8 +125,8 @@ def _where(c: dict, figs: dict) -> str:
         out += [f"<h3>The {len(items)} items whose neighbourhoods changed most</h3>",
                 _table(cols, rows, left=1),
                 '<p class="note">The full table: <code>spacelens.changed_items(A, B)</code> (a DataFrame; '
-                "<code>.to_csv</code> / <code>.to_parquet</code>) or <code>spacelens compare A B --export "
-                "items.parquet</code>.</p>"]
+                "<code>.to_csv</code> / <code>.to_parquet</code>) or <code>spacelens compare A B --export-changes "
+                "changes.parquet</code> (with every metadata column).</p>"]
     for d in w.get("details") or []:
         def names(key, cls):
             return ", ".join(f'<span class="{cls}">{escape(str(x["id"]))}</span>' for x in d[key]) or "-"

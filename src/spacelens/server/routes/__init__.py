@@ -1,7 +1,8 @@
 """The analyzer's API, one router per concern (all mounted under /api by the app factory)."""
 
-from spacelens.server.routes import comparisons, items, jobs, maps, query, registry
+from spacelens.server.routes import changes, comparisons, items, jobs, maps, query, registry
 
-ROUTERS = [registry.router, maps.router, comparisons.router, items.router, query.router, jobs.router]
+ROUTERS = [registry.router, maps.router, comparisons.router, items.router, query.router, jobs.router,
+           changes.router]
 
 __all__ = ["ROUTERS"]

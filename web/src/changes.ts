@@ -1,0 +1,187 @@
+// What changed between the two spaces, on the page:
+// - for a queried item, its neighbours kept (in both lists), lost (in A's only) and gained (in
+//   B's only): rings of three colours in both maps (in A where they were, in B where they are
+//   now) and a mark in each neighbour table row;
+// - the groups of items whose neighbourhoods changed together (/api/change-groups), listed in
+//   the side panel; clicking one selects its items in both maps.
+import { getJSON, type Neighbour, type QueryResult } from './api';
+import type { MapView } from './maps';
+import { setSelection } from './selection';
+import { state } from './state';
+import { esc, fmt, $ } from './util';
+import { maps } from './views';
+
+export type Change = 'kept' | 'lost' | 'gained';
+export interface ChangedQuery extends QueryResult { kept?: string[]; lost?: string[]; gained?: string[]; }
+
+export const CHANGE_COLORS: Record<Change, string> = { kept: '#15803d', lost: '#dc2626', gained: '#2563eb' };
+const SIGN: Record<Change, string> = { kept: '=', lost: '−', gained: '+' };
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** Each neighbour id of the query (in either list) and what happened to it from A to B. */
+export function changesOf(res: ChangedQuery): Map<string, Change> {
+  const out = new Map<string, Change>();
+  if (state.a === state.b) return out;
+  const a = (res.spaces[state.a] ?? []).map((n) => String(n.id));
+  const b = (res.spaces[state.b] ?? []).map((n) => String(n.id));
+  const inA = new Set(a), inB = new Set(b);
+  // the server says it (query --vs); derived from the two lists when an older server does not
+  for (const id of res.kept ?? a.filter((x) => inB.has(x))) out.set(String(id), 'kept');
+  for (const id of res.lost ?? a.filter((x) => !inB.has(x))) out.set(String(id), 'lost');
+  for (const id of res.gained ?? b.filter((x) => !inA.has(x))) out.set(String(id), 'gained');
+  return out;
+}
+
+/** The table cell mark of a neighbour: "= kept", "− lost", "+ gained". */
+export function changeBadge(change: Change | undefined): string {
+  return change ? `<span class="change-mark ${change}" title="${change}">${SIGN[change]}</span> ` : '';
+}
+
+/** One line for the query header: counts with their colours. */
+export function changeSummary(res: ChangedQuery): string {
+  const ch = changesOf(res);
+  if (!ch.size) return '';
+  const count = (c: Change) => [...ch.values()].filter((v) => v === c).length;
+  const part = (c: Change, what: string) => `<span class="change-key ${c}"><i></i>${count(c)} ${c}</span>` +
+    (what ? ` <span class="muted">${what}</span>` : '');
+  return `${part('kept', '')} · ${part('lost', `(in ${esc(state.a)} only)`)} · ${part('gained', `(in ${esc(state.b)} only)`)}`;
+}
+
+// -- rings in the maps --------------------------------------------------------------------------
+interface Marked { rows: number[]; kinds: Change[]; }
+const marked = new Map<MapView, Marked>();
+const followed = new WeakSet<object>();
+
+function layer(view: MapView): SVGSVGElement {
+  let svg = view.root.querySelector<SVGSVGElement>('svg.changes-layer');
+  if (!svg) {
+    svg = document.createElementNS(SVG, 'svg');
+    svg.classList.add('changes-layer');
+    view.canvas.parentElement!.appendChild(svg);
+  }
+  return svg;
+}
+
+function place(view: MapView): void {
+  const m = marked.get(view);
+  const svg = layer(view);
+  svg.replaceChildren();
+  if (!m || !view.plot || !view.n) { svg.dataset.count = '0'; return; }
+  const w = view.canvas.clientWidth, h = view.canvas.clientHeight;
+  let shown = 0;
+  m.rows.forEach((row, i) => {
+    const p = view.pos[row] ?? -1;
+    if (p < 0) return;
+    const xy = view.plot!.getScreenPosition(p);
+    if (!xy || xy[0] < 0 || xy[1] < 0 || xy[0] > w || xy[1] > h) return;
+    const c = document.createElementNS(SVG, 'circle');
+    c.setAttribute('cx', String(xy[0]));
+    c.setAttribute('cy', String(xy[1]));
+    c.setAttribute('r', '6');
+    c.setAttribute('class', m.kinds[i]);
+    c.setAttribute('stroke', CHANGE_COLORS[m.kinds[i]]);
+    c.dataset.row = String(row);
+    svg.appendChild(c);
+    shown++;
+  });
+  svg.dataset.count = String(shown);
+}
+
+/** Ring the query's neighbours in both maps by what happened to them (kept / lost / gained). */
+export function markChanges(res: ChangedQuery): void {
+  const ch = changesOf(res);
+  const rowOf = new Map<string, number>();
+  for (const list of [res.spaces[state.a] ?? [], res.spaces[state.b] ?? []]) {
+    for (const n of list as Neighbour[]) rowOf.set(String(n.id), n.row);
+  }
+  const rows: number[] = [], kinds: Change[] = [];
+  for (const [id, kind] of ch) {
+    const r = rowOf.get(id);
+    if (r !== undefined) { rows.push(r); kinds.push(kind); }
+  }
+  for (const view of [maps.A, maps.B]) {
+    marked.set(view, { rows, kinds });
+    if (view.plot && !followed.has(view.plot)) {
+      // after every frame the plot draws: zoom and pan, and a resize (the query panel opening
+      // shrinks the maps) that moves the points without a 'view' event
+      followed.add(view.plot);
+      view.plot.subscribe('draw', () => place(view));
+    }
+    place(view);
+  }
+}
+
+export function clearChangeMarks(): void {
+  for (const view of [maps.A, maps.B]) { marked.delete(view); place(view); }
+}
+
+// -- groups of items that changed together ------------------------------------------------------
+interface Feature { column: string; value?: unknown; share?: number; overall?: number; mean?: number; overall_mean?: number; }
+export interface ChangeGroup {
+  rank: number; n: number; rows: number[]; ids: string[]; mean_jaccard: number; score: number;
+  features: Feature[]; description: string;
+}
+export interface ChangeGroups {
+  k: number; n_items: number; n_changed: number; n_grouped: number; n_groups: number; max_overlap: number;
+  groups: ChangeGroup[];
+}
+
+let groupsKey = '';
+let loaded: ChangeGroups | null = null;
+
+function pct(x: number): string { return x >= 0.095 ? `${Math.round(100 * x)}%` : `${(100 * x).toFixed(1)}%`; }
+
+function featureText(f: Feature): string {
+  if (f.value !== undefined) return `${pct(f.share ?? 0)} ${f.column}=${String(f.value)} <span class="muted">(${pct(f.overall ?? 0)} overall)</span>`;
+  return `mean ${f.column} ${fmt(f.mean)} <span class="muted">(${fmt(f.overall_mean)} overall)</span>`;
+}
+
+function pairKey(): string { return `${state.a}|${state.b}|${state.k}`; }
+
+/** Empty the list when the pair or k changed since it was found (called as the page redraws). */
+export function syncGroups(): void {
+  const box = $('#groups');
+  const same = state.a === state.b || !state.a || !state.b;
+  $<HTMLButtonElement>('#find-groups').disabled = same;
+  if (pairKey() === groupsKey) return;
+  groupsKey = '';
+  loaded = null;
+  box.innerHTML = same ? '<p class="muted">Pick two different spaces.</p>'
+    : `<p class="muted">Groups of items whose neighbourhoods changed together from A to B (k = ${state.k}): the regions to look at first.</p>`;
+}
+
+export async function findGroups(): Promise<void> {
+  const box = $('#groups');
+  const key = pairKey();
+  box.innerHTML = '<p class="muted">finding groups… (reads both kNN graphs)</p>';
+  try {
+    const res = await getJSON<ChangeGroups>('change-groups', { a: state.a, b: state.b, k: state.k });
+    if (key !== pairKey()) return;  // the pair changed meanwhile
+    groupsKey = key;
+    loaded = res;
+    renderGroups(res);
+  } catch (e) {
+    box.innerHTML = `<p class="error">${esc((e as Error).message)}</p>`;
+  }
+}
+
+function renderGroups(res: ChangeGroups): void {
+  const box = $('#groups');
+  const head = `<p class="muted">${res.n_changed.toLocaleString()} of ${res.n_items.toLocaleString()} items kept at most ${pct(res.max_overlap)} of their ${res.k} neighbours; ${res.n_grouped.toLocaleString()} of them in ${res.n_groups} group${res.n_groups === 1 ? '' : 's'}, most changed first. Click one to select it in both maps.</p>`;
+  if (!res.groups.length) { box.innerHTML = head + '<p>No group: the items that changed did not change together.</p>'; return; }
+  box.innerHTML = head + `<ol class="groups">${res.groups.map((g) => `<li data-rank="${g.rank}" title="${esc(g.description)}">
+    <div class="group-head"><b>${g.n.toLocaleString()} items</b> <span class="muted">mean Jaccard ${fmt(g.mean_jaccard, 2)}</span></div>
+    <div class="group-what">${g.features.slice(0, 2).map(featureText).join('; ') || '<span class="muted">no metadata value stands out</span>'}</div></li>`).join('')}</ol>`;
+  box.querySelectorAll<HTMLLIElement>('li[data-rank]').forEach((li) => {
+    li.onclick = () => selectGroup(Number(li.dataset.rank));
+  });
+}
+
+/** Select a group's items in both maps (the selection panel exports them). */
+export function selectGroup(rank: number): void {
+  const g = loaded?.groups.find((x) => x.rank === rank);
+  if (!g) return;
+  document.querySelectorAll('#groups li.picked').forEach((li) => li.classList.remove('picked'));
+  document.querySelector(`#groups li[data-rank="${rank}"]`)?.classList.add('picked');
+  setSelection(Uint32Array.from(g.rows), `changed together #${rank}: ${g.description}`);
+}
