@@ -178,15 +178,19 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
             meta["recall"] = recall_at(eng.last_info, k)
         yield np.arange(len(q_pos)), idx
         return
+    from spacelens.progress import progress
+
     step = max(MIN_SEARCH_BLOCK, SEARCH_BLOCK_ENTRIES // max(k, 1))
     nblocks = -(-len(q_pos) // step)
-    for b, s in enumerate(range(0, len(q_pos), step)):
-        e = min(s + step, len(q_pos))
-        qv = np.ascontiguousarray(vectors[q_pos[s:e]])
-        qr = qrows_all[s:e] if qrows_all is not None else None
-        idx, _ = _search(eng, qv, base, k, metric, qr,
-                         f"Exact kNN for evaluation ({metric}), block {b + 1}/{nblocks}")
-        yield np.arange(s, e), idx
+    # one bar over all queries (percent, time left), each block's search a row under it
+    with progress(f"Exact kNN for evaluation ({len(q_pos):,} queries, {metric})", total=len(q_pos)) as bar:
+        for b, s in enumerate(range(0, len(q_pos), step)):
+            e = min(s + step, len(q_pos))
+            qv = np.ascontiguousarray(vectors[q_pos[s:e]])
+            qr = qrows_all[s:e] if qrows_all is not None else None
+            idx, _ = _search(eng, qv, base, k, metric, qr, f"block {b + 1}/{nblocks}")
+            bar.advance(e - s)
+            yield np.arange(s, e), idx
 
 
 def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str = "cosine",
