@@ -216,10 +216,10 @@ def main() -> None:
         for side in ("a", "b"):
             r = run_measured(python_cmd(BARE_IVF.format(path=data[side], recall=args.recall)))
             js = json.loads(r["stdout"]) if r["rc"] == 0 else {"error": r["stderr"][-300:]}
-            baselines.append({"step": f"bare faiss IVF, {side.upper()} (nprobe raised to recall {args.recall:g})",
+            baselines.append({**js, "step": f"bare faiss IVF, {side.upper()} (nprobe raised to recall {args.recall:g})",
                               "seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["peak_rss"] / MB),
                               "figure": f"recall@10 {js.get('recall', float('nan')):.3f} on 1,000 queries",
-                              "rests_on": f"nlist {js.get('nlist')}, nprobe {js.get('nprobe')}", **js})
+                              "rests_on": f"nlist {js.get('nlist')}, nprobe {js.get('nprobe')}"})
         if not args.skip_umap:
             m = min(n, args.umap_n)
             r = run_measured(python_cmd(UMAP_RAW.format(path=data["a"], n=m)))
