@@ -199,16 +199,23 @@ def test_reuses_a_cached_graph_with_enough_k(home):
 
 
 def test_engine_passes_through_to_neighbors(home):
-    """--engine ivf: its own cached graph; here nprobe >= nlist, so the search is exhaustive."""
+    """--engine ivf: its own cached graph; here nprobe >= nlist, so the search is exhaustive.
+    Once an exact graph is stored, it serves an ivf request for a recall target too."""
     x, labels = make_set(12)
     name = register(home, x, labels)
-    exact = spacelens.evaluate(name, label_field="label", clustering=False, home=home)
     ivf = spacelens.evaluate(name, label_field="label", clustering=False, engine="ivf",
                              engine_params={"nprobe": 64}, home=home)
+    exact = spacelens.evaluate(name, label_field="label", clustering=False, engine="exact", home=home)
     close(exact, ivf, tol=1e-12)
     reg = spacelens.open_registry(home)
     engines = sorted(a.params["engine"] for a in reg.find_artifacts(kind="knn_graph", space=name))
     assert engines == ["exact", "ivf"] and ivf["info"]["engine"] == "ivf"
+    for art in reg.find_artifacts(kind="knn_graph", space=name):
+        if art.params["engine"] == "ivf":
+            reg.delete_artifact(art)
+    again = spacelens.evaluate(name, label_field="label", clustering=False, engine="ivf", recall=0.9, home=home)
+    assert again["info"]["engine"] == "exact" and again["info"]["knn"] == "cached kNN graph"
+    assert [a.params["engine"] for a in reg.find_artifacts(kind="knn_graph", space=name)] == ["exact"]
     with pytest.raises(SpacelensError, match="no parameter 'scheduler'"):
         spacelens.evaluate(name, label_field="label", engine_params={"scheduler": "x"}, home=home)
 

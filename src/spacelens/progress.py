@@ -4,6 +4,10 @@ Core code calls :func:`progress`; bars show on an interactive terminal, or when 
 CLI turns them on, and never in library use inside notebooks' pipes or tests.
 Independently of the bars, :func:`observe` hands every step to a callback (the
 analyzer's jobs report percent done from it, and cancel a job by raising in it).
+
+Bars nest: a bar opened inside another (a search block inside a whole evaluation) is drawn
+as a row under it, and the callback keeps seeing the outer bar (its description, percent and
+time left), called at every inner step too so that cancelling stays prompt.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Callable, Optional
 _enabled: bool | None = None
 Observer = Callable[[str, float, Optional[float]], None]
 _observer: ContextVar[Observer | None] = ContextVar("spacelens_progress_observer", default=None)
+_active: ContextVar["_Task | None"] = ContextVar("spacelens_progress_active", default=None)
 
 
 def set_progress(enabled: bool | None) -> None:
@@ -47,34 +52,72 @@ def observe(callback: Observer):
 
 
 class _Task:
-    def __init__(self, bar, task_id, description: str = "", total: float | None = None, observer=None):
+    def __init__(self, bar, task_id, description: str = "", total: float | None = None, observer=None,
+                 parent: "_Task | None" = None):
         self._bar, self._id = bar, task_id
         self._description, self._total, self._done, self._observer = description, total, 0.0, observer
-        if observer is not None:
-            observer(description, 0.0, total)
+        self._parent = parent
+        self._notify()
+
+    def _notify(self) -> None:
+        """The outermost bar's state to the observer (a nested bar reports through its root)."""
+        if self._parent is not None:
+            self._parent._notify()
+        elif self._observer is not None:
+            self._observer(self._description, self._done, self._total)
 
     def advance(self, n: float = 1) -> None:
         if self._bar is not None:
             self._bar.advance(self._id, n)
-        if self._observer is not None:
-            self._done += n
-            self._observer(self._description, self._done, self._total)
+        self._done += n
+        self._notify()
+
+
+def _columns():
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
 
 
 @contextmanager
 def progress(description: str, total: float | None):
-    """Context manager yielding an object with ``advance(n)``; a no-op when disabled."""
+    """Context manager yielding an object with ``advance(n)``; a no-op when disabled.
+
+    The bar shows percent done, time elapsed and time left (when ``total`` is known).
+    """
+    parent = _active.get()
+    if parent is not None:                      # nested: a row under the outer bar
+        bar = parent._bar
+        task_id = bar.add_task(description, total=total) if bar is not None else None
+        task = _Task(bar, task_id, description, total, parent=parent)
+        token = _active.set(task)
+        try:
+            yield task
+        finally:
+            _active.reset(token)
+            if bar is not None:
+                bar.remove_task(task_id)
+        return
     observer = _observer.get()
     if not progress_enabled():
-        yield _Task(None, None, description, total, observer)
+        task = _Task(None, None, description, total, observer)
+        token = _active.set(task)
+        try:
+            yield task
+        finally:
+            _active.reset(token)
         return
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import Progress
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
-                  transient=True) as bar:
-        yield _Task(bar, bar.add_task(description, total=total), description, total, observer)
+    with Progress(*_columns(), console=Console(stderr=True), transient=True) as bar:
+        task = _Task(bar, bar.add_task(description, total=total), description, total, observer)
+        token = _active.set(task)
+        try:
+            yield task
+        finally:
+            _active.reset(token)
 
 
 def announce(message: str) -> None:

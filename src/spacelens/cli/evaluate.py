@@ -70,6 +70,9 @@ def evaluate(
                                "else ivf at --recall), exact, ivf, hnsw or dask."),
     recall: float = typer.Option(0.95, "--recall", help="Target recall of an approximate search (measured against "
                                  "exact search on 1,000 random queries, reported with its 95% CI)."),
+    sample: Optional[int] = typer.Option(None, "--sample", help="Score only this many random queries, searched "
+                                         "exactly among all references: each kNN metric with its 95% CI, "
+                                         "fast on any size (add --no-clustering to skip k-means on all items)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler (threads, processes, "
                                             "or a scheduler address) for --engine dask."),
     vs: Optional[str] = typer.Option(None, "--vs", help="Another space of the dataset: which of the two retrieves "
@@ -103,7 +106,7 @@ def evaluate(
                        query_split=query_split, reference_split=reference_split, per_class=per_class,
                        avg_of_avgs=avg_of_avgs, clustering=clustering, cluster_field=cluster_field,
                        n_init=kmeans_restarts, seed=seed, engine=engine, engine_params=params, recall=recall,
-                       home=home_arg(home))
+                       sample=sample, home=home_arg(home))
     if as_json:
         print_json(res)
         return
@@ -114,15 +117,25 @@ def evaluate(
                   title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
+    cis = (info.get("sample") or {}).get("ci95") or {}
+    if cis:
+        table.add_column("95% CI", justify="right")
     table.add_column("definition", style="dim")
     for m in _ORDER:
         if m in res:
-            table.add_row(m, _fmt(res[m]), _EXPLAIN[m] + (" (avg of per-label avgs)" if avg_of_avgs and m in _EXPLAIN
+            ci = ([f"{cis[m][0]:.4f}-{cis[m][1]:.4f}" if cis.get(m) and cis[m][0] is not None else ""]
+                  if cis else [])
+            table.add_row(m, _fmt(res[m]), *ci, _EXPLAIN[m] + (" (avg of per-label avgs)" if avg_of_avgs and m in _EXPLAIN
                                                            and m not in ("NMI", "AMI") else ""))
     console.print(table)
     console.print(f"{info['n_queries']:,} queries ({info['n_lone']:,} lone, left out of the kNN metrics), "
                   f"{info['n_reference']:,} references, {info['n_classes']:,} labels; neighbours: {info['knn']}; "
                   f"clustering: {info['clustering'] or 'skipped'}; {info['seconds']:.2f} s", highlight=False)
+    if info.get("sample"):
+        s_ = info["sample"]
+        console.print(f"kNN metrics estimated from {s_['n']:,} random queries of {s_['population']:,} "
+                      f"(seed {s_['seed']}), each searched exactly among all references; 95% CI per metric",
+                      highlight=False)
     if info.get("recall"):
         r = info["recall"]
         console.print(f"approximate neighbours ({info['engine']}): recall@{r['k']} vs exact {r['mean']:.3f} "

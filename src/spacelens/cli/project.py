@@ -14,8 +14,12 @@ from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, pri
 _NAMES = {"pca": "PCA", "umap": "UMAP", "pca-umap": "PCA → UMAP"}
 
 
-def _fmt(x) -> str:
-    return "n/a (k >= n/2)" if x is None else f"{x:.4f}"
+def _fmt(x, ci=None) -> str:
+    if x is None:
+        return "n/a (k >= n/2)"
+    if ci and ci[0] is not None and ci[1] - ci[0] > 0:
+        return f"{x:.4f} ({ci[0]:.4f}-{ci[1]:.4f})"
+    return f"{x:.4f}"
 
 
 def project(
@@ -28,8 +32,9 @@ def project(
     metric: str = typer.Option("cosine", "--metric", help="Distance in the space: cosine or l2 (dot: PCA only)."),
     k: int = typer.Option(10, "--k", "-k", help="Neighbours per item for the faithfulness measures (and for "
                           "the comparison used by --color coincidence)."),
-    trust_sample: int = typer.Option(2000, "--trust-sample", min=1, help="Trustworthiness is averaged over this "
-                                     "many sampled items when the space is larger (ranks among all items)."),
+    trust_sample: int = typer.Option(2000, "--trust-sample", "--sample", min=1, help="Faithfulness (both "
+                                     "measures) is estimated on this many random items when the space is larger, "
+                                     "each searched exactly among all items; reported with a 95% CI."),
     align_to: Optional[str] = typer.Option(None, "--align-to", help="Rotate/reflect/scale/shift the map onto "
                                            "OTHER_SPACE's map (same method) by Procrustes on shared ids."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG scatter of the map(s) here."),
@@ -70,17 +75,23 @@ def project(
     table.add_column("", style="bold")
     for m in maps:
         table.add_column(_NAMES.get(m, m), justify="right")
-    table.add_row(f"kNN preservation@{f0['k']}", *[_fmt(p.faithfulness["knn_preservation"]) for p in maps.values()])
+    n_items = len(first.coords)
+    sampled = any(p.faithfulness.get("knn_preservation_items", n_items) < n_items for p in maps.values())
+    table.add_row(f"kNN preservation@{f0['k']}" + ("*" if sampled else ""),
+                  *[_fmt(p.faithfulness["knn_preservation"], p.faithfulness.get("knn_preservation_ci95"))
+                    for p in maps.values()])
     table.add_row(f"trustworthiness@{f0['k']}" + ("*" if f0.get("trust_sampled") else ""),
-                  *[_fmt(p.faithfulness["trustworthiness"]) for p in maps.values()])
+                  *[_fmt(p.faithfulness["trustworthiness"], p.faithfulness.get("trustworthiness_ci95"))
+                    for p in maps.values()])
     table.add_row("map seconds", *["stored" if p.cached else f"{(p.info.get('seconds') or {}).get('map') or 0:.2f}"
                                    for p in maps.values()])
     if align_to:
         table.add_row("Procrustes rms", *[f"{p.info['aligned']['rms']:.4g}" for p in maps.values()])
     console.print(table)
     notes = ["kNN preservation: share of each item's k nearest (full space) also among its k nearest in the map"]
-    if f0.get("trust_sampled"):
-        notes.append(f"* trustworthiness averaged over {f0['trust_items']:,} sampled items (ranks among all items)")
+    if sampled or f0.get("trust_sampled"):
+        notes.append(f"* estimated on {f0.get('n_items', f0['trust_items']):,} random items of {len(first.coords):,}, "
+                     "each searched exactly among all items; 95% CI in brackets")
     if align_to:
         a = first.info["aligned"]
         notes.append(f"aligned on {a['n_shared']:,} shared ids: scale {a['scale']:.4g}")

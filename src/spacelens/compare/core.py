@@ -438,17 +438,11 @@ def _overlap(ga: np.ndarray, gb: np.ndarray, k: int, include_self: bool) -> np.n
 def _exact_check(reg, ra, rb, al, values, k, m, metric_a, metric_b, include_self, n_sample, seed) -> dict:
     """The mean Jaccard re-measured with exact neighbours on ``n_sample`` random items: an
     unbiased estimate of the exact mean with its 95% CI, to read the approximate graphs' mean against."""
-    from spacelens.compare.jaccard import jaccard
+    from spacelens.compare.sampled import exact_check
 
-    n = len(al.rows)
-    sel = sample_rows(n, n_sample, seed + 2)
     xa = reg.load_vectors(ra) if al.full_a else np.ascontiguousarray(reg.load_vectors(ra)[al.pos_a])
     xb = reg.load_vectors(rb) if al.full_b else np.ascontiguousarray(reg.load_vectors(rb)[al.pos_b])
-    ia, ib = sampled_neighbours(xa, xb, sel, m, metric_a, metric_b)
-    mean, lo, hi = mean_ci(jaccard(ia, ib, k, include_self), population=n)
-    return {"mean": mean, "ci95": [lo, hi], "n": int(len(sel)), "seed": seed + 2,
-            "approx_mean_on_sample": float(np.asarray(values)[sel].mean()),
-            "approx_inside_ci": bool(lo <= float(np.asarray(values).mean()) <= hi)}
+    return exact_check(xa, xb, values, k, metric_a, metric_b, include_self, n_sample, seed + 2)
 
 
 def max_error_from_recall(recall_a: float, recall_b: float, k: int) -> float:

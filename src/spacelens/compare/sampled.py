@@ -92,3 +92,17 @@ def sampled_jaccard(xa: np.ndarray, xb: np.ndarray, k: int, metric_a: str = "cos
         return rows, np.ones(rows.size, dtype=np.float32)
     ia, ib = sampled_neighbours(xa, xb, rows, m, metric_a, metric_b, search)
     return rows, jaccard(ia, ib, k, include_self)
+
+
+def exact_check(xa: np.ndarray, xb: np.ndarray, approx_values: np.ndarray, k: int, metric_a: str = "cosine",
+                metric_b: str = "cosine", include_self: bool = False, n_sample: int = 1000, seed: int = 0) -> dict:
+    """The exact mean Jaccard estimated on ``n_sample`` random items (exact neighbours among all
+    items), with its 95% CI, beside the mean of ``approx_values`` (per item, from approximate
+    graphs): whether the approximate mean lies inside the interval of the exact one."""
+    rows, values = sampled_jaccard(xa, xb, k, metric_a, metric_b, n_sample, seed, include_self)
+    n = xa.shape[0]
+    mean, lo, hi = mean_ci(values, population=n)
+    approx_values = np.asarray(approx_values)
+    return {"mean": mean, "ci95": [lo, hi], "n": int(len(rows)), "seed": seed,
+            "approx_mean_on_sample": float(approx_values[rows].mean()),
+            "approx_inside_ci": bool(lo <= float(approx_values.mean()) <= hi)}

@@ -178,15 +178,19 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
             meta["recall"] = recall_at(eng.last_info, k)
         yield np.arange(len(q_pos)), idx
         return
+    from spacelens.progress import progress
+
     step = max(MIN_SEARCH_BLOCK, SEARCH_BLOCK_ENTRIES // max(k, 1))
     nblocks = -(-len(q_pos) // step)
-    for b, s in enumerate(range(0, len(q_pos), step)):
-        e = min(s + step, len(q_pos))
-        qv = np.ascontiguousarray(vectors[q_pos[s:e]])
-        qr = qrows_all[s:e] if qrows_all is not None else None
-        idx, _ = _search(eng, qv, base, k, metric, qr,
-                         f"Exact kNN for evaluation ({metric}), block {b + 1}/{nblocks}")
-        yield np.arange(s, e), idx
+    # one bar over all queries (percent, time left), each block's search a row under it
+    with progress(f"Exact kNN for evaluation ({len(q_pos):,} queries, {metric})", total=len(q_pos)) as bar:
+        for b, s in enumerate(range(0, len(q_pos), step)):
+            e = min(s + step, len(q_pos))
+            qv = np.ascontiguousarray(vectors[q_pos[s:e]])
+            qr = qrows_all[s:e] if qrows_all is not None else None
+            idx, _ = _search(eng, qv, base, k, metric, qr, f"block {b + 1}/{nblocks}")
+            bar.advance(e - s)
+            yield np.arange(s, e), idx
 
 
 def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str = "cosine",
@@ -194,15 +198,19 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                    reference_split=None, avg_of_avgs: bool = False, clustering: bool = True,
                    clusters=None, cluster_field: str | None = None, n_init: int = 3, seed: int = 0,
                    engine: str = "auto", engine_params: dict | None = None, store: bool = True,
-                   recall: float | None = None) -> dict:
+                   recall: float | None = None, sample: int | None = None) -> dict:
     """Retrieval (P@1, R-precision, MAP@R, MAP, MRR) and clustering (NMI, AMI) metrics of a space.
 
     Definitions: :mod:`spacelens.evaluate.retrieval` and :mod:`spacelens.evaluate.clustering`
     (those of pytorch-metric-learning's ``AccuracyCalculator``). ``k``: None or
     ``"max_bin_count"`` (default; exactly enough for every query's R), ``"all"`` or an int.
     ``clusters``: a precomputed cluster id per space row (or per query) instead of k-means;
-    ``cluster_field``: the same, read from a dataset column. Returns a dict: metric -> value,
-    ``"info"`` (settings and counts) and ``"per_class"`` (one record per label).
+    ``cluster_field``: the same, read from a dataset column. ``sample``: score only that many
+    random queries (among those with something to retrieve, drawn with ``seed``), searched
+    exactly among all references: each kNN metric is then an unbiased estimate of its full
+    value, with a 95% interval in ``info["sample"]["ci95"]`` (:mod:`spacelens.evaluate.sampled`).
+    Returns a dict: metric -> value, ``"info"`` (settings and counts) and ``"per_class"`` (one
+    record per label).
     """
     from spacelens.neighbors.base import METRICS as KNN_METRICS
 
@@ -212,6 +220,11 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     whole = isinstance(k, (int, np.integer)) and not isinstance(k, bool)
     if not (k is None or k in ("max_bin_count", "all") or (whole and k > 0)):
         raise SpacelensError(f"k={k!r} is not valid", "Use 'max_bin_count' (default), 'all' or a positive whole number")
+    if sample is not None:
+        from spacelens.evaluate.sampled import check_sample
+
+        check_sample(sample, avg_of_avgs)
+        engine, engine_params = "exact", {}
     params_engine = dict(engine_params or {})
     if recall is not None and engine in ("auto", "ivf", "hnsw") and not {"nprobe", "ef_search"} & set(params_engine):
         params_engine.setdefault("recall", recall)
@@ -240,8 +253,16 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     acc = RetrievalAccumulator(n_classes)
     how = "none"
     knn_meta: dict = {}
+    sample_info = None
     t_knn = time.perf_counter()
-    if len(keep) and kk > 0:
+    if len(keep) and kk > 0 and sample is not None:
+        from spacelens.evaluate.sampled import sampled_scores
+
+        how = "sample"
+        sel, per_query = sampled_scores(reg, rec, q_pos, ref_pos, ref_includes_query, keep, rc, qc, counts.r, kk,
+                                        metric, int(sample), seed, acc)
+        sample_info = {"n": int(len(sel)), "seed": int(seed), "population": int(len(keep)), "per_query": per_query}
+    elif len(keep) and kk > 0:
         graph = None
         if ref_pos is None:
             how, graph = _graph_choice(reg, rec, kk, metric, engine, params_engine, len(q_pos) == rec.n_rows)
@@ -307,10 +328,18 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     order = ["mean_average_precision_at_r", "r_precision", "precision_at_1", "mean_average_precision",
              "mean_reciprocal_rank"]
     metrics = {m: _nan_to_none(ret.metrics[m]) for m in order}
+    if sample_info is not None:
+        from spacelens.evaluate.sampled import summarize_sample
+
+        estimates = summarize_sample(sample_info.pop("per_query"), sample_info["population"])
+        metrics.update({m: estimates[m]["mean"] for m in order})
+        sample_info["ci95"] = {m: estimates[m]["ci95"] for m in order}
     metrics.update(cm)
     knn_desc = {"cached": "cached kNN graph", "build": "kNN graph (built and cached)",
                 "stream": "exact search of the queries, streamed (no graph cached)",
                 "split": "search of the reference split", "self-subset": "search within the split",
+                "sample": (f"exact search of {sample_info['n']:,} random queries among all references"
+                           if sample_info else ""),
                 "none": "none"}[how]
     size = np.bincount(qc, minlength=n_classes)
     info = {**metrics, "k": kk, "n_queries": len(qc), "n_reference": n_ref, "n_scored": ret.n_scored,
@@ -323,6 +352,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                       if query_split is not None else None),
             "knn": knn_desc, "engine": engine, "engine_params": params_engine,
             **({"recall": knn_meta["recall"]} if knn_meta.get("recall") else {}),
+            **({"sample": sample_info} if sample_info else {}),
             "clustering": cluster_info, "seconds_knn": round(t_knn, 3), "seconds_clustering": round(t_cl, 3)}
     present = np.flatnonzero(size > 0)
     class_labels = np.array([str(c) for c in classes], dtype=str)
@@ -335,7 +365,8 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     if store:
         params = evaluation_params(label_field, metric=metric, k=info["k_rule"], split=info["split"],
                                    avg_of_avgs=avg_of_avgs, engine=engine, engine_params=params_engine,
-                                   clustering=clustering_key)
+                                   clustering=clustering_key,
+                                   sample=None if sample is None else {"n": int(sample), "seed": int(seed)})
         arrays = {"class_labels": class_labels[present], "class_queries": size[present].astype(np.int64),
                   "class_scored": ret.class_queries[present].astype(np.int64)}
         arrays.update({m: ret.per_class[m][present].astype(np.float64) for m in order})
@@ -345,15 +376,19 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
 
 def evaluation_params(label_field: str, *, metric: str = "cosine", k="max_bin_count", split=None,
                       avg_of_avgs: bool = False, engine: str = "exact", engine_params: dict | None = None,
-                      clustering: dict | None = None) -> dict:
+                      clustering: dict | None = None, sample: dict | None = None) -> dict:
     """The stored evaluation's key: every setting that changes its numbers.
 
     ``clustering``: how NMI/AMI were obtained (``{"method": "kmeans", "n_init", "seed"}``, a
     cluster ``column``, a ``given`` assignment's hash, or None when not computed).
+    ``sample``: ``{"n", "seed"}`` of a sampled evaluation (absent from a full one's key).
     """
-    return {"label_field": label_field, "metric": metric, "k": str(k), "split": split,
-            "avg_of_avgs": bool(avg_of_avgs), "engine": engine, "engine_params": dict(engine_params or {}),
-            "clustering": clustering}
+    key = {"label_field": label_field, "metric": metric, "k": str(k), "split": split,
+           "avg_of_avgs": bool(avg_of_avgs), "engine": engine, "engine_params": dict(engine_params or {}),
+           "clustering": clustering}
+    if sample is not None:
+        key["sample"] = {"n": int(sample["n"]), "seed": int(sample["seed"])}
+    return key
 
 
 def default_evaluation_params(label_field: str, metric: str = "cosine") -> dict:

@@ -34,6 +34,8 @@ def evaluation_settings(info: dict) -> dict:
         engine = "exact"
     elif params:
         engine = f"{engine} {json.dumps(params, sort_keys=True, separators=(',', '='))}"
+    if info.get("sample"):   # an estimate from sampled queries ranks only among estimates
+        engine = f"{engine} on {int(info['sample']['n']):,} sampled queries"
     return {"label_field": info.get("label_field"), "metric": info.get("metric"), "k": info.get("k"),
             "split": split, "avg_of_avgs": bool(info.get("avg_of_avgs")), "engine": engine}
 

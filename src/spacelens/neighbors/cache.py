@@ -12,7 +12,13 @@ build leaves no partial cache.
 
 The ``auto`` engine (the default) first looks for any stored graph that serves: an exact one,
 or an approximate one whose target recall is at least the one asked for; else it chooses
-exact or approximate by the estimated cost (:mod:`~spacelens.neighbors.auto`).
+exact or approximate by the estimated cost (:mod:`~spacelens.neighbors.auto`). A request
+for a named approximate engine with a recall target (ivf, hnsw; compare's default) is served by
+that engine's graph, else by any stored exact graph (recall 1 meets every target); a named
+exact engine, or an approximate one at a fixed effort (nprobe, ef_search), by its own graph
+only (asking for one engine's graph by name is how engines are checked against each other). So a request for k <= a stored graph's k_max never
+rebuilds. A larger k rebuilds once, for max(k, 50), and replaces the smaller graph: extending
+a graph costs the same search as building it (the N x N x d product dominates, not the top-k).
 """
 
 from __future__ import annotations
@@ -89,6 +95,19 @@ def _find_serving(reg, rec, k: int, metric: str, recall: float | None):
     return arts[0] if arts else None
 
 
+def _exact_serves(eng) -> bool:
+    """Whether a stored exact graph answers a request to ``eng``: one for a recall target."""
+    return bool(eng.approximate and getattr(eng, "recall", None) is not None)
+
+
+def _find_exact(reg, rec, k: int, metric: str):
+    """A stored exact graph (any exact engine) with at least ``k`` neighbours, newest first."""
+    arts = [a for a in reg.find_artifacts(kind=KIND, space=rec.name)
+            if a.space == rec.name and a.params.get("metric") == metric and _usable(a, rec, k) and _is_exact(a)]
+    arts.sort(key=lambda a: -a.id)
+    return arts[0] if arts else None
+
+
 def cached_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine | None = "exact",
                  **engine_params_) -> KnnGraph | None:
     """A stored graph with at least ``k`` neighbours, or None (never computes).
@@ -104,7 +123,10 @@ def cached_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engin
             art = _find_serving(reg, rec, k, metric, eng.recall)
             return _load(reg, art, k, metric, art.params.get("engine", "?")) if art is not None else None
         art = reg.get_artifact(KIND, rec.name, graph_key(metric, eng))
-        return _load(reg, art, k, metric, eng.name) if art is not None and _usable(art, rec, k) else None
+        if art is not None and _usable(art, rec, k):
+            return _load(reg, art, k, metric, eng.name)
+        art = _find_exact(reg, rec, k, metric) if _exact_serves(eng) else None
+        return _load(reg, art, k, metric, art.params.get("engine", "?")) if art is not None else None
     arts = [a for a in reg.find_artifacts(kind=KIND, space=rec.name)
             if a.space == rec.name and a.params.get("metric") == metric and _usable(a, rec, k)]
     arts.sort(key=lambda a: (not _is_exact(a), -a.id))
@@ -138,6 +160,9 @@ def knn_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine =
     art = reg.get_artifact(KIND, rec.name, key)
     if art is not None and _usable(art, rec, k):
         return _load(reg, art, k, metric, eng.name)
+    art = _find_exact(reg, rec, k, metric) if _exact_serves(eng) else None   # recall 1 >= any target
+    if art is not None:
+        return _load(reg, art, k, metric, art.params.get("engine", "?"))
 
     vectors = reg.load_vectors(rec)
     t0 = time.perf_counter()

@@ -5,9 +5,17 @@ is aligned to]) holds the coordinates (float32 (n_rows, 2), in the space's row o
 the per-item faithfulness. Asking again returns the stored map; asking for other
 faithfulness settings (k, sample) reuses the stored coordinates and only re-measures.
 
-UMAP maps reuse the space's cached exact kNN graph (:func:`spacelens.neighbors.knn_graph`),
-the same graph the faithfulness measures need; PCA -> UMAP searches its own graph on the 50
-PCA components (exact up to 20k items, faiss IVF beyond: an exact graph is O(n^2) at any dim).
+UMAP maps are laid out from the space's shared kNN graph (:func:`spacelens.neighbors.knn_graph`:
+built once for k >= 50 by the ``auto`` engine and reused by compare, evaluate and the page,
+never rebuilt while it holds n_neighbors - 1 neighbours); PCA -> UMAP searches its own graph
+on the 50 PCA components (exact up to 20k items, faiss IVF beyond). A PCA map needs no graph.
+
+Faithfulness never builds a graph either: both measures come from a random sample of items
+(``trust_sample``, 2,000 by default; all items when the space is smaller), each searched
+exactly among all items, and are reported with their 95% CI and the sample size
+(:func:`~spacelens.project.faithfulness.sampled_faithfulness`). When the space already has a
+graph (UMAP's, or one cached by compare), it also gives the kNN preservation of every item for
+shading the map; an exact graph then gives the exact mean too.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 from spacelens.errors import SpacelensError
 from spacelens.progress import progress
 from spacelens.project import maps
-from spacelens.project.faithfulness import TRUST_SAMPLE, knn_preservation, map_knn, trustworthiness
+from spacelens.project.faithfulness import TRUST_SAMPLE, knn_preservation, map_knn, sampled_faithfulness
 
 KIND = "projection"
 METHODS = ("pca", "umap", "pca-umap")
@@ -138,15 +146,39 @@ def compute_map(x: np.ndarray, method: str, graph, *, n_neighbors: int, seed: in
         return maps.pca_umap_map(x, n_neighbors, seed, engine=maps.pca_umap_engine(n))
 
 
-def measure(x: np.ndarray, coords: np.ndarray, high: np.ndarray, metric: str, k: int,
-            trust_sample: int | None) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Faithfulness of ``coords`` to the space ``x`` whose exact kNN graph is ``high`` (n, >=k)."""
-    low = map_knn(coords, k)
-    pres = knn_preservation(np.asarray(high[:, :k]), low)
-    trust_mean, trust, n_measured = trustworthiness(x, low, metric, trust_sample)
-    faith = {"k": k, "knn_preservation": float(pres.mean(dtype=np.float64)),
-             "trustworthiness": None if np.isnan(trust_mean) else trust_mean,
-             "trust_items": n_measured, "trust_sampled": n_measured < len(coords)}
+def measure(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray, metric: str, k: int,
+            sample: int | None, graph=None, seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Faithfulness of ``coords`` to the space (``vectors`` as stored, ``x`` prepared for
+    ``metric``): ``(summary, kNN preservation per item, trustworthiness per item)``.
+
+    Both means come from a random sample of items (all when n <= ``sample``) with 95% CIs.
+    ``graph``: the space's kNN graph when one is at hand (with >= k neighbours): kNN
+    preservation of every item from it (NaN outside the sample otherwise); an exact graph
+    also gives the exact mean.
+    """
+    n = len(coords)
+    est = sampled_faithfulness(vectors, x, coords, metric, k, sample, seed)
+    rows = est["rows"]
+    pres = np.full(n, np.nan, dtype=np.float32)
+    trust = np.full(n, np.nan, dtype=np.float32)
+    trust[rows] = est["trust"]
+    faith = {"k": k, "knn_preservation": est["knn_preservation"],
+             "knn_preservation_ci95": est["knn_preservation_ci95"],
+             "trustworthiness": est["trustworthiness"], "trustworthiness_ci95": est["trustworthiness_ci95"],
+             "n_items": est["n_items"], "sampled": est["sampled"],
+             "trust_items": est["n_items"] if est["trustworthiness"] is not None else 0,
+             "trust_sampled": est["sampled"], "per_item": "sampled items only"}
+    if graph is not None and graph.k >= k:
+        pres[:] = knn_preservation(np.asarray(graph.indices[:, :k]), map_knn(coords, k))
+        if graph.exact:
+            mean = float(pres.mean(dtype=np.float64))
+            faith.update(knn_preservation=mean, knn_preservation_ci95=[mean, mean], per_item="exact kNN graph",
+                         knn_preservation_items=n)
+        else:
+            faith["per_item"] = f"approximate kNN graph ({graph.engine})"
+    if graph is None or graph.k < k or not graph.exact:
+        pres[rows] = est["preservation"]      # the sampled items' exact values
+        faith["knn_preservation_items"] = est["n_items"]
     return faith, pres, trust
 
 
@@ -172,13 +204,17 @@ def project(reg, space, method: str = "umap", *, seed: int = 0, n_neighbors: int
         return _align(reg, rec, other, method, params, seed=seed, n_neighbors=n_neighbors, metric=metric, k=k,
                       trust_sample=trust_sample, recompute=recompute)
 
-    from spacelens.neighbors import knn_graph, prepare
+    from spacelens.neighbors import cached_graph, knn_graph, prepare
 
     seconds = {}
     t0 = time.perf_counter()
-    graph = knn_graph(reg, rec, max(k, n_neighbors - 1) if method == "umap" else k, metric)
+    if method == "umap":   # the shared graph: reused while it holds n_neighbors - 1 neighbours
+        graph = knn_graph(reg, rec, max(k, n_neighbors - 1), metric)
+    else:                  # no graph is built for a PCA map or its faithfulness; one already stored helps
+        graph = cached_graph(reg, rec, k, metric, engine=None)
     seconds["graph"] = round(time.perf_counter() - t0, 3)
-    x = prepare(reg.load_vectors(rec), metric)
+    vectors = reg.load_vectors(rec)
+    x = prepare(vectors, metric)
 
     coords, reused_from = None, None
     if not recompute:  # same map stored with other faithfulness settings: reuse its coordinates
@@ -194,11 +230,11 @@ def project(reg, space, method: str = "umap", *, seed: int = 0, n_neighbors: int
         seconds["map"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    faith, pres, trust = measure(x, coords, graph.indices, metric, k, params["trust_sample"])
+    faith, pres, trust = measure(vectors, x, coords, metric, k, params["trust_sample"], graph)
     seconds["faithfulness"] = round(time.perf_counter() - t0, 3)
     info = {"faithfulness": faith, "seconds": seconds, "n_rows": rec.n_rows, "content_hash": rec.content_hash,
-            "graph_engine": graph.engine}
-    if not graph.exact:  # the map and its kNN preservation rest on an approximate graph: say how good
+            "graph_engine": graph.engine if graph is not None else None}
+    if graph is not None and not graph.exact:  # the map / per-item values rest on an approximate graph
         from spacelens.neighbors import recall_at
 
         info["graph_recall"] = recall_at(graph.info, k)

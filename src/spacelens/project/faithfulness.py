@@ -10,6 +10,13 @@
   from blocks of rows against all n, so memory stays small, and for large n the mean is taken
   over a seeded sample of items (ranks still among *all* n items, so it estimates the full
   value rather than the value on a smaller, sparser dataset).
+
+At scale (:func:`sampled_faithfulness`) both measures come from one random sample of items:
+each sampled item's exact neighbours among *all* items (an exact search of the sample only,
+n_sample x N x d, never a full graph built just to score a map) and its map neighbours among
+all map points (a k-d tree). Each measure is a mean of per-item values, so the sample mean is
+an unbiased estimate of the full mean, reported with its 95% t interval (finite population
+correction, :func:`spacelens.compare.sampled.mean_ci`).
 """
 
 from __future__ import annotations
@@ -18,23 +25,27 @@ import numpy as np
 
 from spacelens.progress import progress
 
-TRUST_SAMPLE = 2000  # items whose trustworthiness is measured when n is larger
-_BLOCK_ELEMENTS = 1 << 23  # rows x n distances per block (~32 MB of float32)
+TRUST_SAMPLE = 2000  # items whose faithfulness is measured when n is larger
+# rows x n ranking scores per block (~128 MB of float32): at 1M items 32 rows share one pass
+# over the vectors (the product is bound by reading them, not by its flops)
+_BLOCK_ELEMENTS = 1 << 25
 
 
-def map_knn(coords: np.ndarray, k: int) -> np.ndarray:
-    """The k nearest items of each point in the 2D map (self excluded), int32 (n, k).
+def map_knn(coords: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """The k nearest items of each point in the 2D map (self excluded), int32 (n, k); with
+    ``rows``, of those points only (their neighbours still among all points).
 
     A k-d tree on the 2D points; when more than k items share a point, the item itself may be
     pushed out of its own result, and then the last one is dropped instead.
     """
     from scipy.spatial import cKDTree
 
-    n = len(coords)
     pts = np.asarray(coords, dtype=np.float64)
-    _, idx = cKDTree(pts).query(pts, k=k + 1, workers=-1)
+    rows = np.arange(len(pts)) if rows is None else np.asarray(rows, dtype=np.int64)
+    n = len(rows)
+    _, idx = cKDTree(pts).query(pts[rows], k=k + 1, workers=-1)
     idx = np.asarray(idx, dtype=np.int64).reshape(n, k + 1)
-    drop = idx == np.arange(n)[:, None]
+    drop = idx == rows[:, None]
     no_self = ~drop.any(axis=1)
     drop[no_self, -1] = True
     first = drop.cumsum(axis=1) == 1  # drop at most one entry per row
@@ -53,8 +64,11 @@ def _ranking_scores(x: np.ndarray, rows: np.ndarray, metric: str, sq_norms) -> n
     """A (len(rows), n) matrix ordered like the metric's distances from ``x[rows]`` to all rows."""
     s = x[rows] @ x.T
     if metric == "l2":  # |q - y|^2 = |q|^2 - 2 q.y + |y|^2; |q|^2 is constant along a row
-        return sq_norms[None, :] - 2 * s
-    return -s  # cosine (x has unit rows): 1 - cos orders like -cos; dot: distance is -q.y
+        s *= -2
+        s += sq_norms[None, :]
+        return s
+    np.negative(s, out=s)
+    return s  # cosine (x has unit rows): 1 - cos orders like -cos; dot: distance is -q.y
 
 
 def trustworthiness(x: np.ndarray, low: np.ndarray, metric: str, sample: int | None = TRUST_SAMPLE,
@@ -71,23 +85,69 @@ def trustworthiness(x: np.ndarray, low: np.ndarray, metric: str, sample: int | N
     per = np.full(n, np.nan, dtype=np.float64)
     if k >= n / 2:  # the normalisation assumes k < n / 2 (scikit-learn refuses such k too)
         return float("nan"), per.astype(np.float32), 0
-    if sample is None or n <= sample:
-        rows = np.arange(n)
-    else:
-        rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    rows = sample_items(n, sample, seed)
+    per[rows] = trustworthiness_rows(x, rows, low[rows], metric)
+    return float(per[rows].mean()), per.astype(np.float32), len(rows)
+
+
+def trustworthiness_rows(x: np.ndarray, rows: np.ndarray, low_rows: np.ndarray, metric: str) -> np.ndarray:
+    """Trustworthiness of each of ``rows`` (float64), given its k map neighbours ``low_rows``;
+    ranks are among all ``len(x)`` items. NaN when ``k >= n / 2``."""
+    n = len(x)
+    k = low_rows.shape[1]
+    if k >= n / 2:
+        return np.full(len(rows), np.nan)
+    out = np.empty(len(rows), dtype=np.float64)
     sq = np.einsum("ij,ij->i", x, x) if metric == "l2" else None
     norm = 2.0 / (k * (2.0 * n - 3.0 * k - 1.0))
     step = max(1, _BLOCK_ELEMENTS // n)
     with progress("Trustworthiness", total=len(rows)) as bar:
         for s in range(0, len(rows), step):
-            blk = rows[s:s + step]
+            blk = np.asarray(rows[s:s + step])
             d = _ranking_scores(x, blk, metric, sq)
             d[np.arange(len(blk)), blk] = np.inf  # an item is not its own neighbour
-            dj = np.take_along_axis(d, low[blk].astype(np.int64), axis=1)
+            dj = np.take_along_axis(d, low_rows[s:s + step].astype(np.int64), axis=1)
             penalty = np.zeros(len(blk), dtype=np.float64)
             for c in range(k):  # rank of each map neighbour among all items in the full space
                 rank = (d < dj[:, c:c + 1]).sum(axis=1) + 1
                 penalty += np.maximum(rank - k, 0)
-            per[blk] = 1.0 - norm * penalty
+            out[s:s + len(blk)] = 1.0 - norm * penalty
             bar.advance(len(blk))
-    return float(per[rows].mean()), per.astype(np.float32), len(rows)
+    return out
+
+
+def sample_items(n: int, sample: int | None, seed: int = 0) -> np.ndarray:
+    """The items a map's faithfulness is measured on: all when ``n <= sample`` (or no sample)."""
+    if sample is None or n <= sample:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+
+
+def sampled_faithfulness(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray, metric: str, k: int,
+                         sample: int | None = TRUST_SAMPLE, seed: int = 0) -> dict:
+    """kNN preservation and trustworthiness of a map on a random sample of items, with 95% CIs.
+
+    ``vectors``: the space as stored (searched exactly for each sampled item's k neighbours
+    among all items, self excluded); ``x``: the same prepared for ``metric`` (ranks for
+    trustworthiness). Returns ``{"rows", "preservation", "trust"}`` (per sampled item) and the
+    summary ``{"knn_preservation", "knn_preservation_ci95", "trustworthiness",
+    "trustworthiness_ci95", "n_items", "sampled"}``.
+    """
+    from spacelens.compare.sampled import mean_ci
+    from spacelens.neighbors import exact_search
+
+    n = len(coords)
+    rows = sample_items(n, sample, seed)
+    high, _ = exact_search(np.ascontiguousarray(vectors[rows]), vectors, k, metric, query_rows=rows)
+    low = map_knn(coords, k, rows)
+    pres = knn_preservation(np.asarray(high), low)
+    trust = trustworthiness_rows(x, rows, low, metric)
+    pm, plo, phi = mean_ci(pres, population=n)
+    out = {"rows": rows, "preservation": pres, "trust": trust, "knn_preservation": pm,
+           "knn_preservation_ci95": [plo, phi], "n_items": int(len(rows)), "sampled": bool(len(rows) < n)}
+    if np.isnan(trust).all():
+        out.update(trustworthiness=None, trustworthiness_ci95=None)
+    else:
+        tm, tlo, thi = mean_ci(trust, population=n)
+        out.update(trustworthiness=tm, trustworthiness_ci95=[tlo, thi])
+    return out

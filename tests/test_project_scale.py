@@ -1,0 +1,148 @@
+"""Maps at scale: faithfulness from a random sample of items (never a graph built only to score a
+map), UMAP from the shared cached graph, and the sampled estimate's CI against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import spacelens
+from spacelens.compare.sampled import mean_ci
+from spacelens.neighbors import cache as ncache
+from spacelens.project import core as pcore
+from spacelens.project.faithfulness import sample_items, sampled_faithfulness
+from spacelens.registry import Registry
+from test_project import _add, _brute_knn, _manifold_clusters, _unit
+
+
+def _brute_faithfulness(x, coords, k, metric):
+    """Per-item kNN preservation and trustworthiness from full float64 distance matrices."""
+    n = len(x)
+    high = _brute_knn(x, k, metric)
+    low = _brute_knn(coords, k, "l2")
+    pres = np.array([len(set(h) & set(lo)) / k for h, lo in zip(high, low)])
+    xf = _unit(x) if metric == "cosine" else np.asarray(x, np.float64)
+    d = 1 - xf @ xf.T if metric == "cosine" else ((xf[:, None] - xf[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    rank = np.empty((n, n), np.int64)
+    rank[np.arange(n)[:, None], np.argsort(d, axis=1, kind="stable")] = np.arange(1, n + 1)
+    penalty = np.maximum(np.take_along_axis(rank, low, axis=1) - k, 0).sum(1)
+    trust = 1 - 2.0 / (k * (2.0 * n - 3.0 * k - 1.0)) * penalty
+    return pres, trust
+
+
+def _add_plain(home, x, name="s"):
+    table = pd.DataFrame({"id": [f"i{i}" for i in range(len(x))]})
+    return _add(home, x, table, name=name)
+
+
+def _clustered(n=900, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 6, n)
+    return (rng.normal(size=(6, d))[labels] * 1.5 + rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_pca_faithfulness_from_a_sample_builds_no_graph(home, monkeypatch, metric):
+    from sklearn.manifold import trustworthiness as sk_trust
+
+    x = _clustered()
+    _add_plain(home, x)
+    monkeypatch.setattr(ncache, "knn_graph", lambda *a, **k: pytest.fail("a kNN graph was built"))
+    p = spacelens.project("s", method="pca", metric=metric, k=10, trust_sample=150, home=home)
+    reg = Registry(home)
+    assert reg.find_artifacts(kind="knn_graph", space="s") == []
+    pres, trust = _brute_faithfulness(x, p.coords, 10, metric)
+    assert trust.mean() == pytest.approx(sk_trust(x.astype(np.float64), p.coords.astype(np.float64), n_neighbors=10,
+                                                  metric="cosine" if metric == "cosine" else "euclidean"), abs=1e-9)
+    rows = sample_items(len(x), 150)
+    f = p.faithfulness
+    assert f["n_items"] == 150 and f["sampled"] and f["per_item"] == "sampled items only"
+    # the sampled items' values are their exact full-space values; the rest are not claimed
+    np.testing.assert_allclose(p.per_item[rows], pres[rows], atol=1e-6)
+    np.testing.assert_allclose(p.trust_per_item[rows], trust[rows], atol=1e-6)
+    assert np.isnan(np.delete(p.per_item, rows)).all() and np.isnan(np.delete(p.trust_per_item, rows)).all()
+    assert f["knn_preservation"] == pytest.approx(pres[rows].mean(), abs=1e-6)
+    assert f["trustworthiness"] == pytest.approx(trust[rows].mean(), abs=1e-6)
+    assert f["knn_preservation_ci95"] == pytest.approx(list(mean_ci(pres[rows], population=len(x))[1:]), abs=1e-6)
+    assert f["trustworthiness_ci95"][0] < f["trustworthiness"] < f["trustworthiness_ci95"][1]
+
+
+def test_sampled_faithfulness_ci_covers_the_full_value_at_about_the_nominal_rate():
+    """300 seeds: the 95% intervals of both measures hold the brute-force full mean about 95% of the time."""
+    x = _clustered(n=700, seed=1)
+    rng = np.random.default_rng(2)
+    coords = (x[:, :2] + 0.8 * rng.normal(size=(len(x), 2))).astype(np.float32)   # a lossy map
+    pres, trust = _brute_faithfulness(x, coords, 10, "l2")
+    one = sampled_faithfulness(x, x, coords, "l2", 10, sample=60, seed=4)     # the estimator, end to end
+    np.testing.assert_allclose(one["preservation"], pres[one["rows"]], atol=1e-6)
+    np.testing.assert_allclose(one["trust"], trust[one["rows"]], atol=1e-9)
+    hits = np.zeros(2)
+    seeds = 300
+    for seed in range(seeds):
+        rows = sample_items(len(x), 60, seed)
+        for j, (values, full) in enumerate(((pres, pres.mean()), (trust, trust.mean()))):
+            _, lo, hi = mean_ci(values[rows], population=len(x))
+            hits[j] += lo <= full <= hi
+    rates = hits / seeds
+    assert ((0.91 <= rates) & (rates <= 0.985)).all(), rates
+    assert pres.std() > 0.05 and trust.std() > 0.01   # values that vary from item to item
+
+
+def test_umap_reuses_the_shared_graph_compare_built(home, tmp_path, monkeypatch):
+    import umap
+
+    x, csv, _ = _manifold_clusters(tmp_path)
+    _add(home, x, csv)
+    _add(home, x[:, ::-1].copy(), csv, name="t")
+    spacelens.compare("s", "t", k=10, home=home)         # builds the shared graphs (k_max 50)
+    reg = Registry(home)
+    before = [(a.id, a.info["k_max"]) for a in reg.find_artifacts(kind="knn_graph", space="s")]
+    assert [k for _, k in before] == [50]
+    seen = {}
+    real_init = umap.UMAP.__init__
+
+    def spy(self, *a, **kw):
+        seen["knn"] = kw.get("precomputed_knn")
+        real_init(self, *a, **kw)
+
+    monkeypatch.setattr(umap.UMAP, "__init__", spy)
+    monkeypatch.setattr(ncache.AutoEngine, "build_graph", lambda *a, **k: pytest.fail("graph rebuilt"))
+    p = spacelens.project("s", method="umap", n_neighbors=30, k=10, trust_sample=100, home=home)
+    assert [(a.id, a.info["k_max"]) for a in reg.find_artifacts(kind="knn_graph", space="s")] == before
+    np.testing.assert_array_equal(seen["knn"][0][:, 1:], reg.load_artifact(reg.find_artifacts(
+        kind="knn_graph", space="s")[0], "indices")[:, :29])
+    # per-item preservation of every item from the exact shared graph: the exact full values
+    pres = np.array([len(set(h) & set(lo)) / 10 for h, lo in zip(_brute_knn(x, 10, "cosine"),
+                                                                  _brute_knn(p.coords, 10, "l2"))])
+    np.testing.assert_allclose(p.per_item, pres, atol=1e-6)
+    assert p.faithfulness["knn_preservation"] == pytest.approx(pres.mean(), abs=1e-6)
+    assert p.faithfulness["per_item"] == "exact kNN graph" and p.faithfulness["n_items"] == 100
+
+
+def test_pca_uses_a_stored_graph_for_every_item(home):
+    x = _clustered(n=400, seed=3)
+    _add_plain(home, x)
+    reg = Registry(home)
+    from spacelens.neighbors import knn_graph
+
+    knn_graph(reg, "s", 10, "cosine", engine="exact")
+    p = spacelens.project("s", method="pca", k=10, trust_sample=50, home=home)
+    pres, _ = _brute_faithfulness(x, p.coords, 10, "cosine")
+    np.testing.assert_allclose(p.per_item, pres, atol=1e-6)
+    assert p.faithfulness["knn_preservation_items"] == 400 and p.faithfulness["n_items"] == 50
+    assert len(reg.find_artifacts(kind="knn_graph", space="s")) == 1
+
+
+def test_cli_prints_ci_and_sample_size(home, cli, tmp_path):
+    x = _clustered(n=500, seed=5)
+    np.save(tmp_path / "x.npy", x)
+    pd.DataFrame({"id": [f"i{i}" for i in range(len(x))]}).to_csv(tmp_path / "t.csv", index=False)
+    cli("add", "-e", tmp_path / "x.npy", "-d", tmp_path / "t.csv", "--dataset-name", "items", "--experiment-name", "e", "--space-name", "s",
+        check=True)
+    out = cli("project", "s", "--method", "pca", "--sample", "120", check=True).out
+    assert "estimated on 120 random items of 500" in out and "95% CI" in out
+    js = cli("project", "s", "--method", "pca", "--sample", "120", "--json", check=True).json()
+    f = js["maps"]["pca"]["faithfulness"]
+    assert f["n_items"] == 120 and f["knn_preservation_ci95"][0] <= f["knn_preservation"] <= f["knn_preservation_ci95"][1]
