@@ -10,7 +10,7 @@ Every request passes :mod:`spacelens.server.security` first (allowed Host names,
 token beyond loopback, body-size limits); errors are one line (:mod:`spacelens.server.errors`).
 The endpoints live in :mod:`spacelens.server.routes`, one router per concern: registry
 browsing, maps and colours, comparisons, items (tooltip, image, search, export), kNN query,
-jobs. See each module (or /api/docs) for the endpoints.
+jobs, which space retrieves better (a job). See each module (or /api/docs) for the endpoints.
 """
 
 from __future__ import annotations

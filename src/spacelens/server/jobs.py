@@ -13,7 +13,9 @@ at the end of the work, so a cancelled job leaves nothing behind. A job nobody p
 ``orphan_after_s`` seconds (its page went away) is cancelled the same way, and a worker
 that does not stop within ``kill_after_s`` of a cancel (a step without progress, such as
 a UMAP fit) is terminated. Results land in the registry as ordinary artifacts, so a
-finished job is simply read back by the next request.
+finished job is simply read back by the next request; the one exception is a "versus" job
+(which space retrieves better, :mod:`spacelens.server.routes.versus`), whose small JSON
+result is not stored and travels back as the finished job's ``result``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Callable
 
 from spacelens.errors import SpacelensError
 
-KINDS = ("projection", "comparison")
+KINDS = ("projection", "comparison", "versus")
 ACTIVE = ("queued", "running")
 GENERIC_ERROR = "internal error, see the server log"
 log = logging.getLogger("spacelens.server")
@@ -75,6 +77,7 @@ class Job:
     stage_started: float | None = None   # wall time the current stage began (for the time left)
     last_seen: float = 0.0               # manager clock: when a client last asked about this job
     cancel_requested: float | None = None  # manager clock: when cancel() was called
+    result: dict | None = None           # what a job returns rather than stores (a versus comparison)
 
     def as_dict(self, now: float | None = None) -> dict:
         """The job as the page reads it; ``eta_s``: seconds left in the current stage at
@@ -92,7 +95,8 @@ class Job:
                 "eta_s": eta, "error": self.error, "cancel_reason": self.cancel_reason,
                 "cancellable": self.status in ("queued", "running") and self.stage != "cancelling",
                 "created": self.created, "started": self.started, "finished": self.finished,
-                "elapsed_s": round(end - (self.started or end), 2)}
+                "elapsed_s": round(end - (self.started or end), 2),
+                **({"result": self.result} if self.result is not None else {})}
 
 
 # -- the work (runs in the worker process, or a thread in tests) ---------------------------
@@ -133,6 +137,10 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
         elif kind == "comparison":
             step(f"preparing the comparison of {params['a']} and {params['b']} at k={params['k']}", 0, None)
             api.compare(params["a"], params["b"], k=int(params["k"]), home=reg)
+        elif kind == "versus":  # nothing stored: the result travels back with the job
+            step(f"scoring retrieval of {params['a']} and {params['b']} by {params['label_field']}", 0, None)
+            res = api.evaluate_versus(params["a"], params["b"], label_field=params["label_field"], home=reg)
+            return {"ok": True, "result": res}
         else:  # pragma: no cover - validated before submission
             raise ValueError(kind)
     return {"ok": True}
@@ -399,6 +407,7 @@ class JobManager:
         exc = fut.exception()
         with self._lock:
             if exc is None:
+                job.result = (fut.result() or {}).get("result")
                 self._close(job, "done")
                 job.done = job.total or 1.0
             elif isinstance(exc, JobCancelled) or (job.cancel_requested is not None

@@ -1,0 +1,90 @@
+"""The analyzer's "which retrieves better" endpoint: ``POST /api/versus`` runs
+:func:`spacelens.api.evaluate_versus` as a job whose finished state carries the result, and
+that result equals the API's call for the same spaces (the independent reference here is the
+library called directly); a space of another dataset, an unknown label column, and a space
+against itself are refused with one line."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+import spacelens  # noqa: E402
+from spacelens.server import create_app  # noqa: E402
+
+N = 240
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """Dataset d (labels in 4 classes) with a sharp space S and a blurred one W; dataset other."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPACELENS_NO_PROGRESS", "1")
+    h = tmp_path_factory.mktemp("versus") / "home"
+    rng = np.random.default_rng(5)
+    lab = rng.integers(0, 4, N)
+    centres = rng.normal(size=(4, 8)) * 2
+    table = pd.DataFrame({"id": [f"i{i:03d}" for i in range(N)], "label": [f"c{x}" for x in lab],
+                          "score": rng.normal(size=N)})
+    spacelens.add((centres[lab] + rng.normal(size=(N, 8))).astype(np.float32), table, dataset_name="d",
+                  experiment_name="e", space_name="W", home=h)
+    spacelens.add((centres[lab] + 0.3 * rng.normal(size=(N, 8))).astype(np.float32), dataset_name="d",
+                  experiment_name="e", space_name="S", home=h)
+    spacelens.add(rng.normal(size=(50, 8)).astype(np.float32), pd.DataFrame({"id": [f"o{i}" for i in range(50)]}),
+                  dataset_name="other", experiment_name="e", space_name="O", home=h)
+    yield h
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    with TestClient(create_app(home, jobs="thread"), base_url="http://127.0.0.1") as c:
+        yield c
+
+
+def _finished(client, job: dict) -> dict:
+    """Poll the job until it leaves the queue (thread mode: it runs in this process)."""
+    for _ in range(2000):
+        if job["status"] not in ("queued", "running"):
+            return job
+        r = client.get(f"/api/jobs/{job['id']}")
+        assert r.status_code == 200
+        job = r.json()
+        time.sleep(0.05)
+    raise AssertionError(f"job never finished: {job}")
+
+
+def test_versus_job_result_equals_the_api(client, home):
+    r = client.post("/api/versus", json={"a": "W", "b": "S", "label_field": "label", "dataset": "d"})
+    assert r.status_code == 202, r.text
+    job = _finished(client, r.json())
+    assert job["status"] == "done", job
+    got = job["result"]
+    want = spacelens.evaluate_versus("W", "S", label_field="label", home=home)
+    assert got == want  # the same JSON, number for number, verdict included
+    # and it says what the data were built to show: the sharp space retrieves better
+    m = got["metrics"]["mean_average_precision_at_r"]
+    assert m["difference"] > 0 and m["ci95"][0] > 0
+    assert got["verdict"].startswith("S retrieves better than W")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"a": "W", "b": "O", "label_field": "label"}, "embed different datasets"),
+    ({"a": "W", "b": "S", "label_field": "label", "dataset": "other"}, "embeds dataset 'd', not 'other'"),
+    ({"a": "W", "b": "S", "label_field": "nope"}, "no label column 'nope'"),
+    ({"a": "W", "b": "W", "label_field": "label"}, "does not retrieve better than itself"),
+])
+def test_bad_requests_are_refused_with_one_line(client, spec, message):
+    r = client.post("/api/versus", json=spec)
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert message in detail and "\n" not in detail
