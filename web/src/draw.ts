@@ -3,6 +3,7 @@
 import { ApiError, enc, getFrame, traffic, type ColorHeader, type ComparisonHeader, type MapHeader } from './api';
 import { fitScale } from './colorscale';
 import { renderEvaluations } from './evaluation';
+import { syncVersus } from './versus';
 import { mapRows } from './frame';
 import { renderHistogram } from './histogram';
 import { addMissing, showMissing, updateMissingButton } from './jobs';
@@ -87,6 +88,7 @@ export async function refresh(): Promise<void> {
     renderHistogram(null);
   }
   void renderEvaluations(gen);
+  syncVersus();
 
   const loaded = (await Promise.all(loads)).filter((l): l is Loaded => l !== null);
   const colors = await colorsP;

@@ -108,7 +108,7 @@ export function jobText(job: Job): string {
   return parts.join(' · ');
 }
 
-function showProgress(prog: HTMLElement | null | undefined, job: Job): void {
+export function showProgress(prog: HTMLElement | null | undefined, job: Job): void {
   const text = jobText(job);
   const pct = jobPercent(job);
   status(`computing: ${text}`);

@@ -5,7 +5,7 @@
 // This module only wires the page together; each concern has its module: state.ts (what is
 // shown), api.ts/frame.ts (talking to the server), views.ts/maps.ts (the two linked maps),
 // draw.ts/colorscale.ts (drawing them), pickers.ts (the controls), legend.ts, histogram.ts,
-// query.ts, selection.ts, evaluation.ts, tooltip.ts, changes.ts (the panels), jobs.ts
+// query.ts, selection.ts, evaluation.ts, tooltip.ts, changes.ts, versus.ts (the panels), jobs.ts
 // (computing what is missing) and registry.ts (the registry tab).
 import './style.css';
 import { traffic } from './api';
@@ -19,6 +19,7 @@ import { clearAll, clearQuery, onSearchInput, runQuery } from './query';
 import { clearSelection, exportSelection, setSelection } from './selection';
 import { els, state, status } from './state';
 import { hideTooltip, showTooltip } from './tooltip';
+import { compareRetrieval, syncVersus } from './versus';
 import { $ } from './util';
 import { maps, other, pointEvents } from './views';
 
@@ -138,7 +139,7 @@ async function start(): Promise<void> {
   els.b.onchange = () => { state.b = els.b.value; els.b.title = els.b.value; pairChanged(); };
   els.method.onchange = () => { state.method = els.method.value; void refresh(); };
   els.k.onchange = () => { kChosen = true; state.k = Math.max(1, Number(els.k.value) || 10); void refresh(); };
-  els.color.onchange = () => { state.color = els.color.value; state.colorChosen = true; void recolor(); };
+  els.color.onchange = () => { state.color = els.color.value; state.colorChosen = true; syncVersus(); void recolor(); };
   els.align.onchange = () => { state.align = els.align.checked; void refresh(); };
   els.lasso.onchange = () => { maps.A.setLasso(els.lasso.checked); maps.B.setLasso(els.lasso.checked); };
   els.computeMissing.onclick = () => {
@@ -150,6 +151,8 @@ async function start(): Promise<void> {
   };
   els.exportBtn.onclick = () => void exportSelection();
   $<HTMLButtonElement>('#find-groups').onclick = () => void findGroups();
+  $<HTMLButtonElement>('#compare-retrieval').onclick = () => void compareRetrieval();
+  $<HTMLSelectElement>('#versus-label').onchange = (ev) => { (ev.target as HTMLSelectElement).dataset.chosen = '1'; syncVersus(); };
   els.clearBtn.onclick = () => { clearQuery(); clearSelection(); };
   els.search.oninput = onSearchInput;
   els.search.onkeydown = (ev) => {
