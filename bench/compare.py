@@ -82,7 +82,8 @@ out = {{"seconds": seconds, "mean": res.mean, "parts": res.info["seconds"], "cka
        "ci95": res.info.get("sample", {{}}).get("ci95")}}
 if {sample}:  # coverage of the interval: resample the stored exact per-item values with 2,000 seeds
     from spacelens.compare import load_comparison
-    from spacelens.compare.sampled import mean_ci, sample_rows
+    from spacelens.compare.sampled import sample_rows
+    from spacelens.stats import mean_ci
     exact = load_comparison(reg, "a", "b", k={k}).jaccard
     hits = [lo <= exact.mean() <= hi for lo, hi in
             (mean_ci(exact[sample_rows(len(exact), {sample}, s)], population=len(exact))[1:] for s in range(2000))]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spacelens.compare.sampled import exact_check, mean_ci, sampled_jaccard
+from spacelens.compare.sampled import exact_check, sampled_jaccard
+from spacelens.stats import mean_ci
 
 N_PROBLEMS, N, D, K, SAMPLE = 200, 160, 8, 10, 40
 

@@ -7,7 +7,8 @@ import pytest
 
 from spacelens.compare.cka import linear_cka
 from spacelens.compare.jaccard import chance_jaccard, histogram, jaccard, k_curve, shared_counts
-from spacelens.compare.sampled import mean_ci, sampled_jaccard, t_quantile
+from spacelens.compare.sampled import sampled_jaccard
+from spacelens.stats import mean_ci, t_quantile
 
 
 def brute_knn(x: np.ndarray, k: int, metric: str) -> np.ndarray:

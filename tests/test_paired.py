@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spacelens.evaluate.paired import (bootstrap_interval, paired_difference, sign_flip_pvalue, t_interval)
+from spacelens.evaluate.paired import paired_difference
+from spacelens.stats import bootstrap_interval, sign_flip_pvalue, t_interval
 
 SEEDS = 600
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import spacelens
-from spacelens.compare.sampled import mean_ci
+from spacelens.stats import mean_ci
 from spacelens.neighbors import cache as ncache
 from spacelens.project import core as pcore
 from spacelens.project.faithfulness import sample_items, sampled_faithfulness

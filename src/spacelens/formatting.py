@@ -17,3 +17,10 @@ def fmt_ci(ci, digits: int = 3, sign: bool = False) -> str:
     if not ci or ci[0] is None:
         return "-"
     return f"{fmt(ci[0], digits, sign)} to {fmt(ci[1], digits, sign)}"
+
+
+def format_p(p: float) -> str:
+    """``p = 0.034`` / ``p < 0.001``; ``p = -`` for a missing p-value."""
+    if p is None or not math.isfinite(p):
+        return "p = -"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"

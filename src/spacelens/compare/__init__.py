@@ -10,7 +10,8 @@ from spacelens.compare.cka import linear_cka
 from spacelens.compare.core import (Comparison, SimilarityMatrix, baseline_verdict, compare_all, compare_spaces,
                                     compare_with_baseline, load_comparison, parse_ks, primary_k, read_baseline)
 from spacelens.compare.jaccard import chance_jaccard, jaccard, k_curve, shared_counts
-from spacelens.compare.sampled import mean_ci, sampled_jaccard
+from spacelens.compare.sampled import sampled_jaccard
+from spacelens.stats import mean_ci  # public here since compare --sample; defined with the other intervals
 
 __all__ = ["Comparison", "SimilarityMatrix", "baseline_verdict", "chance_jaccard", "compare_all", "compare_spaces",
            "compare_with_baseline", "jaccard", "k_curve", "linear_cka", "load_comparison", "mean_ci", "parse_ks",

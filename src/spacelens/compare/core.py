@@ -24,8 +24,9 @@ import numpy as np
 from spacelens.compare.agreement import cknna, edge_kernel, kernel_from_distances, overlap
 from spacelens.compare.cka import cka_pair, linear_cka
 from spacelens.compare.jaccard import chance_jaccard, k_curve, summarize
-from spacelens.compare.sampled import mean_ci, sample_rows, sampled_neighbours
+from spacelens.compare.sampled import sample_rows, sampled_neighbours
 from spacelens.errors import SpacelensError, SpacelensWarning
+from spacelens.stats import mean_ci
 
 KIND = "comparison"
 APPROX_DEFAULT = "ivf"

@@ -85,7 +85,7 @@ def agreement_by_group(values, groups, *, level: float = 0.95, top: int = 5) -> 
     values form no group). Groups are sorted by mean, lowest first. ``most``/``least`` hold the
     ``top`` groups at each end among groups of at least 2 items.
     """
-    from spacelens.compare.sampled import mean_ci
+    from spacelens.stats import mean_ci
 
     import pandas as pd
 

@@ -5,17 +5,18 @@ items and searching them against all N items costs O(n N d) and gives an unbiase
 estimate of the mean Jaccard: the per-item Jaccard of a sampled item is exactly its value
 in the full comparison (its neighbours are searched among all items). The interval is the
 t interval of a mean of a simple random sample without replacement, with the finite
-population correction sqrt((N - n) / (N - 1)) (so it shrinks to the exact value at n = N).
+population correction sqrt((N - n) / (N - 1)) (so it shrinks to the exact value at n = N):
+:func:`spacelens.stats.mean_ci`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
 from spacelens.compare.jaccard import jaccard
+from spacelens.stats import mean_ci  # also still imported from here by spacelens.neighbors.recall
 
 Search = Callable[..., tuple[np.ndarray, np.ndarray]]
 
@@ -24,47 +25,6 @@ def sample_rows(n_items: int, n_sample: int, seed: int = 0) -> np.ndarray:
     """``n_sample`` distinct rows of ``n_items``, sorted, drawn uniformly without replacement."""
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_items, size=min(n_sample, n_items), replace=False)).astype(np.int64)
-
-
-def t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t with ``df`` degrees of freedom (no scipy: its import costs seconds).
-
-    Exact for df = 1, 2; above, the Cornish-Fisher expansion around the normal quantile
-    (Abramowitz & Stegun 26.7.5): for a 95% interval within 0.2% of exact at df = 3, 1e-6 at df = 30.
-    """
-    from statistics import NormalDist
-
-    if df == 1:
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:
-        return (2 * p - 1) * math.sqrt(2 / (4 * p * (1 - p)))
-    z = NormalDist().inv_cdf(p)
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
-
-
-def mean_ci(values: np.ndarray, population: int | None = None, level: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean of a random sample and its ``level`` confidence interval.
-
-    t interval on the sample standard deviation; with ``population`` (the number of items
-    the sample was drawn from, without replacement) the finite population correction is
-    applied. Bounds are clipped to [0, 1], the range of a Jaccard index.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    n = v.size
-    if n == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(v.mean())
-    if n == 1:
-        return mean, 0.0, 1.0
-    se = float(v.std(ddof=1)) / math.sqrt(n)
-    if population is not None and population > 1:
-        se *= math.sqrt(max(population - n, 0) / (population - 1))
-    half = t_quantile(0.5 + level / 2, n - 1) * se
-    return mean, max(0.0, mean - half), min(1.0, mean + half)
 
 
 def sampled_neighbours(xa: np.ndarray, xb: np.ndarray, rows: np.ndarray, m: int, metric_a: str = "cosine",

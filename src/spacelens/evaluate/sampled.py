@@ -7,7 +7,7 @@ is exactly its score in the full evaluation when its neighbours are searched exa
 *all* references. So the mean over a simple random sample of the scored queries (lone ones,
 which the metrics leave out, are never drawn) is an unbiased estimate of the full metric,
 and its 95% interval is the t interval with the finite population correction
-(:func:`spacelens.compare.sampled.mean_ci`, as for ``compare --sample``). Cost: n queries x N
+(:func:`spacelens.stats.mean_ci`, as for ``compare --sample``). Cost: n queries x N
 references x d, e.g. 1,000 x 1,000,000 x 256 in a few seconds.
 
 The average of per-label averages (``avg_of_avgs``) is a ratio of sampled quantities per
@@ -42,7 +42,7 @@ def sample_queries(n_scored: int, n_sample: int, seed: int = 0) -> np.ndarray:
 
 def summarize_sample(per_query: dict[str, np.ndarray], population: int) -> dict[str, dict]:
     """``{metric: {"mean", "ci95"}}`` of per-query scores of a random sample of ``population`` queries."""
-    from spacelens.compare.sampled import mean_ci
+    from spacelens.stats import mean_ci
 
     out = {}
     for m, values in per_query.items():

@@ -3,7 +3,7 @@
 Both spaces are scored on the same queries (items both embed, with the same labels) with
 the per-query retrieval scores of :mod:`.retrieval` (P@1, R-precision, AP@R: the per-query
 values whose means are precision_at_1, r_precision and MAP@R). For each metric the
-difference B - A is paired over queries (:mod:`.paired`): a percentile-bootstrap 95%
+difference B - A is paired over queries (:mod:`.paired`, :mod:`spacelens.stats`): a percentile-bootstrap 95%
 interval and a sign-flip randomization p-value. Per class: mean of each space and who wins.
 With a baseline C (a reseeded run of A) the same is done for C - A, the difference that
 seeds alone make, and the verdict says whether B - A goes beyond it.
@@ -18,8 +18,10 @@ import pandas as pd
 
 from spacelens.errors import SpacelensError
 from spacelens.evaluate.core import _graph_choice, _neighbour_blocks, _select, load_labels
-from spacelens.evaluate.paired import excludes_zero, format_p, paired_difference
+from spacelens.evaluate.paired import paired_difference
 from spacelens.evaluate.retrieval import label_counts, resolve_k, score_block
+from spacelens.formatting import format_p
+from spacelens.stats import excludes_zero
 
 VERSUS_METRICS = ("mean_average_precision_at_r", "r_precision", "precision_at_1")
 SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-precision", "precision_at_1": "P@1"}

@@ -16,7 +16,7 @@ each sampled item's exact neighbours among *all* items (an exact search of the s
 n_sample x N x d, never a full graph built just to score a map) and its map neighbours among
 all map points (a k-d tree). Each measure is a mean of per-item values, so the sample mean is
 an unbiased estimate of the full mean, reported with its 95% t interval (finite population
-correction, :func:`spacelens.compare.sampled.mean_ci`).
+correction, :func:`spacelens.stats.mean_ci`).
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def sampled_faithfulness(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray,
     summary ``{"knn_preservation", "knn_preservation_ci95", "trustworthiness",
     "trustworthiness_ci95", "n_items", "sampled"}``.
     """
-    from spacelens.compare.sampled import mean_ci
     from spacelens.neighbors import exact_search
+    from spacelens.stats import mean_ci
 
     n = len(coords)
     rows = sample_items(n, sample, seed)
