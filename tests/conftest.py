@@ -1,5 +1,5 @@
 """Shared fixtures: a temporary registry home, a CLI runner through the real entry point,
-and small labelled datasets written to real files."""
+small labelled datasets written to real files, and the headless browser (helpers in _web.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _web import chromium, open_page
 
 
 @pytest.fixture
@@ -76,3 +77,17 @@ def make_labeled(tmp_path: Path, n: int = 300, d: int = 16, n_classes: int = 5, 
 @pytest.fixture
 def labeled(tmp_path) -> Labeled:
     return make_labeled(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless /usr/bin/chromium (Playwright), one per test module."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page1440(browser):
+    """A 1440x900 page (the size the views are shown at); errors thrown in the page fail the test."""
+    with open_page(browser, 1440, 900) as pg:
+        yield pg

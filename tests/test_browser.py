@@ -13,36 +13,34 @@ missing.
 
 from __future__ import annotations
 
+import contextlib
 import io
-import os
 import shutil
-import socket
-import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _web import (
+    ARTIFACTS,
+    js,
+    open_page,
+    require_page,
+    screen_point,
+    selected_rows,
+    serving,
+    shot,
+    wait_ready,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-# --enable-unsafe-swiftshader keeps software WebGL available to newer Chromiums run with --disable-gpu
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--enable-unsafe-swiftshader"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# test_browser_versus.py imports ARTIFACTS, browser (the fixture, from conftest.py), serving and wait_ready from here
+from conftest import browser  # noqa: F401
+
 N = 600
 K = 8
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-pytest.importorskip("uvicorn")
-from spacelens.server import frontend_built  # noqa: E402
-
-if not frontend_built():
-    pytest.skip("the front end is not built (run: make web)", allow_module_level=True)
+require_page()
 
 import spacelens  # noqa: E402
 from spacelens import api  # noqa: E402
@@ -77,73 +75,23 @@ def world(tmp_path_factory):
     mp.undo()
 
 
-class serving:
-    """The analyzer app of a registry on a free localhost port, in a thread (a context manager)."""
-
-    def __init__(self, home):
-        self.home = home
-
-    def __enter__(self) -> str:
-        import uvicorn
-
-        from spacelens.server import create_app
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.srv = uvicorn.Server(uvicorn.Config(create_app(self.home), host="127.0.0.1", port=port,
-                                                log_level="warning"))
-        self.thread = threading.Thread(target=self.srv.run, daemon=True)
-        self.thread.start()
-        for _ in range(200):
-            if self.srv.started:
-                break
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{port}/"
-
-    def __exit__(self, *exc):
-        self.srv.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server(world):
     with serving(world["home"]) as url:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser, request):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    pg = ctx.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    ARTIFACTS.mkdir(exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
-    ctx.close()
-    assert not errors, errors
+def page(browser, request):  # noqa: F811
+    with open_page(browser, 1400, 1000, accept_downloads=True) as pg:
+        yield pg
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
 
 
 def load(page, url, query=f"?dataset=items&a=A&b=B&method=pca&color=label&k={K}"):
     page.goto(url + query)
     wait_ready(page, 1)
-
-
-def wait_ready(page, generation: int | None = None):
-    cond = "document.body.dataset.ready" if generation is None else \
-        f"Number(document.body.dataset.ready || 0) >= {generation}"
-    page.wait_for_function(cond, timeout=120_000, polling=100)
-    page.wait_for_function("['A','B'].every(s => window.__sl.maps[s].root.dataset.drawn === '1')",
-                           timeout=120_000, polling=100)
 
 
 def inked(page, selector: str) -> tuple[int, int]:
@@ -154,21 +102,6 @@ def inked(page, selector: str) -> tuple[int, int]:
     ink = (255 - img).max(axis=2) > 40
     colours = {tuple(c // 32) for c in img[ink]}
     return int(ink.sum()), len(colours)
-
-
-def js(page, expr: str):
-    return page.evaluate(expr)
-
-
-def selected_rows(page, side: str) -> set[int]:
-    return set(js(page, f"(() => {{ const m = window.__sl.maps.{side}; "
-                        f"return m.plot.get('selectedPoints').map(p => m.rows[p]); }})()"))
-
-
-def screen_point(page, side: str, point: int) -> tuple[float, float]:
-    x, y = js(page, f"window.__sl.maps.{side}.plot.getScreenPosition({point})")
-    box = page.locator(f"#map-{side.lower()} canvas").bounding_box()
-    return box["x"] + x, box["y"] + y
 
 
 # -- tests ---------------------------------------------------------------------------------------
@@ -366,32 +299,14 @@ def test_a_space_on_a_subset_of_the_items_links_by_item(page, server, world):
 
 # -- what a user sees at 1440x900 and 1280x720 ---------------------------------------------------
 VIEWPORTS = {"1440x900": (1440, 900), "1280x720": (1280, 720)}
-VIEWS = ARTIFACTS / "views"
 
 
 @pytest.fixture
-def sized(browser, request):
+def sized(browser):  # noqa: F811
     """A page of a given window size: sized(1440, 900). Page errors fail the test."""
-    made = []
-
-    def make(width=1440, height=900):
-        ctx = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-        pg = ctx.new_page()
-        pg.errors = []
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-        made.append((ctx, pg))
-        return pg
-
-    yield make
-    for ctx, pg in made:
-        ctx.close()
-        assert not pg.errors, pg.errors
-
-
-def shot(page, name: str):
-    VIEWS.mkdir(parents=True, exist_ok=True)
-    w, h = page.viewport_size["width"], page.viewport_size["height"]
-    page.screenshot(path=str(VIEWS / f"{name}-{w}x{h}.png"))
+    with contextlib.ExitStack() as pages:
+        yield lambda width=1440, height=900: pages.enter_context(open_page(browser, width, height,
+                                                                           accept_downloads=True))
 
 
 def in_viewport(page, selector: str) -> dict:
@@ -537,7 +452,7 @@ def test_coincidence_colours_span_a_visible_range(sized, server, world):
     assert len(set(fills)) >= 3
 
 
-def test_first_load_opens_on_the_pair_compared_last(sized, tmp_path, browser):
+def test_first_load_opens_on_the_pair_compared_last(sized, tmp_path, browser):  # noqa: F811
     """Like the demo: earlier comparisons (the evolution), then maps and the story's comparison last."""
     home = tmp_path / "story"
     rng = np.random.default_rng(5)

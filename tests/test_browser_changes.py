@@ -11,13 +11,14 @@ import warnings
 
 import numpy as np
 import pytest
-from test_browser import ARTIFACTS, browser, js, screen_point, selected_rows, serving, wait_ready  # noqa: F401
+from _web import js, require_page, screen_point, selected_rows, serving, shot, wait_ready
 from test_change_groups import K, planted
 
 import spacelens
 from spacelens import api
 
-VIEWS = ARTIFACTS / "views"
+require_page()
+
 COLORS = {"kept": (0x15, 0x80, 0x3d), "lost": (0xdc, 0x26, 0x26), "gained": (0x25, 0x63, 0xeb)}
 
 
@@ -45,25 +46,9 @@ def planted_server(planted_world):
         yield url
 
 
-@pytest.fixture
-def page1440(browser):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
-    pg = ctx.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    ctx.close()
-    assert not errors, errors
-
-
 def _load(page, url):
     page.goto(url + f"?dataset=planted&a=pa&b=pb&method=pca&color=label&k={K}")
     wait_ready(page, 1)
-
-
-def _shot(page, name):
-    VIEWS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(VIEWS / f"{name}-1440x900.png"))
 
 
 def _ink_of(page, selector, rgb, tol=40) -> int:
@@ -118,7 +103,7 @@ def test_clicked_item_shows_neighbours_kept_lost_gained_in_maps_and_tables(page1
     after = {c: _ink_of(page, "#map-a .canvas-wrap", rgb) for c, rgb in COLORS.items()}
     for c in ("lost", "gained") + (("kept",) if ref["kept"] else ()):
         assert after[c] > before[c] + 20, (c, before, after)
-    _shot(page, "query-changes")
+    shot(page, "query-changes")
     # zooming moves the rings with their points (zoom about a spot 40 px beside a ring: it stays in view)
     r0 = page.locator("#map-a svg.changes-layer circle").first
     row0, cx0, cy0 = int(r0.get_attribute("data-row")), float(r0.get_attribute("cx")), float(r0.get_attribute("cy"))
@@ -153,7 +138,7 @@ def test_change_groups_are_listed_and_select_their_items_in_both_maps(page1440, 
     assert want == set(planted_world["s1"].tolist())
     assert selected_rows(page, "A") == want and selected_rows(page, "B") == want
     assert "changed together #1" in page.locator("#selection-info").inner_text()
-    _shot(page, "change-groups")
+    shot(page, "change-groups")
     # a second group replaces the selection
     items.nth(1).click()
     page.wait_for_function(f"window.__sl.maps.A.plot.get('selectedPoints').length === {ref['groups'][1]['n']}",

@@ -179,12 +179,12 @@ def test_shares_are_against_the_compared_items_only():
 def test_server_change_groups_and_query_changes(registered):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
-    from fastapi.testclient import TestClient
+    from _web import local_client
 
     from spacelens.server import create_app
 
     home = registered["home"]
-    with TestClient(create_app(home, jobs="thread"), base_url="http://127.0.0.1") as client:
+    with local_client(create_app(home, jobs="thread")) as client:
         r = client.get("/api/change-groups", params={"a": "pa", "b": "pb", "k": K})
         assert r.status_code == 200, r.text
         got = r.json()

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _web import ARTIFACTS, CHROMIUM, chromium
 
 import spacelens
 from spacelens.errors import SpacelensError
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--enable-unsafe-swiftshader"]   # as in test_browser.py
 SECTIONS = ("summary", "agreement", "noise", "where", "structure", "retrieval")
 
 
@@ -116,30 +113,26 @@ def test_cli_report(cli, home, tmp_path):
 def test_renders_in_headless_chromium_without_errors_or_requests(world):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     path = Path(world["out"]["html"]).resolve()
-    with sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            ctx = browser.new_context(viewport={"width": 1100, "height": 900})
-            page = ctx.new_page()
-            console, requests, failed = [], [], []
-            page.on("console", lambda m: console.append((m.type, m.text)))
-            page.on("pageerror", lambda e: console.append(("pageerror", str(e))))
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.goto(path.as_uri())
-            page.wait_for_load_state("load")
-            for s in SECTIONS:
-                assert page.locator(f"section#{s}").count() == 1, s
-            # every plot decoded and drew (an undecodable data: URI leaves naturalWidth 0)
-            sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
-            assert len(sizes) >= 5 and all(ok and w > 100 for ok, w in sizes), sizes
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-            ctx.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        ctx = browser.new_context(viewport={"width": 1100, "height": 900})
+        page = ctx.new_page()
+        console, requests, failed = [], [], []
+        page.on("console", lambda m: console.append((m.type, m.text)))
+        page.on("pageerror", lambda e: console.append(("pageerror", str(e))))
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        for s in SECTIONS:
+            assert page.locator(f"section#{s}").count() == 1, s
+        # every plot decoded and drew (an undecodable data: URI leaves naturalWidth 0)
+        sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+        assert len(sizes) >= 5 and all(ok and w > 100 for ok, w in sizes), sizes
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        ctx.close()
     errors = [t for t in console if t[0] in ("error", "pageerror")]
     assert not errors, errors
     external = [u for u in requests if not (u.startswith("file://") or u.startswith("data:"))]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _web import first_answer, local_client, wait_job
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -80,13 +80,6 @@ def client(world):
     app = create_app(world["home"], jobs="thread", image_roots=[world["images"]])
     with local_client(app) as c:
         yield c
-
-
-def local_client(app, **kwargs):
-    """A TestClient that names the server as a browser on this machine does (Host: 127.0.0.1)."""
-    from fastapi.testclient import TestClient
-
-    return TestClient(app, base_url="http://127.0.0.1", **kwargs)
 
 
 def frame(resp):
@@ -400,15 +393,6 @@ def test_names_never_become_paths(client, path):
 
 
 # -- jobs --------------------------------------------------------------------------------------
-def _wait(client, job, timeout=120):
-    t0 = time.time()
-    while job["status"] in ("queued", "running"):
-        assert time.time() - t0 < timeout, job
-        time.sleep(0.1)
-        job = client.get(f"/api/jobs/{job['id']}").json()
-    return job
-
-
 def test_missing_map_is_computed_by_a_worker_process(world):
     """The default job runner: one worker process, progress forwarded from the core's bars."""
     from spacelens.server import create_app
@@ -420,7 +404,7 @@ def test_missing_map_is_computed_by_a_worker_process(world):
         assert job.status_code == 202
         again = c.post("/api/jobs", json={"kind": "projection", "space": "D", "method": "pca"}).json()
         assert again["id"] == job.json()["id"]  # the same request joins the pending job
-        done = _wait(c, job.json())
+        done = wait_job(c, job.json())
         assert done["status"] == "done" and done["fraction"] == 1.0, done
         # after our own "preparing ..." stage come the core's own progress bars, forwarded from the worker
         assert done["stages"][:2] == ["starting", "preparing the PCA map of D"], done["stages"]
@@ -436,7 +420,7 @@ def test_missing_map_is_computed_by_a_worker_process(world):
 
 def test_comparison_job_and_failed_job(world, client):
     job = client.post("/api/jobs", json={"kind": "comparison", "a": "D", "b": "A", "k": 4}).json()
-    done = _wait(client, job)
+    done = wait_job(client, job)
     assert done["status"] == "done", done
     head, _ = frame(client.get("/api/comparison", params={"a": "A", "b": "D", "k": 4}))
     from spacelens.compare import load_comparison
@@ -444,7 +428,7 @@ def test_comparison_job_and_failed_job(world, client):
     ref = load_comparison(world["reg"], "A", "D", k=4)
     assert head["mean"] == pytest.approx(ref.mean) and head["n"] == N
     # UMAP of a 3-item space cannot work: the job fails with the library's message
-    bad = _wait(client, client.post("/api/jobs", json={"kind": "projection", "space": "P", "method": "umap"}).json())
+    bad = wait_job(client, client.post("/api/jobs", json={"kind": "projection", "space": "P", "method": "umap"}).json())
     assert bad["status"] == "failed" and "'P' has 3 items" in bad["error"]
 
 
@@ -492,12 +476,7 @@ def test_ui_command_serves_the_registry(world, tmp_path):
             line = p.stdout.readline()
             assert "http://127.0.0.1:" in line, line + p.stderr.read()
             url = line.split()[2]
-            for _ in range(100):
-                try:
-                    r = httpx.get(url + "api/registry", timeout=5)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            r = first_answer(url + "api/registry")
             assert [s["name"] for s in r.json()["spaces"]][:2] == ["A", "B"]
             assert "<canvas" in httpx.get(url, timeout=5).text
         finally:

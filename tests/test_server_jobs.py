@@ -10,11 +10,11 @@ registry's own listing and the object files on disk.
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from _web import local_client, wait_job
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -71,22 +71,11 @@ class Gate:
 
 def make_client(home, **kwargs):
     """A test client; jobs are not reaped on wall time (a loaded machine may take its time)."""
-    from fastapi.testclient import TestClient
-
     from spacelens.server import create_app
 
     app = create_app(home, jobs="thread", **{"orphan_after_s": 1e9, **kwargs})
     app.state.jobs.reap_every_s = 0  # only the test calls reap()
-    return TestClient(app, base_url="http://127.0.0.1")
-
-
-def wait(c, job, timeout=120):
-    t0 = time.time()
-    while job["status"] in ("queued", "running"):
-        assert time.time() - t0 < timeout, job
-        time.sleep(0.05)
-        job = c.get(f"/api/jobs/{job['id']}").json()
-    return job
+    return local_client(app)
 
 
 def stored(home) -> tuple[list, set]:
@@ -107,7 +96,7 @@ def test_cancelled_running_job_leaves_nothing(home):
         assert resp.status_code == 200
         assert resp.json()["status"] == "running" and resp.json()["stage"] == "cancelling"
         gate.release()
-        done = wait(c, job)
+        done = wait_job(c, job)
         assert done["status"] == "cancelled" and done["error"] is None, done
         assert done["cancel_reason"] == "cancelled from the page"
         # nothing was stored: no comparison, no kNN graph, no new object file
@@ -117,7 +106,7 @@ def test_cancelled_running_job_leaves_nothing(home):
         # cancelling a finished job changes nothing
         assert c.post(f"/api/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
         # and the same request afterwards runs to the end and stores the result
-        again = wait(c, c.post("/api/jobs", json={"kind": "comparison", "a": "A", "b": "B", "k": 5}).json())
+        again = wait_job(c, c.post("/api/jobs", json={"kind": "comparison", "a": "A", "b": "B", "k": 5}).json())
         assert again["status"] == "done" and again["id"] != job["id"]
     kinds = [k for k, *_ in stored(home)[0]]
     assert "comparison" in kinds
@@ -141,8 +130,8 @@ def test_queued_job_cancelled_never_runs_and_queue_is_bounded(home):
         third = c.post("/api/jobs", json={"kind": "projection", "space": "A", "method": "pca"})
         assert third.status_code == 202
         gate.release()
-        assert wait(c, first)["status"] == "done"
-        assert wait(c, third.json())["status"] == "done"
+        assert wait_job(c, first)["status"] == "done"
+        assert wait_job(c, third.json())["status"] == "done"
         assert c.get(f"/api/jobs/{second.json()['id']}").json()["status"] == "cancelled"
         assert c.get("/api/spaces/C/map", params={"method": "pca"}).status_code == 404  # never computed
         assert c.get("/api/spaces/A/map", params={"method": "pca"}).status_code == 200
@@ -166,7 +155,7 @@ def test_job_nobody_polls_is_cancelled(home):
         now[0] += 11  # 31 s since the poll
         assert manager.reap() == [job["id"]]
         gate.release()
-        done = wait(c, job)
+        done = wait_job(c, job)
         assert done["status"] == "cancelled" and "nobody asked about it for 30 s" in done["cancel_reason"]
         assert c.get("/api/comparison", params={"a": "A", "b": "C", "k": 5}).status_code == 404
 
@@ -175,7 +164,7 @@ def test_progress_reports_percent_and_time_left(home):
     with make_client(home) as c:
         gate = Gate(c.app.state.jobs)
         gate.release()  # record only
-        job = wait(c, c.post("/api/jobs", json={"kind": "comparison", "a": "A", "b": "B", "k": 5}).json())
+        job = wait_job(c, c.post("/api/jobs", json={"kind": "comparison", "a": "A", "b": "B", "k": 5}).json())
     assert job["status"] == "done" and job["percent"] == 100.0 and job["eta_s"] is None
     steps = [f for _, f in gate.reports if f.get("total")]
     assert steps, gate.reports  # the core's kNN steps arrived with done/total

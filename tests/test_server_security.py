@@ -15,6 +15,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from _web import LOCAL, first_answer, local_client, wait_job
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -49,11 +50,7 @@ def home(tmp_path_factory):
     mp.undo()
 
 
-def client_for(app, base_url="http://127.0.0.1:8501", **kwargs):
-    from fastapi.testclient import TestClient
-
-    return TestClient(app, base_url=base_url, **kwargs)
-
+UI = f"{LOCAL}:8501"   # where `spacelens ui` serves by default
 
 def make_app(home, **kwargs):
     from spacelens.server import create_app
@@ -63,7 +60,7 @@ def make_app(home, **kwargs):
 
 @pytest.fixture(scope="module")
 def client(home):
-    with client_for(make_app(home)) as c:
+    with local_client(make_app(home), UI) as c:
         yield c
 
 
@@ -95,7 +92,7 @@ def test_loopback_names_are_served(client, host):
 
 def test_bind_address_and_allowed_names_are_served(home):
     app = make_app(home, host="10.1.2.3", token=False, allowed_hosts=["lab.example"])
-    with client_for(app, "http://10.1.2.3:8501") as c:
+    with local_client(app, "http://10.1.2.3:8501") as c:
         assert c.get("/api/datasets").status_code == 200
         assert c.get("/api/datasets", headers={"host": "lab.example:8501"}).status_code == 200
         assert c.get("/api/datasets", headers={"host": "10.1.2.4:8501"}).status_code == 400
@@ -115,7 +112,7 @@ def test_token_required_beyond_loopback(home):
     app = make_app(home, host="0.0.0.0")
     token = app.state.token
     assert isinstance(token, str) and len(token) >= 24
-    with client_for(app, "http://localhost:8501") as c:
+    with local_client(app, "http://localhost:8501") as c:
         resp = c.get("/api/registry")
         assert resp.status_code == 401 and "token" in one_line_error(resp)
         assert b"runA" not in resp.content
@@ -128,7 +125,7 @@ def test_token_required_beyond_loopback(home):
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and token in cookie
         # ... which later requests carry instead of the token
         assert c.get("/api/registry").status_code == 200
-    with client_for(app, "http://localhost:8501") as c:  # a fresh client: no cookie
+    with local_client(app, "http://localhost:8501") as c:  # a fresh client: no cookie
         assert c.get("/api/datasets").status_code == 401
         assert c.get("/api/datasets", headers={"authorization": f"Bearer {token}"}).status_code == 200
         # the page's own address: the token becomes a cookie and leaves the address bar
@@ -141,7 +138,7 @@ def test_loopback_needs_no_token_unless_asked(home):
     assert make_app(home).state.token is None
     app = make_app(home, token=True)  # e.g. a machine shared with other users
     assert app.state.token
-    with client_for(app) as c:
+    with local_client(app, UI) as c:
         assert c.get("/api/datasets").status_code == 401
 
 
@@ -223,7 +220,7 @@ def test_unexpected_endpoint_failure_is_a_generic_line(home, monkeypatch, caplog
         raise RuntimeError("secret internals in /opt/spacelens/registry.sqlite")
 
     monkeypatch.setattr(routes, "list_maps", broken)
-    with client_for(make_app(home), raise_server_exceptions=False) as c, caplog.at_level(logging.ERROR):
+    with local_client(make_app(home), UI, raise_server_exceptions=False) as c, caplog.at_level(logging.ERROR):
         resp = c.get("/api/registry")
     assert resp.status_code == 500
     assert one_line_error(resp) == "internal error, see the server log"
@@ -238,9 +235,9 @@ def test_failing_job_reports_one_line_and_logs_the_traceback(home, monkeypatch, 
         raise ZeroDivisionError("secret internals")
 
     monkeypatch.setattr(spacelens.api, "project", broken)
-    with client_for(make_app(home)) as c, caplog.at_level(logging.ERROR):
+    with local_client(make_app(home), UI) as c, caplog.at_level(logging.ERROR):
         job = c.post("/api/jobs", json={"kind": "projection", "space": "A", "method": "pca"}).json()
-        job = wait(c, job)
+        job = wait_job(c, job)
     assert job["status"] == "failed" and job["error"] == "internal error, see the server log"
     assert "secret" not in json.dumps(job) and "Traceback" not in json.dumps(job)
     assert "ZeroDivisionError: secret internals" in caplog.text and "Traceback" in caplog.text
@@ -253,20 +250,9 @@ def test_failing_job_with_a_user_error_keeps_its_message(home, monkeypatch):
         raise spacelens.SpacelensError("Space 'A' is too small for that", "Use PCA")
 
     monkeypatch.setattr(spacelens.api, "project", refused)
-    with client_for(make_app(home)) as c:
-        job = wait(c, c.post("/api/jobs", json={"kind": "projection", "space": "A", "method": "umap"}).json())
+    with local_client(make_app(home), UI) as c:
+        job = wait_job(c, c.post("/api/jobs", json={"kind": "projection", "space": "A", "method": "umap"}).json())
     assert job["status"] == "failed" and job["error"] == "Space 'A' is too small for that. Use PCA"
-
-
-def wait(c, job, timeout=120):
-    import time
-
-    t0 = time.time()
-    while job["status"] in ("queued", "running"):
-        assert time.time() - t0 < timeout, job
-        time.sleep(0.05)
-        job = c.get(f"/api/jobs/{job['id']}").json()
-    return job
 
 
 # -- dataset membership on every endpoint ---------------------------------------------------------------
@@ -305,7 +291,7 @@ def test_comparison_cache_is_not_stale_after_overwrite(tmp_path, monkeypatch):
     spacelens.add(va + 0.01 * rng.normal(size=va.shape).astype(np.float32), dataset_name="d",
                   experiment_name="e", space_name="B", home=h)
     old = api.compare("A", "B", k=5, home=h)
-    with client_for(make_app(h)) as c:
+    with local_client(make_app(h), UI) as c:
         first = c.get("/api/comparison", params={"a": "A", "b": "B", "k": 5})
         assert first.status_code == 200
         from spacelens.server import binary
@@ -329,7 +315,6 @@ def test_ui_command_prints_the_address_with_its_token(home):
     import os
     import subprocess
     import sys
-    import time
     from urllib.parse import parse_qs, urlsplit
 
     import httpx
@@ -348,12 +333,7 @@ def test_ui_command_prints_the_address_with_its_token(home):
         token = parse_qs(parts.query)["token"][0]
         assert parts.hostname == "127.0.0.1" and len(token) >= 24, line
         base = f"http://{parts.netloc}"
-        for _ in range(100):
-            try:
-                r = httpx.get(base + "/api/datasets", timeout=5)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        r = first_answer(base + "/api/datasets")
         assert r.status_code == 401
         with httpx.Client(base_url=base, timeout=5) as c:
             page = c.get(url.replace(base, ""), follow_redirects=True)

@@ -6,16 +6,13 @@ against itself are refused with one line."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
+from _web import local_client, wait_job
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
-
-from fastapi.testclient import TestClient  # noqa: E402
 
 import spacelens  # noqa: E402
 from spacelens.server import create_app  # noqa: E402
@@ -47,26 +44,14 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(home):
-    with TestClient(create_app(home, jobs="thread"), base_url="http://127.0.0.1") as c:
+    with local_client(create_app(home, jobs="thread")) as c:
         yield c
-
-
-def _finished(client, job: dict) -> dict:
-    """Poll the job until it leaves the queue (thread mode: it runs in this process)."""
-    for _ in range(2000):
-        if job["status"] not in ("queued", "running"):
-            return job
-        r = client.get(f"/api/jobs/{job['id']}")
-        assert r.status_code == 200
-        job = r.json()
-        time.sleep(0.05)
-    raise AssertionError(f"job never finished: {job}")
 
 
 def test_versus_job_result_equals_the_api(client, home):
     r = client.post("/api/versus", json={"a": "W", "b": "S", "label_field": "label", "dataset": "d"})
     assert r.status_code == 202, r.text
-    job = _finished(client, r.json())
+    job = wait_job(client, r.json())
     assert job["status"] == "done", job
     got = job["result"]
     want = spacelens.evaluate_versus("W", "S", label_field="label", home=home)

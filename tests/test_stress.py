@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import time
 
 import numpy as np
 import pytest
+from _web import free_port
 
 import spacelens
 from spacelens.registry import Registry
@@ -70,12 +70,6 @@ spacelens.add(sys.argv[2], dataset_name="items", experiment_name="big", space_na
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_many_processes_on_one_registry(home, labeled, tmp_path):
     import httpx
 
@@ -96,7 +90,7 @@ def test_many_processes_on_one_registry(home, labeled, tmp_path):
     arr.flush()
     del arr
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "spacelens", "ui", "--port", str(port), "--no-browser"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/api"

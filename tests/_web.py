@@ -1,0 +1,173 @@
+"""What the tests of the analyzer share: the headless browser, a served registry, the page's
+readiness and its map helpers, HTTP clients and job polling. One copy here (the fixtures
+``browser`` and ``page1440`` built on it are in conftest.py); each test file keeps its own data
+(the registry it builds).
+
+Browser tests run Debian's /usr/bin/chromium through Playwright (never a downloaded browser);
+screenshots go to test-artifacts/ (page views under test-artifacts/views/). Playwright, uvicorn
+and FastAPI are imported only where used, so importing this module needs none of them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# --enable-unsafe-swiftshader keeps software WebGL available to newer Chromiums run with --disable-gpu
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--enable-unsafe-swiftshader"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+VIEWS = ARTIFACTS / "views"
+LOCAL = "http://127.0.0.1"   # how a browser on this machine names the analyzer (its Host header)
+
+
+def require_page():
+    """Skip the calling test module (with the reason) unless Chromium, Playwright, uvicorn and the
+    built page are all here; Playwright's sync API module when they are."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+    sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    pytest.importorskip("uvicorn")
+    from spacelens.server import frontend_built
+
+    if not frontend_built():
+        pytest.skip("the front end is not built (run: make web)", allow_module_level=True)
+    return sync
+
+
+# -- processes and ports ---------------------------------------------------------------------------
+def free_port() -> int:
+    """A localhost port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class serving:
+    """The analyzer app of a registry on a free localhost port, in a thread (a context manager)."""
+
+    def __init__(self, home):
+        self.home = home
+
+    def __enter__(self) -> str:
+        import uvicorn
+
+        from spacelens.server import create_app
+
+        port = free_port()
+        self.srv = uvicorn.Server(uvicorn.Config(create_app(self.home), host="127.0.0.1", port=port,
+                                                log_level="warning"))
+        self.thread = threading.Thread(target=self.srv.run, daemon=True)
+        self.thread.start()
+        for _ in range(200):
+            if self.srv.started:
+                break
+            time.sleep(0.05)
+        return f"{LOCAL}:{port}/"
+
+    def __exit__(self, *exc):
+        self.srv.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def first_answer(url: str, tries: int = 100, **kwargs):
+    """``httpx.get(url)`` once a server started in another process accepts connections
+    (bounded: fails the test after ``tries`` refusals a tenth of a second apart, never hangs)."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            return httpx.get(url, timeout=5, **kwargs)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing answered at {url}")
+
+
+# -- HTTP API --------------------------------------------------------------------------------------
+def local_client(app, base_url: str = LOCAL, **kwargs):
+    """A FastAPI TestClient that names the server as a browser on this machine does."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url=base_url, **kwargs)
+
+
+def wait_job(client, job: dict, timeout: float = 120) -> dict:
+    """Poll ``/api/jobs/{id}`` until the job leaves the queue; its final state."""
+    t0 = time.time()
+    while job["status"] in ("queued", "running"):
+        assert time.time() - t0 < timeout, job
+        time.sleep(0.05)
+        r = client.get(f"/api/jobs/{job['id']}")
+        assert r.status_code == 200, r.text
+        job = r.json()
+    return job
+
+
+# -- the browser and its pages ---------------------------------------------------------------------
+@contextmanager
+def chromium():
+    """Headless /usr/bin/chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@contextmanager
+def open_page(browser, width: int, height: int, **context_kwargs):
+    """A page in a fresh context of ``width`` x ``height``; errors thrown in the page (kept in
+    ``page.errors``) fail the test when it closes."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, **context_kwargs)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    try:
+        yield page
+    finally:
+        ctx.close()
+    assert not page.errors, page.errors
+
+
+def shot(page, name: str):
+    """Screenshot of what the window shows, as test-artifacts/views/<name>-<w>x<h>.png."""
+    VIEWS.mkdir(parents=True, exist_ok=True)
+    w, h = page.viewport_size["width"], page.viewport_size["height"]
+    page.screenshot(path=str(VIEWS / f"{name}-{w}x{h}.png"))
+
+
+# -- the analyzer page -----------------------------------------------------------------------------
+def wait_ready(page, generation: int | None = None):
+    """Until the page has loaded (at least its ``generation``-th load) and both maps have drawn."""
+    cond = "document.body.dataset.ready" if generation is None else \
+        f"Number(document.body.dataset.ready || 0) >= {generation}"
+    page.wait_for_function(cond, timeout=120_000, polling=100)
+    page.wait_for_function("['A','B'].every(s => window.__sl.maps[s].root.dataset.drawn === '1')",
+                           timeout=120_000, polling=100)
+
+
+def js(page, expr: str):
+    return page.evaluate(expr)
+
+
+def selected_rows(page, side: str) -> set[int]:
+    """Dataset rows selected in map ``side`` ("A" or "B")."""
+    return set(js(page, f"(() => {{ const m = window.__sl.maps.{side}; "
+                        f"return m.plot.get('selectedPoints').map(p => m.rows[p]); }})()"))
+
+
+def screen_point(page, side: str, point: int) -> tuple[float, float]:
+    """Where point ``point`` of map ``side`` is on the screen."""
+    x, y = js(page, f"window.__sl.maps.{side}.plot.getScreenPosition({point})")
+    box = page.locator(f"#map-{side.lower()} canvas").bounding_box()
+    return box["x"] + x, box["y"] + y
