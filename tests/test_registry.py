@@ -135,3 +135,16 @@ def test_load_table_reads_only_the_columns_asked_for(home, labeled):
     assert list(part.columns) == ["label"]                     # unknown columns are simply absent
     pd.testing.assert_frame_equal(part, full[["label"]])
     assert list(full.columns) == reg.table_columns("items") == ["id", "label", "caption", "score"]
+
+
+def test_staged_records_carry_every_field_the_registry_does_not_assign():
+    """NewDataset/NewSpace repeat Dataset/Space's fields (records.py says why): each registered
+    field is either assigned by the registry or staged, with the same type; none is forgotten."""
+    from dataclasses import fields
+
+    from spacelens.registry import Dataset, NewDataset, NewSpace, Space
+
+    assigned = {"id", "created_at", "kind", "experiment", "dataset"}   # by record_space, not the caller
+    for record, staged in ((Dataset, NewDataset), (Space, NewSpace)):
+        want = {f.name: f.type for f in fields(record) if f.name not in assigned}
+        assert {f.name: f.type for f in fields(staged)} == want, staged.__name__

@@ -74,6 +74,13 @@ class Artifact:
     other_space_hash: str | None = None
 
 
+# NewDataset and NewSpace repeat fields of Dataset and Space on purpose. A shared base class
+# would put its fields first, reordering Dataset/Space (the key order of `show --json`, `add
+# --json` and /api/registry), and NewSpace keeps its own order and defaults (step, split, run,
+# dtype) for callers that build it. tests/test_registry.py checks that the staged records carry
+# exactly the registered fields the registry does not assign itself, with the same types.
+
+
 @dataclass
 class NewDataset:
     """A dataset to register: its files already staged."""
