@@ -1,9 +1,12 @@
 """Which of the two shown spaces retrieves better, for the page's "Compare retrieval" panel.
 
-``POST /versus`` (JSON ``{a, b, label_field[, dataset]}``): 202 with a job of kind "versus"
-(poll ``GET /jobs/{id}``, cancel with ``POST /jobs/{id}/cancel``); once done the job holds
-``result``: exactly :func:`spacelens.api.evaluate_versus` (per metric both means, the paired
-difference b - a with its bootstrap 95% interval and randomization p-value; the verdict).
+``POST /versus`` (JSON ``{a, b, label_field[, dataset][, baseline]}``): 202 with a job of kind
+"versus" (poll ``GET /jobs/{id}``, cancel with ``POST /jobs/{id}/cancel``); once done the job
+holds ``result``: exactly :func:`spacelens.api.evaluate_versus` (per metric both means, the
+paired difference b - a with its bootstrap 95% interval and randomization p-value; per-class
+means and wins; the verdict). ``baseline`` (optional): a third space of the same dataset, a
+reseeded run of ``a``; the result then also holds ``baseline`` (baseline - a, and per metric
+whether b - a goes beyond it) and the verdict reads b - a against it.
 
 Why a job and not a plain request: R-precision and MAP@R need each query's R nearest
 neighbours, R being the size of its class, so the cost grows with n x (class size). At 600
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Depends
 
-from spacelens.errors import SpacelensError
+from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.server.context import ServerContext, context
 
 router = APIRouter()
@@ -35,7 +38,24 @@ def versus_params(ctx: ServerContext, spec: dict) -> dict:
     if kinds.get(label) not in ("categorical", "numeric"):
         raise SpacelensError(f"Dataset {ds!r} has no label column {label[:60]!r}",
                              "Pass label_field: one of its categorical columns")
-    return {"a": a, "b": b, "label_field": label}
+    params = {"a": a, "b": b, "label_field": label}
+    base = spec.get("baseline")
+    if base not in (None, ""):
+        base = str(base)
+        names = sorted(s.name for s in ctx.reg.spaces_of(dataset=ds))
+        if base not in names and base not in {s.name for s in ctx.reg.spaces_of()}:
+            raise NotFoundError(f"No space named {base[:60]!r} for the baseline",
+                                f"Pick a reseeded run of {a!r} among the spaces of dataset {ds!r}: "
+                                + ", ".join(names[:20]) + (" ..." if len(names) > 20 else ""))
+        other = ctx.reg.space(base).dataset
+        if other != ds:
+            raise SpacelensError(f"Baseline {base[:60]!r} embeds dataset {other!r}, not {ds!r}",
+                                 f"Pick as baseline a reseeded run of {a!r}: a space of dataset {ds!r}")
+        if base in (a, b):
+            raise SpacelensError(f"The baseline {base!r} is one of the two compared spaces",
+                                 f"Pick as baseline a third space: a reseeded run of {a!r}")
+        params["baseline"] = base
+    return params
 
 
 @router.post("/versus", status_code=202)
