@@ -128,3 +128,17 @@ def test_bad_requests_are_refused_with_one_line(client, spec, message):
     assert r.status_code == 400, r.text
     detail = r.json()["detail"]
     assert message in detail and "\n" not in detail
+
+
+def test_class_rows_are_the_rows_holding_that_label(client, home):
+    """``POST /api/versus/class`` (the per-class table's click): the dataset rows whose label is
+    the class, against the table read back by the library."""
+    table = spacelens.open_registry(home).load_table(spacelens.open_registry(home).dataset("d"))
+    for value in ("c0", "c3"):
+        r = client.post("/api/versus/class", json={"dataset": "d", "label_field": "label", "value": value})
+        assert r.status_code == 200, r.text
+        assert r.json()["rows"] == np.flatnonzero(table["label"].to_numpy() == value).tolist()
+    assert client.post("/api/versus/class", json={"dataset": "d", "label_field": "label", "value": "zz"}
+                       ).json()["rows"] == []
+    r = client.post("/api/versus/class", json={"dataset": "d", "label_field": "nope", "value": "c0"})
+    assert r.status_code == 400 and "no label column 'nope'" in r.json()["detail"]

@@ -8,6 +8,9 @@ means and wins; the verdict). ``baseline`` (optional): a third space of the same
 reseeded run of ``a``; the result then also holds ``baseline`` (baseline - a, and per metric
 whether b - a goes beyond it) and the verdict reads b - a against it.
 
+``POST /versus/class`` (JSON ``{dataset, label_field, value}``): the dataset rows of one class,
+so that a click on a row of the page's per-class table selects that class in both maps.
+
 Why a job and not a plain request: R-precision and MAP@R need each query's R nearest
 neighbours, R being the size of its class, so the cost grows with n x (class size). At 600
 items it takes well under a second, but at 20,000 items in 20 classes it took 70 s the first
@@ -17,6 +20,7 @@ server's threads, and worth a progress bar and a Cancel button.
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter, Body, Depends
 
 from spacelens.errors import NotFoundError, SpacelensError
@@ -61,3 +65,25 @@ def versus_params(ctx: ServerContext, spec: dict) -> dict:
 @router.post("/versus", status_code=202)
 def submit_versus(spec: dict = Body(...), ctx: ServerContext = Depends(context)):
     return ctx.jobs.submit("versus", versus_params(ctx, spec)).as_dict()
+
+
+@router.post("/versus/class")
+def class_rows(spec: dict = Body(...), ctx: ServerContext = Depends(context)):
+    """The dataset rows of one class (``{dataset, label_field, value}``), for the per-class table:
+    a click on a class selects its items in both maps. ``value`` as the versus result's
+    ``per_class[..]["label"]`` gives it (compared by equality, so 3 finds 3.0 too)."""
+    import pandas as pd
+
+    ds = str(spec.get("dataset", ""))
+    label = str(spec.get("label_field") or "")
+    value = spec.get("value")
+    e = ctx.tables.entry(ctx.reg, ds)
+    if label not in e["table"].columns:
+        raise SpacelensError(f"Dataset {ds!r} has no label column {label[:60]!r}",
+                             "Pass label_field: one of its categorical columns")
+    if value is None or isinstance(value, (dict, list)):
+        raise SpacelensError("Pass value: one class of the label column", 'e.g. {"value": "cat"}')
+    codes, classes = pd.factorize(e["table"][label])
+    hit = [i for i, c in enumerate(classes) if c == value]
+    rows = np.flatnonzero(np.isin(codes, hit)) if hit else np.zeros(0, dtype=np.int64)
+    return {"dataset": ds, "label_field": label, "value": value, "n": int(len(rows)), "rows": rows.tolist()}
