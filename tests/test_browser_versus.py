@@ -144,11 +144,11 @@ def test_baseline_and_per_class_rows_equal_the_api(page1440, versus_server, vers
     want = spacelens.evaluate_versus("T", "A", label_field="label", baseline="T2", home=versus_world["home"])
     base = want["baseline"]
     assert base["space"] == "T2"
-    for m in METRICS:
+    for m, name in METRICS.items():
         row = page.locator(f'#versus table.seeds tr[data-metric="{m}"]')
         cell = lambda f: row.locator(f'[data-f="{f}"]').inner_text().strip()  # noqa: E731
         w, c = want["metrics"][m], base["metrics"][m]
-        assert row.locator("th").inner_text().strip() == METRICS[m]
+        assert row.locator("th").inner_text().strip() == name
         assert cell("base-difference") == _signed(c["difference"])
         assert cell("base-ci95") == f"{_signed(c['ci95'][0])} to {_signed(c['ci95'][1])}"
         assert cell("base-p") == _p(c["p_value"])

@@ -86,4 +86,4 @@ def class_rows(spec: dict = Body(...), ctx: ServerContext = Depends(context)):
     codes, classes = pd.factorize(e["table"][label])
     hit = [i for i, c in enumerate(classes) if c == value]
     rows = np.flatnonzero(np.isin(codes, hit)) if hit else np.zeros(0, dtype=np.int64)
-    return {"dataset": ds, "label_field": label, "value": value, "n": int(len(rows)), "rows": rows.tolist()}
+    return {"dataset": ds, "label_field": label, "value": value, "n": len(rows), "rows": rows.tolist()}
