@@ -114,3 +114,26 @@ export const enc = encodeURIComponent;
 
 /** The page's source: the server that served it. */
 export const httpSource: DataSource = { json: getJSON, frame: getFrame };
+
+// The versus endpoint (POST /api/versus, a job whose `result` is spacelens.evaluate_versus).
+/** One metric's paired comparison of two scorings of the same queries (b − a). */
+export interface PairedMetric {
+  n: number; mean_a: number | null; mean_b: number | null; difference: number | null;
+  ci95: [number | null, number | null]; p_value?: number | null; b_better?: number; a_better?: number; ties?: number;
+}
+/** One class: its queries' mean score in A and in B, and B − A. */
+export interface PerClassRow { label: string | number; n: number; a: number | null; b: number | null; difference: number | null; }
+/** Classes where each space is ahead on a metric. */
+export interface ClassWins { a: number; b: number; ties: number; classes: number; }
+/** The baseline C (a reseeded run of A): C − A per metric, and whether B − A goes beyond it. */
+export interface VersusBaseline { space: string; n_queries: number; metrics: Record<string, PairedMetric>; beyond: Record<string, boolean>; }
+export interface Versus {
+  space_a: string; space_b: string; label_field: string; n_queries: number;
+  metrics: Record<string, PairedMetric>;
+  per_class: Record<string, PerClassRow[]>;  // per metric, largest loss for B first
+  wins: Record<string, ClassWins>;
+  baseline?: VersusBaseline;
+  verdict: string;
+}
+/** POST /api/versus/class: the dataset rows of one class of the label column. */
+export interface ClassRows { dataset: string; label_field: string; value: string | number; n: number; rows: number[]; }

@@ -100,6 +100,15 @@ def _wins(per_class: list[dict]) -> dict:
             "ties": sum(r["difference"] == 0 for r in per_class), "classes": len(per_class)}
 
 
+def beyond_baseline(m: dict, base: dict) -> bool:
+    """Whether the difference B - A goes beyond seed noise: its 95% interval excludes 0 and
+    its size exceeds the baseline's (C - A) whole 95% interval."""
+    blo, bhi = base["ci95"]
+    if blo is None or bhi is None or m["difference"] is None:
+        return False
+    return excludes_zero(m["ci95"]) and abs(m["difference"]) > max(abs(blo), abs(bhi))
+
+
 def verdict(a: str, b: str, m: dict, wins: dict, metric: str = "mean_average_precision_at_r",
             base: dict | None = None, c: str | None = None) -> str:
     """One sentence: who retrieves better on ``metric``, by how much, how sure, and against the baseline."""
@@ -122,7 +131,7 @@ def verdict(a: str, b: str, m: dict, wins: dict, metric: str = "mean_average_pre
         bd = base["difference"]
         blo, bhi = base["ci95"]
         noise = f"{c} - {a} = {bd:+.3f}, 95% CI {blo:+.3f} to {bhi:+.3f}"
-        beyond = excludes_zero(m["ci95"]) and abs(d) > max(abs(blo), abs(bhi))
+        beyond = beyond_baseline(m, base)
         s += (f". That is more than two runs of {a}'s recipe differ ({noise})" if beyond else
               f". Two runs of {a}'s recipe differ by about as much ({noise}), so this may be seed noise")
     return s + "."
@@ -138,7 +147,9 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
     bootstrap), ``p_value`` (sign-flip randomization), counts of queries each space wins;
     ``per_class[m]``: per label means and difference, largest loss for b first; ``wins``: per
     metric the classes where each space is ahead; ``verdict``: one sentence on MAP@R.
-    ``baseline``: a reseeded run of ``a``: ``baseline["metrics"]`` holds baseline - a.
+    ``baseline``: a reseeded run of ``a``: ``baseline["metrics"]`` holds baseline - a, and
+    ``baseline["beyond"][m]`` whether b - a goes beyond it (:func:`beyond_baseline`, the
+    verdict's rule, per metric).
     """
     kw = dict(label_field=label_field, metric=metric, k=k, split_field=split_field, query_split=query_split,
               reference_split=reference_split, engine=engine, engine_params=engine_params)
@@ -151,7 +162,9 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
     if baseline is not None:
         sc = per_query_scores(reg, baseline, **kw)
         base = _pair(sa, sc, seed)
-        out["baseline"] = {"space": sc["space"], "n_queries": base["n_queries"], "metrics": base["metrics"]}
+        out["baseline"] = {"space": sc["space"], "n_queries": base["n_queries"], "metrics": base["metrics"],
+                           "beyond": {m: beyond_baseline(out["metrics"][m], base["metrics"][m])
+                                      for m in VERSUS_METRICS}}
     head = "mean_average_precision_at_r"
     out["verdict"] = verdict(out["space_a"], out["space_b"], out["metrics"][head], out["wins"][head],
                              head, base["metrics"][head] if base else None, baseline)

@@ -138,8 +138,11 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
             step(f"preparing the comparison of {params['a']} and {params['b']} at k={params['k']}", 0, None)
             api.compare(params["a"], params["b"], k=int(params["k"]), home=reg)
         elif kind == "versus":  # nothing stored: the result travels back with the job
-            step(f"scoring retrieval of {params['a']} and {params['b']} by {params['label_field']}", 0, None)
-            res = api.evaluate_versus(params["a"], params["b"], label_field=params["label_field"], home=reg)
+            base = params.get("baseline")
+            step(f"scoring retrieval of {params['a']} and {params['b']}" + (f" (baseline {base})" if base else "")
+                 + f" by {params['label_field']}", 0, None)
+            res = api.evaluate_versus(params["a"], params["b"], label_field=params["label_field"], baseline=base,
+                                      home=reg)
             return {"ok": True, "result": res}
         else:  # pragma: no cover - validated before submission
             raise ValueError(kind)
