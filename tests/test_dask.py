@@ -25,9 +25,11 @@ from distributed import Client  # noqa: E402
 
 import spacelens  # noqa: E402
 from spacelens.errors import SpacelensError, SpacelensWarning  # noqa: E402
-from spacelens.neighbors import dask_engine  # noqa: E402
-from spacelens.neighbors.dask_engine import (PAD, DaskEngine, NpySource, MemSource, block_topk,  # noqa: E402
-                                             merge_topk, npy_source, _side)
+from spacelens.neighbors.dask import engine as dask_engine  # noqa: E402
+from spacelens.neighbors.dask import sources  # noqa: E402
+from spacelens.neighbors.dask.engine import DaskEngine  # noqa: E402
+from spacelens.neighbors.dask.sources import MemSource, NpySource, npy_source  # noqa: E402
+from spacelens.neighbors.dask.topk import PAD, _side, block_topk, merge_topk  # noqa: E402
 from spacelens.registry import Registry  # noqa: E402
 
 from conftest import make_labeled  # noqa: E402
@@ -300,8 +302,8 @@ def test_sources(tmp_path):
     assert npy_source(mm) == NpySource(str(path), len(x), x.shape[1])           # the registry's case
     assert isinstance(npy_source(mm[10:]), MemSource)                            # a slice is not the file
     assert npy_source(f"file://{path}") == NpySource(f"file://{path}", len(x), x.shape[1])
-    assert np.array_equal(dask_engine.read_block(f"file://{path}", 7, 19), x[7:19])
-    assert np.array_equal(dask_engine.read_block(str(path), 7, 19), x[7:19])
+    assert np.array_equal(sources.read_block(f"file://{path}", 7, 19), x[7:19])
+    assert np.array_equal(sources.read_block(str(path), 7, 19), x[7:19])
 
 
 def test_bad_requests_fail_before_any_cluster():

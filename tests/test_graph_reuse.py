@@ -62,3 +62,53 @@ def test_no_consumer_rebuilds_a_graph_that_holds_enough_neighbours(home, monkeyp
     after = _graphs(reg)
     assert [(s, e, k) for s, _, e, k in after] == [("a", "exact", 60), ("b", "exact", 50)]
     assert np.array_equal(g60.indices, brute[:, :60])
+
+
+def test_a_larger_k_reuses_the_ivf_centroids_and_equals_a_fresh_build(home, tmp_path, monkeypatch):
+    """IVF graph at k_max 10, then k 20 asked: the rebuild (for 50) starts from the stored
+    k-means centroids (no training), and gives the very graph a fresh build gives (same ids,
+    same distances), whose recall against brute force is what it reports."""
+    import faiss
+
+    trained = []
+
+    class CountingIVF(faiss.IndexIVFFlat):
+        def train(self, x):
+            trained.append(len(x))
+            return super().train(x)
+
+    monkeypatch.setattr(faiss, "IndexIVFFlat", CountingIVF)
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 20, 3000)
+    x = (rng.normal(size=(20, 16))[labels] * 1.5 + rng.normal(size=(3000, 16))).astype(np.float32)
+    _space(home, "s", x, labels)
+    reg = Registry(home)
+    knn_graph(reg, "s", 10, engine="ivf", recall=0.95, k_max=10)
+    assert len(trained) == 1
+    first = reg.find_artifacts(kind="knn_graph", space="s")[0]
+    centroids = np.array(reg.load_artifact(first, "ivf_centroids"))
+    assert centroids.shape == (approx.IvfEngine.default_nlist(3000), 16)
+
+    g = knn_graph(reg, "s", 20, engine="ivf", recall=0.95)
+    assert len(trained) == 1                                   # no k-means this time
+    (art,) = reg.find_artifacts(kind="knn_graph", space="s")   # replaced the k_max 10 graph
+    assert art.info["k_max"] == 50 and art.info["recall"]["reached"]
+    np.testing.assert_array_equal(reg.load_artifact(art, "ivf_centroids"), centroids)
+
+    home2 = tmp_path / "fresh"
+    _space(home2, "s", x, labels)
+    fresh = knn_graph(Registry(home2), "s", 20, engine="ivf", recall=0.95)
+    assert len(trained) == 2
+    np.testing.assert_array_equal(g.indices, fresh.indices)
+    np.testing.assert_array_equal(g.distances, fresh.distances)
+
+    # brute force: the true 50 nearest by cosine (float64); a returned row counts when it is
+    # within the true 50th distance (ties are not misses)
+    u = x.astype(np.float64) / np.linalg.norm(x, axis=1, keepdims=True)
+    d = 1 - u @ u.T
+    np.fill_diagonal(d, np.inf)
+    kth = np.sort(d, axis=1)[:, 49]
+    ids = np.asarray(reg.load_artifact(art, "indices"), dtype=np.int64)
+    recall = (np.take_along_axis(d, ids, axis=1) <= kth[:, None] + 1e-6).mean()
+    lo, hi = art.info["recall"]["ci95"]
+    assert recall >= 0.95 - 0.02 and lo - 0.01 <= recall <= hi + 0.01, (recall, art.info["recall"])

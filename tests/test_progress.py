@@ -62,3 +62,89 @@ def test_streamed_evaluation_is_one_step_with_a_known_size(home, monkeypatch):
     steps = [s for s in seen if s[0].startswith("Exact kNN for evaluation")]
     assert steps and {t for _, _, t in steps} == {300} and steps[-1][1] == 300
     assert not any("block" in d for d, _, _ in seen)                 # blocks never replace the step
+
+
+def test_a_named_step_reports_its_inner_bar_with_a_size_and_stages_restart_the_count():
+    """An outer step of unknown size has no percent: observers see the inner bar that has one,
+    under both descriptions; ``stage`` moves a bar to a new size with the count back at 0."""
+    seen = []
+    with observe(lambda d, done, total: seen.append((d, done, total))):
+        with progress("map of A", total=None):
+            with progress("graph", total=None) as inner:
+                inner.stage("layout", total=4)
+                for _ in range(4):
+                    inner.advance(1)
+    assert seen[0] == ("map of A", 0, None)
+    assert seen[1] == ("map of A · graph", 0, None)
+    assert seen[2:] == [("map of A · layout", float(i), 4) for i in range(5)]
+
+
+def _umap_input(n=300, d=8, seed=0):
+    from spacelens.neighbors import get_engine
+
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(4, d))[np.arange(n) % 4] * 4 + rng.normal(size=(n, d))).astype(np.float32)
+    idx, dist = get_engine("exact").search(x, x, 14, "l2", query_rows=np.arange(n))
+    return x, idx, dist
+
+
+def test_umap_map_reports_every_epoch_and_draws_the_same_map():
+    """The layout epochs arrive as steps of a bar whose size is umap-learn's own epoch count
+    (500 for up to 10,000 items, its documented default), after a named step for umap's graph and
+    initial layout; the map equals umap-learn's own with the same seed and no progress."""
+    import umap
+
+    from spacelens.project import maps
+
+    x, idx, dist = _umap_input()
+    seen = []
+    with observe(lambda d, done, total: seen.append((d, done, total))):
+        z = maps.umap_map(x, idx, dist, "l2", 15, seed=0)
+    assert seen[0] == ("UMAP graph and initial layout (300 items)", 0, None)
+    epochs = seen[1:]
+    assert {d for d, _, _ in epochs} == {"UMAP layout (500 epochs)"} and {t for _, _, t in epochs} == {500}
+    done = [d for _, d, _ in epochs]
+    assert done == sorted(done) and done[0] == 0 and done[-1] == 500 and len(done) == 501
+
+    i2, d2 = maps.umap_input_graph(idx, dist, "l2", 15)
+    ref = umap.UMAP(n_components=2, n_neighbors=15, metric="euclidean", min_dist=maps.MIN_DIST, random_state=0,
+                    precomputed_knn=(i2, d2, None)).fit_transform(x)
+    np.testing.assert_array_equal(z, ref.astype(np.float32))
+
+    # a chosen epoch count is the bar's size; an observer raising stops umap within that epoch
+    seen.clear()
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_7(d, done, total):
+        seen.append((d, done, total))
+        if done >= 7:
+            raise Stop
+
+    with observe(stop_at_7):
+        try:
+            maps.umap_map(x, idx, dist, "l2", 15, seed=0, n_epochs=40)
+        except Stop:
+            pass
+        else:
+            raise AssertionError("the raising observer did not stop UMAP")
+    assert seen[-1] == ("UMAP layout (40 epochs)", 7, 40)
+
+
+def test_a_umap_job_reports_the_epochs_with_percent(home):
+    """What the page's jobs receive (the same reports the server derives percent and time left
+    from): the UMAP stage with its epochs done out of umap's 500, reaching all of them."""
+    from spacelens.server.jobs import run_job
+
+    x, _, _ = _umap_input()
+    table = pd.DataFrame({"id": [f"i{i}" for i in range(len(x))]})
+    spacelens.add(x, table, dataset_name="d", experiment_name="e", space_name="s", home=home)
+    reports = []
+    run_job("1", "projection", {"space": "s", "method": "umap"}, str(home),
+            report=lambda job_id, **f: reports.append(f))
+    layout = [f for f in reports if "UMAP layout (500 epochs)" in (f.get("stage") or "")]
+    assert layout and layout[0]["stage"].startswith("UMAP map of s")
+    assert {f["total"] for f in layout} == {500.0}
+    done = [f["done"] for f in layout]
+    assert done == sorted(done) and done[-1] == 500.0

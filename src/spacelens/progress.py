@@ -7,7 +7,13 @@ analyzer's jobs report percent done from it, and cancel a job by raising in it).
 
 Bars nest: a bar opened inside another (a search block inside a whole evaluation) is drawn
 as a row under it, and the callback keeps seeing the outer bar (its description, percent and
-time left), called at every inner step too so that cancelling stays prompt.
+time left), called at every inner step too so that cancelling stays prompt. An outer bar of
+unknown size (a named step, such as "UMAP map of A") has no percent to give, so there the
+callback sees the outermost inner bar that has a size ("UMAP map of A · UMAP layout (500
+epochs)", its percent and time left).
+
+A step made of stages of different sizes (UMAP: building its graph, then the layout epochs)
+moves its bar on with :meth:`_Task.stage`, which starts the count (and the time left) afresh.
 """
 
 from __future__ import annotations
@@ -59,17 +65,34 @@ class _Task:
         self._parent = parent
         self._notify()
 
-    def _notify(self) -> None:
-        """The outermost bar's state to the observer (a nested bar reports through its root)."""
+    def _notify(self, path: tuple = ()) -> None:
+        """The outermost bar's state to the observer (a nested bar reports through its root).
+
+        ``path``: the bars below this one down to the bar that moved. A root of unknown size
+        reports the outermost of them with a known size (else the one that moved), under both
+        descriptions.
+        """
         if self._parent is not None:
-            self._parent._notify()
+            self._parent._notify((self, *path))
         elif self._observer is not None:
-            self._observer(self._description, self._done, self._total)
+            if self._total is None and path:
+                inner = next((t for t in path if t._total is not None), path[-1])
+                self._observer(f"{self._description} · {inner._description}", inner._done, inner._total)
+            else:
+                self._observer(self._description, self._done, self._total)
 
     def advance(self, n: float = 1) -> None:
         if self._bar is not None:
             self._bar.advance(self._id, n)
         self._done += n
+        self._notify()
+
+    def stage(self, description: str, total: float | None) -> None:
+        """Move this bar on to the next stage of its step: a new description and size, the
+        count back to 0 (so that percent and time left are those of the new stage)."""
+        if self._bar is not None:
+            self._bar.reset(self._id, total=total, description=description)
+        self._description, self._total, self._done = description, total, 0.0
         self._notify()
 
 

@@ -250,7 +250,10 @@ class IvfEngine(_FaissApprox):
     them with a fixed seed, so results are reproducible); ``nprobe`` defaults to 16
     (recall@10 ~ 1.0 on clustered data, far less on weakly structured data). With ``recall``,
     ``nprobe`` is tuned instead (from 1, doubling up to ``max_nprobe``, default nlist / 4:
-    beyond that share of the cells, the exact engine is about as fast).
+    beyond that share of the cells, the exact engine is about as fast). ``centroids``
+    (attribute): k-means centroids to fill the index from instead of training, as the graph
+    cache does when a larger k rebuilds a graph of the same vectors; ``last_centroids``: those
+    of the last build.
     """
 
     name = "ivf"
@@ -264,6 +267,10 @@ class IvfEngine(_FaissApprox):
         self.nlist = None if nlist is None else _positive_int(nlist, "nlist")
         self.nprobe = _positive_int(nprobe, "nprobe")
         self.max_nprobe = None if max_nprobe is None else _positive_int(max_nprobe, "max_nprobe")
+        # k-means centroids to start from instead of training (the graph cache sets them on a
+        # copy of the engine, from an earlier graph of the same vectors), and those of the last build.
+        self.centroids: np.ndarray | None = None
+        self.last_centroids: np.ndarray | None = None
 
     @property
     def params(self) -> dict:
@@ -290,9 +297,14 @@ class IvfEngine(_FaissApprox):
         n, d = base.shape
         nlist = min(self.nlist or self.default_nlist(n), n)
         quantizer = faiss.IndexFlat(d, faiss_metric(metric))
+        reuse = self.centroids is not None and self.centroids.shape == (nlist, d)
+        if reuse:  # the trained state itself: an IVFFlat index is trained once its quantizer holds nlist centroids
+            quantizer.add(np.ascontiguousarray(self.centroids, dtype=np.float32))
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss_metric(metric))
-        index.cp.max_points_per_centroid = 64   # k-means on <= 64 points per cell: bounded training cost
-        index.train(base)
+        if not reuse:
+            index.cp.max_points_per_centroid = 64   # k-means on <= 64 points per cell: bounded training cost
+            index.train(base)
+        self.last_centroids = quantizer.reconstruct_n(0, nlist)
         _add(index, base, description or "IVF: building index", self.block_size)
         return index
 

@@ -17,16 +17,25 @@ for a named approximate engine with a recall target (ivf, hnsw; compare's defaul
 that engine's graph, else by any stored exact graph (recall 1 meets every target); a named
 exact engine, or an approximate one at a fixed effort (nprobe, ef_search), by its own graph
 only (asking for one engine's graph by name is how engines are checked against each other). So a request for k <= a stored graph's k_max never
-rebuilds. A larger k rebuilds once, for max(k, 50), and replaces the smaller graph: extending
-a graph costs the same search as building it (the N x N x d product dominates, not the top-k).
+rebuilds. A larger k rebuilds once, for max(k, 50), and replaces the smaller graph, which then
+serves every smaller k. What the rebuild reuses (docs/graphs.md has the measurements):
+
+- exact engines: nothing. Neighbours 51..80 of an item can be any rows, so finding them costs
+  the whole N x N x d search again; the stored top 50 does not prune it.
+- IVF: the k-means centroids (stored with the graph, ``ivf_centroids``: nlist x d floats), so
+  the index is not trained again; its lists are filled, the search effort is tuned and the
+  recall measured afresh at the new k (the effort tuned for 50 neighbours says nothing sure
+  about 80: recall at a fixed nprobe falls as k grows).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
 
+from spacelens.neighbors.approx import IvfEngine
 from spacelens.neighbors.auto import AutoEngine
 from spacelens.neighbors.base import Engine, KnnGraph
 from spacelens.neighbors.engines import EXACT_ENGINES, engine_params, get_engine
@@ -108,6 +117,24 @@ def _find_exact(reg, rec, k: int, metric: str):
     return arts[0] if arts else None
 
 
+def _reuse_training(reg, eng, art, rec):
+    """``eng``, or a copy of it that starts from the k-means centroids stored with ``art`` (this
+    engine's graph of the same vectors, too narrow for the k asked) instead of training again.
+
+    Sound whatever the centroids: any centroids make a valid IVF index, and the search effort
+    is tuned and the recall measured on the graph this build makes. Retraining would give the
+    same centroids anyway (faiss's k-means is seeded), so this only saves the training time.
+    """
+    if art is None or not isinstance(eng, IvfEngine) or "ivf_centroids" not in art.files:
+        return eng
+    info = art.info or {}
+    if info.get("n_rows") != rec.n_rows or info.get("content_hash") != rec.content_hash:
+        return eng
+    twin = copy.copy(eng)   # the caller's engine keeps training for other vectors
+    twin.centroids = np.array(reg.load_artifact(art, "ivf_centroids"), dtype=np.float32)
+    return twin
+
+
 def cached_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine | None = "exact",
                  **engine_params_) -> KnnGraph | None:
     """A stored graph with at least ``k`` neighbours, or None (never computes).
@@ -157,13 +184,14 @@ def knn_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine =
             return _load(reg, art, k, metric, art.params.get("engine", "?"))
         eng = eng.choose(rec.n_rows, rec.n_rows, rec.dim, build_k, f"{label} ({rec.n_rows:,} x {rec.dim})")
     key = graph_key(metric, eng)
-    art = reg.get_artifact(KIND, rec.name, key)
-    if art is not None and _usable(art, rec, k):
-        return _load(reg, art, k, metric, eng.name)
+    own = reg.get_artifact(KIND, rec.name, key)
+    if own is not None and _usable(own, rec, k):
+        return _load(reg, own, k, metric, eng.name)
     art = _find_exact(reg, rec, k, metric) if _exact_serves(eng) else None   # recall 1 >= any target
     if art is not None:
         return _load(reg, art, k, metric, art.params.get("engine", "?"))
 
+    eng = _reuse_training(reg, eng, own, rec)
     vectors = reg.load_vectors(rec)
     t0 = time.perf_counter()
     g = eng.build_graph(vectors, build_k, metric, description=f"{label} ({metric}, {eng.name}, k={build_k})")
@@ -172,7 +200,10 @@ def knn_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine =
     dist = np.ascontiguousarray(g.distances, dtype=np.float32)
     info = {"k_max": build_k, "seconds": round(seconds, 3), "n_rows": rec.n_rows,
             "content_hash": rec.content_hash, **{key_: g.info[key_] for key_ in _GRAPH_INFO if key_ in g.info}}
-    reg.put_artifact(KIND, rec, key, {"indices": idx, "distances": dist}, info=info)
+    arrays = {"indices": idx, "distances": dist}
+    if getattr(eng, "last_centroids", None) is not None:
+        arrays["ivf_centroids"] = np.ascontiguousarray(eng.last_centroids, dtype=np.float32)
+    reg.put_artifact(KIND, rec, key, arrays, info=info)
     full = KnnGraph(idx, dist, metric, eng.name, dict(g.info))
     return full if build_k == k else KnnGraph(np.ascontiguousarray(idx[:, :k]), np.ascontiguousarray(dist[:, :k]),
                                               metric, eng.name, dict(g.info))

@@ -6,10 +6,15 @@ cached exact graph, or one computed on the PCA components), which is what makes 
 than umap-learn's own pipeline.
 
 umap-learn and numba are imported lazily (about 2 s) and only for UMAP maps.
+
+A UMAP map reports its progress through :mod:`spacelens.progress` in two stages: building
+umap's fuzzy graph and spectral initial layout (a named step), then the layout epochs
+(percent done and time left), which is where nearly all of its time goes at scale.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -88,19 +93,78 @@ def umap_input_graph(indices: np.ndarray, distances: np.ndarray, metric: str, n_
     return idx, dist
 
 
+class _EpochCounter:
+    """A write-only file that turns umap-learn's epoch bar into steps of a spacelens bar.
+
+    umap-learn runs its layout epochs under tqdm and hands ``tqdm_kwds`` to it (the documented
+    way to configure that bar); tqdm writes its line to any ``file``, and with
+    ``bar_format="{n}/{total}"`` the line is just the count. So the epochs are counted through
+    both libraries' public parameters, without patching either. The first line (0 of the
+    total) arrives as the loop starts, i.e. once umap's graph and initial layout are built.
+    An exception raised by the bar (a cancelled job) propagates out of umap's epoch loop.
+    """
+
+    _COUNT = re.compile(r"(\d+)/(\d+)")
+
+    def __init__(self, bar, description: str):
+        self._bar, self._description = bar, description
+        self._done, self.total = 0, None
+
+    def write(self, text: str) -> int:
+        found = self._COUNT.findall(text)
+        if found:
+            done, total = (int(v) for v in found[-1])
+            if self.total is None:
+                self.total = total
+                self._bar.stage(self._description.format(epochs=total), total)
+            if done > self._done:
+                step, self._done = done - self._done, done
+                self._bar.advance(step)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def tqdm_kwds(self) -> dict:
+        # disable=False works without umap's verbose=True (which would also print its log);
+        # miniters=1 / mininterval=0: a line at every epoch (a few hundred in all).
+        return {"disable": False, "file": self, "bar_format": "{n}/{total}", "leave": False,
+                "mininterval": 0, "miniters": 1}
+
+
+def _epochs_countable() -> bool:
+    """False in a Jupyter kernel, where ``tqdm.auto`` (umap's import) is the notebook widget,
+    which ignores ``file`` and would draw a bar of its own: there the map is one named step."""
+    import umap.layouts
+
+    cls = getattr(umap.layouts, "tqdm", None)
+    return isinstance(cls, type) and not any(c.__module__.startswith("tqdm.notebook") for c in cls.__mro__)
+
+
 def umap_map(x: np.ndarray, indices: np.ndarray, distances: np.ndarray, metric: str,
-             n_neighbors: int = 15, seed: int = 0) -> np.ndarray:
+             n_neighbors: int = 15, seed: int = 0, n_epochs: int | None = None) -> np.ndarray:
     """UMAP layout of ``x`` from its precomputed kNN graph (``indices``/``distances`` as in
-    :class:`~spacelens.neighbors.KnnGraph`, self excluded, at least ``n_neighbors - 1`` wide)."""
+    :class:`~spacelens.neighbors.KnnGraph`, self excluded, at least ``n_neighbors - 1`` wide).
+
+    ``n_epochs``: None lets umap-learn choose (500 up to 10,000 items, else 200). Progress:
+    a named step for umap's graph and spectral initialisation, then one step per epoch.
+    """
+    from spacelens.progress import progress
+
     if metric not in UMAP_METRIC:
         raise SpacelensError(f"UMAP maps need a distance; metric {metric!r} is not one",
                              "Use --metric cosine or --metric l2, or --method pca")
     idx, dist = umap_input_graph(indices, distances, metric, n_neighbors)
-    model = _umap(seed, n_neighbors, UMAP_METRIC[metric], precomputed_knn=(idx, dist, None))
-    with warnings.catch_warnings():
-        # "no NNDescent index, transform unavailable" and "random_state overrides n_jobs": expected
-        warnings.simplefilter("ignore", UserWarning)
-        z = model.fit_transform(x)
+    with progress(f"UMAP graph and initial layout ({len(x):,} items)", total=None) as bar:
+        kw = {}
+        if _epochs_countable():
+            kw["tqdm_kwds"] = _EpochCounter(bar, "UMAP layout ({epochs} epochs)").tqdm_kwds()
+        model = _umap(seed, n_neighbors, UMAP_METRIC[metric], precomputed_knn=(idx, dist, None),
+                      n_epochs=n_epochs, **kw)
+        with warnings.catch_warnings():
+            # "no NNDescent index, transform unavailable" and "random_state overrides n_jobs": expected
+            warnings.simplefilter("ignore", UserWarning)
+            z = model.fit_transform(x)
     return np.ascontiguousarray(z, dtype=np.float32)
 
 
