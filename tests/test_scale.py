@@ -179,3 +179,58 @@ def test_compare_on_approximate_graphs_reports_recall_and_an_exact_sample(two):
     sel = sample_rows(1500, 500, c["seed"])
     assert c["n"] == 500 and c["mean"] == pytest.approx(float(exact.jaccard[sel].mean()), abs=1e-6)
     assert c["ci95"][0] <= c["mean"] <= c["ci95"][1]
+
+
+# -- auto falls back to exact once the tuned search is measured ----------------------------------
+def test_auto_runs_exact_when_the_tuned_search_times_slower_than_exact(caplog):
+    x = clustered(n=2000, d=16)
+    set_gemm_speed(1e15)        # exact estimated at nanoseconds: any timed search is slower
+    auto = AutoEngine(recall=0.9, exact_seconds=0)     # ...yet auto is made to pick the approximate engine
+    with caplog.at_level(logging.INFO, logger="spacelens"):
+        g = auto.build_graph(x, 10, "cosine")
+    assert g.engine == "exact" and g.exact
+    np.testing.assert_array_equal(g.indices, ExactEngine().search(x, x, 10, "cosine", np.arange(2000))[0])
+    fb = g.info["fallback"]
+    assert fb["engine"] == "ivf" and fb["approx_seconds_estimate"] >= fb["exact_seconds_estimate"]
+    assert "approximate engine" in caplog.text and "running exact instead" in caplog.text
+    assert "--sample" in caplog.text
+
+
+def test_an_unreachable_target_goes_exact_when_exact_is_affordable():
+    from spacelens.neighbors.approx import EXACT_RESCUE_SECONDS, ExactIsCheaper
+    from spacelens.neighbors.auto import with_exact_fallback
+
+    x = weakly_structured(n=3000)
+    ivf = IvfEngine(recall=0.999, max_nprobe=1, recall_queries=300)   # one cell: the target is out of reach
+    ivf.exact_fallback = 100.0                   # exact "takes" 100 s: affordable, and slower than this search
+    with pytest.raises(ExactIsCheaper) as why:
+        ivf.build_graph(x, 10, "cosine")
+    assert not why.value.measured["reached"] and why.value.measured["recall"] < 0.999
+    used, g = with_exact_fallback(ivf, lambda e: e.build_graph(x, 10, "cosine"))
+    assert used.name == "exact" and g.exact and true_recall(x, g.indices, 10) == 1.0
+    ivf.exact_fallback = EXACT_RESCUE_SECONDS * 2    # exact out of reach too: the approximate graph, with its warning
+    with pytest.warns(SpacelensWarning, match="below the target"):
+        used, g = with_exact_fallback(ivf, lambda e: e.build_graph(x, 10, "cosine"))
+    assert used.name == "ivf" and not g.exact and g.info["recall"]["reached"] is False
+
+
+def test_the_fallback_graph_is_stored_as_exact_and_serves_exact_requests(two):
+    reg = two["reg"]
+    set_gemm_speed(1e15)
+    g = knn_graph(reg, "b", 10, engine=AutoEngine(recall=0.9, exact_seconds=0))
+    assert g.engine == "exact" and g.exact
+    (art,) = reg.find_artifacts(kind="knn_graph", space="b")
+    assert art.params["engine"] == "exact" and art.info["fallback"]["engine"] == "ivf"
+    again = knn_graph(reg, "b", 10, engine="exact")     # served by the stored graph, nothing rebuilt
+    np.testing.assert_array_equal(again.indices, g.indices)
+    assert [a.id for a in reg.find_artifacts(kind="knn_graph", space="b")] == [art.id]
+
+
+def test_evaluate_reports_the_engine_that_ran_after_a_fallback(two):
+    set_gemm_speed(1e15)
+    r = spacelens.evaluate("a", label_field="label", clustering=False, engine_params={"exact_seconds": 0})
+    # the same vectors and labels as arrays, in a scratch registry of their own, searched exactly
+    ref = spacelens.evaluate(two["a"], np.arange(1500) % 30, clustering=False, engine="exact")
+    assert r["info"]["engine"] == "exact" and "recall" not in r["info"]
+    for m in ("precision_at_1", "r_precision", "mean_average_precision_at_r"):
+        assert r[m] == pytest.approx(ref[m], abs=1e-12)

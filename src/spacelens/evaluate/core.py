@@ -29,6 +29,7 @@ import pandas as pd
 from spacelens.errors import SpacelensError, SpacelensWarning
 from spacelens.evaluate.clustering import CLUSTER_METRICS, clustering_metrics, kmeans_assignment
 from spacelens.evaluate.retrieval import METRICS, RetrievalAccumulator, label_counts, resolve_k
+from spacelens.neighbors.base import Engine
 from spacelens.registry import Registry, Space
 
 ALL_METRICS = METRICS + CLUSTER_METRICS
@@ -132,15 +133,16 @@ def _search(engine_obj, queries, base, k, metric, query_rows, description):
     return engine_obj.search(queries, base, k, metric, query_rows, description=description)
 
 
-def _resolve_auto(engine: str, params: dict, n_queries: int, n_ref: int, dim: int, k: int) -> tuple[str, dict]:
-    """``auto`` becomes the engine its cost estimate picks (exact, or ivf at the target recall)."""
-    if engine != "auto":
-        return engine, params
+def _resolve_auto(engine: str, params: dict, n_queries: int, n_ref: int, dim: int, k: int):
+    """``auto`` becomes the engine its cost estimate picks (exact, or ivf at the target recall):
+    ``(name, params, instance)``; the instance carries the auto engine's exact fallback."""
     from spacelens.neighbors import get_engine
 
+    if engine != "auto":
+        return engine, params, None
     auto = get_engine("auto", **params)
     chosen = auto.choose(n_queries, n_ref, dim, k, "kNN search for evaluation")
-    return chosen.name, ({"recall": auto.recall} if chosen.approximate else {})
+    return chosen.name, ({"recall": auto.recall} if chosen.approximate else {}), chosen
 
 
 def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, params, how, graph=None,
@@ -155,10 +157,12 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
 
     meta = {} if meta is None else meta
     from spacelens.neighbors import get_engine, knn_graph
+    from spacelens.neighbors.auto import with_exact_fallback
 
     if how in ("cached", "build"):
         if graph is None:
-            graph = knn_graph(reg, space, k, metric, engine, **params)
+            graph = knn_graph(reg, space, k, metric, engine, **({} if isinstance(engine, Engine) else params))
+        meta["engine"] = graph.engine
         if not graph.exact:
             meta["recall"] = recall_at(graph.info, k)
         step = max(1, SEARCH_BLOCK_ENTRIES // max(k, 1))
@@ -170,10 +174,12 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
         return
     vectors = reg.load_vectors(space)
     base = vectors if ref_pos is None else np.ascontiguousarray(vectors[ref_pos])
-    eng = get_engine(engine, **params)
-    if engine != "exact":                       # an index is built per call: one call
+    eng = get_engine(engine, **({} if isinstance(engine, Engine) else params))
+    if eng.name != "exact":                     # an index is built per call: one call
         qv = np.ascontiguousarray(vectors[q_pos])
-        idx, _ = _search(eng, qv, base, k, metric, qrows_all, f"kNN for evaluation ({metric})")
+        eng, (idx, _) = with_exact_fallback(
+            eng, lambda e: _search(e, qv, base, k, metric, qrows_all, f"kNN for evaluation ({metric})"))
+        meta["engine"] = eng.name
         if eng.approximate and getattr(eng, "last_info", None):
             meta["recall"] = recall_at(eng.last_info, k)
         yield np.arange(len(q_pos)), idx
@@ -271,17 +277,20 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                 params_engine = dict(params_engine) if not graph.exact else {}
         else:
             how = "self-subset" if ref_includes_query else "split"
+        chosen = None
         if engine == "auto":
-            engine, params_engine = _resolve_auto(engine, params_engine, len(keep), n_ref, rec.dim, kk)
+            engine, params_engine, chosen = _resolve_auto(engine, params_engine, len(keep), n_ref, rec.dim, kk)
             if ref_pos is None and how == "build" and engine == "exact" and not (
                     len(q_pos) == rec.n_rows and rec.n_rows * kk <= GRAPH_CACHE_MAX_ENTRIES):
                 how = "stream"
         # the reference row each query is: its space row, its place in the split, or none
         qrows = q_pos[keep] if ref_pos is None else keep if ref_includes_query else None
-        for sub, idx in _neighbour_blocks(reg, rec, q_pos[keep], ref_pos, qrows, kk, metric, engine,
+        for sub, idx in _neighbour_blocks(reg, rec, q_pos[keep], ref_pos, qrows, kk, metric, chosen or engine,
                                           params_engine, how, graph, knn_meta):
             qi = keep[sub]
             acc.add(rc[idx], qc[qi], counts.r[qi])
+        if knn_meta.get("engine") == "exact" and engine != "exact":   # the auto choice fell back to exact
+            engine, params_engine = "exact", {}
     else:
         warnings.warn("No query has another item of its label in the reference: the retrieval "
                       "metrics are undefined (NaN)", SpacelensWarning)

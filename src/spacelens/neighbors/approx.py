@@ -13,6 +13,7 @@ choice; HNSW pays for itself only above ~200k items or when the index is reused 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from contextlib import nullcontext
 
@@ -29,6 +30,22 @@ RECALL_QUERIES = 1000   # queries searched exactly to measure (and to tune) an a
 # IVF scans its lists one query at a time, well below the GEMM speed of a flat search: at the same
 # share of the rows visited it costs this many times more (see bench/recall.py).
 IVF_SCAN_SLOWDOWN = 4.0
+# With an exact fallback (the auto engine), a search that cannot reach its recall target still
+# goes exact when exact is estimated to take at most this long; beyond, it runs with a warning.
+EXACT_RESCUE_SECONDS = 4 * 3600.0
+
+
+class ExactIsCheaper(Exception):
+    """Raised by a tuned approximate search that measured itself slower than exact search, or
+    unable to reach its recall target, when its caller (the auto engine) can run exact instead.
+
+    ``message``: one line for the user saying what was measured and what runs instead.
+    """
+
+    def __init__(self, message: str, measured: dict):
+        super().__init__(message)
+        self.message = message
+        self.measured = measured
 
 
 def _positive_int(value, name: str) -> int:
@@ -76,6 +93,10 @@ class _FaissApprox(Engine):
         self.recall_queries = _positive_int(recall_queries, "recall_queries")
         self.seed = int(seed)
         self.last_info: dict | None = None
+        # Estimated seconds of an exact search of the same job, set by the auto engine: a tuned
+        # search whose measured speed says it would take longer (or that cannot reach its
+        # target, when exact is affordable) raises ExactIsCheaper instead of running.
+        self.exact_fallback: float | None = None
 
     @property
     def params(self) -> dict:
@@ -121,8 +142,9 @@ class _FaissApprox(Engine):
         info: dict = {"approximate": True}
         effort = None
         if self.recall is not None and len(q):
-            effort, tuning = self._tune(index, q, b, k, metric, rows, label)
+            effort, tuning, per_query = self._tune(index, q, b, k, metric, rows, label)
             info["tuning"] = tuning
+            self._check_fallback(effort, tuning, per_query * len(q), k)
         indices, distances = self.search_index(index, q, b, k, metric, rows, description=label, effort=effort)
         info[self.effort_name] = effort if effort is not None else self._default_effort(index)
         if len(q):
@@ -144,24 +166,62 @@ class _FaissApprox(Engine):
     def _default_effort(self, index) -> int:
         raise NotImplementedError
 
-    def _tune(self, index, q: Side, b: Side, k, metric, rows, label) -> tuple[int, list]:
-        """The smallest effort whose recall on a random sample of queries reaches the target."""
+    def _check_fallback(self, effort: int, tuning: list, seconds: float, k: int) -> None:
+        """Raise :class:`ExactIsCheaper` when the auto engine should run exact instead: the
+        search at the tuned effort, timed on the tuning sample, would take longer than exact,
+        or it cannot reach the target and exact is affordable (``EXACT_RESCUE_SECONDS``)."""
+        from spacelens.neighbors.cost import format_seconds
+
+        if self.exact_fallback is None:
+            return
+        recall = tuning[-1][1]
+        reached = recall >= self.recall
+        slower = seconds > self.exact_fallback
+        if reached and not slower:
+            return
+        if not slower and self.exact_fallback > EXACT_RESCUE_SECONDS:
+            return      # exact is out of reach too: the approximate graph runs, with its warning
+        measured = {"engine": self.name, self.effort_name: effort, "recall": recall, "reached": reached,
+                    "approx_seconds_estimate": round(seconds, 1),
+                    "exact_seconds_estimate": round(self.exact_fallback, 1)}
+        what = (f"{self.name} search measured recall@{k} {recall:.3f} at its largest {self.effort_name} "
+                f"({effort}), below the target {self.recall:g}" if not reached else
+                f"{self.name} search needs {self.effort_name} {effort} for recall@{k} >= {self.recall:g}")
+        raise ExactIsCheaper(
+            f"{what}; timed on {self.recall_queries:,} queries it would take about {format_seconds(seconds)}, "
+            f"exact about {format_seconds(self.exact_fallback)}: running exact instead (these vectors are "
+            "weakly structured for an index). For a figure in seconds with a 95% interval, pass --sample N",
+            measured)
+
+    def _tune(self, index, q: Side, b: Side, k, metric, rows, label) -> tuple[int, list, float]:
+        """The smallest effort whose recall on a random sample of queries reaches the target,
+        the recall at each effort tried, and the seconds per query that effort took.
+
+        With an exact fallback, raising the effort stops once the timed search would take
+        longer than exact: a larger effort only costs more.
+        """
         ref = ExactSample.of(q, b, k, metric, rows, self.recall_queries, self.seed,
                              description=f"{label}: exact neighbours of {min(self.recall_queries, len(q)):,} "
                                          "queries (to tune the search)")
         qs = q.take(ref.sample)
         srows = rows[ref.sample] if rows is not None else None
         tried: dict[int, float] = {}
+        seconds: dict[int, float] = {}   # per query, at each effort tried
 
         def recall_at(effort: int) -> float:
             if effort not in tried:
+                t0 = time.perf_counter()
                 idx, _ = self.search_index(index, qs, b, k, metric, srows, effort=effort, show=False)
+                seconds[effort] = (time.perf_counter() - t0) / max(1, len(qs))
                 tried[effort] = float(ref.per_query(q, b, idx, metric).mean())
             return tried[effort]
 
+        def too_slow(effort: int) -> bool:
+            return self.exact_fallback is not None and seconds[effort] * len(q) > self.exact_fallback
+
         first, budget = self.effort_range(index)
         fail, effort = 0, first
-        while recall_at(effort) < self.recall and effort < budget:
+        while recall_at(effort) < self.recall and effort < budget and not too_slow(effort):
             fail, effort = effort, min(budget, 2 * effort)
         if recall_at(effort) >= self.recall:
             while effort - fail > max(1, effort // 16):     # bisect to within ~6%
@@ -172,7 +232,7 @@ class _FaissApprox(Engine):
                     fail = mid
         tuning = [[e, round(r, 5)] for e, r in sorted(tried.items())]
         tuning.append([effort, round(tried[effort], 5)])    # last: the chosen effort
-        return effort, tuning
+        return effort, tuning, seconds[effort]
 
     def search_index(self, index, qs: Side, b: Side, k, metric, rows, *, description=None,
                      effort: int | None = None, show: bool = True):

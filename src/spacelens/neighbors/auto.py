@@ -7,7 +7,10 @@ measured against exact neighbours on a random sample of queries reaches ``recall
 (:class:`~spacelens.neighbors.approx.IvfEngine`; the recall and its 95% interval travel with
 the graph). Before a job estimated to take more than ``ANNOUNCE_SECONDS``, one line
 (:func:`spacelens.progress.announce`) says which engine runs, why, the estimated time, and
-how to force the other.
+how to force the other. The approximate choice rests on an estimate; once the search effort
+is tuned, its speed is timed on the tuning sample: when that says the search would take longer
+than exact, or the target recall cannot be reached (and exact is affordable), exact runs
+instead and one line says why (:func:`with_exact_fallback`).
 """
 
 from __future__ import annotations
@@ -60,11 +63,13 @@ class AutoEngine(Engine):
                    f"--engine ivf (engine='ivf')")
         else:
             eng = IvfEngine(recall=self.recall, recall_queries=self.recall_queries, seed=self.seed)
+            eng.exact_fallback = est
             approx = eng.estimate_seconds(n_queries, n_base, dim, k)
             msg = (f"{what}: approximate engine (faiss IVF, search effort raised until recall@{k} >= "
                    f"{self.recall:g} on {self.recall_queries:,} exactly searched queries; the recall is "
                    f"reported), about {format_seconds(approx)}, because exact would take about "
                    f"{format_seconds(est)} ({size} at {gemm_speed() / 1e9:.0f} GFLOP/s; {rule}); "
+                   f"exact runs instead if the tuned search times slower or misses the target; "
                    f"force exact with --engine exact (engine='exact')")
         self.last_choice = {"engine": eng.name, "exact_seconds_estimate": round(est, 3), "message": msg}
         if est > ANNOUNCE_SECONDS or eng.approximate:
@@ -81,8 +86,29 @@ class AutoEngine(Engine):
 
     def search(self, queries, base, k: int, metric: str, query_rows=None, *, description=None):
         eng = self.choose(len(queries), len(base), base.shape[1], k, description or "kNN search")
-        return eng.search(queries, base, k, metric, query_rows, description=description)
+        return with_exact_fallback(eng, lambda e: e.search(queries, base, k, metric, query_rows,
+                                                           description=description))[1]
 
     def build_graph(self, vectors, k: int, metric: str, *, description: str | None = None) -> KnnGraph:
         eng = self.choose(len(vectors), len(vectors), vectors.shape[1], k, description or "kNN graph")
-        return eng.build_graph(vectors, k, metric, description=description)
+        return with_exact_fallback(eng, lambda e: e.build_graph(vectors, k, metric, description=description))[1]
+
+
+def with_exact_fallback(engine: Engine, run):
+    """``(engine used, run(engine))``; when ``engine`` (an approximate one the auto engine chose)
+    finds, once tuned, that exact search is cheaper or that it cannot reach its target, one line
+    says so and ``run`` is called again with the exact engine. The fallback's measurements are
+    kept in ``last_choice``-style form on the exact graph's info (``info["fallback"]``)."""
+    from spacelens.neighbors.approx import ExactIsCheaper
+    from spacelens.neighbors.exact import ExactEngine
+    from spacelens.progress import announce
+
+    try:
+        return engine, run(engine)
+    except ExactIsCheaper as why:
+        announce(why.message)
+        exact = ExactEngine()
+        out = run(exact)
+        if isinstance(out, KnnGraph):
+            out.info["fallback"] = why.measured
+        return exact, out

@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from spacelens.neighbors.approx import IvfEngine
-from spacelens.neighbors.auto import AutoEngine
+from spacelens.neighbors.auto import AutoEngine, with_exact_fallback
 from spacelens.neighbors.base import Engine, KnnGraph
 from spacelens.neighbors.engines import EXACT_ENGINES, engine_params, get_engine
 from spacelens.neighbors.exact import check_k
@@ -45,7 +45,7 @@ from spacelens.neighbors.metrics import check_metric
 KIND = "knn_graph"
 SHARED_K = 50                  # graphs are built for at least this many neighbours ...
 SHARED_MAX_ENTRIES = 1 << 27   # ... when n x SHARED_K stays within this (512 MB of indices + distances)
-_GRAPH_INFO = ("approximate", "recall", "nprobe", "ef_search", "tuning")
+_GRAPH_INFO = ("approximate", "recall", "nprobe", "ef_search", "tuning", "fallback")
 
 
 def graph_key(metric: str, engine) -> dict:
@@ -194,7 +194,10 @@ def knn_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine =
     eng = _reuse_training(reg, eng, own, rec)
     vectors = reg.load_vectors(rec)
     t0 = time.perf_counter()
-    g = eng.build_graph(vectors, build_k, metric, description=f"{label} ({metric}, {eng.name}, k={build_k})")
+    # an engine the auto engine chose may find, once tuned, that exact is cheaper: then exact runs
+    eng, g = with_exact_fallback(eng, lambda e: e.build_graph(
+        vectors, build_k, metric, description=f"{label} ({metric}, {e.name}, k={build_k})"))
+    key = graph_key(metric, eng)
     seconds = time.perf_counter() - t0
     idx = np.ascontiguousarray(g.indices, dtype=np.int32)
     dist = np.ascontiguousarray(g.distances, dtype=np.float32)
