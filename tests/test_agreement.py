@@ -154,7 +154,6 @@ def test_unbiased_cka_removes_the_high_dimension_bias():
 
 import warnings  # noqa: E402
 
-import pandas as pd  # noqa: E402
 
 import spacelens  # noqa: E402
 from spacelens.compare.insight import agreement_by_group, label_composition  # noqa: E402

@@ -10,7 +10,6 @@ import pytest
 import spacelens
 from spacelens.stats import mean_ci
 from spacelens.neighbors import cache as ncache
-from spacelens.project import core as pcore
 from spacelens.project.faithfulness import sample_items, sampled_faithfulness
 from spacelens.registry import Registry
 from test_project import _add, _brute_knn, _manifold_clusters, _unit

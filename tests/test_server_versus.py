@@ -71,7 +71,9 @@ def test_versus_job_with_a_baseline_equals_the_api(client, home):
                                          "baseline": "W2"})
     assert r.status_code == 202, r.text
     assert r.json()["params"]["baseline"] == "W2"
-    got = _finished(client, r.json())["result"]
+    job = wait_job(client, r.json())
+    assert job["status"] == "done", job
+    got = job["result"]
     want = spacelens.evaluate_versus("W", "S", label_field="label", baseline="W2", home=home)
     assert got == want
     assert got["baseline"]["space"] == "W2"

@@ -12,10 +12,14 @@ Every function takes ``home=`` (a registry folder; default ``$SPACELENS_HOME`` o
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from spacelens import tracking
 from spacelens.errors import SpacelensError
 from spacelens.registry import KINDS, Registry, Space
+
+if TYPE_CHECKING:   # display imports the notebook helpers lazily; only the annotation needs it here
+    from spacelens.display import EvaluationResult
 
 Home = str | os.PathLike | Registry | None
 
