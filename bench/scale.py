@@ -176,6 +176,9 @@ def main() -> None:
     ap.add_argument("--umap-n", type=int, default=200_000)
     ap.add_argument("--pml-n", type=int, default=20_000)
     ap.add_argument("--skip-umap", action="store_true")
+    ap.add_argument("--skip-graphs", action="store_true",
+                    help="only the steps that build no full kNN graph: add, compare --sample, evaluate --sample, "
+                         "PCA maps (their faithfulness is sampled); the full graphs take hours at 1M on 2 cores")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     n = args.n
@@ -200,7 +203,9 @@ def main() -> None:
             ("project A pca", ["project", "A", "--method", "pca", "--json"]),
             ("project B pca", ["project", "B", "--method", "pca", "--json"]),
         ]
-        if not args.skip_umap:
+        if args.skip_graphs:
+            plan = [p for p in plan if p[0] not in ("compare A B (auto)", "evaluate A (auto)")]
+        if not (args.skip_umap or args.skip_graphs):
             plan += [("project A umap", ["project", "A", "--method", "umap", "--json"]),
                      ("project B umap", ["project", "B", "--method", "umap", "--json"])]
         for name, cmd in plan:
@@ -213,14 +218,14 @@ def main() -> None:
 
         # -- baselines -----------------------------------------------------------------------
         baselines: list[dict] = []
-        for side in ("a", "b"):
+        for side in (() if args.skip_graphs else ("a", "b")):
             r = run_measured(python_cmd(BARE_IVF.format(path=data[side], recall=args.recall)))
             js = json.loads(r["stdout"]) if r["rc"] == 0 else {"error": r["stderr"][-300:]}
             baselines.append({**js, "step": f"bare faiss IVF, {side.upper()} (nprobe raised to recall {args.recall:g})",
                               "seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["peak_rss"] / MB),
                               "figure": f"recall@10 {js.get('recall', float('nan')):.3f} on 1,000 queries",
                               "rests_on": f"nlist {js.get('nlist')}, nprobe {js.get('nprobe')}"})
-        if not args.skip_umap:
+        if not (args.skip_umap or args.skip_graphs):
             m = min(n, args.umap_n)
             r = run_measured(python_cmd(UMAP_RAW.format(path=data["a"], n=m)))
             baselines.append({"step": f"umap-learn from raw vectors, A[:{m:,}]", "seconds": round(r["seconds"], 2),
@@ -246,7 +251,8 @@ def main() -> None:
     result = {"n": n, "dims": {"A": 256, "B": 128}, "classes": args.classes, "recall_target": args.recall,
               "steps": steps, "total_seconds": round(total, 1), "baselines": baselines,
               "page_load": "not run here (bench/ui.py)"}
-    out = args.out or ROOT / "bench" / "results" / f"scale_{n}.json"
+    result["skipped_graphs"] = bool(args.skip_graphs)
+    out = args.out or ROOT / "bench" / "results" / f"scale_{n}{'_sampled' if args.skip_graphs else ''}.json"
     out.write_text(json.dumps(result, indent=1, default=str))
     print(f"\nN = {n:,} (A {n:,} x 256, B {n:,} x 128, {args.classes:,} classes); total {total:.0f} s\n")
     print("| step | seconds | peak RSS MB | figure | rests on |\n|---|---|---|---|---|")
