@@ -4,7 +4,8 @@
 Each test starts a Jupyter server (tests/_lab.py: offline, token auth, its own config/runtime
 folders) on a notebook whose first cell shows ``spacelens.widget(...)`` of two embeddings of
 scikit-learn's digits, waits for the notebook's kernel, runs that cell and checks that both
-maps' canvases draw. In JupyterLab it then lassoes a region of map A and runs a cell that
+maps' canvases draw; hovering a point shows that item's id, label and Jaccard in the widget's
+tooltip. In JupyterLab it then lassoes a region of map A and runs a cell that
 prints ``w.selection``: the kernel must see the rows the page selected, with the digits' own
 labels. In both front ends a cell calls ``w.select(...)`` and both maps must highlight those
 items. Screenshots go to test-artifacts/.
@@ -107,6 +108,40 @@ def show_widget(page, shot: str):
     return widget
 
 
+def hover_shows_item(page, side: str, labels, shot: str | None = None) -> int:
+    """Hover the most isolated point of one map: the widget's tooltip names that item (its id,
+    here its row as text) with its label, as the kernel holds them."""
+    target = page.evaluate("""(side) => {
+        const view = document.querySelector('.slw').__slw.maps[side];
+        const box = view.canvas.getBoundingClientRect();
+        const pts = Array.from({ length: view.n }, (_, i) => view.plot.getScreenPosition(i));
+        let best = -1, far = -1;
+        pts.forEach(([x, y], i) => {
+            if (x < 20 || y < 20 || x > box.width - 20 || y > box.height - 20) return;
+            let near = Infinity;
+            pts.forEach(([u, v], j) => { if (j !== i) near = Math.min(near, (x - u) ** 2 + (y - v) ** 2); });
+            if (near > far) { far = near; best = i; }
+        });
+        const [x, y] = pts[best];
+        return { row: view.rows[best], x: box.left + x, y: box.top + y };
+    }""", side)
+    page.mouse.move(target["x"] - 6, target["y"] - 6)
+    page.mouse.move(target["x"], target["y"], steps=3)
+    tip = page.locator(".slw-tooltip")
+    tip.and_(page.locator("[data-id]")).wait_for(timeout=30_000)
+    row = target["row"]
+    assert tip.get_attribute("data-row") == str(row)
+    assert tip.locator(".tip-id").inner_text() == str(row)   # the arrays' ids are their row numbers
+    fields = dict(zip(tip.locator("th").all_inner_texts(), tip.locator("td").all_inner_texts()))
+    assert fields["label"] == str(labels[row])
+    assert 0 <= float(fields["Jaccard A/B"]) <= 1
+    if shot:
+        page.locator(".slw").screenshot(path=str(ARTIFACTS / shot))
+    page.mouse.move(1, 1)   # off the maps: the tooltip goes
+    page.wait_for_selector(".slw-tooltip", state="hidden", timeout=10_000)
+    return row
+
+
 def select_from_python(page, widget, shot: str):
     """w.select(...) in the kernel: both maps highlight exactly those items."""
     want = list(range(0, N, 10))
@@ -124,6 +159,8 @@ def test_widget_in_jupyterlab(browser, tmp_path_factory, digits_labels):
     y = digits_labels
     with served("jupyterlab", tmp_path_factory) as server, open_notebook(browser, server, "widget.ipynb") as page:
         widget = show_widget(page, "notebook-widget.png")
+        hover_shows_item(page, "A", y, "notebook-widget-hover.png")
+        hover_shows_item(page, "B", y)
 
         # a lasso in map A: the selection shows in both maps, and in the kernel as w.selection
         page.locator(".slw-lasso").check()
@@ -149,12 +186,13 @@ def test_widget_in_jupyterlab(browser, tmp_path_factory, digits_labels):
         assert not page.errors, page.errors
 
 
-def test_widget_in_notebook7(browser, tmp_path_factory):
+def test_widget_in_notebook7(browser, tmp_path_factory, digits_labels):
     pytest.importorskip("notebook", minversion="7", reason="Notebook 7 is not installed (pip install 'notebook>=7')")
     ARTIFACTS.mkdir(exist_ok=True)
     with served("notebook", tmp_path_factory) as server, open_notebook(browser, server, "widget.ipynb") as page:
         assert page.locator("#main-panel, .jp-NotebookPanel").count() > 0 and "/notebooks/" in page.url
         widget = show_widget(page, "notebook7-widget.png")
+        hover_shows_item(page, "B", digits_labels)
         select_from_python(page, widget, "notebook7-widget-select.png")
         page.screenshot(path=str(ARTIFACTS / "notebook7-page.png"))
         assert not page.errors, page.errors

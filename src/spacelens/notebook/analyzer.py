@@ -20,6 +20,7 @@ from spacelens.errors import SpacelensError
 STATIC = Path(__file__).with_name("static")
 MAP_PATH = re.compile(r"^spaces/(?P<name>[^/]+)/map$")
 COLORS_PATH = re.compile(r"^datasets/(?P<name>[^/]+)/colors$")
+ITEM_PATH = re.compile(r"^datasets/(?P<name>[^/]+)/items/(?P<row>\d+)$")
 
 
 def _anywidget():
@@ -154,6 +155,9 @@ def widget_class():
                 if by == "coincidence":
                     comp = self._comparisons.get(reg, params.get("a", self.spaces[0]), params.get("b", self.spaces[1]), k)
                 return colors_frame(reg, _unquote(m["name"]), by, self._tables, comp)
+            if m := ITEM_PATH.match(path):
+                return self.item(_unquote(m["name"]), int(m["row"]), params.get("a") or None,
+                                 params.get("b") or None, k)
             if path == "comparison":
                 a, b = params.get("a", self.spaces[0]), params.get("b", self.spaces[1])
                 return comparison_frame(reg, reg.space(a).dataset, self._comparisons.get(reg, a, b, k))
@@ -166,6 +170,26 @@ def widget_class():
                 res = api.query(space, str(ids[row]), k=k, vs=vs, home=reg)
                 return {**with_shared(res), "k": res.get("k") or k}
             raise SpacelensError(f"The widget cannot answer {path!r}", "Update spacelens and rebuild the front end")
+
+        def item(self, dataset: str, row: int, a: str | None, b: str | None, k: int) -> dict:
+            """A hovered item for the tooltip: id, metadata, image URLs, Jaccard of a and b at k
+            (the page's ``datasets/NAME/items/ROW``; image files are not served from a kernel,
+            only image columns that hold http(s) or data: URLs show)."""
+            from spacelens.server.data import row_record
+
+            e = self._tables.entry(self._reg, dataset)
+            if not 0 <= row < len(e["ids"]):
+                raise SpacelensError(f"Row {row} is not in dataset {dataset!r}", "Hover a drawn point")
+            out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row), "images": []}
+            for col in (c["name"] for c in e["columns"] if c["kind"] == "image"):
+                v = out["metadata"].get(col)
+                if isinstance(v, str) and v.lower().startswith(("http://", "https://", "data:image/")):
+                    out["images"].append({"column": col, "url": v})
+            if a and b:
+                comp = self._comparisons.get(self._reg, a, b, k)
+                i = int(np.searchsorted(comp.rows, row))
+                out["jaccard"] = float(comp.jaccard[i]) if i < len(comp.rows) and comp.rows[i] == row else None
+            return out
 
     _WIDGET_CLASS = SpacelensWidget
     return SpacelensWidget
