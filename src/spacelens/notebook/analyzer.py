@@ -67,6 +67,7 @@ def widget_class():
             self._reg = reg
             self._tables = TableCache()
             self._comparisons = ComparisonCache()
+            self._static: tuple | None = None
             self.on_msg(self._on_message)
 
         # -- what Python reads and sets ------------------------------------------------------
@@ -118,6 +119,42 @@ def widget_class():
             self.selected_rows = []
             return self
 
+        # -- what a notebook keeps when no kernel runs ------------------------------------------
+        def _repr_mimebundle_(self, **kwargs):
+            """anywidget's bundle (the widget view, drawn while a kernel runs) plus a static
+            fallback: ``text/html`` (names, items, mean Jaccard, a PNG of both maps) and a
+            ``text/plain`` summary, which a saved notebook shows where no widget manager can
+            draw the view (nbviewer, GitHub, nbconvert, a reopened notebook without a kernel)."""
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle is None:
+                return None
+            data, metadata = bundle
+            return {**data, "text/plain": self.summary_text(), "text/html": self.static_html()}, metadata
+
+        def summary(self) -> dict:
+            """What the static fallback says: the two spaces, the dataset's items, the items
+            both spaces hold and their mean per-item kNN Jaccard at ``k``."""
+            comp = self._comparisons.get(self._reg, self.spaces[0], self.spaces[1], self.k)
+            return {"a": self.spaces[0], "b": self.spaces[1], "dataset": self.dataset,
+                    "n_items": int(self._reg.dataset(self.dataset).n_rows), "n_shared": len(comp.rows),
+                    "k": int(self.k), "mean_jaccard": float(comp.mean), "method": self.method,
+                    "color": self.color, "n_selected": len(self.selected_rows)}
+
+        def summary_text(self) -> str:
+            s = self.summary()
+            return (f"spacelens widget: {s['a']} vs {s['b']} · {s['n_items']:,} items · "
+                    f"mean Jaccard@{s['k']} {s['mean_jaccard']:.3f} ({s['n_shared']:,} shared items)")
+
+        def static_html(self) -> str:
+            """The fallback's HTML (its maps' figure drawn once per spaces, map, colour, k)."""
+            key = (tuple(self.spaces), self.method, self.color, self.k)
+            if self._static is None or self._static[0] != key:
+                try:
+                    self._static = (key, maps_figure(self))
+                except ImportError:  # no matplotlib: the table alone
+                    self._static = (key, None)
+            return static_html(self, self._static[1])
+
         # -- what the front end asks ----------------------------------------------------------
         def _on_message(self, _widget, content, _buffers):
             if not isinstance(content, dict) or content.get("type") != "get":
@@ -131,7 +168,7 @@ def widget_class():
             except SpacelensError as exc:
                 self.send({**reply, "error": str(exc)})
                 return
-            except Exception as exc:  # shown in the cell, never a silent blank widget
+            except Exception as exc:  # noqa: BLE001 - shown in the cell, never a silent blank widget
                 self.send({**reply, "error": f"{type(exc).__name__}: {exc}"})
                 return
             if isinstance(out, tuple):
@@ -193,6 +230,78 @@ def widget_class():
 
     _WIDGET_CLASS = SpacelensWidget
     return SpacelensWidget
+
+
+STATIC_POINTS = 20_000  # points per map in the static PNG (an even sample above that)
+
+
+def static_html(w, fig=None) -> str:
+    """A saved notebook's view of widget ``w``: its summary table and ``fig`` (both maps) as a PNG."""
+    import html
+
+    from spacelens.display import card_html, table_html
+
+    s = w.summary()
+    rows = [("spaces", f"{s['a']} vs {s['b']}"), ("dataset", s["dataset"]), ("items", s["n_items"]),
+            ("items in both spaces", s["n_shared"]), ("k", s["k"]), (f"mean Jaccard@{s['k']}", s["mean_jaccard"]),
+            ("map", s["method"])]
+    if s["n_selected"]:
+        rows.append(("selected", s["n_selected"]))
+    note = "A static view of the spacelens widget: run the cell with a live kernel for the linked maps."
+    return card_html("widget", table_html(rows, "spacelens: two spaces, one dataset"), fig, note).replace(
+        "class='spacelens-result'", f"class='spacelens-result spacelens-widget-static' title='{html.escape(s['a'])} vs "
+                                    f"{html.escape(s['b'])}'", 1)
+
+
+def maps_figure(w):
+    """Both maps side by side, coloured as the widget colours them (a column or the per-item
+    Jaccard), at most STATIC_POINTS points each."""
+    import pandas as pd
+
+    from spacelens import api
+    from spacelens.display import figure
+
+    reg = w.registry
+    table = w._tables.entry(reg, w.dataset)["table"]
+    comp = w._comparisons.get(reg, w.spaces[0], w.spaces[1], w.k)
+    n = len(table)
+    ticks = None
+    if w.color and w.color != "coincidence" and w.color in table.columns:
+        col, label = table[w.color], w.color
+        if pd.api.types.is_numeric_dtype(col) and col.nunique() > 12:   # a gradient
+            values, cmap = col.to_numpy(dtype=float), "viridis"
+            vmin, vmax = np.nanmin(values), np.nanmax(values)
+        else:   # categories: one colour each, named on the colour bar
+            import matplotlib
+            from matplotlib.colors import ListedColormap
+
+            codes, cats = pd.factorize(col, sort=True)
+            base = matplotlib.colormaps["tab10" if len(cats) <= 10 else "tab20"]
+            cmap = ListedColormap([base(i % base.N) for i in range(max(len(cats), 1))])
+            values = np.where(codes < 0, np.nan, codes).astype(float)
+            vmin, vmax = -0.5, max(len(cats), 1) - 0.5
+            if len(cats) <= 20:
+                ticks = (list(range(len(cats))), [str(c) for c in cats])
+    else:
+        values = np.full(n, np.nan)
+        values[comp.rows] = comp.jaccard
+        cmap, label, vmin, vmax = "viridis", f"kNN Jaccard@{w.k}", 0.0, 1.0
+    fig = figure(8.4, 3.9)
+    axes = fig.subplots(1, 2)
+    for ax, side, space in zip(axes, "AB", w.spaces):
+        p = api.project(space, method=w.method, home=reg)
+        keep = np.linspace(0, len(p.rows) - 1, min(len(p.rows), STATIC_POINTS)).astype(np.int64)
+        xy, rows = np.asarray(p.coords, dtype=float)[keep], np.asarray(p.rows)[keep]
+        size = float(np.clip(12000 / max(len(xy), 1), 0.3, 8))
+        sc = ax.scatter(xy[:, 0], xy[:, 1], s=size, c=values[rows], cmap=cmap, vmin=vmin, vmax=vmax, linewidths=0,
+                        rasterized=True, plotnonfinite=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{side}: {space}", fontsize=9)
+    bar = fig.colorbar(sc, ax=axes, shrink=0.8, label=label)
+    if ticks:
+        bar.set_ticks(ticks[0], labels=ticks[1])
+    return fig
 
 
 def _unquote(s: str) -> str:
