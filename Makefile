@@ -33,11 +33,8 @@ demo: venv web
 	SPACELENS_HOME=$(DEMO_HOME) $(BIN)/python examples/demo.py
 	SPACELENS_HOME=$(DEMO_HOME) $(BIN)/spacelens ls
 
-# The JupyterLab widget test runs in a pytest process of its own: after the page's browser tests in
-# the same process its first map never drew (alone it passes in ~40 s); see the session note.
 test: venv web
-	$(BIN)/python -m pytest -q --ignore=tests/test_notebook_widget.py
-	$(BIN)/python -m pytest -q tests/test_notebook_widget.py
+	$(BIN)/python -m pytest -q
 
 bench: venv
 	$(BIN)/python bench/track.py

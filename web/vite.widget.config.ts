@@ -9,5 +9,11 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 1024,
     lib: { entry: 'src/widget.ts', formats: ['es'], fileName: () => 'widget.js', cssFileName: 'widget' },
+    // The page's state.ts (handles on #dataset, #tooltip, ...) and api.ts (HTTP to the server)
+    // come along with tooltip.ts's page functions; the widget uses neither, so they must not run
+    // (or ship) in a notebook: importing them has no effect the widget needs.
+    rolldownOptions: {
+      treeshake: { moduleSideEffects: (id: string) => !/[\\/]src[\\/](state|api)\.ts$/.test(id) },
+    },
   },
 });

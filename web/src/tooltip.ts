@@ -1,57 +1,105 @@
 // The tooltip of a hovered item: its id, images, agreement and metadata (fetched once, cached).
+//
+// ItemTooltip is the tooltip itself, given its element and where items come from; the page
+// (showTooltip, hideTooltip, forgetItems below) uses one on #tooltip fed by the server, the
+// notebook widget (widget.ts) one inside the widget fed by the kernel.
 import { enc, getJSON, type Item } from './api';
 import type { MapView } from './maps';
 import { els, state } from './state';
 import { esc, fmt } from './util';
 
-const itemCache = new Map<string, Item>();
-let tooltipFor: number | null = null;
+export class ItemTooltip {
+  private cache = new Map<string, Item>();
+  private showing: number | null = null;
 
-export function forgetItems(): void {
-  itemCache.clear();
+  /** `fetch(row)` gets an item and `key(row)` names it in the cache (the view it belongs to);
+   * `place(tip, x, y)` puts the tip near the viewport point (x, y) (default: fixed, on the page). */
+  constructor(
+    readonly tip: () => HTMLElement,
+    private fetch: (row: number) => Promise<Item>,
+    private key: (row: number) => string,
+    private place: (tip: HTMLElement, x: number, y: number) => void = placeFixed,
+  ) {}
+
+  forget(): void {
+    this.cache.clear();
+  }
+
+  private async item(row: number): Promise<Item> {
+    const key = this.key(row);
+    let item = this.cache.get(key);
+    if (!item) {
+      item = await this.fetch(row);
+      if (this.cache.size > 2000) this.cache.clear();
+      this.cache.set(key, item);
+    }
+    return item;
+  }
+
+  show(row: number, view: MapView, point: number, ev: MouseEvent | null): void {
+    this.showing = row;
+    const tip = this.tip();
+    let x = ev?.clientX;
+    let y = ev?.clientY;
+    if (x === undefined || y === undefined) {
+      const p = view.plot?.getScreenPosition(point);
+      const r = view.canvas.getBoundingClientRect();
+      x = r.left + (p?.[0] ?? 0);
+      y = r.top + (p?.[1] ?? 0);
+    }
+    this.place(tip, x, y);
+    tip.hidden = false;
+    tip.dataset.row = String(row);
+    tip.innerHTML = `<b>row ${row}</b>`;
+    this.item(row).then((item) => {
+      if (this.showing !== row) return;
+      tip.innerHTML = itemHtml(item);
+      tip.dataset.id = item.id;
+    }).catch(() => { /* the row vanished: keep the short tooltip */ });
+  }
+
+  hide(): void {
+    this.showing = null;
+    const tip = this.tip();
+    tip.hidden = true;
+    delete tip.dataset.id;
+  }
 }
 
-async function fetchItem(row: number): Promise<Item> {
-  const ds = state.dataset!.name;
-  const key = `${ds}|${row}|${state.a}|${state.b}|${state.k}`;
-  let item = itemCache.get(key);
-  if (!item) {
-    item = await getJSON<Item>(`datasets/${enc(ds)}/items/${row}`, { a: state.a, b: state.b, k: state.k });
-    if (itemCache.size > 2000) itemCache.clear();
-    itemCache.set(key, item);
-  }
-  return item;
+/** An item as the tooltip shows it: id, images, agreement, the first 14 metadata fields. */
+export function itemHtml(item: Item): string {
+  const meta = Object.entries(item.metadata).slice(0, 14)
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(fmt(v))}</td></tr>`).join('');
+  const jac = item.jaccard !== undefined ? `<tr><th>Jaccard A/B</th><td>${esc(fmt(item.jaccard))}</td></tr>` : '';
+  const imgs = item.images.map((im) => `<img src="${esc(im.url)}" alt="${esc(im.column)}" />`).join('');
+  return `<div class="tip-id">${esc(item.id)}</div>${imgs}<table>${jac}${meta}</table>`;
+}
+
+function placeFixed(tip: HTMLElement, x: number, y: number): void {
+  tip.style.left = `${Math.min(x + 14, window.innerWidth - 320)}px`;
+  tip.style.top = `${Math.min(y + 14, window.innerHeight - 200)}px`;
+}
+
+// -- the page's tooltip ----------------------------------------------------------------------
+let pageTip: ItemTooltip | null = null;
+
+function page(): ItemTooltip {
+  pageTip ??= new ItemTooltip(
+    () => els.tooltip,
+    (row) => getJSON<Item>(`datasets/${enc(state.dataset!.name)}/items/${row}`, { a: state.a, b: state.b, k: state.k }),
+    (row) => `${state.dataset!.name}|${row}|${state.a}|${state.b}|${state.k}`,
+  );
+  return pageTip;
+}
+
+export function forgetItems(): void {
+  page().forget();
 }
 
 export function showTooltip(row: number, view: MapView, point: number, ev: MouseEvent | null): void {
-  tooltipFor = row;
-  const tip = els.tooltip;
-  let x = ev?.clientX;
-  let y = ev?.clientY;
-  if (x === undefined || y === undefined) {
-    const p = view.plot?.getScreenPosition(point);
-    const r = view.canvas.getBoundingClientRect();
-    x = r.left + (p?.[0] ?? 0);
-    y = r.top + (p?.[1] ?? 0);
-  }
-  tip.style.left = `${Math.min(x + 14, window.innerWidth - 320)}px`;
-  tip.style.top = `${Math.min(y + 14, window.innerHeight - 200)}px`;
-  tip.hidden = false;
-  tip.dataset.row = String(row);
-  tip.innerHTML = `<b>row ${row}</b>`;
-  fetchItem(row).then((item) => {
-    if (tooltipFor !== row) return;
-    const meta = Object.entries(item.metadata).slice(0, 14)
-      .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(fmt(v))}</td></tr>`).join('');
-    const jac = item.jaccard !== undefined ? `<tr><th>Jaccard A/B</th><td>${esc(fmt(item.jaccard))}</td></tr>` : '';
-    const imgs = item.images.map((im) => `<img src="${esc(im.url)}" alt="${esc(im.column)}" />`).join('');
-    tip.innerHTML = `<div class="tip-id">${esc(item.id)}</div>${imgs}<table>${jac}${meta}</table>`;
-    tip.dataset.id = item.id;
-  }).catch(() => { /* the row vanished: keep the short tooltip */ });
+  page().show(row, view, point, ev);
 }
 
 export function hideTooltip(): void {
-  tooltipFor = null;
-  els.tooltip.hidden = true;
-  delete els.tooltip.dataset.id;
+  page().hide();
 }

@@ -12,12 +12,13 @@
 // a lasso here sets it (w.selection in the kernel), w.select(ids) there highlights the items here.
 import './components.css';
 import './widget.css';
-import type { ColorHeader, ComparisonHeader, DataSource, MapHeader, Params, QueryResult } from './api';
+import type { ColorHeader, ComparisonHeader, DataSource, Item, MapHeader, Params, QueryResult } from './api';
 import { fitScale, valueColor, type Scale } from './colorscale';
 import { decodeFrame, mapRows, type Frame } from './frame';
 import { linkedMaps, mapPanelHtml, type LinkedMaps } from './linked';
 import type { MapView } from './maps';
 import { histogramHtml, legendHtml, neighbourTableHtml, rowsOfBin } from './render';
+import { ItemTooltip } from './tooltip';
 import { esc, fmt, METHOD_LABEL } from './util';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -88,7 +89,8 @@ const HTML = `
       <section class="panel"><h3>Selection</h3><div class="slw-selection" data-count="0">Nothing selected.</div></section>
       <section class="panel"><h3>Neighbourhood agreement <span class="muted">(per-item kNN Jaccard)</span></h3><div class="slw-hist"></div></section>
     </aside>
-  </div>`;
+  </div>
+  <div class="tooltip slw-tooltip" hidden></div>`;
 
 const PLAIN_BAR = '#7c8db5';
 
@@ -98,6 +100,7 @@ class Analyzer {
   readonly model: Model;
   readonly src: ReturnType<typeof modelSource>;
   readonly maps: LinkedMaps;
+  readonly tooltip: ItemTooltip;
   colors: { header: ColorHeader; codes: Uint8Array } | null = null;
   scale: Scale | null = null;
   comparison: { header: ComparisonHeader; bins: Uint8Array } | null = null;
@@ -113,10 +116,30 @@ class Analyzer {
     el.innerHTML = HTML;
     el.style.setProperty('--slw-height', `${model.get('height') ?? 420}px`);
     this.src = modelSource(model);
+    // the page's tooltip, fed by the kernel and placed inside the widget (a notebook's output
+    // area may be transformed or scrolled, so not position: fixed)
+    this.tooltip = new ItemTooltip(
+      () => this.$('.slw-tooltip'),
+      (row) => this.src.json<Item>(`datasets/${encodeURIComponent(this.model.get('dataset'))}/items/${row}`,
+        { a: this.a, b: this.b, k: this.model.get('k') }),
+      (row) => `${this.model.get('dataset')}|${row}|${this.a}|${this.b}|${this.model.get('k')}`,
+      (tip, x, y) => {
+        const box = this.el.getBoundingClientRect();
+        tip.style.left = `${Math.max(0, Math.min(x - box.left + 14, box.width - 300))}px`;
+        tip.style.top = `${Math.max(0, Math.min(y - box.top + 14, box.height - 160))}px`;
+      },
+    );
     const [rootA, rootB] = Array.from(el.querySelectorAll<HTMLElement>('.map'));
     this.maps = linkedMaps(rootA, rootB, {
-      over: (view, point) => this.maps.other(view).hoverRow(view.rows[point]),
-      out: (view) => this.maps.other(view).hoverRow(this.queryRow),
+      over: (view, point, ev) => {
+        const row = view.rows[point];
+        this.maps.other(view).hoverRow(row);
+        this.tooltip.show(row, view, point, ev);
+      },
+      out: (view) => {
+        this.maps.other(view).hoverRow(this.queryRow);
+        this.tooltip.hide();
+      },
       select: (view, points) => {
         if (!points.length) { this.clear(); return; }
         const rows = Uint32Array.from(points, (p) => view.rows[p]);
@@ -309,6 +332,7 @@ class Analyzer {
     this.model.off('change:color', this.onColor);
     this.model.off('change:spaces change:method change:k', this.onReload);
     this.src.dispose();
+    this.tooltip.hide();
     for (const v of this.views) v.plot?.destroy();
   }
 }

@@ -20,6 +20,7 @@ from spacelens.errors import SpacelensError
 STATIC = Path(__file__).with_name("static")
 MAP_PATH = re.compile(r"^spaces/(?P<name>[^/]+)/map$")
 COLORS_PATH = re.compile(r"^datasets/(?P<name>[^/]+)/colors$")
+ITEM_PATH = re.compile(r"^datasets/(?P<name>[^/]+)/items/(?P<row>\d+)$")
 
 
 def _anywidget():
@@ -66,6 +67,7 @@ def widget_class():
             self._reg = reg
             self._tables = TableCache()
             self._comparisons = ComparisonCache()
+            self._static: tuple | None = None
             self.on_msg(self._on_message)
 
         # -- what Python reads and sets ------------------------------------------------------
@@ -117,6 +119,42 @@ def widget_class():
             self.selected_rows = []
             return self
 
+        # -- what a notebook keeps when no kernel runs ------------------------------------------
+        def _repr_mimebundle_(self, **kwargs):
+            """anywidget's bundle (the widget view, drawn while a kernel runs) plus a static
+            fallback: ``text/html`` (names, items, mean Jaccard, a PNG of both maps) and a
+            ``text/plain`` summary, which a saved notebook shows where no widget manager can
+            draw the view (nbviewer, GitHub, nbconvert, a reopened notebook without a kernel)."""
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle is None:
+                return None
+            data, metadata = bundle
+            return {**data, "text/plain": self.summary_text(), "text/html": self.static_html()}, metadata
+
+        def summary(self) -> dict:
+            """What the static fallback says: the two spaces, the dataset's items, the items
+            both spaces hold and their mean per-item kNN Jaccard at ``k``."""
+            comp = self._comparisons.get(self._reg, self.spaces[0], self.spaces[1], self.k)
+            return {"a": self.spaces[0], "b": self.spaces[1], "dataset": self.dataset,
+                    "n_items": int(self._reg.dataset(self.dataset).n_rows), "n_shared": len(comp.rows),
+                    "k": int(self.k), "mean_jaccard": float(comp.mean), "method": self.method,
+                    "color": self.color, "n_selected": len(self.selected_rows)}
+
+        def summary_text(self) -> str:
+            s = self.summary()
+            return (f"spacelens widget: {s['a']} vs {s['b']} · {s['n_items']:,} items · "
+                    f"mean Jaccard@{s['k']} {s['mean_jaccard']:.3f} ({s['n_shared']:,} shared items)")
+
+        def static_html(self) -> str:
+            """The fallback's HTML (its maps' figure drawn once per spaces, map, colour, k)."""
+            key = (tuple(self.spaces), self.method, self.color, self.k)
+            if self._static is None or self._static[0] != key:
+                try:
+                    self._static = (key, maps_figure(self))
+                except ImportError:  # no matplotlib: the table alone
+                    self._static = (key, None)
+            return static_html(self, self._static[1])
+
         # -- what the front end asks ----------------------------------------------------------
         def _on_message(self, _widget, content, _buffers):
             if not isinstance(content, dict) or content.get("type") != "get":
@@ -130,7 +168,7 @@ def widget_class():
             except SpacelensError as exc:
                 self.send({**reply, "error": str(exc)})
                 return
-            except Exception as exc:  # shown in the cell, never a silent blank widget
+            except Exception as exc:  # noqa: BLE001 - shown in the cell, never a silent blank widget
                 self.send({**reply, "error": f"{type(exc).__name__}: {exc}"})
                 return
             if isinstance(out, tuple):
@@ -154,6 +192,9 @@ def widget_class():
                 if by == "coincidence":
                     comp = self._comparisons.get(reg, params.get("a", self.spaces[0]), params.get("b", self.spaces[1]), k)
                 return colors_frame(reg, _unquote(m["name"]), by, self._tables, comp)
+            if m := ITEM_PATH.match(path):
+                return self.item(_unquote(m["name"]), int(m["row"]), params.get("a") or None,
+                                 params.get("b") or None, k)
             if path == "comparison":
                 a, b = params.get("a", self.spaces[0]), params.get("b", self.spaces[1])
                 return comparison_frame(reg, reg.space(a).dataset, self._comparisons.get(reg, a, b, k))
@@ -167,8 +208,100 @@ def widget_class():
                 return {**with_shared(res), "k": res.get("k") or k}
             raise SpacelensError(f"The widget cannot answer {path!r}", "Update spacelens and rebuild the front end")
 
+        def item(self, dataset: str, row: int, a: str | None, b: str | None, k: int) -> dict:
+            """A hovered item for the tooltip: id, metadata, image URLs, Jaccard of a and b at k
+            (the page's ``datasets/NAME/items/ROW``; image files are not served from a kernel,
+            only image columns that hold http(s) or data: URLs show)."""
+            from spacelens.server.data import row_record
+
+            e = self._tables.entry(self._reg, dataset)
+            if not 0 <= row < len(e["ids"]):
+                raise SpacelensError(f"Row {row} is not in dataset {dataset!r}", "Hover a drawn point")
+            out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row), "images": []}
+            for col in (c["name"] for c in e["columns"] if c["kind"] == "image"):
+                v = out["metadata"].get(col)
+                if isinstance(v, str) and v.lower().startswith(("http://", "https://", "data:image/")):
+                    out["images"].append({"column": col, "url": v})
+            if a and b:
+                comp = self._comparisons.get(self._reg, a, b, k)
+                i = int(np.searchsorted(comp.rows, row))
+                out["jaccard"] = float(comp.jaccard[i]) if i < len(comp.rows) and comp.rows[i] == row else None
+            return out
+
     _WIDGET_CLASS = SpacelensWidget
     return SpacelensWidget
+
+
+STATIC_POINTS = 20_000  # points per map in the static PNG (an even sample above that)
+
+
+def static_html(w, fig=None) -> str:
+    """A saved notebook's view of widget ``w``: its summary table and ``fig`` (both maps) as a PNG."""
+    import html
+
+    from spacelens.display import card_html, table_html
+
+    s = w.summary()
+    rows = [("spaces", f"{s['a']} vs {s['b']}"), ("dataset", s["dataset"]), ("items", s["n_items"]),
+            ("items in both spaces", s["n_shared"]), ("k", s["k"]), (f"mean Jaccard@{s['k']}", s["mean_jaccard"]),
+            ("map", s["method"])]
+    if s["n_selected"]:
+        rows.append(("selected", s["n_selected"]))
+    note = "A static view of the spacelens widget: run the cell with a live kernel for the linked maps."
+    return card_html("widget", table_html(rows, "spacelens: two spaces, one dataset"), fig, note).replace(
+        "class='spacelens-result'", f"class='spacelens-result spacelens-widget-static' title='{html.escape(s['a'])} vs "
+                                    f"{html.escape(s['b'])}'", 1)
+
+
+def maps_figure(w):
+    """Both maps side by side, coloured as the widget colours them (a column or the per-item
+    Jaccard), at most STATIC_POINTS points each."""
+    import pandas as pd
+
+    from spacelens import api
+    from spacelens.display import figure
+
+    reg = w.registry
+    table = w._tables.entry(reg, w.dataset)["table"]
+    comp = w._comparisons.get(reg, w.spaces[0], w.spaces[1], w.k)
+    n = len(table)
+    ticks = None
+    if w.color and w.color != "coincidence" and w.color in table.columns:
+        col, label = table[w.color], w.color
+        if pd.api.types.is_numeric_dtype(col) and col.nunique() > 12:   # a gradient
+            values, cmap = col.to_numpy(dtype=float), "viridis"
+            vmin, vmax = np.nanmin(values), np.nanmax(values)
+        else:   # categories: one colour each, named on the colour bar
+            import matplotlib
+            from matplotlib.colors import ListedColormap
+
+            codes, cats = pd.factorize(col, sort=True)
+            base = matplotlib.colormaps["tab10" if len(cats) <= 10 else "tab20"]
+            cmap = ListedColormap([base(i % base.N) for i in range(max(len(cats), 1))])
+            values = np.where(codes < 0, np.nan, codes).astype(float)
+            vmin, vmax = -0.5, max(len(cats), 1) - 0.5
+            if len(cats) <= 20:
+                ticks = (list(range(len(cats))), [str(c) for c in cats])
+    else:
+        values = np.full(n, np.nan)
+        values[comp.rows] = comp.jaccard
+        cmap, label, vmin, vmax = "viridis", f"kNN Jaccard@{w.k}", 0.0, 1.0
+    fig = figure(8.4, 3.9)
+    axes = fig.subplots(1, 2)
+    for ax, side, space in zip(axes, "AB", w.spaces):
+        p = api.project(space, method=w.method, home=reg)
+        keep = np.linspace(0, len(p.rows) - 1, min(len(p.rows), STATIC_POINTS)).astype(np.int64)
+        xy, rows = np.asarray(p.coords, dtype=float)[keep], np.asarray(p.rows)[keep]
+        size = float(np.clip(12000 / max(len(xy), 1), 0.3, 8))
+        sc = ax.scatter(xy[:, 0], xy[:, 1], s=size, c=values[rows], cmap=cmap, vmin=vmin, vmax=vmax, linewidths=0,
+                        rasterized=True, plotnonfinite=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{side}: {space}", fontsize=9)
+    bar = fig.colorbar(sc, ax=axes, shrink=0.8, label=label)
+    if ticks:
+        bar.set_ticks(ticks[0], labels=ticks[1])
+    return fig
 
 
 def _unquote(s: str) -> str:
