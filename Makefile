@@ -33,7 +33,9 @@ demo: venv web
 	SPACELENS_HOME=$(DEMO_HOME) $(BIN)/python examples/demo.py
 	SPACELENS_HOME=$(DEMO_HOME) $(BIN)/spacelens ls
 
+# pyflakes rules first (an undefined name is a failing test waiting to happen), then the suite
 test: venv web
+	$(BIN)/ruff check --select F src tests bench examples
 	$(BIN)/python -m pytest -q
 
 bench: venv

@@ -246,8 +246,12 @@ def test_missing_map_is_computed_from_the_page(page, server, world):
     assert "No PCA map of space 'E'" in overlay.inner_text()
     assert "not been compared" in page.locator("#histogram").inner_text()
     page.click("#compute-missing")  # the map and the comparison, as background jobs
+    # both jobs done and applied: map B drawn, the histogram shown, the maps coloured by agreement
+    # (the legend follows the comparison's arrival: wait for it rather than read it at once)
     page.wait_for_function("document.querySelector('#map-b').dataset.drawn === '1' && "
-                           "document.querySelector('#hist-summary') !== null", timeout=180_000, polling=200)
+                           "document.querySelector('#hist-summary') !== null && "
+                           "document.querySelector('#legend').dataset.by === 'coincidence'",
+                           timeout=180_000, polling=200)
     n, _ = inked(page, "#map-b canvas")
     assert n > 500
     from spacelens.compare import load_comparison
