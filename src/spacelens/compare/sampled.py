@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from spacelens.compare.jaccard import jaccard
-from spacelens.stats import mean_ci  # also still imported from here by spacelens.neighbors.recall
+from spacelens.stats import mean_ci
 
 Search = Callable[..., tuple[np.ndarray, np.ndarray]]
 

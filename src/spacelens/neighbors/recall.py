@@ -69,7 +69,7 @@ class ExactSample:
 
 def summarize(per_query: np.ndarray, population: int) -> dict:
     """``{"mean", "ci95", "n_queries"}`` of per-query recalls of a random sample of ``population`` queries."""
-    from spacelens.compare.sampled import mean_ci
+    from spacelens.stats import mean_ci
 
     mean, lo, hi = mean_ci(per_query, population=population)
     return {"mean": round(mean, 5), "ci95": [round(lo, 5), round(hi, 5)], "n_queries": int(len(per_query))}
