@@ -89,15 +89,30 @@ def cka_pair(x: np.ndarray, y: np.ndarray, rows_x: np.ndarray | None = None, row
             by = _normalized64(by) if normalize_y else by
             yield bx, by
 
-    sx = np.zeros(x.shape[1])
-    sy = np.zeros(y.shape[1])
+    with _one_blas_thread():
+        return _cka_pass(blocks, n, x.shape[1], y.shape[1], dt)
+
+
+def _one_blas_thread():
+    """The block products below run in one BLAS thread. Their output is only d x d, so threads
+    split little work and then wait on each other: on this project's 2-core machines, with
+    anything else running, two threads took 4-7x longer than one (1M x 64: 16.7 s vs 2.3 s;
+    1M x 256 and x 128: 67 s vs 15 s; bench/agreement.py)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _cka_pass(blocks, n: int, dx: int, dy: int, dt) -> dict[str, float]:
+    sx = np.zeros(dx)
+    sy = np.zeros(dy)
     for bx, by in blocks():
         sx += bx.sum(axis=0, dtype=np.float64)
         sy += by.sum(axis=0, dtype=np.float64)
     mx, my = (sx / n).astype(dt), (sy / n).astype(dt)
-    xx = np.zeros((x.shape[1], x.shape[1]))
-    yy = np.zeros((y.shape[1], y.shape[1]))
-    yx = np.zeros((y.shape[1], x.shape[1]))
+    xx = np.zeros((dx, dx))
+    yy = np.zeros((dy, dy))
+    yx = np.zeros((dy, dx))
     sd = se = sde = sdd = see = 0.0  # sums of D, E, D*E, D^2, E^2 (row norms of the centred rows)
     for bx, by in blocks():
         cx = np.subtract(bx, mx, dtype=dt)
