@@ -102,3 +102,10 @@ def test_cli_evaluate_vs(cli, home, tmp_path):
     txt = cli("evaluate", "clean", "--vs", "worse", "--label-field", "label", "--baseline", "rerun", check=True).out
     assert "clean retrieves better than worse" in " ".join(txt.split())
     assert "MAP@R" in txt and "95% CI" in txt
+    # the seed-noise table says, per metric, what the library's rule says of B - A against it
+    beyond = spacelens.evaluate_versus("clean", "worse", label_field="label", baseline="rerun",
+                                       home=home)["baseline"]["beyond"]
+    cells = [[c.strip() for c in line.strip().strip("│").split("│")] for line in txt.splitlines()]
+    rows = {c[0]: c[-1] for c in cells if len(c) == 5 and c[0] in ("P@1", "R-precision", "MAP@R")}
+    assert rows == {short: ("beyond" if beyond[m] else "within") for m, short in
+                    (("precision_at_1", "P@1"), ("r_precision", "R-precision"), ("mean_average_precision_at_r", "MAP@R"))}

@@ -116,12 +116,14 @@ def print_versus(out: dict) -> None:
     if "baseline" in out:
         bt = Table(title=f"seed noise: {out['baseline']['space']} (a reseeded run of {a}) - {a}",
                    title_justify="left", header_style="bold")
-        for col in ("metric", "difference", "95% CI", "p"):
+        beyond = out["baseline"].get("beyond", {})
+        for col in ("metric", "difference", "95% CI", "p", f"{b} - {a} vs this"):
             bt.add_column(col, justify="left" if col == "metric" else "right")
         for m, res in out["baseline"]["metrics"].items():
             p = res.get("p_value")
+            verdict = {True: "[green]beyond[/green]", False: "[yellow]within[/yellow]"}.get(beyond.get(m), "-")
             bt.add_row(_SHORT.get(m, m), _f(res["difference"], 4, True), _ci(res["ci95"], 4, True),
-                       "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"))
+                       "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"), verdict)
         console.print(bt)
     per = out["per_class"]["mean_average_precision_at_r"]
     if per:
