@@ -94,10 +94,15 @@ def test_map_knn_and_preservation_by_hand():
     np.testing.assert_allclose(knn_preservation(high, low), [0.5, 1.0, 0.5, 0.5])
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy-ranks", "compiled-ranks"])
 @pytest.mark.parametrize("metric", ["cosine", "l2"])
-def test_trustworthiness_equals_sklearn(home, labeled, metric):
+def test_trustworthiness_equals_sklearn(home, labeled, metric, compiled, monkeypatch):
     from sklearn.manifold import trustworthiness as sk_trust
 
+    from spacelens.project import faithfulness
+
+    # the rank counting used at scale (compiled, one pass) and below it (numpy) give sklearn's value
+    monkeypatch.setattr(faithfulness, "_COMPILED_RANKS_MIN", 0 if compiled else 1 << 60)
     _add(home, labeled.vectors, labeled.csv)
     p = spacelens.project("s", method="pca", metric=metric, k=10, home=home)
     ref = sk_trust(labeled.vectors.astype(np.float64), p.coords.astype(np.float64), n_neighbors=10,

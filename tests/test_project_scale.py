@@ -145,3 +145,24 @@ def test_cli_prints_ci_and_sample_size(home, cli, tmp_path):
     js = cli("project", "s", "--method", "pca", "--sample", "120", "--json", check=True).json()
     f = js["maps"]["pca"]["faithfulness"]
     assert f["n_items"] == 120 and f["knn_preservation_ci95"][0] <= f["knn_preservation"] <= f["knn_preservation_ci95"][1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_rank_penalties_equal_a_brute_force_count(monkeypatch, dtype):
+    """The one-pass kernel used at scale and the numpy passes used below it both equal ranks
+    counted one by one, with ties everywhere (scores on a coarse grid, repeated thresholds)."""
+    from spacelens.project import faithfulness as fa
+
+    rng = np.random.default_rng(3)
+    d = rng.integers(0, 40, size=(37, 500)).astype(dtype)     # many equal scores
+    d[np.arange(37), rng.integers(0, 500, 37)] = np.inf           # self, as trustworthiness sets it
+    cols = np.stack([rng.choice(500, 7, replace=False) for _ in range(37)])
+    dj = np.take_along_axis(d, cols, axis=1)
+    dj[:, 3] = dj[:, 2]                                           # two map neighbours tied in score
+    dj[dj == np.inf] = 5
+    k = dj.shape[1]
+    want = np.array([sum(max(0, int((row < t).sum()) + 1 - k) for t in ts) for row, ts in zip(d, dj)], float)
+    monkeypatch.setattr(fa, "_COMPILED_RANKS_MIN", 1 << 60)
+    np.testing.assert_array_equal(fa.rank_penalties(d, dj), want)
+    monkeypatch.setattr(fa, "_COMPILED_RANKS_MIN", 0)
+    np.testing.assert_array_equal(fa.rank_penalties(d, dj), want)
