@@ -9,7 +9,8 @@ the tuned nprobe, or exact when IVF would take longer or cannot reach the target
 search itself is not run (at 1M on 2 cores it takes from tens of minutes to hours); its time
 is projected from the timed sample, which is what the auto engine itself goes by.
 
-Usage: OMP_NUM_THREADS=2 python bench/auto_choice.py [--n 1000000] [--k 50] [--recall 0.95]
+Usage: OMP_NUM_THREADS=2 python bench/auto_choice.py [--n 1000000] [--k 50] [--recall 0.95] [--spaces AB]
+(``--k 1100 --spaces A``: the full ``evaluate A`` at 1M, whose k is max_bin_count.)
 Writes bench/results/auto_choice_<N>.json and prints a table.
 """
 
@@ -66,17 +67,19 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--k", type=int, default=50, help="the graph's k (compare builds k_max = 50)")
     ap.add_argument("--recall", type=float, default=0.95)
+    ap.add_argument("--spaces", default="AB", help="which of the two spaces (e.g. A: evaluate's case)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data(Path(tmp), args.n, args.classes)
-        for side in ("a", "b"):
+        for side in [c.lower() for c in args.spaces]:
             x = np.load(data[side], mmap_mode="r")
             r = decide(np.asarray(x), args.k, args.recall)
             r["space"] = side.upper()
             rows.append(r)
             print(json.dumps(r), flush=True)
-    out = ROOT / "bench" / "results" / f"auto_choice_{args.n}.json"
+    out = ROOT / "bench" / "results" / (f"auto_choice_{args.n}.json" if args.k == 50 and args.spaces == "AB"
+                                        else f"auto_choice_{args.n}_k{args.k}_{args.spaces}.json")
     out.write_text(json.dumps({"recall_target": args.recall, "rows": rows}, indent=1))
     print("\n| space | exact est. | IVF build | tuning | nprobe (of nlist) | recall@k | IVF projected | auto runs |")
     print("|---|---|---|---|---|---|---|---|")
