@@ -154,12 +154,12 @@ def test_one_graph_serves_compare_project_and_evaluate(two):
 def test_auto_reuses_a_stored_graph_that_serves(two):
     reg = two["reg"]
     set_gemm_speed(1e6)                        # everything looks expensive: approximate graphs
-    g = knn_graph(reg, "b", 10, recall=0.9)
-    assert g.engine == "ivf" and g.info["recall"]["target"] == 0.9
+    g = knn_graph(reg, "a", 10, recall=0.9)    # (clustered: IVF reaches 0.9 well within its budget)
+    assert g.engine == "ivf" and g.info["recall"]["target"] == 0.9 and g.info["recall"]["reached"]
     set_gemm_speed(1e15)                       # now exact looks cheap, but the stored graph serves 0.9
-    assert knn_graph(reg, "b", 10, recall=0.9).engine == "ivf"
-    assert knn_graph(reg, "b", 10, recall=0.99).engine == "exact"     # a higher target: not served
-    assert knn_graph(reg, "b", 10, recall=0.9).engine == "exact"      # exact graphs come first
+    assert knn_graph(reg, "a", 10, recall=0.9).engine == "ivf"
+    assert knn_graph(reg, "a", 10, recall=0.99).engine == "exact"     # a higher target: not served
+    assert knn_graph(reg, "a", 10, recall=0.9).engine == "exact"      # exact graphs come first
 
 
 def test_compare_on_approximate_graphs_reports_recall_and_an_exact_sample(two):
@@ -234,3 +234,15 @@ def test_evaluate_reports_the_engine_that_ran_after_a_fallback(two):
     assert r["info"]["engine"] == "exact" and "recall" not in r["info"]
     for m in ("precision_at_1", "r_precision", "mean_average_precision_at_r"):
         assert r[m] == pytest.approx(ref[m], abs=1e-12)
+
+
+def test_ivf_tuning_starts_where_the_index_itself_can_answer_k():
+    """At k above a list's size, one list holds too few rows and the exact fallback answered
+    every query: a recall of 1 at nprobe 1 that said nothing of the index (seen at 1M, k 1,100).
+    Tuning starts at enough lists for the k asked, so the chosen nprobe is one the index answers."""
+    x = clustered(n=3000, d=16, clusters=30)
+    g = IvfEngine(nlist=60, recall=0.95, recall_queries=300).build_graph(x, 200, "cosine")
+    rows_per_list = 3000 / 60
+    assert g.info["tuning"][0][0] * rows_per_list >= 2 * 200        # the first effort tried
+    assert g.info["nprobe"] * rows_per_list >= 200                   # the chosen one
+    assert true_recall(x, g.indices, 200) >= 0.95 - 0.02
