@@ -189,7 +189,7 @@ class _FaissApprox(Engine):
         measured = {"engine": self.name, self.effort_name: effort, "recall": recall, "reached": reached,
                     "approx_seconds_estimate": round(seconds, 1),
                     "exact_seconds_estimate": round(self.exact_fallback, 1)}
-        what = (f"{self.name} search measured recall@{k} {recall:.3f} at its largest {self.effort_name} "
+        what = (f"{self.name} search measured recall@{k} {recall:.3f} at the largest {self.effort_name} tried "
                 f"({effort}), below the target {self.recall:g}" if not reached else
                 f"{self.name} search needs {self.effort_name} {effort} for recall@{k} >= {self.recall:g}")
         raise ExactIsCheaper(
