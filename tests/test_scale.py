@@ -246,3 +246,26 @@ def test_ivf_tuning_starts_where_the_index_itself_can_answer_k():
     assert g.info["tuning"][0][0] * rows_per_list >= 2 * 200        # the first effort tried
     assert g.info["nprobe"] * rows_per_list >= 200                   # the chosen one
     assert true_recall(x, g.indices, 200) >= 0.95 - 0.02
+
+
+@pytest.mark.parametrize("speed, ran", [(1e15, "exact"), (1e6, "ivf")])
+def test_evaluate_keeps_no_oversized_graph_whichever_engine_auto_runs(two, monkeypatch, speed, ran):
+    """A graph too large to keep (the cap lowered here) is searched and scored without being
+    stored, whether auto's approximate choice runs (exact looks slow) or times itself slower
+    than exact and goes exact in blocks (exact looks instant); the metrics equal an exact
+    evaluation of the same arrays in a scratch registry (IVF's within its recall)."""
+    from spacelens.evaluate import core
+
+    monkeypatch.setattr(core, "GRAPH_CACHE_MAX_ENTRIES", 1000)
+    set_gemm_speed(speed)
+    r = spacelens.evaluate("a", label_field="label", clustering=False, engine_params={"exact_seconds": 0})
+    assert r["info"]["engine"] == ran and "stream" in r["info"]["knn"]
+    assert two["reg"].find_artifacts(kind="knn_graph") == []
+    ref = spacelens.evaluate(two["a"], np.arange(1500) % 30, clustering=False, engine="exact")
+    if ran == "exact":
+        assert "recall" not in r["info"]
+        for m in ("precision_at_1", "r_precision", "mean_average_precision_at_r"):
+            assert r[m] == pytest.approx(ref[m], abs=1e-12)
+    else:
+        assert r["info"]["recall"]["mean"] >= 0.95 - 0.02
+        assert r["precision_at_1"] == pytest.approx(ref["precision_at_1"], abs=0.05)

@@ -6,9 +6,11 @@ kNN metrics (:mod:`retrieval`) are computed block by block from ranked neighbour
 - the whole space is the reference (self-retrieval, or a query split searched among all
   rows): a cached kNN graph of the space (:mod:`spacelens.neighbors`) with ``k_max >= k`` is
   reused. Otherwise, when every row is a query and the graph is small enough to keep
-  (n x k <= ``GRAPH_CACHE_MAX_ENTRIES``; or the engine is approximate), the graph is built and
-  cached for later runs; else only the queries are searched, block by block, and scored as
-  they come (nothing n x k is kept: ``k="all"`` works on any size).
+  (n x k <= ``GRAPH_CACHE_MAX_ENTRIES``; or an approximate engine named by the caller), the
+  graph is built and cached for later runs; else only the queries are searched, block by
+  block, and scored as they come (nothing n x k is kept: ``k="all"`` works on any size). The
+  ``auto`` engine's approximate choice is searched without keeping its graph when the graph
+  would be too large, and goes exact (blocked) if its timed tuning says exact is cheaper.
 - a query split against another reference split (or against itself): the queries are
   searched among the reference rows (block by block for the exact engine).
 
@@ -157,7 +159,6 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
 
     meta = {} if meta is None else meta
     from spacelens.neighbors import get_engine, knn_graph
-    from spacelens.neighbors.auto import with_exact_fallback
 
     if how in ("cached", "build"):
         if graph is None:
@@ -176,14 +177,23 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
     base = vectors if ref_pos is None else np.ascontiguousarray(vectors[ref_pos])
     eng = get_engine(engine, **({} if isinstance(engine, Engine) else params))
     if eng.name != "exact":                     # an index is built per call: one call
+        from spacelens.neighbors.approx import ExactIsCheaper
+        from spacelens.neighbors.exact import ExactEngine
+        from spacelens.progress import announce
+
         qv = np.ascontiguousarray(vectors[q_pos])
-        eng, (idx, _) = with_exact_fallback(
-            eng, lambda e: _search(e, qv, base, k, metric, qrows_all, f"kNN for evaluation ({metric})"))
-        meta["engine"] = eng.name
-        if eng.approximate and getattr(eng, "last_info", None):
-            meta["recall"] = recall_at(eng.last_info, k)
-        yield np.arange(len(q_pos)), idx
-        return
+        try:
+            idx, _ = _search(eng, qv, base, k, metric, qrows_all, f"kNN for evaluation ({metric})")
+        except ExactIsCheaper as why:           # the auto engine's choice, once timed: exact, in blocks below
+            announce(why.message)
+            eng = ExactEngine()
+        else:
+            meta["engine"] = eng.name
+            if eng.approximate and getattr(eng, "last_info", None):
+                meta["recall"] = recall_at(eng.last_info, k)
+            yield np.arange(len(q_pos)), idx
+            return
+    meta["engine"] = "exact"
     from spacelens.progress import progress
 
     step = max(MIN_SEARCH_BLOCK, SEARCH_BLOCK_ENTRIES // max(k, 1))
@@ -280,8 +290,10 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         chosen = None
         if engine == "auto":
             engine, params_engine, chosen = _resolve_auto(engine, params_engine, len(keep), n_ref, rec.dim, kk)
-            if ref_pos is None and how == "build" and engine == "exact" and not (
+            if ref_pos is None and how == "build" and not (
                     len(q_pos) == rec.n_rows and rec.n_rows * kk <= GRAPH_CACHE_MAX_ENTRIES):
+                # too large a graph to keep just to score it (1M x 1,100: ~9 GB): search, score,
+                # keep nothing; an approximate choice that times slower than exact goes exact here
                 how = "stream"
         # the reference row each query is: its space row, its place in the split, or none
         qrows = q_pos[keep] if ref_pos is None else keep if ref_includes_query else None
