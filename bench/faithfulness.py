@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scale import space_a  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--dim", type=int, default=256)
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
     from spacelens.neighbors import exact_search, prepare
@@ -36,11 +39,9 @@ def main() -> None:
     from spacelens.project import faithfulness as fa
     from spacelens.project.maps import pca_map
 
-    n, d, k = args.n, args.dim, args.k
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 1000, n)
-    centres = rng.normal(size=(1000, d)).astype(np.float32) * 0.5
-    vectors = centres[labels] + rng.standard_normal((n, d), dtype=np.float32)
+    n, k = args.n, args.k
+    vectors, _ = space_a(n, 1000, np.random.default_rng(0))
+    d = vectors.shape[1]
     times: dict[str, float] = {}
 
     def timed(name, fn):

@@ -88,17 +88,23 @@ print(json.dumps({{"seconds": time.perf_counter() - t, **{{k: float(v) for k, v 
 """
 
 
-def make_data(folder: Path, n: int, classes: int) -> dict:
-    """A (n x 256), B (n x 128) as .npy, the dataset (id, label) as Parquet, labels as .npy."""
-    import pandas as pd
-
-    rng = np.random.default_rng(0)
+def space_a(n: int, classes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, labels)``: A = n x 256 float32, ``classes`` Gaussian classes (centres x 0.5, unit noise)."""
     labels = rng.integers(0, classes, n)
     centres = rng.normal(size=(classes, 256)).astype(np.float32) * 0.5
     a = np.empty((n, 256), np.float32)
     for s in range(0, n, 100_000):
         e = min(n, s + 100_000)
         a[s:e] = centres[labels[s:e]] + rng.standard_normal((e - s, 256), dtype=np.float32)
+    return a, labels
+
+
+def make_data(folder: Path, n: int, classes: int) -> dict:
+    """A (n x 256), B (n x 128) as .npy, the dataset (id, label) as Parquet, labels as .npy."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    a, labels = space_a(n, classes, rng)
     proj = (rng.normal(size=(256, 128)) / 16).astype(np.float32)
     b = a @ proj
     b += 0.4 * rng.standard_normal(b.shape, dtype=np.float32)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,10 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _web import free_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--enable-unsafe-swiftshader"]
 TOKEN = "spacelens-test-token"
 
 # The two front ends: the module to run, the URL path of a notebook, the app's config section.
@@ -38,12 +35,6 @@ APPS = {
 }
 # No "get notified about Jupyter news?" toast over the cells, no update check (nothing online).
 NO_NEWS = {"fetchNews": "false", "checkForUpdates": False}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def notebook_json(cells: list[str]) -> dict:
@@ -111,19 +102,6 @@ def jupyter(app: str, root: Path, notebooks: dict[str, dict], src: Path) -> Iter
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-@contextmanager
-def chromium() -> Iterator[object]:
-    """Debian's headless Chromium, driven by Playwright (one per test module)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def own_bundle(error) -> bool:

@@ -16,12 +16,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_browser import ARTIFACTS, browser, serving, wait_ready  # noqa: F401
+from _web import VIEWS, require_page, serving, wait_ready
 
-import spacelens
-from spacelens import api
+require_page()
 
-VIEWS = ARTIFACTS / "views"
+import spacelens  # noqa: E402
+from spacelens import api  # noqa: E402
+
 N = 500
 METRICS = {"precision_at_1": "P@1", "r_precision": "R-precision", "mean_average_precision_at_r": "MAP@R"}
 
@@ -60,16 +61,6 @@ def versus_server(versus_world):
     with serving(versus_world["home"]) as url:
         yield url
 
-
-@pytest.fixture
-def page1440(browser):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
-    pg = ctx.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    ctx.close()
-    assert not errors, errors
 
 
 def _load(page, url, color):

@@ -19,24 +19,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _web import ARTIFACTS, CHROMIUM, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-if not Path("/usr/bin/chromium").exists():
-    pytest.skip("/usr/bin/chromium is missing (apt-get install chromium)", allow_module_level=True)
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 pytest.importorskip("anywidget", reason="the notebook extra is not installed (pip install 'spacelens[notebook]')")
 pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (pip install 'spacelens[notebook,test]')")
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
-from _lab import chromium, ink, jupyter, notebook_json, open_notebook, run_cell
+from _lab import ink, jupyter, notebook_json, open_notebook, run_cell  # noqa: E402
 
-import spacelens
-from spacelens.notebook.analyzer import STATIC
+import spacelens  # noqa: E402
+from spacelens.notebook.analyzer import STATIC  # noqa: E402
 
 if not (STATIC / "widget.js").is_file():
     pytest.skip("the widget's front end is not built (run: make web)", allow_module_level=True)
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 SRC = Path(spacelens.__file__).resolve().parents[1]
 N = 500
 

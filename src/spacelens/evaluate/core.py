@@ -160,9 +160,10 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
     meta = {} if meta is None else meta
     from spacelens.neighbors import get_engine, knn_graph
 
+    settings = {} if isinstance(engine, Engine) else params   # an instance carries its own
     if how in ("cached", "build"):
         if graph is None:
-            graph = knn_graph(reg, space, k, metric, engine, **({} if isinstance(engine, Engine) else params))
+            graph = knn_graph(reg, space, k, metric, engine, **settings)
         meta["engine"] = graph.engine
         if not graph.exact:
             meta["recall"] = recall_at(graph.info, k)
@@ -175,7 +176,7 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
         return
     vectors = reg.load_vectors(space)
     base = vectors if ref_pos is None else np.ascontiguousarray(vectors[ref_pos])
-    eng = get_engine(engine, **({} if isinstance(engine, Engine) else params))
+    eng = get_engine(engine, **settings)
     if eng.name != "exact":                     # an index is built per call: one call
         from spacelens.neighbors.approx import ExactIsCheaper
         from spacelens.neighbors.exact import ExactEngine
