@@ -185,6 +185,9 @@ def main() -> None:
     ap.add_argument("--skip-graphs", action="store_true",
                     help="only the steps that build no full kNN graph: add, compare --sample, evaluate --sample, "
                          "PCA maps (their faithfulness is sampled); the full graphs take hours at 1M on 2 cores")
+    ap.add_argument("--only", nargs="+", default=None, metavar="STEP",
+                    help="run only the steps whose names start with these (e.g. 'add A' 'project A umap'), "
+                         "and only the baselines that go with them; the data is generated as in a full run")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     n = args.n
@@ -213,7 +216,12 @@ def main() -> None:
             plan = [p for p in plan if p[0] not in ("compare A B (auto)", "evaluate A (auto)")]
         if not (args.skip_umap or args.skip_graphs):
             plan += [("project A umap", ["project", "A", "--method", "umap", "--json"]),
+                     ("project A umap, seed 1 (graph stored)", ["project", "A", "--method", "umap", "--seed", "1",
+                                                                "--json"]),
                      ("project B umap", ["project", "B", "--method", "umap", "--json"])]
+        if args.only:
+            plan = [p for p in plan if p[0].startswith(tuple(args.only))]
+        names = [p[0] for p in plan]
         for name, cmd in plan:
             out = cli(home, *cmd)
             fig, rest = figures(name, out)
@@ -224,14 +232,14 @@ def main() -> None:
 
         # -- baselines -----------------------------------------------------------------------
         baselines: list[dict] = []
-        for side in (() if args.skip_graphs else ("a", "b")):
+        for side in ("a", "b") if "compare A B (auto)" in names else ():
             r = run_measured(python_cmd(BARE_IVF.format(path=data[side], recall=args.recall)))
             js = json.loads(r["stdout"]) if r["rc"] == 0 else {"error": r["stderr"][-300:]}
             baselines.append({**js, "step": f"bare faiss IVF, {side.upper()} (nprobe raised to recall {args.recall:g})",
                               "seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["peak_rss"] / MB),
                               "figure": f"recall@10 {js.get('recall', float('nan')):.3f} on 1,000 queries",
                               "rests_on": f"nlist {js.get('nlist')}, nprobe {js.get('nprobe')}"})
-        if not (args.skip_umap or args.skip_graphs):
+        if any(name.endswith("umap") for name in names):
             m = min(n, args.umap_n)
             r = run_measured(python_cmd(UMAP_RAW.format(path=data["a"], n=m)))
             baselines.append({"step": f"umap-learn from raw vectors, A[:{m:,}]", "seconds": round(r["seconds"], 2),
@@ -243,7 +251,7 @@ def main() -> None:
             have_pml = True
         except ImportError:
             have_pml = False
-        if have_pml:
+        if have_pml and (not args.only or "evaluate A (auto)" in names):
             m = min(n, args.pml_n)
             r = run_measured(python_cmd(PML.format(path=data["a"], labels=data["labels"], n=m)))
             js = json.loads(r["stdout"]) if r["rc"] == 0 else {}
@@ -258,7 +266,9 @@ def main() -> None:
               "steps": steps, "total_seconds": round(total, 1), "baselines": baselines,
               "page_load": "not run here (bench/ui.py)"}
     result["skipped_graphs"] = bool(args.skip_graphs)
-    out = args.out or ROOT / "bench" / "results" / f"scale_{n}{'_sampled' if args.skip_graphs else ''}.json"
+    result["only"] = args.only
+    tag = "_sampled" if args.skip_graphs else "_only" if args.only else ""
+    out = args.out or ROOT / "bench" / "results" / f"scale_{n}{tag}.json"
     out.write_text(json.dumps(result, indent=1, default=str))
     print(f"\nN = {n:,} (A {n:,} x 256, B {n:,} x 128, {args.classes:,} classes); total {total:.0f} s\n")
     print("| step | seconds | peak RSS MB | figure | rests on |\n|---|---|---|---|---|")

@@ -248,6 +248,25 @@ def test_ivf_tuning_starts_where_the_index_itself_can_answer_k():
     assert true_recall(x, g.indices, 200) >= 0.95 - 0.02
 
 
+def test_evaluate_with_named_ivf_keeps_no_oversized_graph(two, monkeypatch):
+    """``--engine ivf`` named by the user obeys the same cap as auto: a graph too large to keep
+    is searched and scored without being stored, with its measured recall; within the cap it
+    is built and kept for later runs. P@1 matches an exact evaluation within the recall."""
+    from spacelens.evaluate import core
+
+    ref = spacelens.evaluate(two["a"], np.arange(1500) % 30, clustering=False, engine="exact")
+    monkeypatch.setattr(core, "GRAPH_CACHE_MAX_ENTRIES", 1000)
+    r = spacelens.evaluate("a", label_field="label", clustering=False, engine="ivf", engine_params={"recall": 0.95})
+    assert r["info"]["engine"] == "ivf" and r["info"]["knn"].startswith("ivf search of the queries, streamed")
+    assert two["reg"].find_artifacts(kind="knn_graph") == []
+    assert r["info"]["recall"]["mean"] >= 0.95 - 0.02
+    assert r["precision_at_1"] == pytest.approx(ref["precision_at_1"], abs=0.05)
+    monkeypatch.setattr(core, "GRAPH_CACHE_MAX_ENTRIES", 1 << 27)
+    r = spacelens.evaluate("a", label_field="label", clustering=False, engine="ivf", engine_params={"recall": 0.95})
+    assert r["info"]["knn"] == "kNN graph (built and cached)"
+    assert [a.params["engine"] for a in two["reg"].find_artifacts(kind="knn_graph")] == ["ivf"]
+
+
 @pytest.mark.parametrize("speed, ran", [(1e15, "exact"), (1e6, "ivf")])
 def test_evaluate_keeps_no_oversized_graph_whichever_engine_auto_runs(two, monkeypatch, speed, ran):
     """A graph too large to keep (the cap lowered here) is searched and scored without being

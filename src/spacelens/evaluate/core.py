@@ -6,11 +6,11 @@ kNN metrics (:mod:`retrieval`) are computed block by block from ranked neighbour
 - the whole space is the reference (self-retrieval, or a query split searched among all
   rows): a cached kNN graph of the space (:mod:`spacelens.neighbors`) with ``k_max >= k`` is
   reused. Otherwise, when every row is a query and the graph is small enough to keep
-  (n x k <= ``GRAPH_CACHE_MAX_ENTRIES``; or an approximate engine named by the caller), the
-  graph is built and cached for later runs; else only the queries are searched, block by
-  block, and scored as they come (nothing n x k is kept: ``k="all"`` works on any size). The
-  ``auto`` engine's approximate choice is searched without keeping its graph when the graph
-  would be too large, and goes exact (blocked) if its timed tuning says exact is cheaper.
+  (n x k <= ``GRAPH_CACHE_MAX_ENTRIES``, whichever engine), the graph is built and cached for
+  later runs; else only the queries are searched (exact: block by block; an approximate
+  engine: one index, one search) and scored as they come (nothing n x k is kept: ``k="all"``
+  works on any size). The ``auto`` engine's approximate choice goes exact (blocked) if its
+  timed tuning says exact is cheaper.
 - a query split against another reference split (or against itself): the queries are
   searched among the reference rows (block by block for the exact engine).
 
@@ -119,14 +119,14 @@ def _select(reg: Registry, space: Space, split_field: str, query_split, referenc
 def _graph_choice(reg: Registry, space: Space, k: int, metric: str, engine: str, params: dict,
                   all_queries: bool):
     """``(how, graph)``: a cached graph with enough k, else "build" (every row is a query and
-    the graph is small enough to keep, or an approximate engine) or "stream" (search only the
-    queries, block by block, keep nothing)."""
+    the graph is small enough to keep, whichever engine) or "stream" (search only the queries,
+    keep nothing: a 1M x 1,100 graph is ~9 GB, too much to store just to score it once)."""
     from spacelens.neighbors import cached_graph
 
     graph = cached_graph(reg, space, k, metric, engine, **params)
     if graph is not None:
         return "cached", graph
-    if engine != "exact" or (all_queries and space.n_rows * k <= GRAPH_CACHE_MAX_ENTRIES):
+    if all_queries and space.n_rows * k <= GRAPH_CACHE_MAX_ENTRIES:
         return "build", None
     return "stream", None
 
@@ -290,12 +290,8 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
             how = "self-subset" if ref_includes_query else "split"
         chosen = None
         if engine == "auto":
+            # a streamed approximate choice that times itself slower than exact goes exact in blocks
             engine, params_engine, chosen = _resolve_auto(engine, params_engine, len(keep), n_ref, rec.dim, kk)
-            if ref_pos is None and how == "build" and not (
-                    len(q_pos) == rec.n_rows and rec.n_rows * kk <= GRAPH_CACHE_MAX_ENTRIES):
-                # too large a graph to keep just to score it (1M x 1,100: ~9 GB): search, score,
-                # keep nothing; an approximate choice that times slower than exact goes exact here
-                how = "stream"
         # the reference row each query is: its space row, its place in the split, or none
         qrows = q_pos[keep] if ref_pos is None else keep if ref_includes_query else None
         for sub, idx in _neighbour_blocks(reg, rec, q_pos[keep], ref_pos, qrows, kk, metric, chosen or engine,
@@ -358,7 +354,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         sample_info["ci95"] = {m: estimates[m]["ci95"] for m in order}
     metrics.update(cm)
     knn_desc = {"cached": "cached kNN graph", "build": "kNN graph (built and cached)",
-                "stream": "exact search of the queries, streamed (no graph cached)",
+                "stream": f"{engine} search of the queries, streamed (no graph cached)",
                 "split": "search of the reference split", "self-subset": "search within the split",
                 "sample": (f"exact search of {sample_info['n']:,} random queries among all references"
                            if sample_info else ""),
