@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from spacelens.formatting import format_p
+from spacelens.formatting import fmt_p, format_p
 from spacelens.stats import excludes_zero, mean_ci, sign_flip_pvalue, t_interval, t_quantile
 
 
@@ -79,6 +79,7 @@ def test_excludes_zero_and_format_p():
     assert excludes_zero([0.01, 0.2]) and excludes_zero([-0.3, -0.1])
     assert not excludes_zero([-0.1, 0.1]) and not excludes_zero([0.0, 0.2]) and not excludes_zero([None, None])
     assert [format_p(p) for p in (0.0341, 0.0004, None, float("nan"))] == ["p = 0.034", "p < 0.001", "p = -", "p = -"]
+    assert [fmt_p(p) for p in (0.0341, 0.0004, None, float("nan"))] == ["0.034", "< 0.001", "-", "-"]
 
 
 def test_old_import_paths_give_the_same_helpers():

@@ -19,8 +19,14 @@ def fmt_ci(ci, digits: int = 3, sign: bool = False) -> str:
     return f"{fmt(ci[0], digits, sign)} to {fmt(ci[1], digits, sign)}"
 
 
+def fmt_p(p) -> str:
+    """A p-value for a table cell: ``0.034`` / ``< 0.001``; ``-`` when missing (as the page shows it)."""
+    if p is None or not math.isfinite(p):
+        return "-"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def format_p(p: float) -> str:
     """``p = 0.034`` / ``p < 0.001``; ``p = -`` for a missing p-value."""
-    if p is None or not math.isfinite(p):
-        return "p = -"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    cell = fmt_p(p)
+    return f"p {cell}" if cell.startswith("<") else f"p = {cell}"

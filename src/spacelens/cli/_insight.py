@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from spacelens.cli._common import console
-from spacelens.formatting import fmt, fmt_ci
+from spacelens.formatting import fmt, fmt_ci, fmt_p
 
 _SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-precision", "precision_at_1": "P@1"}
 
@@ -50,7 +50,7 @@ def print_baseline_difference(res) -> None:
         p = j.get("p_value")
         t.add_row(kk, _f(j.get("difference"), 4, True), _ci(j.get("ci95"), 4, True),
                   _f(o.get("difference"), 4, True), _ci(o.get("ci95"), 4, True),
-                  "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"))
+                  fmt_p(p))
     console.print(t)
     for kk in sorted(bd, key=int):
         if "reading" in bd[kk]:
@@ -109,7 +109,7 @@ def print_versus(out: dict) -> None:
         w = out["wins"][m]
         t.add_row(_SHORT.get(m, m), _f(res["mean_a"], 4), _f(res["mean_b"], 4), _f(res["difference"], 4, True),
                   _ci(res["ci95"], 4, True),
-                  "-" if res.get("p_value") is None else ("<0.001" if res["p_value"] < 0.001 else f"{res['p_value']:.3f}"),
+                  fmt_p(res.get("p_value")),
                   f"{b}: {res['b_better']:,} / {a}: {res['a_better']:,}",
                   f"{b}: {w['b']} / {a}: {w['a']}")
     console.print(t)
@@ -123,7 +123,7 @@ def print_versus(out: dict) -> None:
             p = res.get("p_value")
             verdict = {True: "[green]beyond[/green]", False: "[yellow]within[/yellow]"}.get(beyond.get(m), "-")
             bt.add_row(_SHORT.get(m, m), _f(res["difference"], 4, True), _ci(res["ci95"], 4, True),
-                       "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"), verdict)
+                       fmt_p(p), verdict)
         console.print(bt)
     per = out["per_class"]["mean_average_precision_at_r"]
     if per:

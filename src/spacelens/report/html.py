@@ -7,7 +7,7 @@ import base64
 from html import escape
 
 from spacelens.evaluate.versus import SHORT
-from spacelens.formatting import fmt, fmt_ci
+from spacelens.formatting import fmt, fmt_ci, fmt_p
 
 CSS = """
 body{font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:980px;margin:24px auto;
@@ -33,7 +33,7 @@ _f, _ci = fmt, fmt_ci
 
 
 def _p(p) -> str:
-    return "-" if p is None else ("&lt; 0.001" if p < 0.001 else f"{p:.3f}")
+    return escape(fmt_p(p))
 
 
 def _table(headers: list[str], rows: list[list], left: int = 1, text: tuple = ()) -> str:
