@@ -189,23 +189,34 @@ def test_near_ties_are_settled_exactly_whatever_faiss_rounding(metric, bound):
 
 
 @pytest.mark.parametrize("metric, augmented", [("cosine", True), ("dot", True), ("l2", True), ("l2", False)])
-def test_faiss_distances_stay_within_the_search_tolerance(metric, augmented):
+@pytest.mark.parametrize("scored", [False, True])
+def test_faiss_distances_stay_within_the_search_tolerance(metric, augmented, scored):
     # The bound the near-tie logic trusts, on awkward data: float64 input, mixed norms
     # (1e-3 .. 1e3), an offset far from the origin, d = 300. augmented: the exact engine's
     # search (faiss_knn; l2 as an inner product of [x, 1] and [2y, -|y|^2]); else faiss's own
-    # L2 kernel, as the dask engine calls it.
+    # L2 kernel, as the dask engine calls it. scored: the same forms from one numpy GEMM and
+    # faiss's heap (scored_knn, the search that also hands its scores to an observer).
     import faiss
 
     from spacelens.neighbors.metrics import (column_mean, faiss_knn, faiss_metric, faiss_rows, faiss_target,
                                              from_faiss, max_norm, pair_distances, prepare_with_norms, row_norms,
-                                             search_tolerance)
+                                             scored_knn, search_tolerance)
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(2000, 300)) * 10.0 ** rng.uniform(-3, 3, size=(2000, 1)) + 40.0
     vec, norms = prepare_with_norms(x, metric)
     if augmented:
         vec = faiss_rows(x, vec, metric, column_mean(x) if metric == "l2" else None)   # l2: centred
-        fd, cand = faiss_knn(vec[:300], faiss_target(vec, metric), 50, metric)
+        target = faiss_target(vec, metric)
+    else:
+        target = vec
+    if scored:
+        scores, fd, cand = scored_knn(vec[:300], target, 50, metric)
+        # the scores are the distances less a per-query constant: the k smallest are the candidates
+        np.testing.assert_array_equal(np.sort(scores, axis=1)[:, :50],
+                                      np.take_along_axis(scores, cand, axis=1))
+    elif augmented:
+        fd, cand = faiss_knn(vec[:300], target, 50, metric)
     else:
         raw, cand = faiss.knn(vec[:300], vec, 50, metric=faiss_metric(metric))
         fd = from_faiss(raw.astype(np.float64), metric)
