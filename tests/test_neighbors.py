@@ -189,23 +189,34 @@ def test_near_ties_are_settled_exactly_whatever_faiss_rounding(metric, bound):
 
 
 @pytest.mark.parametrize("metric, augmented", [("cosine", True), ("dot", True), ("l2", True), ("l2", False)])
-def test_faiss_distances_stay_within_the_search_tolerance(metric, augmented):
+@pytest.mark.parametrize("scored", [False, True])
+def test_faiss_distances_stay_within_the_search_tolerance(metric, augmented, scored):
     # The bound the near-tie logic trusts, on awkward data: float64 input, mixed norms
     # (1e-3 .. 1e3), an offset far from the origin, d = 300. augmented: the exact engine's
     # search (faiss_knn; l2 as an inner product of [x, 1] and [2y, -|y|^2]); else faiss's own
-    # L2 kernel, as the dask engine calls it.
+    # L2 kernel, as the dask engine calls it. scored: the same forms from one numpy GEMM and
+    # faiss's heap (scored_knn, the search that also hands its scores to an observer).
     import faiss
 
     from spacelens.neighbors.metrics import (column_mean, faiss_knn, faiss_metric, faiss_rows, faiss_target,
                                              from_faiss, max_norm, pair_distances, prepare_with_norms, row_norms,
-                                             search_tolerance)
+                                             scored_knn, search_tolerance)
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(2000, 300)) * 10.0 ** rng.uniform(-3, 3, size=(2000, 1)) + 40.0
     vec, norms = prepare_with_norms(x, metric)
     if augmented:
         vec = faiss_rows(x, vec, metric, column_mean(x) if metric == "l2" else None)   # l2: centred
-        fd, cand = faiss_knn(vec[:300], faiss_target(vec, metric), 50, metric)
+        target = faiss_target(vec, metric)
+    else:
+        target = vec
+    if scored:
+        scores, fd, cand = scored_knn(vec[:300], target, 50, metric)
+        # the scores are the distances less a per-query constant: the k smallest are the candidates
+        np.testing.assert_array_equal(np.sort(scores, axis=1)[:, :50],
+                                      np.take_along_axis(scores, cand, axis=1))
+    elif augmented:
+        fd, cand = faiss_knn(vec[:300], target, 50, metric)
     else:
         raw, cand = faiss.knn(vec[:300], vec, 50, metric=faiss_metric(metric))
         fd = from_faiss(raw.astype(np.float64), metric)
@@ -491,3 +502,82 @@ def test_l2_without_the_centred_copy_is_exact_too(d, monkeypatch):
     ref_idx, ref_dist = brute(x, x, 25, "l2", rows)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-6, atol=1e-6)
+
+
+def _distinct_tied_data(seed, d):
+    """tied_data without identical rows: equal distances everywhere, scaled copies (equal
+    cosine), one zero row, but no duplicates (so the engine searches every row itself)."""
+    x = np.unique(tied_data(seed, n=400, d=d), axis=0)
+    return x[np.random.default_rng(seed).permutation(len(x))]
+
+
+def _observed_search(x, queries, k, metric, rows, engine):
+    """An exact search with a scores observer: its result, and what the observer saw per query."""
+    from spacelens.neighbors.exact import prepare_search
+
+    q, b, qrows, k = prepare_search(queries, x, k, metric, rows)
+    seen = np.zeros(len(q), dtype=int)
+    scores = np.full((len(q), len(x)), np.nan)
+
+    def observe(qi, block):
+        assert block.dtype == np.float32 and block.shape == (len(qi), len(x))
+        seen[qi] += 1
+        scores[qi] = block
+
+    return engine.search_prepared(q, b, k, metric, qrows, on_scores=observe), seen, scores
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("d, copy", [(6, True), (40, True), (40, False)])   # l2 at 40: augmented / as given
+@pytest.mark.parametrize("extra", [None, 0])                                # 0: boundary re-searches
+def test_scores_observer_sees_every_query_once_and_changes_no_neighbour(metric, d, copy, extra, monkeypatch):
+    # One GEMM per block serves the observer and the candidates (faiss's heap selection on
+    # the same scores): the neighbours must be the plain search's to the last row, on data
+    # full of exact ties, across several blocks (64 queries) and the boundary re-searches.
+    import spacelens.neighbors.exact as ex
+
+    if not copy:
+        monkeypatch.setattr(ex, "_L2_COPY_MAX_BYTES", 0)
+    x = _distinct_tied_data(1, d) + np.float32(3 if metric == "l2" else 0)
+    rows = np.arange(len(x))
+    calls = []
+    real_block = ex.ExactEngine._block
+    monkeypatch.setattr(ex.ExactEngine, "_block", lambda self, qs, qi, kk, *a: calls.append(kk) or
+                        real_block(self, qs, qi, kk, *a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpacelensWarning)
+        for queries, qrows in ((x, rows), (x[::3] + np.float32(0.5), None)):   # self excluded; external
+            for k in (1, 9):
+                engine = ExactEngine(block_size=64, extra=extra)
+                calls.clear()
+                (idx, dist), seen, scores = _observed_search(x, queries, k, metric, qrows, engine)
+                plain = engine.search(queries, x, k, metric, query_rows=qrows)
+                np.testing.assert_array_equal(idx, plain[0])
+                np.testing.assert_array_equal(idx, brute(queries, x, k, metric, qrows)[0])
+                # faiss's kernels and numpy's GEMM round differently: distances kept as the
+                # search gave them (no near-tie) agree within its error bound, not bit for bit
+                ref = brute(queries, x, len(x), metric)[1]
+                scale = 1 if metric == "cosine" else float(np.abs(ref).max())
+                np.testing.assert_allclose(dist, plain[1], rtol=0, atol=1e-5 * scale)
+                assert (seen == 1).all()                           # every query once, re-searched or not
+                assert len(calls) > -(-len(queries) // 64) or extra is None   # extra 0: re-searches happened
+                # The scores order like float64 distances along each row: a constant apart, to rounding.
+                ref = np.take_along_axis(ref, np.argsort(brute(queries, x, len(x), metric)[0], axis=1), axis=1)
+                gap = scores - ref
+                assert (gap.max(axis=1) - gap.min(axis=1) <= 1e-5 * scale).all()
+                ties = ref[:, :, None] == ref[:, None, :20]        # exact ties: equal scores on exact data
+                if metric == "dot" or (metric == "l2" and not copy):
+                    assert ties.sum() > ties.shape[0] * 20 and (scores[:, :, None] == scores[:, None, :20])[ties].all()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_scores_observer_is_not_shown_groups_of_identical_rows(metric):
+    # With duplicates faiss searches one row per group: those scores are no ranks among all
+    # rows, so the observer is never called; the neighbours are still exact.
+    x = tied_data(2)
+    rows = np.arange(len(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpacelensWarning)
+        (idx, _), seen, _ = _observed_search(x, x, 7, metric, rows, ExactEngine(block_size=64))
+    assert (seen == 0).all()
+    np.testing.assert_array_equal(idx, brute(x, x, 7, metric, rows)[0])

@@ -166,3 +166,129 @@ def test_compiled_rank_penalties_equal_a_brute_force_count(monkeypatch, dtype):
     np.testing.assert_array_equal(fa.rank_penalties(d, dj), want)
     monkeypatch.setattr(fa, "_COMPILED_RANKS_MIN", 0)
     np.testing.assert_array_equal(fa.rank_penalties(d, dj), want)
+
+
+def _awkward_space(metric, n=1200, d=40, seed=3, duplicates=False):
+    """Clusters with near-ties the float32 product cannot separate (rows 1e-6 apart), copies
+    of one row scaled by 2..21 (equal cosine distances), a zero row; with ``duplicates``,
+    also 30 identical rows."""
+    x = _clustered(n, d, seed)
+    x[10:30] = x[5] * np.arange(2, 22, dtype=np.float32)[:, None]
+    x[40:60] = x[7] + np.float32(1e-6) * np.random.default_rng(seed).normal(size=(20, d)).astype(np.float32)
+    x[100] = 0.0
+    if duplicates:
+        x[200:230] = x[3]
+    if metric == "l2":
+        x += np.float32(20.0)          # off the origin: the search centres, the old ranks do not
+    return x
+
+
+def _integer_space(n=1200, d=40, seed=3):
+    """Small integers, mirrored (rows and their negatives: the column mean is exactly 0, then
+    exactly 20 after the offset) and a zero row: every float32 product, the centring and the
+    augmented l2 rows are exact, so any two ways of ranking l2 distances agree bit for bit,
+    ties (many) included."""
+    a = np.random.default_rng(seed).integers(-3, 4, size=(n // 2, d)).astype(np.float32)
+    return np.concatenate([a, -a, np.zeros((1, d), np.float32)]) + np.float32(20)
+
+
+def _spy_neighbours(monkeypatch):
+    """Record the exact neighbours sampled_faithfulness finds (the first argument of knn_preservation)."""
+    from spacelens.project import faithfulness as F
+
+    seen = []
+    real = F.knn_preservation
+    monkeypatch.setattr(F, "knn_preservation", lambda high, low: seen.append(np.array(high)) or real(high, low))
+    return seen
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
+@pytest.mark.parametrize("sample", [None, 300])
+def test_one_product_faithfulness_equals_two_products(monkeypatch, metric, sample):
+    """The sampled items' exact neighbours and their map neighbours' ranks come from one
+    product (the exact search's scores, seen block by block): the neighbours must be
+    exact_search's to the last row, the per-item trustworthiness the separate product's (13
+    blocks of 97 items: block boundaries), on near-ties, scaled copies and a zero row.
+    l2: the search centres the rows (and ranks as an augmented inner product), the separate
+    product does not, so at float32 near-ties their ranks may differ (the centred ones are
+    closer to float64's); on exactly representable integer data with many exact ties they
+    must agree. (cosine, dot: the same float32 GEMM of the same rows, bit for bit.)"""
+    import warnings
+
+    from spacelens.neighbors import exact_search, prepare
+    from spacelens.project import faithfulness as F
+
+    x = _awkward_space(metric) if metric != "l2" else _integer_space()
+    n, k = len(x), 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the zero row's warning
+        px = prepare(x, metric)
+        coords = np.random.default_rng(0).normal(size=(n, 2)) + x[:, :2]
+        monkeypatch.setattr(F, "_BLOCK_ELEMENTS", 97 * n)    # both paths: same blocks, same GEMM roundings
+        two_products = F.trustworthiness_rows
+        monkeypatch.setattr(F, "trustworthiness_rows", lambda *a: pytest.fail("a second product"))
+        found = _spy_neighbours(monkeypatch)
+        est = sampled_faithfulness(x, px, coords, metric, k, sample=sample)
+        rows = est["rows"]
+        assert len(rows) == (n if sample is None else sample)
+        ref, _ = exact_search(np.ascontiguousarray(x[rows]), x, k, metric, query_rows=rows)
+    np.testing.assert_array_equal(found[0], ref)
+    low = F.map_knn(coords, k, rows)
+    np.testing.assert_array_equal(est["preservation"], F.knn_preservation(ref, low))
+    np.testing.assert_array_equal(est["trust"], two_products(px, rows, low, metric))
+    assert est["trust"].std() > 0 and not np.isnan(est["trust"]).any()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
+def test_one_product_trustworthiness_is_scikit_learns(monkeypatch, metric):
+    """Every item measured (sample=None): the mean is sklearn.manifold.trustworthiness (dot as a
+    precomputed distance, shifted to be non-negative: the ranks are the same), the neighbours
+    float64 brute force's; 5 blocks of 130."""
+    from sklearn.manifold import trustworthiness as sk_trust
+
+    from spacelens.neighbors import prepare
+    from spacelens.project import faithfulness as F
+
+    x = _clustered(n=650, d=40, seed=6)
+    rng = np.random.default_rng(1)
+    coords = x[:, :2] + rng.normal(size=(len(x), 2))
+    monkeypatch.setattr(F, "_BLOCK_ELEMENTS", 130 * len(x))
+    est = sampled_faithfulness(x, prepare(x, metric), coords, metric, 10, sample=None)
+    xd = x.astype(np.float64)
+    if metric == "dot":
+        g = -(xd @ xd.T)
+        ref = sk_trust(g - g.min(), coords, n_neighbors=10, metric="precomputed")
+    else:
+        ref = sk_trust(xd, coords, n_neighbors=10, metric="cosine" if metric == "cosine" else "euclidean")
+        pres, trust = _brute_faithfulness(xd, coords, 10, metric)
+        np.testing.assert_allclose(est["preservation"], pres, atol=1e-6)
+        np.testing.assert_allclose(est["trust"], trust, atol=1e-12)
+    assert est["trustworthiness"] == pytest.approx(ref, abs=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
+def test_faithfulness_with_identical_rows_keeps_two_products(monkeypatch, metric):
+    """With identical rows the exact engine searches one row per group, so its scores are no
+    ranks among all items: trustworthiness then comes from its own product (today's path), and
+    both measures are still the separate computations'."""
+    import warnings
+
+    from spacelens.neighbors import exact_search, prepare
+    from spacelens.project import faithfulness as F
+
+    x = _awkward_space(metric, duplicates=True)
+    n, k = len(x), 10
+    calls = []
+    real = F.trustworthiness_rows
+    monkeypatch.setattr(F, "trustworthiness_rows", lambda *a: calls.append(len(a[1])) or real(*a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        px = prepare(x, metric)
+        coords = np.random.default_rng(0).normal(size=(n, 2))
+        est = sampled_faithfulness(x, px, coords, metric, k, sample=400, seed=1)
+        rows = est["rows"]
+        ref, _ = exact_search(np.ascontiguousarray(x[rows]), x, k, metric, query_rows=rows)
+    assert calls == [400]                   # every sampled item ranked by the second product
+    low = F.map_knn(coords, k, rows)
+    np.testing.assert_array_equal(est["preservation"], F.knn_preservation(ref, low))
+    np.testing.assert_array_equal(est["trust"], real(px, rows, low, metric))

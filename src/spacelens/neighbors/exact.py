@@ -13,11 +13,16 @@ a tie at the boundary with rows faiss did not return: only those rare rows are s
 again with twice as many candidates, until the boundary is clear. Memory is bounded by the
 query block (``block_size`` x ``k``), never n x n, plus for L2 one centred copy of the base
 (at most 2 GiB: beyond, faiss's L2 searches the rows as given, with more near-ties).
+
+A caller that also needs each query's scores against every row (the trustworthiness of a map
+ranks its map neighbours among all items) can watch the search's own product
+(``search_prepared(..., on_scores=...)``) instead of computing a second one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -26,7 +31,7 @@ from spacelens.neighbors.base import Engine
 from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
                                          faiss_knn, faiss_rows, pair_distances,
-                                         prepare_with_norms, row_norms, search_tolerance)
+                                         prepare_with_norms, row_norms, scored_knn, search_tolerance)
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
@@ -36,6 +41,13 @@ _RESEARCH_PAIRS = 1 << 22
 _L2_COPY_MAX_BYTES = 2 << 30
 # Below both, a search is one faiss call by default (see ExactEngine).
 _ONE_CALL_MACS, _ONE_CALL_CANDIDATES = 1 << 34, 1 << 23
+# Scores per query block handed to an observer (search_prepared's on_scores), when the engine
+# has no block size: ~512 MB of float32, 134 queries at 1M rows (taller blocks, faster GEMM).
+_SCORED_BLOCK_ELEMENTS = 1 << 27
+
+# on_scores(queries, scores): ``queries`` the positions of a block's queries, ``scores`` their
+# float32 (len(queries), n_base) scores, ordered like the metric's distances along each row.
+ScoresObserver = Callable[[np.ndarray, np.ndarray], None]
 
 
 def check_k(k, n_base: int, self_excluded: bool) -> int:
@@ -237,11 +249,27 @@ class ExactEngine(Engine):
         return self.search_prepared(q, b, k, metric, rows, description=description)
 
     def search_prepared(self, q: Side, b: Side, k: int, metric: str, rows: np.ndarray | None,
-                        *, description: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`search` on vectors already through :func:`prepare_search`."""
+                        *, description: str | None = None, on_scores: ScoresObserver | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` on vectors already through :func:`prepare_search`.
+
+        ``on_scores(queries, scores)``: a caller that needs every query's scores against the
+        whole base as well (ranks among all rows) gets them from the search's own product.
+        Each query block is then one numpy GEMM (:func:`~spacelens.neighbors.metrics.scored_knn`:
+        faiss's forms and its heap selection, so the same candidates and error bounds), and
+        the observer sees each query exactly once, with its (queries x base rows) float32
+        scores, ordered like the metric's distances along each row (a per-query constant
+        apart); it may overwrite them. Everything after (near-ties, re-search, self, zero
+        queries) is the engine's, so the neighbours are the same. Not when the base has
+        identical rows: faiss then searches one row per group, whose scores would not be
+        ranks among all rows, so the observer is never called (the caller sees which
+        queries it was called for). Blocks of ~2^27 scores unless ``block_size`` is set.
+        """
         nq = len(q)
         # Grouping costs a pass over the base: worth it when many queries search it.
         groups = duplicate_groups(b.raw, k + 1) if nq >= 64 else None
+        if groups is not None:
+            on_scores = None
         # faiss searches the distinct vectors; candidates are group numbers when there are duplicates.
         # l2: centred, from 33 dims as an inner product (faiss_rows, faiss_target), unless that
         # copy of the base would pass _L2_COPY_MAX_BYTES: then faiss's L2 on the rows as given.
@@ -263,10 +291,11 @@ class ExactEngine(Engine):
         pending: list[np.ndarray] = []
         with progress(description or f"Exact kNN ({metric})", total=nq) as bar:
             small = nq * m * q.vec.shape[1] <= _ONE_CALL_MACS and nq * kk <= _ONE_CALL_CANDIDATES
-            step = self.block_size or (max(1, nq) if small else 8192)
+            step = self.block_size or (max(1, _SCORED_BLOCK_ELEMENTS // max(1, m)) if on_scores is not None
+                                       else max(1, nq) if small else 8192)
             for s in range(0, nq, step):
                 e = min(nq, s + step)
-                todo = self._block(q, np.arange(s, e), kk, tgt, indices, distances)
+                todo = self._block(q, np.arange(s, e), kk, tgt, indices, distances, on_scores)
                 if len(todo):
                     pending.append(todo)
                 bar.advance(e - s)
@@ -280,13 +309,23 @@ class ExactEngine(Engine):
             todo = np.concatenate(left)
         return indices, distances
 
-    def _block(self, qs, qi, kk, tgt: _Target, indices, distances) -> np.ndarray:
-        """Search queries ``qi``; write their results; return those whose boundary is unclear."""
+    def _block(self, qs, qi, kk, tgt: _Target, indices, distances,
+               on_scores: ScoresObserver | None = None) -> np.ndarray:
+        """Search queries ``qi``; write their results; return those whose boundary is unclear.
+
+        ``on_scores``: see :meth:`search_prepared` (the first pass only: re-searches are not
+        shown again)."""
         rows, k, metric = tgt.query_rows, tgt.k, tgt.metric
         m = len(tgt.rows)
         contiguous = len(qi) > 0 and qi[-1] - qi[0] + 1 == len(qi)
         q = qs.take(slice(qi[0], qi[-1] + 1) if contiguous else qi)
         qrows = rows[qi] if rows is not None else None
+        qv = fd = cand = None
+        if on_scores is not None:   # one product: the observer's scores and faiss's candidates
+            qv = faiss_rows(q.raw, q.vec, metric, tgt.center)
+            scores, fd, cand = scored_knn(qv, tgt.rows, kk, metric, tgt.norms)
+            on_scores(qi, scores)
+            del scores
         # A zero query under cosine/dot is equally far from every row: the lowest rows win.
         if metric != "l2":
             zero = ~q.vec.any(axis=1)
@@ -296,10 +335,13 @@ class ExactEngine(Engine):
                 keep = ~zero
                 qi, q = qi[keep], q.take(keep)
                 qrows = qrows[keep] if qrows is not None else None
+                if fd is not None:
+                    qv, fd, cand = qv[keep], fd[keep], cand[keep]
                 if not len(qi):
                     return qi
-        qv = faiss_rows(q.raw, q.vec, metric, tgt.center)
-        fd, cand = faiss_knn(qv, tgt.rows, kk, metric)
+        if fd is None:
+            qv = faiss_rows(q.raw, q.vec, metric, tgt.center)
+            fd, cand = faiss_knn(qv, tgt.rows, kk, metric)
         augmented = tgt.rows.shape[1] != qv.shape[1]            # l2 as an inner product
         qn = row_norms(qv) if metric != "cosine" else None      # for both bounds below
         tol = search_tolerance(qv, tgt.max_norm, metric, augmented, qn)

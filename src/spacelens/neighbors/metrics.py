@@ -215,6 +215,56 @@ def faiss_knn(queries: np.ndarray, target: np.ndarray, k: int, metric: str) -> t
     return np.maximum(fd, 0.0, out=fd), cand
 
 
+def scored_knn(queries: np.ndarray, target: np.ndarray, k: int, metric: str,
+               target_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`faiss_knn` through one numpy GEMM whose scores the caller gets too:
+    ``(scores, distances, rows)``.
+
+    ``scores`` (float32, queries x all of ``target``) order like the metric's distances along
+    each row: faiss's own numbers in increasing form, ``-`` the inner product (cosine, dot, l2
+    as an augmented inner product) or the squared L2 ``|x|^2 + |y|^2 - 2 x.y`` (faiss's BLAS
+    L2; ``target_norms``: the float64 norms of ``target``, if known). faiss's heap selection
+    keeps the ``k`` smallest of each row (the same kernel its flat search runs over each block
+    of products), and they become distances exactly as :func:`faiss_knn` makes them, so they
+    are within the same :func:`search_tolerance`. For a caller that needs the whole block of
+    products as well as the nearest rows (ranks among all rows): one product serves both.
+    """
+    import faiss
+
+    n, d = queries.shape
+    augmented = metric == "l2" and target.shape[1] == d + 1
+    if augmented:
+        q = np.empty((n, d + 1), dtype=np.float32)
+        q[:, :d] = queries
+        q[:, d] = 1
+    else:
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+    scores = q @ target.T                                     # sgemm, float32 (n, len(target))
+    if metric == "l2" and not augmented:                      # |x|^2 + |y|^2 - 2 x.y, at least 0
+        tn = row_norms(target) if target_norms is None else target_norms
+        scores *= np.float32(-2)
+        scores += (tn * tn).astype(np.float32)[None, :]
+        scores += row_norms(q, squared=True).astype(np.float32)[:, None]
+        np.maximum(scores, 0, out=scores)
+    else:
+        np.negative(scores, out=scores)
+    best = np.empty((n, k), dtype=np.float32)
+    rows = np.empty((n, k), dtype=np.int64)
+    heaps = faiss.float_maxheap_array_t()                     # keeps the k smallest of each row
+    heaps.k, heaps.nh = k, n
+    heaps.val, heaps.ids = faiss.swig_ptr(best), faiss.swig_ptr(rows)
+    heaps.heapify()
+    heaps.addn(scores.shape[1], faiss.swig_ptr(scores))       # ids: the column numbers
+    heaps.reorder()
+    fd = best.astype(np.float64)
+    if metric == "cosine":
+        fd += 1.0                                             # 1 - inner product
+    elif augmented:                                           # |x|^2 - (|x|^2 - |x - y|^2)
+        fd += row_norms(queries, squared=True)[:, None]
+        np.maximum(fd, 0.0, out=fd)
+    return scores, fd, rows
+
+
 def from_faiss(raw: np.ndarray, metric: str) -> np.ndarray:
     """faiss's scores (inner product, or squared L2) as spacelens distances (smaller = nearer)."""
     if metric == "cosine":

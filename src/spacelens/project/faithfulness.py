@@ -14,7 +14,10 @@
 At scale (:func:`sampled_faithfulness`) both measures come from one random sample of items:
 each sampled item's exact neighbours among *all* items (an exact search of the sample only,
 n_sample x N x d, never a full graph built just to score a map) and its map neighbours among
-all map points (a k-d tree). Each measure is a mean of per-item values, so the sample mean is
+all map points (a k-d tree). The search's own product of the sample with the space (blocks of
+scores against all items, :meth:`~spacelens.neighbors.exact.ExactEngine.search_prepared`'s
+``on_scores``) also ranks the map neighbours for trustworthiness: one product for both
+measures (a second one only when the space has identical rows). Each measure is a mean of per-item values, so the sample mean is
 an unbiased estimate of the full mean, reported with its 95% t interval (finite population
 correction, :func:`spacelens.stats.mean_ci`).
 """
@@ -99,17 +102,22 @@ def trustworthiness_rows(x: np.ndarray, rows: np.ndarray, low_rows: np.ndarray, 
         return np.full(len(rows), np.nan)
     out = np.empty(len(rows), dtype=np.float64)
     sq = np.einsum("ij,ij->i", x, x) if metric == "l2" else None
-    norm = 2.0 / (k * (2.0 * n - 3.0 * k - 1.0))
     step = max(1, _BLOCK_ELEMENTS // n)
     with progress("Trustworthiness", total=len(rows)) as bar:
         for s in range(0, len(rows), step):
             blk = np.asarray(rows[s:s + step])
-            d = _ranking_scores(x, blk, metric, sq)
-            d[np.arange(len(blk)), blk] = np.inf  # an item is not its own neighbour
-            dj = np.take_along_axis(d, low_rows[s:s + step].astype(np.int64), axis=1)
-            out[s:s + len(blk)] = 1.0 - norm * rank_penalties(d, dj)
+            out[s:s + len(blk)] = _block_trust(_ranking_scores(x, blk, metric, sq), blk, low_rows[s:s + step])
             bar.advance(len(blk))
     return out
+
+
+def _block_trust(d: np.ndarray, items: np.ndarray, low_rows: np.ndarray) -> np.ndarray:
+    """Trustworthiness of ``items`` from their scores ``d`` (len(items), n) against all items,
+    ordered like the distances along each row (overwritten: self becomes +inf)."""
+    n, k = d.shape[1], low_rows.shape[1]
+    d[np.arange(len(items)), items] = np.inf  # an item is not its own neighbour
+    dj = np.take_along_axis(d, np.asarray(low_rows, dtype=np.int64), axis=1)
+    return 1.0 - 2.0 / (k * (2.0 * n - 3.0 * k - 1.0)) * rank_penalties(d, dj)
 
 
 # Above this many scores in a block, ranks are counted by a compiled kernel (numba, which
@@ -176,20 +184,40 @@ def sampled_faithfulness(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray,
     """kNN preservation and trustworthiness of a map on a random sample of items, with 95% CIs.
 
     ``vectors``: the space as stored (searched exactly for each sampled item's k neighbours
-    among all items, self excluded); ``x``: the same prepared for ``metric`` (ranks for
-    trustworthiness). Returns ``{"rows", "preservation", "trust"}`` (per sampled item) and the
+    among all items, self excluded; the search's scores also rank the map neighbours for
+    trustworthiness); ``x``: the same prepared for ``metric`` (ranks from a product of their
+    own when the space has identical rows). Returns ``{"rows", "preservation", "trust"}`` (per sampled item) and the
     summary ``{"knn_preservation", "knn_preservation_ci95", "trustworthiness",
     "trustworthiness_ci95", "n_items", "sampled"}``.
     """
-    from spacelens.neighbors import exact_search
+    from spacelens.neighbors.exact import ExactEngine, prepare_search
     from spacelens.stats import mean_ci
 
     n = len(coords)
     rows = sample_items(n, sample, seed)
-    high, _ = exact_search(np.ascontiguousarray(vectors[rows]), vectors, k, metric, query_rows=rows)
+    q, b, qrows, k = prepare_search(np.ascontiguousarray(vectors[rows]), vectors, k, metric, rows)
     low = map_knn(coords, k, rows)
+    trust = np.full(len(rows), np.nan)
+    seen = np.zeros(len(rows), dtype=bool)
+
+    def count_ranks(qi: np.ndarray, scores: np.ndarray) -> None:
+        # The exact search's scores of these sampled items against all n items (no duplicate
+        # rows, so its searched rows are the items), ordered like the distances: the ranks
+        # of their map neighbours come from the same product as their nearest items.
+        trust[qi] = _block_trust(scores, rows[qi], low[qi])
+        seen[qi] = True
+
+    # One exact search of the sample whose product also ranks the map neighbours; blocks of
+    # _BLOCK_ELEMENTS scores (tall enough for a fast GEMM, ~512 MB).
+    engine = ExactEngine(block_size=max(1, _BLOCK_ELEMENTS // n))
+    high, _ = engine.search_prepared(q, b, k, metric, qrows, on_scores=count_ranks if k < n / 2 else None,
+                                     description=f"Faithfulness on {len(rows):,} items ({metric})")
+    if k < n / 2 and not seen.all():
+        # The space has identical rows: the engine searched one row per group, whose scores
+        # are not ranks among all items (each would need its group's weight), so it showed
+        # none. Those ranks come from their own product, as without the engine's.
+        trust[~seen] = trustworthiness_rows(x, rows[~seen], low[~seen], metric)
     pres = knn_preservation(np.asarray(high), low)
-    trust = trustworthiness_rows(x, rows, low, metric)
     pm, plo, phi = mean_ci(pres, population=n)
     out = {"rows": rows, "preservation": pres, "trust": trust, "knn_preservation": pm,
            "knn_preservation_ci95": [plo, phi], "n_items": int(len(rows)), "sampled": bool(len(rows) < n)}
