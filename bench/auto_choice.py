@@ -31,15 +31,16 @@ from scale import make_data  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def decide(x: np.ndarray, k: int, recall: float) -> dict:
-    """The auto engine's steps up to its decision, timed."""
-    from spacelens.neighbors.approx import ExactIsCheaper, IvfEngine
+def decide(x: np.ndarray, k: int, recall: float, engine: str = "ivf") -> dict:
+    """The auto engine's steps up to its decision, timed, for an approximate ``engine``
+    (ivf: what auto runs; hnsw: the alternative measured on the same data)."""
+    from spacelens.neighbors.approx import ExactIsCheaper, HnswEngine, IvfEngine
     from spacelens.neighbors.cost import exact_seconds, gemm_speed
     from spacelens.neighbors.exact import prepare_search
 
     n, d = x.shape
     exact_est = exact_seconds(n, n, d)
-    eng = IvfEngine(recall=recall)
+    eng = (IvfEngine if engine == "ivf" else HnswEngine)(recall=recall)
     eng.exact_fallback = exact_est
     q, b, rows, k = prepare_search(x, x, k, "cosine", np.arange(n))
     t = time.perf_counter()
@@ -51,14 +52,15 @@ def decide(x: np.ndarray, k: int, recall: float) -> dict:
     projected = per_query * n
     try:
         eng._check_fallback(effort, tuning, projected, k)
-        decision = f"ivf, nprobe {effort}"
+        decision = f"{engine}, {eng.effort_name} {effort}"
     except ExactIsCheaper as why:
-        decision = "exact (" + ("IVF slower" if projected > exact_est else "target not reached") + ")"
+        decision = "exact (" + (f"{engine} slower" if projected > exact_est else "target not reached") + ")"
         print("  " + why.message, flush=True)
-    return {"n": n, "dim": d, "k": k, "gflops": round(gemm_speed() / 1e9, 1), "nlist": index.nlist,
+    size = index.nlist if engine == "ivf" else f"M {eng.M}, ef_construction {eng.ef_construction}"
+    return {"n": n, "dim": d, "k": k, "engine": engine, "gflops": round(gemm_speed() / 1e9, 1), "index": size,
             "exact_estimate_s": round(exact_est, 1), "index_build_s": round(build, 1), "tuning_s": round(tune, 1),
-            "tuning": tuning, "nprobe": effort, "recall_at_nprobe": tuning[-1][1],
-            "ivf_projected_s": round(projected, 1), "decision": decision}
+            "tuning": tuning, "effort": effort, "recall_at_effort": tuning[-1][1],
+            "projected_s": round(projected, 1), "decision": decision}
 
 
 def main() -> None:
@@ -68,25 +70,28 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=50, help="the graph's k (compare builds k_max = 50)")
     ap.add_argument("--recall", type=float, default=0.95)
     ap.add_argument("--spaces", default="AB", help="which of the two spaces (e.g. A: evaluate's case)")
+    ap.add_argument("--engine", default="ivf", choices=("ivf", "hnsw"),
+                    help="the approximate engine tuned (auto's is ivf; hnsw for comparison)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data(Path(tmp), args.n, args.classes)
         for side in [c.lower() for c in args.spaces]:
             x = np.load(data[side], mmap_mode="r")
-            r = decide(np.asarray(x), args.k, args.recall)
+            r = decide(np.asarray(x), args.k, args.recall, args.engine)
             r["space"] = side.upper()
             rows.append(r)
             print(json.dumps(r), flush=True)
-    out = ROOT / "bench" / "results" / (f"auto_choice_{args.n}.json" if args.k == 50 and args.spaces == "AB"
-                                        else f"auto_choice_{args.n}_k{args.k}_{args.spaces}.json")
+    tag = ("" if args.k == 50 and args.spaces == "AB" else f"_k{args.k}_{args.spaces}") + \
+        ("" if args.engine == "ivf" else f"_{args.engine}")
+    out = ROOT / "bench" / "results" / f"auto_choice_{args.n}{tag}.json"
     out.write_text(json.dumps({"recall_target": args.recall, "rows": rows}, indent=1))
-    print("\n| space | exact est. | IVF build | tuning | nprobe (of nlist) | recall@k | IVF projected | auto runs |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| space | engine (index) | exact est. | build | tuning | effort | recall@k | projected search | decision |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['space']} {r['n']:,} x {r['dim']} | {r['exact_estimate_s']:.0f} s | {r['index_build_s']:.0f} s | "
-              f"{r['tuning_s']:.0f} s | {r['nprobe']} ({r['nlist']}) | {r['recall_at_nprobe']:.3f} | "
-              f"{r['ivf_projected_s']:.0f} s | {r['decision']} |")
+        print(f"| {r['space']} {r['n']:,} x {r['dim']} | {r['engine']} ({r['index']}) | {r['exact_estimate_s']:.0f} s | "
+              f"{r['index_build_s']:.0f} s | {r['tuning_s']:.0f} s | {r['effort']} | {r['recall_at_effort']:.3f} | "
+              f"{r['projected_s']:.0f} s | {r['decision']} |")
     print(f"\nwritten to {out}")
 
 
