@@ -102,6 +102,14 @@ def test_compare_retrieval_shows_the_apis_numbers_and_verdict(page1440, versus_s
         assert cell("ci95") == f"{_signed(w['ci95'][0])} to {_signed(w['ci95'][1])}"
         assert cell("p") == _p(w["p_value"])
     assert page.locator("#versus p.verdict").inner_text().strip() == want["verdict"]
+    # the answer is brought into view: the side column scrolls until the verdict is on screen
+    page.wait_for_function("""() => {
+        const v = document.querySelector('#versus p.verdict').getBoundingClientRect();
+        const side = document.querySelector('.side').getBoundingClientRect();
+        return v.top >= side.top && v.bottom <= Math.min(side.bottom, window.innerHeight);
+    }""", timeout=10_000)
+    assert page.evaluate("document.querySelector('.side').scrollTop") > 0       # it was below the fold
+    assert page.evaluate("window.scrollY") == 0                                 # the page itself did not move
     assert page.locator("#versus-baseline").input_value() == ""   # no baseline unless picked
     assert page.locator('#versus [data-f="base-difference"]').count() == 0
     # the data were built so that A retrieves better: the sentence and the colouring say so

@@ -138,12 +138,23 @@ export async function compareRetrieval(): Promise<void> {
     shownKey = k;
     allClasses = false;
     renderVersus(job.result);
+    revealPanel();
   } catch (e) {
     box.innerHTML = `<p class="error">${esc((e as Error).message)}</p>`;
   } finally {
     running = null;
     syncVersus();
   }
+}
+
+/** Scroll the side column (only it: the page itself never scrolls, so the maps stay put) until
+ * the panel's top is in view: the answer arrives below the fold on a 900 px screen. */
+function revealPanel(): void {
+  const panel = $('#versus-panel');
+  const side = panel.closest<HTMLElement>('.side');
+  if (!side) return;
+  const top = panel.getBoundingClientRect().top - side.getBoundingClientRect().top + side.scrollTop;
+  side.scrollTo({ top: Math.max(0, top - 8), behavior: 'smooth' });
 }
 
 const RULE = 'beyond seed noise: the interval of B − A excludes 0 and B − A is larger than the whole interval of C − A';
@@ -161,9 +172,10 @@ export function renderVersus(res: Versus): void {
       <tr class="ci-row"><td colspan="${base ? 5 : 4}">95% CI <span data-f="ci95">${ci(x)}</span> · p <span data-f="p">${pText(x.p_value)}</span></td></tr></tbody>`;
   }).join('');
   const seedsHead = base ? `<th title="${RULE}">vs seeds</th>` : '';
-  $('#versus').innerHTML = `<table class="versus"><thead><tr><th></th><th title="${esc(res.space_a)}">A</th><th title="${esc(res.space_b)}">B</th><th>B − A</th>${seedsHead}</tr></thead>${rows}</table>
+  // The verdict first (the answer), then the figures it rests on.
+  $('#versus').innerHTML = `<p class="verdict">${esc(res.verdict)}</p>
+    <table class="versus"><thead><tr><th></th><th title="${esc(res.space_a)}">A</th><th title="${esc(res.space_b)}">B</th><th>B − A</th>${seedsHead}</tr></thead>${rows}</table>
     ${baselineHtml(res)}
-    <p class="verdict">${esc(res.verdict)}</p>
     <div class="per-class" id="versus-classes">${perClassHtml(res)}</div>
     <p class="muted">${res.n_queries.toLocaleString()} shared queries labelled by ${esc(res.label_field)}; interval: paired bootstrap, p: sign-flip randomization.</p>`;
 }
