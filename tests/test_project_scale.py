@@ -292,3 +292,70 @@ def test_faithfulness_with_identical_rows_keeps_two_products(monkeypatch, metric
     low = F.map_knn(coords, k, rows)
     np.testing.assert_array_equal(est["preservation"], F.knn_preservation(ref, low))
     np.testing.assert_array_equal(est["trust"], real(px, rows, low, metric))
+
+
+@pytest.fixture
+def recorded_umap(monkeypatch):
+    """umap.UMAP, recording the keyword arguments spacelens hands it."""
+    import umap
+
+    original, calls = umap.UMAP, []
+
+    def make(**kw):
+        calls.append(kw)
+        return original(**kw)
+
+    monkeypatch.setattr(umap, "UMAP", make)
+    return calls
+
+
+def test_large_umap_maps_use_umaps_fast_mode_and_say_so(home, monkeypatch, recorded_umap, caplog):
+    """From LARGE_UMAP items (lowered here) a UMAP map starts from PCA and runs its epochs in
+    parallel (umap-learn's unseeded mode), says so in one line, and is stored under those
+    settings; the map still separates the clusters (trustworthiness against scikit-learn's)."""
+    import logging
+
+    from sklearn.manifold import trustworthiness as sk_trust
+
+    from spacelens.project import maps
+
+    monkeypatch.setattr(maps, "LARGE_UMAP", 500)
+    x = _clustered(n=900)
+    _add_plain(home, x)
+    with caplog.at_level(logging.INFO, logger="spacelens"):
+        m = spacelens.project("s", method="umap", home=home)
+    assert recorded_umap[-1]["init"] == "pca"
+    assert recorded_umap[-1]["random_state"] is None and recorded_umap[-1]["n_jobs"] == -1
+    assert m.params["init"] == "pca" and m.params["layout"] == "parallel"
+    assert any("epochs in parallel" in r.getMessage() and "--layout seeded" in r.getMessage() for r in caplog.records)
+    assert sk_trust(_unit(x), m.coords, n_neighbors=10, metric="euclidean") > 0.9
+    # stored under its settings: asked again, it is loaded, not recomputed
+    monkeypatch.setattr(maps, "umap_map", lambda *a, **k: pytest.fail("UMAP recomputed"))
+    assert spacelens.project("s", method="umap", home=home).cached
+
+
+def test_seeded_layout_stays_reproducible_at_any_size(home, monkeypatch, recorded_umap):
+    """layout="seeded" keeps umap's seeded, single-threaded epochs (from PCA when large): two
+    fresh computations give the same coordinates to the bit; below LARGE_UMAP the default is
+    that too, with umap's spectral start, and its stored key is the one maps had before."""
+    from spacelens.project import maps
+
+    x = _clustered(n=600)
+    _add_plain(home, x)
+    small = spacelens.project("s", method="umap", home=home)
+    assert recorded_umap[-1]["init"] == "spectral" and recorded_umap[-1]["random_state"] == 0
+    assert "layout" not in small.params and "init" not in small.params
+    monkeypatch.setattr(maps, "LARGE_UMAP", 500)
+    first = spacelens.project("s", method="umap", layout="seeded", recompute=True, home=home)
+    again = spacelens.project("s", method="umap", layout="seeded", recompute=True, home=home)
+    assert recorded_umap[-1]["init"] == "pca" and recorded_umap[-1]["random_state"] == 0
+    assert first.params["init"] == "pca" and "layout" not in first.params
+    assert np.array_equal(first.coords, again.coords)
+
+
+def test_unknown_layout_is_one_clear_error(cli, home):
+    x = _clustered(n=300)
+    _add_plain(home, x)
+    r = cli("project", "s", "--layout", "fastest")
+    assert r.code != 0 and "Unknown UMAP layout 'fastest'" in r.err and "seeded" in r.err
+    assert "Traceback" not in r.err

@@ -491,7 +491,7 @@ def compare_all(dataset: str, *, k: int = 10, metric: str = "cosine", approx: bo
 # -- maps (spacelens.project) -------------------------------------------------------------------
 def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15, metric: str = "cosine",
             k: int = 10, trust_sample: int | None = 2000, align_to: str | None = None, recompute: bool = False,
-            plot=None, color: str | None = None, vs: str | None = None, home: Home = None):
+            plot=None, color: str | None = None, vs: str | None = None, layout: str = "auto", home: Home = None):
     """A 2D map of ``space`` with its faithfulness, cached in the registry (artifact "projection").
 
     ``method``: "pca", "umap" (from the space's cached kNN graph), "pca-umap" (PCA to 50 dims,
@@ -502,6 +502,8 @@ def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15
     ``align_to``: rotate/reflect/scale/shift onto that space's map (Procrustes on shared ids).
     ``plot``: also write a PNG there, coloured by the dataset column ``color`` or by
     ``color="coincidence"`` (per-item kNN Jaccard of a stored comparison with ``vs``).
+    ``layout`` (UMAP): "auto" lays out maps of 200,000 items or more from a PCA start with
+    parallel epochs (fast, not bit-for-bit reproducible); "seeded" keeps them reproducible.
     """
     from spacelens.display import as_projection_result
     from spacelens.project.core import METHODS, project as _project
@@ -515,7 +517,7 @@ def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15
         check_plot_path(plot)
         coloring = space_coloring(reg, space, color, vs, k)
     settings = dict(seed=seed, n_neighbors=n_neighbors, metric=metric, k=k, trust_sample=trust_sample,
-                    align_to=align_to, recompute=recompute)
+                    align_to=align_to, recompute=recompute, layout=layout)
     methods = METHODS if method == "all" else (method,)
     maps = {m: as_projection_result(_project(reg, space, m, **settings)) for m in methods}
     if plot is not None:

@@ -91,12 +91,15 @@ def _check(method: str, metric: str, n: int, n_neighbors: int, k: int, seed, spa
 
 def projection_params(method: str, *, metric: str = "cosine", seed: int = 0, n_neighbors: int = 15, k: int = 10,
                       trust_sample: int | None = TRUST_SAMPLE, n: int | None = None,
-                      align_to: str | None = None) -> dict:
+                      align_to: str | None = None, layout: str = "auto") -> dict:
     """The artifact params of a map: everything that changes its coordinates or its measures."""
     p = {"method": method, "metric": metric, "k": int(k),
          "trust_sample": None if trust_sample is None or (n is not None and n <= trust_sample) else int(trust_sample)}
     if method != "pca":  # PCA (scikit-learn's exact solvers here) does not depend on a seed
         p.update(seed=int(seed), n_neighbors=int(n_neighbors), min_dist=maps.MIN_DIST, graph="exact")
+        how = maps.umap_settings(n or 0, layout)
+        # only what differs from umap's defaults (spectral, seeded): maps stored before keep their key
+        p.update({key: v for key, v in how.items() if v not in ("spectral", "seeded")})
     if method == "pca-umap":
         p["pca_dims"] = maps.PCA_UMAP_DIMS
         p["graph"] = maps.pca_umap_engine(n) if n is not None else "exact"
@@ -133,17 +136,19 @@ def _step(description: str):
         yield
 
 
-def compute_map(x: np.ndarray, method: str, graph, *, n_neighbors: int, seed: int, name: str = "") -> np.ndarray:
-    """Coordinates of one map of the prepared vectors ``x`` (``graph``: its kNN graph, for UMAP)."""
+def compute_map(x: np.ndarray, method: str, graph, *, n_neighbors: int, seed: int, name: str = "",
+                layout: str = "auto") -> np.ndarray:
+    """Coordinates of one map of the prepared vectors ``x`` (``graph``: its kNN graph, for UMAP;
+    ``layout``: :func:`spacelens.project.maps.umap_settings`)."""
     n = len(x)
     if method == "pca":
         with _step(f"PCA map of {name} ({n:,} items)"):
             return maps.pca_map(x)
     if method == "umap":
         with _step(f"UMAP map of {name} ({n:,} items, from the cached kNN graph)"):
-            return maps.umap_map(x, graph.indices, graph.distances, graph.metric, n_neighbors, seed)
+            return maps.umap_map(x, graph.indices, graph.distances, graph.metric, n_neighbors, seed, layout=layout)
     with _step(f"PCA -> UMAP map of {name} ({n:,} items)"):
-        return maps.pca_umap_map(x, n_neighbors, seed, engine=maps.pca_umap_engine(n))
+        return maps.pca_umap_map(x, n_neighbors, seed, engine=maps.pca_umap_engine(n), layout=layout)
 
 
 def measure(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray, metric: str, k: int,
@@ -184,25 +189,28 @@ def measure(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray, metric: str,
 
 def project(reg, space, method: str = "umap", *, seed: int = 0, n_neighbors: int = 15, metric: str = "cosine",
             k: int = 10, trust_sample: int | None = TRUST_SAMPLE, align_to: str | None = None,
-            recompute: bool = False) -> Projection:
+            recompute: bool = False, layout: str = "auto") -> Projection:
     """The ``method`` map of ``space`` with its faithfulness, from the registry or computed and stored.
 
     ``align_to``: another space; the map is rotated/reflected/scaled/shifted onto that space's
     map (same method and settings) by Procrustes on the items both spaces hold.
-    ``recompute``: ignore a stored map (and replace it).
+    ``recompute``: ignore a stored map (and replace it). ``layout`` (UMAP maps): "auto"
+    (parallel epochs from 200,000 items), "seeded" (reproducible) or "parallel"
+    (:func:`spacelens.project.maps.umap_settings`).
     """
     rec = reg.space(space) if isinstance(space, str) else space
     _check(method, metric, rec.n_rows, n_neighbors, k, seed, rec.name)
     other = reg.space(align_to) if align_to else None
     params = projection_params(method, metric=metric, seed=seed, n_neighbors=n_neighbors, k=k,
-                               trust_sample=trust_sample, n=rec.n_rows, align_to=other.name if other else None)
+                               trust_sample=trust_sample, n=rec.n_rows, align_to=other.name if other else None,
+                               layout=layout)
     if not recompute:
         art = reg.get_artifact(KIND, rec.name, params, other=other.name if other else None)
         if art is not None and _fresh(art, rec, other):
             return _load(reg, art, rec)
     if other is not None:
         return _align(reg, rec, other, method, params, seed=seed, n_neighbors=n_neighbors, metric=metric, k=k,
-                      trust_sample=trust_sample, recompute=recompute)
+                      trust_sample=trust_sample, recompute=recompute, layout=layout)
 
     from spacelens.neighbors import cached_graph, knn_graph, prepare
 
@@ -226,7 +234,7 @@ def project(reg, space, method: str = "umap", *, seed: int = 0, n_neighbors: int
                 break
     if coords is None:
         t0 = time.perf_counter()
-        coords = compute_map(x, method, graph, n_neighbors=n_neighbors, seed=seed, name=rec.name)
+        coords = compute_map(x, method, graph, n_neighbors=n_neighbors, seed=seed, name=rec.name, layout=layout)
         seconds["map"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
