@@ -167,8 +167,10 @@ def figures(step: str, out: dict) -> tuple[str, str]:
         knn_items = f.get("knn_preservation_items", f.get("n_items"))
         knn = (f"kNN preservation of all {knn_items:,} items ({f.get('per_item')})" if knn_items != f.get("n_items")
                else f"kNN preservation 95% CI {_ci(f.get('knn_preservation_ci95'))}")
+        graph = (f"; map from a graph of recall@{f['graph_recall']['k']} {f['graph_recall']['mean']:.3f}"
+                 if f.get("graph_recall") else "")
         return fig, (f"{knn}; trustworthiness 95% CI {_ci(f.get('trustworthiness_ci95'))} "
-                     f"({f.get('n_items', f.get('trust_items')):,} random items)")
+                     f"({f.get('n_items', f.get('trust_items')):,} random items){graph}")
     return "", ""
 
 
