@@ -8,9 +8,8 @@ from __future__ import annotations
 from rich.table import Table
 
 from spacelens.cli._common import console
+from spacelens.evaluate.versus import SHORT as _SHORT
 from spacelens.formatting import fmt, fmt_ci, fmt_p
-
-_SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-precision", "precision_at_1": "P@1"}
 
 
 _f, _ci = fmt, fmt_ci
