@@ -17,9 +17,9 @@ n_sample x N x d, never a full graph built just to score a map) and its map neig
 all map points (a k-d tree). The search's own product of the sample with the space (blocks of
 scores against all items, :meth:`~spacelens.neighbors.exact.ExactEngine.search_prepared`'s
 ``on_scores``) also ranks the map neighbours for trustworthiness: one product for both
-measures (a second one only when the space has identical rows). Each measure is a mean of per-item values, so the sample mean is
-an unbiased estimate of the full mean, reported with its 95% t interval (finite population
-correction, :func:`spacelens.stats.mean_ci`).
+measures (a second one only when the space has identical rows). Each measure is a mean of
+per-item values, so the sample mean is an unbiased estimate of the full mean, reported with
+its 95% t interval (finite population correction, :func:`spacelens.stats.mean_ci`).
 """
 
 from __future__ import annotations
@@ -185,17 +185,25 @@ def sampled_faithfulness(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray,
 
     ``vectors``: the space as stored (searched exactly for each sampled item's k neighbours
     among all items, self excluded; the search's scores also rank the map neighbours for
-    trustworthiness); ``x``: the same prepared for ``metric`` (ranks from a product of their
-    own when the space has identical rows). Returns ``{"rows", "preservation", "trust"}`` (per sampled item) and the
-    summary ``{"knn_preservation", "knn_preservation_ci95", "trustworthiness",
+    trustworthiness); ``x``: the same through :func:`spacelens.neighbors.prepare` for
+    ``metric`` (the base the search reads; ranks from a product of their own when the space
+    has identical rows). Returns ``{"rows", "preservation", "trust"}`` (per sampled item) and
+    the summary ``{"knn_preservation", "knn_preservation_ci95", "trustworthiness",
     "trustworthiness_ci95", "n_items", "sampled"}``.
     """
-    from spacelens.neighbors.exact import ExactEngine, prepare_search
+    from spacelens.neighbors.exact import ExactEngine, Side, check_k
+    from spacelens.neighbors.metrics import check_metric, check_vectors, row_norms
     from spacelens.stats import mean_ci
 
     n = len(coords)
+    check_metric(metric)
+    k = check_k(k, n, self_excluded=True)
     rows = sample_items(n, sample, seed)
-    q, b, qrows, k = prepare_search(np.ascontiguousarray(vectors[rows]), vectors, k, metric, rows)
+    # The space as the exact engine searches it, from ``x`` (already prepared: no second
+    # normalised copy, 1 GB at 1M x 256); the cosine norms are those prepare() divided by.
+    raw = check_vectors(vectors)
+    b = Side(raw, x, row_norms(raw) if metric == "cosine" else None)
+    q = b.take(rows)
     low = map_knn(coords, k, rows)
     trust = np.full(len(rows), np.nan)
     seen = np.zeros(len(rows), dtype=bool)
@@ -210,7 +218,7 @@ def sampled_faithfulness(vectors: np.ndarray, x: np.ndarray, coords: np.ndarray,
     # One exact search of the sample whose product also ranks the map neighbours; blocks of
     # _BLOCK_ELEMENTS scores (tall enough for a fast GEMM, ~512 MB).
     engine = ExactEngine(block_size=max(1, _BLOCK_ELEMENTS // n))
-    high, _ = engine.search_prepared(q, b, k, metric, qrows, on_scores=count_ranks if k < n / 2 else None,
+    high, _ = engine.search_prepared(q, b, k, metric, rows, on_scores=count_ranks if k < n / 2 else None,
                                      description=f"Faithfulness on {len(rows):,} items ({metric})")
     if k < n / 2 and not seen.all():
         # The space has identical rows: the engine searched one row per group, whose scores
