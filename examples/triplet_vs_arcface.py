@@ -226,7 +226,7 @@ def main(argv=None) -> dict:
     evo = {}
     for exp in ("digits-triplet", "digits-arcface"):
         png = out / f"evolution_{exp}.png"
-        ev = spacelens.api.evolution(exp, split="val", k=args.k, label_field="label", plot=png, home=reg)
+        ev = spacelens.evolution(exp, split="val", k=args.k, label_field="label", plot=png, home=reg)
         print(f"\nEvolution of {exp} (val, k={args.k}); plot: {png}")
         print(format_table(ev))
         evo[exp] = ev.to_dict()

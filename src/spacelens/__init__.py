@@ -10,12 +10,15 @@ import spacelens.evolution  # noqa: F401
 import spacelens.project  # noqa: F401
 import spacelens.report  # noqa: F401
 from spacelens.api import (add, build_index, change_groups, changed_items, compare, compare_all, composition, delete_index,
-                           evaluate, evaluate_versus, evolution, knn, leaderboard, list_indexes, load_dataset,
+                           evaluate, evaluate_versus, knn, leaderboard, list_indexes, load_dataset,
                            load_space, log_space, ls, neighbour_changes, open_registry, project, prune_evaluations,
-                           query, remove_evaluations, report, rm, show)
+                           query, remove_evaluations, rm, show)
+# Verbs built on the API (they call it; it never calls them): no import cycle.
+from spacelens.evolution import evolution
+from spacelens.report import report
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
 
-__version__ = "0.1.0"
+from spacelens.version import __version__
 
 __all__ = [
     # track

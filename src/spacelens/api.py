@@ -464,20 +464,6 @@ def composition(a, b: str | None = None, *, label_field: str, k: int = 10, top: 
     return out
 
 
-def report(a: str, b: str, output="report.html", *, baseline: str | None = None, label_field: str | None = None,
-           k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
-           home: Home = None) -> dict:
-    """Write one self-contained HTML report on ``a`` vs ``b`` (plots inline, no network) and its
-    content as JSON: agreement per k (Jaccard, overlap@k, CKNNA, CKA), against ``baseline``
-    (a reseeded run of ``a``) whether it is more than noise, and with ``label_field`` where
-    they differ (per label, items that changed most), how class mixing changed and which
-    retrieves better. Returns the content with the ``html`` and ``json`` paths."""
-    from spacelens.report import write_report
-
-    return write_report(a, b, output, baseline=baseline, label_field=label_field, k=k, json_output=json_output,
-                        metric_a=metric_a, metric_b=metric_b, seed=seed, home=open_registry(home))
-
-
 def compare_all(dataset: str, *, k: int = 10, metric: str = "cosine", approx: bool = False,
                 include_self: bool = False, engine: str | None = None, engine_params: dict | None = None,
                 cka: bool = True, recall: float = 0.95, home: Home = None):
@@ -523,23 +509,3 @@ def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15
     if plot is not None:
         plot_projections(list(maps.values()), plot, coloring)
     return maps if method == "all" else maps[method]
-
-
-# -- spaces over training (spacelens.evolution) -------------------------------------------------
-def evolution(experiment: str, *, split: str | None = "val", k: int = 10, label_field: str | None = None,
-              metric: str = "cosine", run: str | None = None, plot=None, home: Home = None):
-    """Per epoch of ``experiment`` (spaces of ``split`` logged with a step): mean kNN Jaccard to the
-    previous and to the last epoch, and with ``label_field`` the evaluation metrics; answers "is it
-    worth training longer?" in ``.verdict``. ``run``: which training run (default: the latest; the
-    others are listed in ``.info["other_runs"]``). ``plot``: also write the curves to that PNG.
-    Returns a :class:`~spacelens.evolution.Evolution` (``.epochs``, ``.to_dict()``, ``.to_frame()``).
-    """
-    from spacelens.evolution import evolution as _evolution, plot_evolution
-
-    ev = _evolution(open_registry(home), experiment, split=split, k=k, label_field=label_field, metric=metric,
-                    run=run)
-    if plot is not None:
-        plot_evolution(ev, plot)
-    from spacelens.display import as_evolution_result
-
-    return as_evolution_result(ev)

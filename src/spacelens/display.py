@@ -19,9 +19,10 @@ import math
 
 import numpy as np
 
+from spacelens import catalogue
+
 BLUE, ORANGE, GREY = "#3b6ea8", "#c9843a", "#8a8a8a"
-SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-precision", "precision_at_1": "P@1",
-         "mean_average_precision": "MAP", "mean_reciprocal_rank": "MRR", "NMI": "NMI", "AMI": "AMI"}
+SHORT = {f.name: f.short for f in catalogue.METRICS}   # metric headers, from the one catalogue
 
 
 # -- building blocks -----------------------------------------------------------------------
@@ -111,10 +112,10 @@ def comparison_html(c) -> str:
         rows.append(("chance level", info["chance"]))
     curve = info.get("curve", {}) or {}
     point = curve.get(str(c.k), {})
-    for key, label in (("overlap", "overlap@k"), ("cknna", "CKNNA")):
+    for key, label in (("overlap", catalogue.short("overlap")), ("cknna", catalogue.short("cknna"))):
         if point.get(key) is not None:
             rows.append((label, point[key]))
-    for key, label in (("cka", "linear CKA"), ("cka_unbiased", "unbiased CKA")):
+    for key, label in (("cka", catalogue.short("cka")), ("cka_unbiased", catalogue.short("cka_unbiased"))):
         v = info.get(key)
         if isinstance(v, dict):
             v = v.get("value", v.get("cka"))

@@ -22,6 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from spacelens import catalogue
 from spacelens.errors import SpacelensError
 from spacelens.registry import Registry, Space
 
@@ -29,12 +30,11 @@ from spacelens.registry import Registry, Space
 # the epochs beats the mean over the quarter before by at least MIN_GAIN; "settled" when the
 # last epoch's Jaccard to the previous one is at least SETTLED_JACCARD (an item keeps ~89% of
 # its neighbours from one epoch to the next).
-PRIMARY = "mean_average_precision_at_r"
+PRIMARY = catalogue.PRIMARY_METRIC
 MIN_GAIN = 0.005
 SETTLED_JACCARD = 0.8
 METRICS_SHOWN = ("mean_average_precision_at_r", "r_precision", "precision_at_1", "NMI", "AMI")
-SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-prec", "precision_at_1": "P@1",
-         "mean_average_precision": "MAP", "mean_reciprocal_rank": "MRR", "NMI": "NMI", "AMI": "AMI"}
+SHORT = {f.name: f.short for f in catalogue.METRICS}   # headers, from the one catalogue
 
 
 @dataclass
@@ -133,7 +133,9 @@ def _stored_jaccard(reg: Registry, a: str, b: str, k: int, metric: str) -> float
     from spacelens.compare import load_comparison
 
     c = load_comparison(reg, a, b, k=k, metric_a=metric, metric_b=metric, include_self=False)
-    if c is None or c.info.get("engine") != "exact":
+    from spacelens.neighbors.engines import is_exact
+
+    if c is None or not is_exact(c.info.get("engine")):
         return None
     return float(c.mean)
 
@@ -168,7 +170,7 @@ def metrics_of(reg: Registry, space: str, label_field: str, metric: str = "cosin
     return {m: (None if info.get(m) is None else float(info[m])) for m in SHORT if m in info}
 
 
-def evolution(reg: Registry, experiment: str, *, split: str | None = "val", k: int = 10,
+def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val", k: int = 10,
               label_field: str | None = None, metric: str = "cosine", run: str | None = None) -> Evolution:
     """Per epoch: Jaccard to the previous and to the last epoch, and metrics (see module doc)."""
     if isinstance(k, bool) or int(k) < 1:
@@ -249,15 +251,19 @@ def _verdict(rows: list[EpochRow], k: int) -> str:
             f"neighbours without improving retrieval")
 
 
+def _width(metric: str) -> int:
+    return max(7, len(SHORT[metric]))
+
+
 def format_table(ev: Evolution) -> str:
     """A plain-text table of an evolution (for scripts and the example; the CLI uses rich)."""
     cols = [m for m in METRICS_SHOWN if any(m in r.metrics for r in ev.epochs)]
-    head = f"{'epoch':>6} {'J(prev)':>8} {'J(last)':>8}" + "".join(f" {SHORT[m]:>7}" for m in cols)
+    head = f"{'epoch':>6} {'J(prev)':>8} {'J(last)':>8}" + "".join(f" {SHORT[m]:>{_width(m)}}" for m in cols)
     lines = [head]
     for r in ev.epochs:
         jp = "-" if r.jaccard_prev is None else f"{r.jaccard_prev:.3f}"
         lines.append(f"{r.step:>6} {jp:>8} {r.jaccard_last:>8.3f}"
-                     + "".join(f" {_fmt(r.metrics.get(m)):>7}" for m in cols))
+                     + "".join(f" {_fmt(r.metrics.get(m)):>{_width(m)}}" for m in cols))
     lines.append(ev.verdict + ".")
     return "\n".join(lines)
 
@@ -304,3 +310,20 @@ def plot_evolution(ev: Evolution, path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def evolution(experiment: str, *, split: str | None = "val", k: int = 10, label_field: str | None = None,
+              metric: str = "cosine", run: str | None = None, plot=None, home=None):
+    """Per epoch of ``experiment`` (spaces of ``split`` logged with a step): mean kNN Jaccard to the
+    previous and to the last epoch, and with ``label_field`` the evaluation metrics; answers "is it
+    worth training longer?" in ``.verdict``. ``run``: which training run (default: the latest; the
+    others are listed in ``.info["other_runs"]``). ``plot``: also write the curves to that PNG.
+    Returns a :class:`~spacelens.evolution.Evolution` (``.epochs``, ``.to_dict()``, ``.to_frame()``).
+    """
+    reg = home if isinstance(home, Registry) else Registry(home)
+    ev = epoch_evolution(reg, experiment, split=split, k=k, label_field=label_field, metric=metric, run=run)
+    if plot is not None:
+        plot_evolution(ev, plot)
+    from spacelens.display import as_evolution_result
+
+    return as_evolution_result(ev)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from contextlib import contextmanager
@@ -42,18 +41,11 @@ def handle_errors():
 
 
 def print_json(obj: Any) -> None:
-    """JSON on stdout (numbers as numbers, paths and numpy scalars as plain values)."""
-    def default(o):
-        if hasattr(o, "tolist"):
-            return o.tolist()
-        if isinstance(o, Path):
-            return str(o)
-        if hasattr(o, "__dataclass_fields__"):
-            from dataclasses import asdict
-            return asdict(o)
-        return str(o)
+    """JSON on stdout (numbers as numbers, NaN as null, paths and numpy values as plain values):
+    the one encoder every surface uses (:mod:`spacelens.jsonable`)."""
+    from spacelens.jsonable import dumps
 
-    sys.stdout.write(json.dumps(obj, indent=2, default=default) + "\n")
+    sys.stdout.write(dumps(obj, indent=2) + "\n")
 
 
 def engine_params(items: Optional[list[str]], scheduler: Optional[str] = None) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from spacelens.cli._common import console
-from spacelens.evaluate.versus import SHORT as _SHORT
+from spacelens.catalogue import short as _short
 from spacelens.formatting import fmt, fmt_ci, fmt_p
 
 
@@ -106,7 +106,7 @@ def print_versus(out: dict) -> None:
         t.add_column(col, justify="left" if col == "metric" else "right")
     for m, res in out["metrics"].items():
         w = out["wins"][m]
-        t.add_row(_SHORT.get(m, m), _f(res["mean_a"], 4), _f(res["mean_b"], 4), _f(res["difference"], 4, True),
+        t.add_row(_short(m), _f(res["mean_a"], 4), _f(res["mean_b"], 4), _f(res["difference"], 4, True),
                   _ci(res["ci95"], 4, True),
                   fmt_p(res.get("p_value")),
                   f"{b}: {res['b_better']:,} / {a}: {res['a_better']:,}",
@@ -121,7 +121,7 @@ def print_versus(out: dict) -> None:
         for m, res in out["baseline"]["metrics"].items():
             p = res.get("p_value")
             verdict = {True: "[green]beyond[/green]", False: "[yellow]within[/yellow]"}.get(beyond.get(m), "-")
-            bt.add_row(_SHORT.get(m, m), _f(res["difference"], 4, True), _ci(res["ci95"], 4, True),
+            bt.add_row(_short(m), _f(res["difference"], 4, True), _ci(res["ci95"], 4, True),
                        fmt_p(p), verdict)
         console.print(bt)
     per = out["per_class"]["mean_average_precision_at_r"]

@@ -8,25 +8,16 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from spacelens import api
+from spacelens import api, catalogue
 from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
 from spacelens.cli._table import Col, print_fitted
 from spacelens.errors import SpacelensError
 from spacelens.evaluate.leaderboard import settings_text
 
-_SHORT = {"precision_at_1": "P@1", "r_precision": "R-prec", "mean_average_precision_at_r": "MAP@R",
-          "mean_average_precision": "MAP", "mean_reciprocal_rank": "MRR", "NMI": "NMI", "AMI": "AMI"}
-_ORDER = ["mean_average_precision_at_r", "r_precision", "precision_at_1", "mean_average_precision",
-          "mean_reciprocal_rank", "NMI", "AMI"]
-_EXPLAIN = {
-    "mean_average_precision_at_r": "mean over queries of (1/R) sum of P@i at correct ranks i <= R",
-    "r_precision": "correct among the first R neighbours, / R",
-    "precision_at_1": "nearest neighbour has the query's label",
-    "mean_average_precision": "(1/R) sum of P@i at correct ranks i <= k",
-    "mean_reciprocal_rank": "1 / rank of the first correct neighbour (0 if none within k)",
-    "NMI": "normalised mutual information, clusters vs labels",
-    "AMI": "adjusted (for chance) mutual information, clusters vs labels",
-}
+# Labels, order and definitions come from the one catalogue of figures (as on every surface).
+_ORDER = list(catalogue.METRIC_NAMES)
+_SHORT = {m: catalogue.short(m) for m in _ORDER}
+_EXPLAIN = {m: catalogue.definition(m) for m in _ORDER}
 
 
 def _fmt(x) -> str:
@@ -125,8 +116,8 @@ def evaluate(
         if m in res:
             ci = ([f"{cis[m][0]:.4f}-{cis[m][1]:.4f}" if cis.get(m) and cis[m][0] is not None else ""]
                   if cis else [])
-            table.add_row(m, _fmt(res[m]), *ci, _EXPLAIN[m] + (" (avg of per-label avgs)" if avg_of_avgs and m in _EXPLAIN
-                                                           and m not in ("NMI", "AMI") else ""))
+            table.add_row(m, _fmt(res[m]), *ci, _EXPLAIN[m] + (" (avg of per-label avgs)" if avg_of_avgs
+                                                           and m in catalogue.RETRIEVAL_METRICS else ""))
     console.print(table)
     console.print(f"{info['n_queries']:,} queries ({info['n_lone']:,} lone, left out of the kNN metrics), "
                   f"{info['n_reference']:,} references, {info['n_classes']:,} labels; neighbours: {info['knn']}; "
@@ -145,10 +136,11 @@ def evaluate(
         pt = Table(title="per label, worst MAP@R first", title_justify="left")
         pt.add_column("label", style="bold")
         pt.add_column("queries", justify="right")
-        for m in _ORDER[:5]:
+        for m in catalogue.RETRIEVAL_METRICS:
             pt.add_column(_SHORT[m], justify="right")
         for row in res["per_class"]:
-            pt.add_row(str(row["label"]), f"{row['n_queries']:,}", *[_fmt(row[m]) for m in _ORDER[:5]])
+            pt.add_row(str(row["label"]), f"{row['n_queries']:,}", 
+                       *[_fmt(row[m]) for m in catalogue.RETRIEVAL_METRICS])
         console.print(pt)
 
 

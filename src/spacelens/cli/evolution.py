@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from spacelens import api
 from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
 
 
@@ -37,8 +36,10 @@ def evolution(
     Example: spacelens evolution digits-triplet --split val -k 10 --label-field label --plot evo.png
     """
     reg = home_arg(home)
-    ev = api.evolution(experiment, split=split, k=k, label_field=label_field, metric=metric, run=run, plot=plot,
-                       home=reg)
+    from spacelens.evolution import evolution
+
+    ev = evolution(experiment, split=split, k=k, label_field=label_field, metric=metric, run=run, plot=plot,
+                   home=reg)
     if as_json:
         d = ev.to_dict()
         if plot is not None:

@@ -11,6 +11,7 @@ from rich.table import Table
 from spacelens import api
 from spacelens.cli._common import HomeOption, JsonOption, console, engine_params, home_arg, print_json
 from spacelens.errors import SpacelensError
+from spacelens.neighbors.engines import ENGINE_NAMES, INDEX_MODELS
 
 _PANEL = "Neighbours"
 MetricOption = typer.Option("cosine", "--metric", "-m", help="Distance: cosine (1 - cos), l2 (squared "
@@ -35,7 +36,7 @@ def knn(
     space: str = typer.Argument(..., help="Space whose kNN graph to build."),
     k: int = typer.Option(10, "-k", help="Neighbours per item (self excluded)."),
     metric: str = MetricOption,
-    engine: str = typer.Option("exact", "--engine", "-e", help="exact, hnsw, ivf or dask."),
+    engine: str = typer.Option("exact", "--engine", "-e", help=f"One of: {', '.join(ENGINE_NAMES)}."),
     param: Optional[List[str]] = ParamOption,
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler for --engine dask: "
                                             "threads, processes (a local cluster) or an address tcp://HOST:PORT."),
@@ -51,6 +52,7 @@ def knn(
     import time
 
     from spacelens.neighbors import knn_graph, measure_recall
+    from spacelens.neighbors.engines import is_exact
 
     reg = home_arg(home)
     params = engine_params(param, scheduler)
@@ -61,7 +63,7 @@ def knn(
            "n_rows": len(g.indices), "seconds": round(seconds, 3),
            "mean_distance": float(g.distances.mean()) if g.distances.size else None}
     if recall:
-        out["recall"] = (1.0 if engine == "exact" else
+        out["recall"] = (1.0 if is_exact(engine) else
                          measure_recall(reg.load_vectors(space), engine, g.k, metric, graph=g, **params))
     if as_json:
         print_json(out)
@@ -162,7 +164,7 @@ embeddings_app = typer.Typer(help="Named search indexes over a space: build, lis
 def embeddings_load(
     index_name: str = typer.Argument(..., help="Name for the index (replaces an index of that name)."),
     space: str = typer.Argument(..., help="Space to index."),
-    model: str = typer.Option("exact", "--model", help="exact (flat, brute force), hnsw or ivf."),
+    model: str = typer.Option("exact", "--model", help=f"One of: {', '.join(INDEX_MODELS)} (exact: flat, brute force)."),
     similarity: str = typer.Option("cosine", "--similarity", help="cosine, l2 or dot."),
     param: Optional[List[str]] = ParamOption,
     as_json: bool = JsonOption,

@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 
-from spacelens import api
 from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
 
 
@@ -40,8 +39,10 @@ def report(
 
     Example: spacelens report triplet.val arcface.val --baseline triplet2.val --label-field label -o report.html
     """
-    out = api.report(space_a, space_b, output, baseline=baseline, label_field=label_field, k=k,
-                     json_output=json_output, metric_a=metric_a, metric_b=metric_b, seed=seed, home=home_arg(home))
+    from spacelens.report import report
+
+    out = report(space_a, space_b, output, baseline=baseline, label_field=label_field, k=k,
+                 json_output=json_output, metric_a=metric_a, metric_b=metric_b, seed=seed, home=home_arg(home))
     if as_json:
         print_json(out)
         return

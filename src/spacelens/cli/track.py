@@ -172,13 +172,15 @@ def _derived_line(d: dict) -> str:
         if isinstance(info.get("chance"), float):
             parts.append(f"chance {info['chance']:.4f}")
         if isinstance(info.get("cka"), float):
-            parts.append(f"CKA {info['cka']:.3f}")
+            parts.append(f"linear CKA {info['cka']:.3f}")
         return ", ".join(parts)
     if d["kind"] == "evaluation":
         from spacelens.evaluate import evaluation_settings
 
-        scores = ", ".join(f"{short} {info[m]:.4f}" for m, short in (("mean_average_precision_at_r", "MAP@R"),
-                           ("precision_at_1", "P@1"), ("NMI", "NMI")) if isinstance(info.get(m), float))
+        from spacelens.catalogue import short
+
+        scores = ", ".join(f"{short(m)} {info[m]:.4f}" for m in ("mean_average_precision_at_r", "precision_at_1", "NMI")
+                           if isinstance(info.get(m), float))
         return f"{settings_text(evaluation_settings(info))}: {scores or 'no scores'}"
     other = f" vs {d['other_space']}" if d.get("other_space") else ""
     summary = ", ".join(f"{k}={_fmt_num(v)}" for k, v in info.items() if isinstance(v, (int, float)))[:160]

@@ -26,10 +26,11 @@ from spacelens.compare.cka import cka_pair, linear_cka
 from spacelens.compare.jaccard import chance_jaccard, k_curve, summarize
 from spacelens.compare.sampled import sample_rows, sampled_neighbours
 from spacelens.errors import SpacelensError, SpacelensWarning
+from spacelens.jsonable import jsonable
+from spacelens.neighbors.engines import APPROX_DEFAULT, RECALL_ENGINES, is_exact
 from spacelens.stats import mean_ci
 
 KIND = "comparison"
-APPROX_DEFAULT = "ivf"
 DEFAULT_RECALL = 0.95   # target recall of approximate graphs (auto, --approx)
 _EFFORT_PARAMS = ("nprobe", "ef_search")   # a fixed search effort: no recall target
 CKA_SAMPLE_MAX = 200_000  # with --sample, CKA on at most this many random items
@@ -211,10 +212,10 @@ def _resolve_engine(engine, approx: bool, engine_params: dict | None, recall: fl
     from spacelens.neighbors import get_engine
 
     name = engine or (APPROX_DEFAULT if approx else "auto")
-    if approx and name in ("exact", "auto"):
+    if approx and (name == "auto" or is_exact(name)):
         name = APPROX_DEFAULT
     params = {k: v for k, v in (engine_params or {}).items() if v is not None}
-    if (isinstance(name, str) and name in ("auto", "ivf", "hnsw") and recall is not None
+    if (isinstance(name, str) and name in RECALL_ENGINES and recall is not None
             and not any(p in params for p in _EFFORT_PARAMS)):
         params.setdefault("recall", recall)
     eng = get_engine(name, **params)
@@ -468,16 +469,7 @@ def _params(k, metric_a, metric_b, include_self, engine_name, engine_params: dic
             "engine": engine_name, "engine_params": dict(engine_params)}
 
 
-def _jsonable(d):
-    if isinstance(d, dict):
-        return {str(k): _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    if isinstance(d, np.generic):
-        return _jsonable(d.item())
-    return d
+_jsonable = jsonable   # the one JSON encoder
 
 
 def load_comparison(reg, a: str, b: str, k: int = 10, metric_a: str | None = None, metric_b: str | None = None,
@@ -502,7 +494,7 @@ def load_comparison(reg, a: str, b: str, k: int = 10, metric_a: str | None = Non
             continue
         if include_self is not None and bool(p.get("include_self")) != include_self:
             continue
-        found.append((bool(p.get("include_self")), p.get("engine") != "exact", ma != "cosine" or mb != "cosine",
+        found.append((bool(p.get("include_self")), not is_exact(p.get("engine")), ma != "cosine" or mb != "cosine",
                       -art.id, art, ma, mb, swapped))
     if not found:
         return None

@@ -22,7 +22,6 @@ finds such groups automatically and describes each by its metadata.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -251,12 +250,6 @@ def group_sentence(d: dict) -> str:
 
 def groups_to_dict(out: dict) -> dict:
     """JSON-ready (NaN as None)."""
-    def clean(x):
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [clean(v) for v in x]
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        return x.item() if hasattr(x, "item") and not hasattr(x, "__len__") else x
-    return clean(out)
+    from spacelens.jsonable import jsonable
+
+    return jsonable(out)

@@ -21,7 +21,6 @@ The result is stored as artifact ``"evaluation"`` on the space: ``info`` holds t
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 
@@ -29,9 +28,11 @@ import numpy as np
 import pandas as pd
 
 from spacelens.errors import SpacelensError, SpacelensWarning
+from spacelens.jsonable import jsonable
 from spacelens.evaluate.clustering import CLUSTER_METRICS, clustering_metrics, kmeans_assignment
 from spacelens.evaluate.retrieval import METRICS, RetrievalAccumulator, label_counts, resolve_k
 from spacelens.neighbors.base import Engine
+from spacelens.neighbors.engines import RECALL_ENGINES
 from spacelens.registry import Registry, Space
 
 ALL_METRICS = METRICS + CLUSTER_METRICS
@@ -43,8 +44,7 @@ SEARCH_BLOCK_ENTRIES = 1 << 24
 MIN_SEARCH_BLOCK = 256  # ...but at least this many queries per call (each call prepares the base)
 
 
-def _nan_to_none(x):
-    return None if isinstance(x, float) and math.isnan(x) else x
+_nan_to_none = jsonable   # NaN as None (the one JSON encoder)
 
 
 def _column(reg: Registry, space: Space, field: str, what: str) -> np.ndarray:
@@ -243,7 +243,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         check_sample(sample, avg_of_avgs)
         engine, engine_params = "exact", {}
     params_engine = dict(engine_params or {})
-    if recall is not None and engine in ("auto", "ivf", "hnsw") and not {"nprobe", "ef_search"} & set(params_engine):
+    if recall is not None and engine in RECALL_ENGINES and not {"nprobe", "ef_search"} & set(params_engine):
         params_engine.setdefault("recall", recall)
     rec = reg.space(space)
     labels = load_labels(reg, rec, label_field)
@@ -276,8 +276,11 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         from spacelens.evaluate.sampled import sampled_scores
 
         how = "sample"
-        sel, per_query = sampled_scores(reg, rec, q_pos, ref_pos, ref_includes_query, keep, rc, qc, counts.r, kk,
-                                        metric, int(sample), seed, acc)
+        def exact_blocks(qp, qrows):
+            return _neighbour_blocks(reg, rec, qp, ref_pos, qrows, kk, metric, "exact", {}, "stream")
+
+        sel, per_query = sampled_scores(exact_blocks, q_pos, ref_pos, ref_includes_query, keep, rc, qc, counts.r,
+                                        int(sample), seed, acc)
         sample_info = {"n": int(len(sel)), "seed": int(seed), "population": int(len(keep)), "per_query": per_query}
     elif len(keep) and kk > 0:
         graph = None

@@ -14,11 +14,11 @@ import json
 
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.evaluate.core import ALL_METRICS, ARTIFACT
+from spacelens.neighbors.engines import is_exact
 from spacelens.registry import Registry
 
 # The settings a leaderboard group shares, in the order they are described.
 SETTINGS = ("label_field", "metric", "k", "split", "avg_of_avgs", "engine", "clustering")
-_EXACT_ENGINES = ("exact", "dask")   # dask runs the exact search: same neighbours
 _NOT_RESULT_PARAMS = ("scheduler",)  # where work runs, not what it computes
 
 
@@ -30,7 +30,7 @@ def evaluation_settings(info: dict) -> dict:
         split = f"{field}{split['query']} vs {split.get('reference') or 'all'}"
     engine = info.get("engine") or "exact"
     params = {k: v for k, v in (info.get("engine_params") or {}).items() if k not in _NOT_RESULT_PARAMS}
-    if engine in _EXACT_ENGINES:
+    if is_exact(engine):   # every exact engine (dask runs the exact search) gives the same neighbours
         engine = "exact"
     elif params:
         engine = f"{engine} {json.dumps(params, sort_keys=True, separators=(',', '='))}"

@@ -51,20 +51,20 @@ def summarize_sample(per_query: dict[str, np.ndarray], population: int) -> dict[
     return out
 
 
-def sampled_scores(reg, rec, q_pos, ref_pos, ref_includes_query: bool, keep: np.ndarray, rc: np.ndarray,
-                   qc: np.ndarray, r: np.ndarray, k: int, metric: str, n_sample: int, seed: int, acc=None):
+def sampled_scores(neighbour_blocks, q_pos, ref_pos, ref_includes_query: bool, keep: np.ndarray, rc: np.ndarray,
+                   qc: np.ndarray, r: np.ndarray, n_sample: int, seed: int, acc=None):
     """``(sel, {metric: per-query score})`` for a random sample ``sel`` (positions into ``q_pos``)
-    of the scored queries ``keep``, their ``k`` neighbours searched exactly among the references.
+    of the scored queries ``keep``, their neighbours searched exactly among the references by
+    ``neighbour_blocks(query_positions, query_rows)`` (evaluate's exact search: yields
+    ``(positions in the block, neighbour indices into the references)``).
 
     ``acc`` (a :class:`~spacelens.evaluate.retrieval.RetrievalAccumulator`) also receives them,
     for the per-label means of the sampled queries.
     """
-    from spacelens.evaluate.core import _neighbour_blocks
-
     sel = keep[sample_queries(len(keep), n_sample, seed)]
     qrows = q_pos[sel] if ref_pos is None else sel if ref_includes_query else None
     per = {m: np.empty(len(sel), dtype=np.float64) for m in METRICS}
-    for sub, idx in _neighbour_blocks(reg, rec, q_pos[sel], ref_pos, qrows, k, metric, "exact", {}, "stream"):
+    for sub, idx in neighbour_blocks(q_pos[sel], qrows):
         qi = sel[sub]
         block = score_block(rc[idx], qc[qi], r[qi])
         for m in METRICS:

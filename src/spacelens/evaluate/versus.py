@@ -11,20 +11,19 @@ seeds alone make, and the verdict says whether B - A goes beyond it.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
 
 from spacelens.errors import SpacelensError
+from spacelens.jsonable import jsonable
 from spacelens.evaluate.core import _graph_choice, _neighbour_blocks, _select, load_labels
 from spacelens.evaluate.paired import paired_difference
 from spacelens.evaluate.retrieval import label_counts, resolve_k, score_block
 from spacelens.formatting import format_p
 from spacelens.stats import excludes_zero
 
-VERSUS_METRICS = ("mean_average_precision_at_r", "r_precision", "precision_at_1")
-SHORT = {"mean_average_precision_at_r": "MAP@R", "r_precision": "R-precision", "precision_at_1": "P@1"}
+from spacelens.catalogue import VERSUS_METRICS, short
 
 
 def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine", k=None,
@@ -112,7 +111,7 @@ def beyond_baseline(m: dict, base: dict) -> bool:
 def verdict(a: str, b: str, m: dict, wins: dict, metric: str = "mean_average_precision_at_r",
             base: dict | None = None, c: str | None = None) -> str:
     """One sentence: who retrieves better on ``metric``, by how much, how sure, and against the baseline."""
-    name = SHORT.get(metric, metric)
+    name = short(metric)
     lo, hi = m["ci95"]
     d = m["difference"]
     if excludes_zero(m["ci95"]) and d < 0:   # state the interval of winner - loser
@@ -171,16 +170,6 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
     out["settings"] = {"query_split": query_split, "reference_split": reference_split, "split_field": split_field,
                        "engine": engine, "seed": seed,
                        "interval": out["metrics"][head].get("interval"), "test": out["metrics"][head].get("test")}
-    return _clean(out)
+    return jsonable(out)
 
 
-def _clean(x):
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x

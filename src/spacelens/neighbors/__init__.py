@@ -4,11 +4,11 @@
 >>> g.indices[0], g.distances[0]                      # doctest: +SKIP
 """
 
-from spacelens.neighbors.approx import HnswEngine, IvfEngine, measure_recall
+from spacelens.neighbors.approx import HnswEngine, IvfEngine
 from spacelens.neighbors.auto import AutoEngine
 from spacelens.neighbors.base import METRICS, Engine, KnnGraph
 from spacelens.neighbors.cache import cached_graph, knn_graph
-from spacelens.neighbors.engines import ENGINE_NAMES, describe_engines, engine_params, get_engine
+from spacelens.neighbors.engines import ENGINE_NAMES, describe_engines, engine_params, get_engine, measure_recall
 from spacelens.neighbors.recall import recall_at
 from spacelens.neighbors.exact import ExactEngine, check_k, exact_search
 from spacelens.neighbors.metrics import pair_distances, prepare

@@ -3,7 +3,7 @@
 An approximate engine builds a faiss index over the base, asks it for a few more candidates
 than needed, and ranks them exactly like the exact engine does (exact distances, self dropped,
 ties by lower row). Queries for which the index found fewer than k rows are searched exactly.
-What is approximate is only *which* candidates were seen: :func:`measure_recall` says how many
+What is approximate is only *which* candidates were seen: :func:`~spacelens.neighbors.engines.measure_recall` says how many
 of the true neighbours that misses.
 
 Measured on these machines (see MEASURED.md): for a one-shot self-kNN graph IVF is the better
@@ -400,28 +400,3 @@ def _add(index, base, description, block_size):
             e = min(len(base), s + block_size * 4)
             index.add(np.ascontiguousarray(base[s:e]))
             bar.advance(e - s)
-
-
-def measure_recall(vectors, engine="hnsw", k: int = 10, metric: str = "cosine", n_queries: int = 1000,
-                   seed: int = 0, graph=None, **engine_params) -> float:
-    """Recall@k of an engine against exact search, on ``n_queries`` random rows of ``vectors``.
-
-    Each sampled row queries all rows (self excluded). A returned neighbour counts as found
-    when its exact distance is within the exact k-th distance, so an equally near row picked
-    instead of a tied one is not a miss (:mod:`spacelens.neighbors.recall`). Pass ``graph`` (a
-    :class:`KnnGraph` the engine built for all rows) to score it instead of searching again.
-    """
-    from spacelens.neighbors.engines import get_engine
-
-    n = len(vectors)
-    q, b, rows, k = prepare_search(vectors, vectors, k, metric, np.arange(n))
-    ref = ExactSample.of(q, b, k, metric, rows, n_queries, seed)
-    if graph is not None:
-        if len(graph.indices) != n or graph.k < k:
-            raise SpacelensError("The graph does not match the vectors or has fewer than k neighbours",
-                                 "Pass the graph built for these vectors with k_max >= k")
-        got = np.asarray(graph.indices[ref.sample, :k])
-    else:
-        eng = get_engine(engine, **engine_params) if isinstance(engine, str) else engine
-        got, _ = eng.search(np.asarray(vectors[ref.sample]), vectors, k, metric, query_rows=ref.sample)
-    return float(ref.per_query(q, b, got, metric).mean())

@@ -11,19 +11,18 @@ and the caller asks for it (``use_index=True``), and the result says which sourc
 from __future__ import annotations
 
 import difflib
-import math
 import time
 
 import numpy as np
 
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.neighbors.cache import cached_graph
-from spacelens.neighbors.engines import get_engine
+from spacelens.neighbors.engines import INDEX_MODELS, get_engine, is_exact
 from spacelens.neighbors.exact import ExactEngine, check_k, prepare_search
 from spacelens.neighbors.metrics import check_metric, faiss_metric, prepare
 
 KIND = "index"
-MODELS = ("exact", "hnsw", "ivf")
+MODELS = INDEX_MODELS   # the engines that can be stored as a named index
 
 
 def _index_record(art) -> dict:
@@ -53,7 +52,7 @@ def build_index(reg, index_name: str, space, model: str = "exact", similarity: s
     eng = get_engine(model, **params)
     t0 = time.perf_counter()
     vec = prepare(reg.load_vectors(rec), similarity)
-    if model == "exact":
+    if is_exact(model):
         index = faiss.IndexFlat(rec.dim, faiss_metric(similarity))
         index.add(vec)
     else:
@@ -134,13 +133,9 @@ def item_position(reg, rec, item_id) -> int:
 
 
 def _json_value(v):
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
+    from spacelens.jsonable import jsonable
+
+    return jsonable(v)
 
 
 def _neighbours(reg, rec, pos: int, k: int, metric: str, use_index: bool):
@@ -151,7 +146,7 @@ def _neighbours(reg, rec, pos: int, k: int, metric: str, use_index: bool):
     vectors = reg.load_vectors(rec)
     if use_index:
         for art in reversed(reg.find_artifacts(kind=KIND, space=rec.name)):
-            if art.space == rec.name and art.params.get("similarity") == metric and art.params.get("model") != "exact":
+            if art.space == rec.name and art.params.get("similarity") == metric and not is_exact(art.params.get("model")):
                 index, info = load_index(reg, art.name)
                 eng = get_engine(info["model"], **info["params"])
                 q, b, rows, k = prepare_search(np.asarray(vectors[pos:pos + 1]), vectors, k, metric, np.array([pos]))

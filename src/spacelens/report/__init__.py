@@ -7,12 +7,13 @@ draws the plots (:mod:`.figures`, matplotlib, imported only here) and renders th
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 
 from spacelens.errors import SpacelensError
+from spacelens.jsonable import dumps
+from spacelens.registry import Registry
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -50,29 +51,20 @@ def write_report(a: str, b: str, output, *, baseline: str | None = None, label_f
                     seed=seed, home=home)
     page = render(content, all_figures(content))
     _atomic_write(output, page)
-    _atomic_write(json_path, json.dumps(_clean(content), indent=1, default=_default, allow_nan=False))
+    _atomic_write(json_path, dumps(content, indent=1))
     return {**content, "html": str(output), "json": str(json_path)}
 
 
-def _clean(x):
-    """NaN and infinities as null (valid JSON), numpy scalars as Python numbers."""
-    import math
-
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item") and not hasattr(x, "__len__"):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+def report(a: str, b: str, output="report.html", *, baseline: str | None = None, label_field: str | None = None,
+           k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
+           home=None) -> dict:
+    """Write one self-contained HTML report on ``a`` vs ``b`` (plots inline, no network) and its
+    content as JSON: agreement per k (Jaccard, overlap@k, CKNNA, CKA), against ``baseline``
+    (a reseeded run of ``a``) whether it is more than noise, and with ``label_field`` where
+    they differ (per label, items that changed most), how class mixing changed and which
+    retrieves better. Returns the content with the ``html`` and ``json`` paths."""
+    return write_report(a, b, output, baseline=baseline, label_field=label_field, k=k, json_output=json_output,
+                        metric_a=metric_a, metric_b=metric_b, seed=seed, home=home if isinstance(home, Registry) else Registry(home))
 
 
-def _default(o):
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
-
-
-__all__ = ["write_report"]
+__all__ = ["report", "write_report"]

@@ -16,9 +16,9 @@ The content is one JSON-ready dict (the ``--json`` of ``spacelens report``); the
 from __future__ import annotations
 
 import datetime as _dt
-import math
 
 from spacelens import api
+from spacelens.jsonable import jsonable
 
 CHANGED_ITEMS = 20      # rows in the "changed most" table
 CHANGED_DETAIL = 5      # of which this many with their neighbour lists
@@ -26,10 +26,7 @@ CHANGE_GROUPS = 8       # groups of items that changed together, at most
 MIXING_NOTEWORTHY = 0.02  # a class pair's share change worth a summary sentence
 
 
-def _num(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+_num = jsonable   # NaN as None (the one JSON encoder)
 
 
 def build(a: str, b: str, *, baseline: str | None = None, label_field: str | None = None, k="5,10,20",

@@ -172,16 +172,16 @@ def retrieval_differences(content: dict) -> str | None:
     rt = content.get("retrieval")
     if not rt:
         return None
-    from spacelens.evaluate.versus import SHORT
+    from spacelens.catalogue import short
 
     metrics = list(rt["metrics"])
     fig = _figure(6.4, 0.9 + 0.45 * len(metrics) * (2 if "baseline" in rt else 1))
     ax = fig.add_subplot(1, 1, 1)
     rows = []
     for m in metrics:
-        rows.append((f"{SHORT.get(m, m)}: {rt['space_b']} - {rt['space_a']}", rt["metrics"][m], BLUE))
+        rows.append((f"{short(m)}: {rt['space_b']} - {rt['space_a']}", rt["metrics"][m], BLUE))
         if "baseline" in rt:
-            rows.append((f"{SHORT.get(m, m)}: {rt['baseline']['space']} - {rt['space_a']} (seeds)",
+            rows.append((f"{short(m)}: {rt['baseline']['space']} - {rt['space_a']} (seeds)",
                          rt["baseline"]["metrics"][m], ORANGE))
     y = np.arange(len(rows))[::-1]
     for yi, (_, r, color) in zip(y, rows):

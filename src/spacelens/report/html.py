@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from spacelens.evaluate.versus import SHORT
+from spacelens.catalogue import short
 from spacelens.formatting import fmt, fmt_ci, fmt_p
 
 CSS = """
@@ -166,13 +166,13 @@ def _retrieval(c: dict, figs: dict) -> str:
     rows = []
     for m, r in rt["metrics"].items():
         w = rt["wins"][m]
-        rows.append([SHORT.get(m, m), _f(r["mean_a"], 4), _f(r["mean_b"], 4), _f(r["difference"], 4, True),
+        rows.append([short(m), _f(r["mean_a"], 4), _f(r["mean_b"], 4), _f(r["difference"], 4, True),
                      _ci(r["ci95"], 4, True), _p(r.get("p_value")), f"{w['b']} / {w['a']} / {w['ties']}"])
     out = [f'<section id="retrieval"><h2>Which retrieves better?</h2><p><b>{escape(rt["verdict"])}</b></p>',
            _table(["metric", a, b, f"{b} - {a}", "95% CI", "p", f"classes won ({b} / {a} / tied)"], rows),
            _img(figs.get("retrieval"), "metric differences")]
     if "baseline" in rt:
-        brow = [[SHORT.get(m, m), _f(r["difference"], 4, True), _ci(r["ci95"], 4, True), _p(r.get("p_value"))]
+        brow = [[short(m), _f(r["difference"], 4, True), _ci(r["ci95"], 4, True), _p(r.get("p_value"))]
                 for m, r in rt["baseline"]["metrics"].items()]
         out += [f"<h3>Seed noise: {escape(rt['baseline']['space'])} - {escape(a)}</h3>",
                 _table(["metric", "difference", "95% CI", "p"], brow)]
@@ -192,7 +192,7 @@ def _retrieval(c: dict, figs: dict) -> str:
 
 def render(content: dict, figures: dict[str, str]) -> str:
     """The whole page as a string."""
-    from spacelens import __version__
+    from spacelens.version import __version__
 
     c = content
     summary = "".join(f"<li>{escape(s)}</li>" for s in c.get("summary", []))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import secrets
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -30,20 +29,12 @@ from spacelens.registry import Registry
 from spacelens.server import errors, security
 from spacelens.server.context import MAX_K, ServerContext
 from spacelens.server.data import ComparisonCache, TableCache
+from spacelens.server.frontend import frontend_built, static_dir  # noqa: F401 (frontend_built: re-exported)
 from spacelens.server.jobs import JobManager
 from spacelens.server.routes import ROUTERS
 
 MAX_BODY = 2**20            # JSON bodies (a job request is a few hundred bytes)
 MAX_EXPORT_BODY = 2**26     # an export's row list: 16 million rows as uint32
-
-
-def static_dir() -> Path:
-    """Where the built front end lives inside the package (``make web`` fills it)."""
-    return Path(str(resources.files("spacelens.server") / "static"))
-
-
-def frontend_built() -> bool:
-    return (static_dir() / "index.html").is_file()
 
 
 def create_app(home=None, *, jobs: str = "process", image_roots=(), static: str | os.PathLike | None = None,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spacelens.jsonable import jsonable
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.registry import Registry
 
@@ -231,24 +232,7 @@ def list_maps(reg: Registry, space: str | None = None) -> list[dict]:
     return out
 
 
-def _plain(obj):
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, (str, int, bool)) or obj is None:
-        return obj
-    return str(obj)
-
-
-plain = _plain
+plain = _plain = jsonable   # the one JSON encoder (spacelens.jsonable)
 
 
 # -- tables (cached) -------------------------------------------------------------------

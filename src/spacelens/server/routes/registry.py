@@ -2,7 +2,7 @@
 
 ``/registry`` (everything at once), ``/datasets``, ``/datasets/{name}``, ``/experiments``,
 ``/experiments/{name}``, ``/spaces``, ``/spaces/{name}``, ``/comparisons``, ``/evaluations``,
-``/maps``, ``/info``.
+``/maps``, ``/info``, ``/catalogue``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,19 @@ def space_summary(ctx: ServerContext, s) -> dict:
 
 @router.get("/info")
 def info(ctx: ServerContext = Depends(context)):
-    import spacelens
-    from spacelens.server.app import frontend_built
+    from spacelens.version import __version__
+    from spacelens.server import frontend
 
-    return {"version": spacelens.__version__, "methods": METHODS, "frontend_built": frontend_built(),
+    return {"version": __version__, "methods": METHODS, "frontend_built": frontend.frontend_built(),
             "image_roots": [str(r) for r in ctx.image_roots], "max_k": ctx.max_k}
+
+
+@router.get("/catalogue")
+def catalogue():
+    """Every reported figure's name, labels, definition and reading rules (:mod:`spacelens.catalogue`)."""
+    from spacelens import catalogue as cat
+
+    return cat.as_json()
 
 
 @router.get("/registry")
