@@ -86,7 +86,7 @@ def serve(home: Path):
 
     from spacelens.registry import Registry
     from spacelens.server import create_app
-    from spacelens.server.data import load_map, normalise
+    from spacelens.views.data import load_map, normalise
 
     app = create_app(home)
     reg = Registry(home)

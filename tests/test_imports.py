@@ -97,3 +97,11 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_notebook_widget_reads_views_not_the_web_server():
+    """The widget and the page share spacelens.views; the widget never imports spacelens.server."""
+    graph = _edges(_modules())
+    for m in graph:
+        if m.startswith("spacelens.notebook") or m.startswith("spacelens.views"):
+            assert not {t for t in graph[m] if t.startswith("spacelens.server")}, m

@@ -23,7 +23,7 @@ pytest.importorskip("httpx")
 import spacelens  # noqa: E402
 from spacelens import api  # noqa: E402
 from spacelens.registry import Registry  # noqa: E402
-from spacelens.server import binary  # noqa: E402
+from spacelens.views import binary  # noqa: E402
 
 N = 240
 K = 5

@@ -294,7 +294,7 @@ def test_comparison_cache_is_not_stale_after_overwrite(tmp_path, monkeypatch):
     with local_client(make_app(h), UI) as c:
         first = c.get("/api/comparison", params={"a": "A", "b": "B", "k": 5})
         assert first.status_code == 200
-        from spacelens.server import binary
+        from spacelens.views import binary
 
         assert binary.decode(first.content)[0]["mean"] == pytest.approx(old.mean)
         # B replaced by unrelated vectors, then compared again

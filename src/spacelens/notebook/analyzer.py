@@ -4,7 +4,7 @@ The front end is the page's (``web/src/widget.ts`` imports the page's map, colou
 panel modules; ``npm run build`` writes ``static/widget.js``). It asks the kernel for data by
 the page's paths (``spaces/NAME/map``, ``datasets/NAME/colors``, ``comparison``, ``query``)
 in custom messages; :class:`SpacelensWidget` answers with the frames the web server sends
-(:mod:`spacelens.server.frames`), so no server runs and nothing leaves the kernel but what
+(:mod:`spacelens.views.frames`), so no server runs and nothing leaves the kernel but what
 the cell draws.
 """
 
@@ -61,7 +61,7 @@ def widget_class():
         height = t.Int(420).tag(sync=True)
 
         def __init__(self, reg, **kwargs):
-            from spacelens.server.data import ComparisonCache, TableCache
+            from spacelens.views.data import ComparisonCache, TableCache
 
             super().__init__(**kwargs)
             self._reg = reg
@@ -159,8 +159,8 @@ def widget_class():
         def _on_message(self, _widget, content, _buffers):
             if not isinstance(content, dict) or content.get("type") != "get":
                 return
-            from spacelens.server import binary
-            from spacelens.server.data import plain
+            from spacelens.views import binary
+            from spacelens.views.data import plain
 
             reply = {"type": "reply", "id": content.get("id")}
             try:
@@ -179,7 +179,7 @@ def widget_class():
 
         def answer(self, path: str, params: dict):
             """The page's API paths, answered from the registry (frames as (header, buffers))."""
-            from spacelens.server.frames import colors_frame, comparison_frame, map_frame, with_shared
+            from spacelens.views.frames import colors_frame, comparison_frame, map_frame, with_shared
 
             reg = self._reg
             k = int(params.get("k", self.k))
@@ -212,7 +212,7 @@ def widget_class():
             """A hovered item for the tooltip: id, metadata, image URLs, Jaccard of a and b at k
             (the page's ``datasets/NAME/items/ROW``; image files are not served from a kernel,
             only image columns that hold http(s) or data: URLs show)."""
-            from spacelens.server.data import row_record
+            from spacelens.views.data import row_record
 
             e = self._tables.entry(self._reg, dataset)
             if not 0 <= row < len(e["ids"]):
@@ -324,7 +324,7 @@ def widget(a, b, *, color: str | None = "label", map: str = "pca", k: int = 10, 
     """
     from spacelens import api
     from spacelens.scratch import is_array, register
-    from spacelens.server.data import check_method
+    from spacelens.views.data import check_method
 
     cls = widget_class()
     method = check_method(map)
@@ -348,7 +348,7 @@ def widget(a, b, *, color: str | None = "label", map: str = "pca", k: int = 10, 
     if ra.dataset != rb.dataset:
         raise SpacelensError(f"Spaces {a!r} and {b!r} embed different datasets ({ra.dataset!r}, {rb.dataset!r})",
                              "Pick two spaces of the same dataset")
-    from spacelens.server.data import TableCache
+    from spacelens.views.data import TableCache
 
     columns = [c["name"] for c in TableCache().entry(reg, ra.dataset)["columns"]
                if c["kind"] in ("categorical", "numeric") and not c.get("is_id")]

@@ -1,7 +1,7 @@
 """The analyzer web app (FastAPI): ``create_app(home)``; the page itself is built from web/.
 
-FastAPI is imported only when the app is asked for: the frame builders (``data``, ``frames``,
-``colors``, ``binary``) serve the notebook widget too, which needs no web server.
+FastAPI is imported only when the app is asked for. What the routes answer is built in
+:mod:`spacelens.views` (UI-neutral), which the notebook widget reads too, without a web server.
 """
 
 __all__ = ["create_app", "frontend_built", "static_dir"]

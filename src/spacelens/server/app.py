@@ -4,7 +4,7 @@
 registry's database (they never become file paths), so no request can read a file outside
 the home; the one exception is opt-in: image files named by a dataset column are served
 only from folders the user passed as ``image_roots``. Point data (map coordinates, colour
-codes, histogram bins) travels in the binary frame of :mod:`spacelens.server.binary`.
+codes, histogram bins) travels in the binary frame of :mod:`spacelens.views.binary`.
 
 Every request passes :mod:`spacelens.server.security` first (allowed Host names, the access
 token beyond loopback, body-size limits); errors are one line (:mod:`spacelens.server.errors`).
@@ -28,7 +28,7 @@ from spacelens.errors import NotFoundError
 from spacelens.registry import Registry
 from spacelens.server import errors, security
 from spacelens.server.context import MAX_K, ServerContext
-from spacelens.server.data import ComparisonCache, TableCache
+from spacelens.views.data import ComparisonCache, TableCache
 from spacelens.server.frontend import frontend_built, static_dir  # noqa: F401 (frontend_built: re-exported)
 from spacelens.server.jobs import JobManager
 from spacelens.server.routes import ROUTERS

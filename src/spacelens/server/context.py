@@ -14,7 +14,7 @@ from fastapi import Request
 
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.registry import Registry
-from spacelens.server.data import ComparisonCache, ComparisonData, TableCache
+from spacelens.views.data import ComparisonCache, ComparisonData, TableCache
 from spacelens.server.jobs import JobManager
 
 MAX_K = 200

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from spacelens.errors import NotFoundError, SpacelensError
-from spacelens.server.data import Missing
+from spacelens.views.data import Missing
 from spacelens.server.jobs import GENERIC_ERROR, TooManyJobs
 
 log = logging.getLogger("spacelens.server")

@@ -129,7 +129,7 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
     reg = open_registry(home)
     with observe(step):
         if kind == "projection":
-            from spacelens.server.data import METHODS
+            from spacelens.views.data import METHODS
 
             aligned = f" aligned to {params['align_to']}" if params.get("align_to") else ""
             step(f"preparing the {METHODS[params['method']]} map of {params['space']}{aligned}", 0, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from spacelens.server.context import ServerContext, context
-from spacelens.server.data import plain
+from spacelens.views.data import plain
 
 router = APIRouter()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from spacelens.server.context import ServerContext, context
-from spacelens.server.frames import comparison_frame
+from spacelens.views.frames import comparison_frame
 from spacelens.server.routes.maps import frame
 
 router = APIRouter()

@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from spacelens.errors import NotFoundError, SpacelensError
-from spacelens.server.colors import IMAGE_SUFFIXES
+from spacelens.views.colors import IMAGE_SUFFIXES
 from spacelens.server.context import SEARCH_LIMIT, ServerContext, context
-from spacelens.server.data import Missing, plain, row_record
+from spacelens.views.data import Missing, plain, row_record
 
 router = APIRouter()
 

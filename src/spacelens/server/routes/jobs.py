@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, Depends
 
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.server.context import ServerContext, context
-from spacelens.server.data import check_method
+from spacelens.views.data import check_method
 
 router = APIRouter()
 

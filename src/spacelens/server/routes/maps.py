@@ -1,4 +1,4 @@
-"""Point data for the two maps, as binary frames (:mod:`spacelens.server.binary`).
+"""Point data for the two maps, as binary frames (:mod:`spacelens.views.binary`).
 
 ``/spaces/{name}/map?method=&align_to=`` (x, y float32, plus the rows the map holds when it
 covers a subset) and ``/datasets/{name}/colors?by=COLUMN|coincidence&a=&b=&k=`` (a uint8
@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from spacelens.errors import SpacelensError
-from spacelens.server import binary
+from spacelens.views import binary
 from spacelens.server.context import ServerContext, context
-from spacelens.server.data import plain
-from spacelens.server.frames import colors_frame, map_frame
+from spacelens.views.data import plain
+from spacelens.views.frames import colors_frame, map_frame
 
 router = APIRouter()
 

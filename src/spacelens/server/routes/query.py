@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends
 
 from spacelens.errors import SpacelensError
 from spacelens.server.context import ServerContext, context
-from spacelens.server.data import plain
-from spacelens.server.frames import with_shared
+from spacelens.views.data import plain
+from spacelens.views.frames import with_shared
 
 router = APIRouter()
 

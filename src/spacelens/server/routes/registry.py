@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 
 from spacelens.registry import record_dict
 from spacelens.server.context import ServerContext, context
-from spacelens.server.data import METHODS, list_comparisons, list_evaluations, list_maps, plain
+from spacelens.views.data import METHODS, list_comparisons, list_evaluations, list_maps, plain
 
 router = APIRouter()
 

@@ -266,7 +266,7 @@ class TableCache:
             return e
 
     def _load(self, reg: Registry, rec) -> dict:
-        from spacelens.server.colors import describe_columns
+        from spacelens.views.colors import describe_columns
 
         table = reg.load_table(rec)
         ids = reg.load_ids(rec)
@@ -276,7 +276,7 @@ class TableCache:
                 "codes": {}, "lock": threading.Lock()}
 
     def codes(self, reg: Registry, dataset: str, column: str) -> tuple[np.ndarray, dict]:
-        from spacelens.server.colors import column_codes
+        from spacelens.views.colors import column_codes
 
         e = self.entry(reg, dataset)
         kinds = {c["name"]: c["kind"] for c in e["columns"]}

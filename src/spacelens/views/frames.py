@@ -1,4 +1,4 @@
-"""What the maps draw, as binary frames (header + buffers, :mod:`spacelens.server.binary`).
+"""What the maps draw, as binary frames (header + buffers, :mod:`spacelens.views.binary`).
 
 Shared by the web app's routes (over HTTP) and the notebook widget (over the widget's model,
 :mod:`spacelens.notebook`): the same paths give the same frames, which the same front-end code
@@ -11,8 +11,8 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.registry import Registry
-from spacelens.server.colors import coincidence_codes, histogram
-from spacelens.server.data import ComparisonData, TableCache, load_map, normalise
+from spacelens.views.colors import coincidence_codes, histogram
+from spacelens.views.data import ComparisonData, TableCache, load_map, normalise
 
 
 def map_frame(reg: Registry, name: str, method: str, align_to: str | None = None) -> tuple[dict, dict]:
