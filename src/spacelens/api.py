@@ -193,7 +193,7 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
 
 def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = None, metric: str = "cosine",
                     k: int | str | None = None, split_field: str = "split", query_split=None, reference_split=None,
-                    engine: str = "exact", engine_params: dict | None = None, seed: int = 0,
+                    engine: str = "auto", engine_params: dict | None = None, seed: int = 0,
                     home: Home = None) -> dict:
     """Which of ``a`` and ``b`` retrieves better, with what confidence (``evaluate A --vs B``).
 

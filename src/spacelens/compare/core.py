@@ -375,8 +375,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     values = curve[kp]
     info.update(summarize(values, kp, include_self))
     overlaps = {kk: _overlap(ga, gb, kk, include_self) for kk in curve}
-    info["curve"] = {str(kk): {"mean": float(v.mean()), "chance": chance_jaccard(n, kk, include_self),
-                               "overlap": float(overlaps[kk].mean()) if len(v) else float("nan"),
+    info["curve"] = {str(kk): {"mean": float(v.mean(dtype=np.float64)), "chance": chance_jaccard(n, kk, include_self),
+                               "overlap": float(overlaps[kk].mean(dtype=np.float64)) if len(v) else float("nan"),
                                "overlap_chance": (kk - 1 if include_self else kk) / max(n - 1, 1)}
                      for kk, v in curve.items()}
     info["overlap"] = info["curve"][str(kp)]["overlap"]
@@ -507,7 +507,7 @@ def load_comparison(reg, a: str, b: str, k: int = 10, metric_a: str | None = Non
         info["n_a"], info["n_b"] = info.get("n_b"), info.get("n_a")
     dataset = reg.space(a).dataset
     over = {k: np.asarray(reg.load_artifact(art, "overlap", mmap=False))} if "overlap" in art.files else {}
-    return Comparison(a, b, k, float(info.get("mean", float(values.mean()))), reg.load_ids(dataset)[rows], rows,
+    return Comparison(a, b, k, float(info.get("mean", float(values.mean(dtype=np.float64)))), reg.load_ids(dataset)[rows], rows,
                       values, info, per_k={k: values}, overlap_k=over, dataset=dataset)
 
 
@@ -636,7 +636,7 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
                 if store:
                     reg.put_artifact(KIND, a, _params(k, metric, metric, include_self, used, used_params),
                                      {"rows": rows[i], "jaccard": values}, info=_jsonable(info), other=b)
-                mean = float(values.mean())
+                mean = float(values.mean(dtype=np.float64))
             else:
                 res = compare_spaces(reg, a.name, b.name, k, metric, metric, approx=approx,
                                      include_self=include_self, engine=engine, engine_params=engine_params,

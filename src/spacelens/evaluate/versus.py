@@ -28,7 +28,7 @@ from spacelens.catalogue import VERSUS_METRICS, short
 
 def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine", k=None,
                      split_field: str = "split", query_split=None, reference_split=None,
-                     engine: str = "exact", engine_params: dict | None = None) -> dict:
+                     engine: str = "auto", engine_params: dict | None = None) -> dict:
     """Per-query retrieval scores of ``space``: ``{"rows", "labels", "k", "scores": {metric: array}}``.
 
     ``rows``: dataset row of each query; scores are NaN for lone queries (no other item of
@@ -138,7 +138,7 @@ def verdict(a: str, b: str, m: dict, wins: dict, metric: str = "mean_average_pre
 
 def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | None = None,
                     metric: str = "cosine", k=None, split_field: str = "split", query_split=None,
-                    reference_split=None, engine: str = "exact", engine_params: dict | None = None,
+                    reference_split=None, engine: str = "auto", engine_params: dict | None = None,
                     seed: int = 0) -> dict:
     """Paired retrieval comparison of spaces ``a`` and ``b`` on the same queries (JSON-ready dict).
 
