@@ -102,6 +102,9 @@ def print_versus(out: dict) -> None:
     a, b = out["space_a"], out["space_b"]
     t = Table(title=f"{a} vs {b}: {out['n_queries']:,} shared queries (labels {out['label_field']!r}, "
               f"{out['metric']})", title_justify="left", header_style="bold")
+    note = (out.get("coverage") or {}).get("note")
+    if note:      # the spaces embed different items: say which were left out, before any number
+        console.print(f"[yellow]{note}[/yellow]", highlight=False)
     for col in ("metric", a, b, f"{b} - {a}", "95% CI", "p", "queries won", "classes won"):
         t.add_column(col, justify="left" if col == "metric" else "right")
     for m, res in out["metrics"].items():

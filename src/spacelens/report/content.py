@@ -118,7 +118,10 @@ def summary(c: dict) -> list[str]:
                      f"{100 * MIXING_NOTEWORTHY:.0f} points or more (largest: {st['sentences'][0]}).")
     rt = c.get("retrieval")
     if rt:
+        note = (rt.get("coverage") or {}).get("note")
         s.append(rt["verdict"])
+        if note:     # the spaces embed different items: the verdict rests on the shared ones
+            s.append(f"Retrieval is compared on the items the compared spaces all embed ({note}).")
     return s
 
 
