@@ -27,8 +27,8 @@ def ci_digits(ci, digits: int = 3, cap: int = CI_MAX_DIGITS) -> int:
     if not ci or ci[0] is None or ci[1] is None:
         return digits
     lo, hi = float(ci[0]), float(ci[1])
-    if not (math.isfinite(lo) and math.isfinite(hi)) or not (lo > 0 or hi < 0):
-        return digits
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not (lo > 0 or hi < 0) or lo == hi:
+        return digits       # includes 0, or a point (no decimals would part its ends)
     d = digits
     while d < cap:
         a, b = f"{lo:.{d}f}", f"{hi:.{d}f}"      # as printed
