@@ -364,3 +364,47 @@ def test_packed_edge_match_brute_force():
             ref = next((d for d in range(k) if gb[i, d] == j), -1) if first_a else -1
             assert out[i, c] == ref and in_a[i, c] == first_a
         assert [in_b[i, d] for d in range(k)] == [gb[i, d] >= 0 and list(gb[i]).index(gb[i, d]) == d for d in range(k)]
+
+
+# -- overlap@k by chance, with and without self ----------------------------------------------
+
+def _random_graph(rng, n, k):
+    """Each row: k distinct random other rows (self excluded), as a kNN graph of unrelated points."""
+    r = rng.random((n, n))
+    np.fill_diagonal(r, np.inf)
+    return np.argsort(r, axis=1)[:, :k]
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+@pytest.mark.parametrize("n, k", [(300, 10), (40, 7), (12, 5)])
+def test_overlap_chance_against_simulation_and_formula(n, k, include_self):
+    """The chance level the compare output prints beside overlap@k: the mean overlap@k of random
+    neighbour lists, measured the way compare measures overlap (core._overlap: with self, self is
+    one of the k and the other k - 1 are the graph's), and the hand-worked formula: k / (n - 1),
+    or (1 + (k - 1)^2 / (n - 1)) / k with self (0.127 at n = 300, k = 10, not 9 / 299 = 0.030)."""
+    from spacelens.compare.core import _overlap
+    from spacelens.compare.jaccard import chance_overlap
+
+    rng = np.random.default_rng(n * 100 + k)
+    m = k - 1 if include_self else k
+    values = np.concatenate([_overlap(_random_graph(rng, n, m), _random_graph(rng, n, m), k, include_self)
+                             for _ in range(max(20, 12_000 // n))]).astype(np.float64)
+    se = values.std() / np.sqrt(len(values))
+    want = chance_overlap(n, k, include_self)
+    assert abs(values.mean() - want) < 4 * se + 1e-12
+    hand = (1 + (k - 1) ** 2 / (n - 1)) / k if include_self else k / (n - 1)
+    assert want == pytest.approx(hand, rel=1e-12)
+    if (n, k) == (300, 10):
+        assert want == pytest.approx(0.1271 if include_self else 0.0334, abs=1e-4)
+
+
+def test_compare_prints_the_overlap_chance_of_its_convention(spaces, cli):
+    from spacelens.compare.jaccard import chance_overlap
+
+    n = len(spaces["a"])
+    for include_self in (False, True):
+        res = spacelens.compare("a", "b", k="3,10", include_self=include_self, home=spaces["home"])
+        for k in (3, 10):
+            assert res.info["curve"][str(k)]["overlap_chance"] == pytest.approx(chance_overlap(n, k, include_self))
+    j = cli("compare", "a", "b", "-k", "10", "--include-self", "--json", "--no-items", check=True).json()
+    assert j["curve"]["10"]["overlap_chance"] == pytest.approx((1 + 81 / (n - 1)) / 10)
