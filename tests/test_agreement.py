@@ -408,3 +408,25 @@ def test_compare_prints_the_overlap_chance_of_its_convention(spaces, cli):
             assert res.info["curve"][str(k)]["overlap_chance"] == pytest.approx(chance_overlap(n, k, include_self))
     j = cli("compare", "a", "b", "-k", "10", "--include-self", "--json", "--no-items", check=True).json()
     assert j["curve"]["10"]["overlap_chance"] == pytest.approx((1 + 81 / (n - 1)) / 10)
+
+
+def test_cka_says_which_rows_it_was_computed_on(spaces, cli):
+    """Under cosine CKA is taken on L2-normalised rows (Huh et al.'s pipeline), under l2 on the raw
+    rows: the value differs, and the CLI and the report say which."""
+    from spacelens.compare.cka import cka_rows, linear_cka
+    from spacelens.report.content import summary
+
+    a, b = spaces["a"].astype(np.float64), spaces["b"].astype(np.float64)
+    cos = spacelens.compare("a", "b", k=10, home=spaces["home"]).info["cka"]
+    raw = spacelens.compare("a", "b", k=10, metric_a="l2", metric_b="l2", home=spaces["home"]).info["cka"]
+    assert cos == pytest.approx(linear_cka(_unit(a), _unit(b)), abs=1e-6)
+    assert raw == pytest.approx(linear_cka(a, b), abs=1e-6) and abs(cos - raw) > 1e-4
+    assert (cka_rows("cosine"), cka_rows("l2", "dot")) == ("on L2-normalised rows", "on raw rows")
+    assert cka_rows("cosine", "l2") == "on A's rows L2-normalised, B's raw"
+    out = " ".join(cli("compare", "a", "b", "-k", "10", check=True).out.split())
+    assert "linear CKA" in out and "on L2-normalised rows" in out
+    out = " ".join(cli("compare", "a", "b", "-k", "10", "-m", "l2", check=True).out.split())
+    assert "on raw rows" in out and "L2-normalised" not in out
+    c = {"space_a": "a", "space_b": "b", "k": 10, "settings": {"metric_a": "cosine", "metric_b": "cosine"},
+         "agreement": {"curve": {}, "cknna": 0.5, "cka": 0.7, "cka_unbiased": 0.6}}
+    assert "CKA on L2-normalised rows, as Huh et al., not Kornblith et al.'s raw features" in " ".join(summary(c))

@@ -28,8 +28,12 @@ def print_agreement(res) -> None:
                   _f(c.get("overlap_chance"), 4))
     console.print(t)
     if "cka_unbiased" in info:
-        console.print(f"unbiased CKA {_f(info['cka_unbiased'], 4)} (linear CKA {_f(info.get('cka'), 4)}; the "
-                      "unbiased one is ~0 for unrelated spaces at any N and dimension)")
+        from spacelens.compare.cka import cka_rows
+
+        rows = cka_rows(info.get("metric_a", "cosine"), info.get("metric_b"))
+        console.print(f"unbiased CKA {_f(info['cka_unbiased'], 4)} (linear CKA {_f(info.get('cka'), 4)}; both "
+                      f"{rows}; the unbiased one is ~0 for unrelated spaces at any N and dimension)",
+                      highlight=False)
     console.print("[dim]overlap@k: share of an item's k neighbours kept (Huh et al. mutual kNN); CKNNA: CKA on "
                   "pairs that are neighbours in both spaces (~0 unrelated, 1 same)[/dim]")
 
