@@ -171,9 +171,11 @@ def test_versus_of_spaces_over_different_items_scores_the_shared_ones(home):
     # the other way round: the same numbers, sides swapped
     back = spacelens.evaluate_versus("B", "A", label_field="label", home=home)
     _same_scores(back, ref)
+    # a space inside another: the other is restricted, whichever side it is on
+    inner = spacelens.evaluate_versus("B", "D", label_field="label", home=home)
+    assert inner["coverage"]["n_shared"] == len(s["shared"])
+    assert inner["coverage"]["note"].startswith(f"D embeds {len(s['shared'])} of B's 150 items")
     # the same coverage: nothing left out, no note
-    same = spacelens.evaluate_versus("B", "D", label_field="label", home=home)
-    assert same["coverage"]["n_shared"] == len(s["shared"]) and same["coverage"]["note"] is not None
     full = spacelens.evaluate_versus("B", "B", label_field="label", home=home)
     assert full["coverage"]["note"] is None and full["n_queries"] == 150
 
