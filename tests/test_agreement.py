@@ -364,3 +364,69 @@ def test_packed_edge_match_brute_force():
             ref = next((d for d in range(k) if gb[i, d] == j), -1) if first_a else -1
             assert out[i, c] == ref and in_a[i, c] == first_a
         assert [in_b[i, d] for d in range(k)] == [gb[i, d] >= 0 and list(gb[i]).index(gb[i, d]) == d for d in range(k)]
+
+
+# -- overlap@k by chance, with and without self ----------------------------------------------
+
+def _random_graph(rng, n, k):
+    """Each row: k distinct random other rows (self excluded), as a kNN graph of unrelated points."""
+    r = rng.random((n, n))
+    np.fill_diagonal(r, np.inf)
+    return np.argsort(r, axis=1)[:, :k]
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+@pytest.mark.parametrize("n, k", [(300, 10), (40, 7), (12, 5)])
+def test_overlap_chance_against_simulation_and_formula(n, k, include_self):
+    """The chance level the compare output prints beside overlap@k: the mean overlap@k of random
+    neighbour lists, measured the way compare measures overlap (core._overlap: with self, self is
+    one of the k and the other k - 1 are the graph's), and the hand-worked formula: k / (n - 1),
+    or (1 + (k - 1)^2 / (n - 1)) / k with self (0.127 at n = 300, k = 10, not 9 / 299 = 0.030)."""
+    from spacelens.compare.core import _overlap
+    from spacelens.compare.jaccard import chance_overlap
+
+    rng = np.random.default_rng(n * 100 + k)
+    m = k - 1 if include_self else k
+    values = np.concatenate([_overlap(_random_graph(rng, n, m), _random_graph(rng, n, m), k, include_self)
+                             for _ in range(max(20, 12_000 // n))]).astype(np.float64)
+    se = values.std() / np.sqrt(len(values))
+    want = chance_overlap(n, k, include_self)
+    assert abs(values.mean() - want) < 4 * se + 1e-12
+    hand = (1 + (k - 1) ** 2 / (n - 1)) / k if include_self else k / (n - 1)
+    assert want == pytest.approx(hand, rel=1e-12)
+    if (n, k) == (300, 10):
+        assert want == pytest.approx(0.1271 if include_self else 0.0334, abs=1e-4)
+
+
+def test_compare_prints_the_overlap_chance_of_its_convention(spaces, cli):
+    from spacelens.compare.jaccard import chance_overlap
+
+    n = len(spaces["a"])
+    for include_self in (False, True):
+        res = spacelens.compare("a", "b", k="3,10", include_self=include_self, home=spaces["home"])
+        for k in (3, 10):
+            assert res.info["curve"][str(k)]["overlap_chance"] == pytest.approx(chance_overlap(n, k, include_self))
+    j = cli("compare", "a", "b", "-k", "10", "--include-self", "--json", "--no-items", check=True).json()
+    assert j["curve"]["10"]["overlap_chance"] == pytest.approx((1 + 81 / (n - 1)) / 10)
+
+
+def test_cka_says_which_rows_it_was_computed_on(spaces, cli):
+    """Under cosine CKA is taken on L2-normalised rows (Huh et al.'s pipeline), under l2 on the raw
+    rows: the value differs, and the CLI and the report say which."""
+    from spacelens.compare.cka import cka_rows, linear_cka
+    from spacelens.report.content import summary
+
+    a, b = spaces["a"].astype(np.float64), spaces["b"].astype(np.float64)
+    cos = spacelens.compare("a", "b", k=10, home=spaces["home"]).info["cka"]
+    raw = spacelens.compare("a", "b", k=10, metric_a="l2", metric_b="l2", home=spaces["home"]).info["cka"]
+    assert cos == pytest.approx(linear_cka(_unit(a), _unit(b)), abs=1e-6)
+    assert raw == pytest.approx(linear_cka(a, b), abs=1e-6) and abs(cos - raw) > 1e-4
+    assert (cka_rows("cosine"), cka_rows("l2", "dot")) == ("on L2-normalised rows", "on raw rows")
+    assert cka_rows("cosine", "l2") == "on A's rows L2-normalised, B's raw"
+    out = " ".join(cli("compare", "a", "b", "-k", "10", check=True).out.split())
+    assert "linear CKA" in out and "on L2-normalised rows" in out
+    out = " ".join(cli("compare", "a", "b", "-k", "10", "-m", "l2", check=True).out.split())
+    assert "on raw rows" in out and "L2-normalised" not in out
+    c = {"space_a": "a", "space_b": "b", "k": 10, "settings": {"metric_a": "cosine", "metric_b": "cosine"},
+         "agreement": {"curve": {}, "cknna": 0.5, "cka": 0.7, "cka_unbiased": 0.6}}
+    assert "CKA on L2-normalised rows, as Huh et al., not Kornblith et al.'s raw features" in " ".join(summary(c))

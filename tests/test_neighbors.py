@@ -581,3 +581,20 @@ def test_scores_observer_is_not_shown_groups_of_identical_rows(metric):
         (idx, _), seen, _ = _observed_search(x, x, 7, metric, rows, ExactEngine(block_size=64))
     assert (seen == 0).all()
     np.testing.assert_array_equal(idx, brute(x, x, 7, metric, rows)[0])
+
+
+@pytest.mark.parametrize("engine", ["exact", "hnsw"])
+def test_rows_closer_than_float32_resolution_tie_by_lower_row(engine):
+    """As the exact engine's docstring says: near-ties are re-computed in float64 but ordered by
+    the float32-rounded value, then by row. Row 0 is 1 + 2^-26 from the query, row 1 exactly 1
+    (squared l2, exact in float64): float64 puts row 1 first, float32 rounds both to 1.0, so the
+    lower row 0 comes first and both report 1.0, the rule every engine shares."""
+    rng = np.random.default_rng(0)
+    far = (rng.normal(size=(60, 2)) * 0.1 + 5).astype(np.float32)
+    base = np.concatenate([np.array([[1, 2.0 ** -13], [1, 0]], np.float32), far])
+    d64 = ((base.astype(np.float64) - 0) ** 2).sum(1)
+    assert d64[0] > d64[1] and np.float32(d64[0]) == np.float32(d64[1])
+    q = np.zeros((1, 2), np.float32)
+    eng = get_engine(engine) if engine == "exact" else get_engine(engine, ef_search=64)
+    idx, dist = eng.search(q, base, 3, "l2")
+    assert idx[0, :2].tolist() == [0, 1] and dist[0, 0] == dist[0, 1] == np.float32(1.0)

@@ -129,3 +129,28 @@ def test_class_rows_are_the_rows_holding_that_label(client, home):
                        ).json()["rows"] == []
     r = client.post("/api/versus/class", json={"dataset": "d", "label_field": "nope", "value": "c0"})
     assert r.status_code == 400 and "no label column 'nope'" in r.json()["detail"]
+
+
+def test_versus_job_over_different_items_says_what_was_left_out(tmp_path, monkeypatch):
+    """B = A's vectors over half of A's items: the job's result is the API's, scored on the
+    shared items (B - A exactly 0), with the coverage note the panel shows."""
+    monkeypatch.setenv("SPACELENS_NO_PROGRESS", "1")
+    h = tmp_path / "home"
+    rng = np.random.default_rng(2)
+    lab = rng.integers(0, 4, 120)
+    x = (rng.normal(size=(4, 8))[lab] * 2 + rng.normal(size=(120, 8))).astype(np.float32)
+    ids = np.array([f"i{i:03d}" for i in range(120)])
+    half = np.sort(rng.permutation(120)[:60])
+    spacelens.add(x, pd.DataFrame({"id": ids, "label": [f"c{v}" for v in lab]}), dataset_name="d",
+                  experiment_name="e", space_name="A", home=h)
+    spacelens.add(x[half], ids=ids[half], dataset_name="d", experiment_name="e", space_name="B", home=h)
+    with local_client(create_app(h, jobs="thread")) as c:
+        r = c.post("/api/versus", json={"a": "A", "b": "B", "label_field": "label", "dataset": "d"})
+        assert r.status_code == 202, r.text
+        job = wait_job(c, r.json())
+    assert job["status"] == "done", job
+    got = job["result"]
+    assert got == spacelens.evaluate_versus("A", "B", label_field="label", home=h)
+    assert got["coverage"]["note"] == ("B embeds 60 of A's 120 items: both are scored on the 60 they share; "
+                                       "60 of A's queries left out")
+    assert all(m["difference"] == 0 for m in got["metrics"].values())

@@ -31,7 +31,19 @@ function key(): string { return `${state.a}|${state.b}|${labelSel().value}|${bas
 const num = (v: number | null | undefined) => (typeof v === 'number' ? v.toFixed(3) : '–');
 const signed = (v: number | null | undefined) => (typeof v === 'number' ? `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(3)}` : '–');
 const pText = (p: number | null | undefined) => (typeof p !== 'number' ? '–' : p < 0.001 ? '< 0.001' : p.toFixed(3));
-const ci = (x: PairedMetric) => `${signed(x.ci95[0])} to ${signed(x.ci95[1])}`;
+/** Decimals for an interval, as spacelens.formatting.ci_digits: one that excludes 0 gets more than 3
+ * until both ends are nonzero and distinct (at most 6), so [+0.00047, +0.00238] does not read "+0.000". */
+function ciDigits([lo, hi]: (number | null)[]): number {
+  if (typeof lo !== 'number' || typeof hi !== 'number' || !(lo > 0 || hi < 0)) return 3;
+  let d = 3;
+  for (; d < 6; d++) {
+    const a = lo.toFixed(d), b = hi.toFixed(d);
+    if (Number(a) !== 0 && Number(b) !== 0 && a !== b) break;
+  }
+  return d;
+}
+const signedAt = (v: number | null | undefined, d: number) => (typeof v === 'number' ? `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(d)}` : '–');
+const ci = (x: PairedMetric) => { const d = ciDigits(x.ci95); return `${signedAt(x.ci95[0], d)} to ${signedAt(x.ci95[1], d)}`; };
 /** Green when B is ahead with an interval that excludes 0, red when A is. */
 function ahead(x: PairedMetric): string {
   const [lo, hi] = x.ci95;
@@ -168,12 +180,14 @@ export function renderVersus(res: Versus): void {
     const beyond = base?.beyond[m];
     const mark = !base ? '' : `<td data-f="beyond" class="beyond ${beyond ? 'yes' : 'no'}" title="${RULE}">${beyond ? 'beyond' : 'within'}</td>`;
     return `<tbody data-metric="${m}"><tr><th>${name}</th><td data-f="a">${num(x.mean_a)}</td><td data-f="b">${num(x.mean_b)}</td>
-      <td data-f="difference" class="diff${ahead(x)}">${signed(x.difference)}</td>${mark}</tr>
+      <td data-f="difference" class="diff${ahead(x)}">${signedAt(x.difference, ciDigits(x.ci95))}</td>${mark}</tr>
       <tr class="ci-row"><td colspan="${base ? 5 : 4}">95% CI <span data-f="ci95">${ci(x)}</span> · p <span data-f="p">${pText(x.p_value)}</span></td></tr></tbody>`;
   }).join('');
   const seedsHead = base ? `<th title="${RULE}">vs seeds</th>` : '';
   // The verdict first (the answer), then the figures it rests on.
+  const note = (res as Versus & { coverage?: { note?: string | null } }).coverage?.note;  // items not all spaces embed
   $('#versus').innerHTML = `<p class="verdict">${esc(res.verdict)}</p>
+    ${note ? `<p class="muted" data-f="coverage">${esc(note)}.</p>` : ''}
     <table class="versus"><thead><tr><th></th><th title="${esc(res.space_a)}">A</th><th title="${esc(res.space_b)}">B</th><th>B − A</th>${seedsHead}</tr></thead>${rows}</table>
     ${baselineHtml(res)}
     <div class="per-class" id="versus-classes">${perClassHtml(res)}</div>

@@ -28,8 +28,12 @@ def print_agreement(res) -> None:
                   _f(c.get("overlap_chance"), 4))
     console.print(t)
     if "cka_unbiased" in info:
-        console.print(f"unbiased CKA {_f(info['cka_unbiased'], 4)} (linear CKA {_f(info.get('cka'), 4)}; the "
-                      "unbiased one is ~0 for unrelated spaces at any N and dimension)")
+        from spacelens.compare.cka import cka_rows
+
+        rows = cka_rows(info.get("metric_a", "cosine"), info.get("metric_b"))
+        console.print(f"unbiased CKA {_f(info['cka_unbiased'], 4)} (linear CKA {_f(info.get('cka'), 4)}; both "
+                      f"{rows}; the unbiased one is ~0 for unrelated spaces at any N and dimension)",
+                      highlight=False)
     console.print("[dim]overlap@k: share of an item's k neighbours kept (Huh et al. mutual kNN); CKNNA: CKA on "
                   "pairs that are neighbours in both spaces (~0 unrelated, 1 same)[/dim]")
 
@@ -102,6 +106,9 @@ def print_versus(out: dict) -> None:
     a, b = out["space_a"], out["space_b"]
     t = Table(title=f"{a} vs {b}: {out['n_queries']:,} shared queries (labels {out['label_field']!r}, "
               f"{out['metric']})", title_justify="left", header_style="bold")
+    note = (out.get("coverage") or {}).get("note")
+    if note:      # the spaces embed different items: say which were left out, before any number
+        console.print(f"[yellow]{note}[/yellow]", highlight=False)
     for col in ("metric", a, b, f"{b} - {a}", "95% CI", "p", "queries won", "classes won"):
         t.add_column(col, justify="left" if col == "metric" else "right")
     for m, res in out["metrics"].items():

@@ -87,6 +87,9 @@ def _print_comparison(res) -> None:
             cka += f"  (baseline {_f(base.info['cka'], 4)})"
         if info.get("cka_items", info["n_items"]) != info["n_items"]:
             cka += f"  (on {info['cka_items']:,} random items)"
+        from spacelens.compare.cka import cka_rows
+
+        cka += f"  [dim]{cka_rows(info['metric_a'], info['metric_b'])}[/dim]"
         t.add_row("linear CKA", cka)
     q = info.get("quantiles", {})
     t.add_row("quantiles", "  ".join(f"{float(p) * 100:g}%: {v:.3f}" for p, v in q.items()))
@@ -155,7 +158,9 @@ def _print_matrix(mat) -> None:
 
     table(mat.jaccard, f"{mat.dataset}: mean kNN Jaccard (k = {mat.k}, {mat.info['metric']}, {mat.info['engine']})")
     if mat.cka is not None:
-        table(mat.cka, f"{mat.dataset}: linear CKA")
+        from spacelens.compare.cka import cka_rows
+
+        table(mat.cka, f"{mat.dataset}: linear CKA ({cka_rows(mat.info['metric'])})")
 
 
 def compare(
@@ -210,10 +215,11 @@ def compare(
     home: Optional[Path] = HomeOption,
 ):
     """How similar are two embedding spaces of one dataset? Per item: the Jaccard index of its
-    k nearest neighbours in A and in B (self excluded); the similarity is the mean.
+    k nearest neighbours in A and in B (self excluded; neighbours at equal distance, e.g.
+    duplicate rows, are ranked by lower row, in both spaces); the similarity is the mean.
 
     Prints the mean, quantiles, a histogram, the chance level for this N and k and linear
-    CKA. Per-item values are stored in the registry (for colouring maps). Spaces over
+    CKA (under cosine on L2-normalised rows, as Huh et al.; Kornblith et al. use raw features). Per-item values are stored in the registry (for colouring maps). Spaces over
     different items of one dataset are compared on their shared items.
 
     Examples: spacelens compare run1.val run2.val -k 1,5,10,50 --histogram;

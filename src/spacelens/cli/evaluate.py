@@ -67,7 +67,8 @@ def evaluate(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler (threads, processes, "
                                             "or a scheduler address) for --engine dask."),
     vs: Optional[str] = typer.Option(None, "--vs", help="Another space of the dataset: which of the two retrieves "
-                                     "better, per query on the same queries (paired bootstrap 95% CI, "
+                                     "better, per query on the same queries and reference items (those both "
+                                     "embed; any left out are counted) (paired bootstrap 95% CI, "
                                      "randomization p-value, per-class wins, a verdict)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="With --vs: a reseeded run of SPACE, to read "
                                            "the difference against what seeds alone change."),
@@ -82,8 +83,10 @@ def evaluate(
     are left out) and NMI, AMI (k-means clustering vs labels). The result is stored with the
     space: see it with 'spacelens show SPACE', rank spaces with 'spacelens leaderboard DATASET'.
 
-    With --vs OTHER: which of the two spaces retrieves better on the same queries, with
-    paired 95% intervals and p-values (and --baseline, a reseeded run, to read it against).
+    With --vs OTHER: which of the two spaces retrieves better on the same queries and the
+    same reference items (the items both embed: a space over more items is restricted to
+    them, and the output says how many were left out), with paired 95% intervals and
+    p-values (and --baseline, a reseeded run, to read it against).
 
     Example: spacelens evaluate run1.val --label-field label --query-split val --reference-split train;
     spacelens evaluate triplet.val --vs arcface.val --label-field label --baseline triplet2.val

@@ -25,6 +25,19 @@ import numpy as np
 _BLOCK_BYTES = 8 << 20  # one float64 block of rows: bounds the temporaries (a few such blocks)
 
 
+def cka_rows(metric_a: str, metric_b: str | None = None) -> str:
+    """What rows a compare's CKA was computed on, for its label: under cosine L2-normalised
+    rows (as Huh et al.'s platonic-representation pipeline, not Kornblith et al.'s raw
+    features), under l2 and dot the rows as given."""
+    metric_b = metric_a if metric_b is None else metric_b
+    na, nb = metric_a == "cosine", metric_b == "cosine"
+    if na and nb:
+        return "on L2-normalised rows"
+    if not na and not nb:
+        return "on raw rows"
+    return f"on A's rows {'L2-normalised' if na else 'raw'}, B's {'L2-normalised' if nb else 'raw'}"
+
+
 def _normalized64(x: np.ndarray) -> np.ndarray:
     """Rows L2-normalised, as a new float64 array (a zero row stays zero)."""
     out = np.array(x, dtype=np.float64)

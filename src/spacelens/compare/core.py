@@ -23,7 +23,7 @@ import numpy as np
 
 from spacelens.compare.agreement import cknna, edge_kernel, kernel_from_distances, overlap
 from spacelens.compare.cka import cka_pair, linear_cka
-from spacelens.compare.jaccard import chance_jaccard, k_curve, summarize
+from spacelens.compare.jaccard import chance_jaccard, chance_overlap, k_curve, summarize
 from spacelens.compare.sampled import sample_rows, sampled_neighbours
 from spacelens.errors import SpacelensError, SpacelensWarning
 from spacelens.jsonable import jsonable
@@ -377,7 +377,7 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
     overlaps = {kk: _overlap(ga, gb, kk, include_self) for kk in curve}
     info["curve"] = {str(kk): {"mean": float(v.mean(dtype=np.float64)), "chance": chance_jaccard(n, kk, include_self),
                                "overlap": float(overlaps[kk].mean(dtype=np.float64)) if len(v) else float("nan"),
-                               "overlap_chance": (kk - 1 if include_self else kk) / max(n - 1, 1)}
+                               "overlap_chance": chance_overlap(n, kk, include_self)}
                      for kk, v in curve.items()}
     info["overlap"] = info["curve"][str(kp)]["overlap"]
     if sample is None and agreement and len(kernels) == 2:

@@ -113,6 +113,21 @@ def chance_jaccard(n: int, k: int, include_self: bool = False) -> float:
     return e
 
 
+def chance_overlap(n: int, k: int, include_self: bool = False) -> float:
+    """Expected overlap@k (shared neighbours / k) of two spaces that share nothing but chance.
+
+    Each item's neighbours in A and in B are independent uniformly random k-subsets of the
+    other M = n - 1 items: each of A's k is among B's with probability k / M, so E[shared] =
+    k^2 / M and E[overlap] = k / M. With ``include_self`` the sets are {self} plus k - 1
+    random others: self is always shared, so E[shared] = 1 + (k - 1)^2 / M and E[overlap] =
+    (1 + (k - 1)^2 / M) / k (0.127 at n = 300, k = 10, where k - 1 over M alone gives 0.030).
+    """
+    m_items = max(n - 1, 1)
+    if not include_self:
+        return k / m_items
+    return (1 + (k - 1) ** 2 / m_items) / k
+
+
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 

@@ -1,8 +1,14 @@
 """Which of two spaces retrieves better, with what confidence: ``spacelens evaluate A --vs B``.
 
-Both spaces are scored on the same queries (items both embed, with the same labels) with
-the per-query retrieval scores of :mod:`.retrieval` (P@1, R-precision, AP@R: the per-query
-values whose means are precision_at_1, r_precision and MAP@R). For each metric the
+Both spaces (and the baseline) are scored on the same queries *and* the same reference items:
+the items every compared space embeds (with query/reference splits, the shared ones of
+each). A space that embeds more is restricted to them, so neither is searched among items the
+other cannot retrieve: B = A's own vectors over half of A's items gives a difference of
+exactly 0. ``coverage`` in the result says how many queries and reference items each space
+lost that way (its ``note``: one sentence). Scores are the per-query retrieval scores of
+:mod:`.retrieval` (P@1, R-precision, AP@R: the per-query values whose means are
+precision_at_1, r_precision and MAP@R). A space whose items are all shared keeps its whole
+reference, so its cached kNN graph serves. For each metric the
 difference B - A is paired over queries (:mod:`.paired`, :mod:`spacelens.stats`): a percentile-bootstrap 95%
 interval and a sign-flip randomization p-value. Per class: mean of each space and who wins.
 With a baseline C (a reseeded run of A) the same is done for C - A, the difference that
@@ -15,29 +21,37 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spacelens.catalogue import VERSUS_METRICS, short
 from spacelens.errors import SpacelensError
-from spacelens.jsonable import jsonable
 from spacelens.evaluate.core import _graph_choice, _neighbour_blocks, _select, load_labels
 from spacelens.evaluate.paired import paired_difference
 from spacelens.evaluate.retrieval import label_counts, resolve_k, score_block
-from spacelens.formatting import format_p
+from spacelens.formatting import ci_digits, fmt_ci, format_p
+from spacelens.jsonable import jsonable
 from spacelens.stats import excludes_zero
-
-from spacelens.catalogue import VERSUS_METRICS, short
 
 
 def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine", k=None,
                      split_field: str = "split", query_split=None, reference_split=None,
-                     engine: str = "auto", engine_params: dict | None = None) -> dict:
+                     engine: str = "auto", engine_params: dict | None = None, items=None) -> dict:
     """Per-query retrieval scores of ``space``: ``{"rows", "labels", "k", "scores": {metric: array}}``.
 
     ``rows``: dataset row of each query; scores are NaN for lone queries (no other item of
-    their label in the reference), which the summary metrics leave out too. Neighbours come
-    from the cached kNN graph when there is one (as for ``evaluate``).
+    their label in the reference), which the summary metrics leave out too. ``items``: dataset
+    rows to keep (None: all): queries and reference items are both restricted to them, as if
+    the space embedded only those. Neighbours come from the cached kNN graph when the whole
+    space is the reference (as for ``evaluate``). ``n_queries_all`` / ``n_reference_all``:
+    the counts before ``items`` restricted them, ``n_reference``: after.
     """
     rec = reg.space(space)
     labels = load_labels(reg, rec, label_field)
     q_pos, ref_pos, ref_includes_query = _select(reg, rec, split_field, query_split, reference_split)
+    n_q_all, n_ref_all = len(q_pos), rec.n_rows if ref_pos is None else len(ref_pos)
+    if items is not None:
+        inside = np.isin(reg.load_rows(rec), np.asarray(items))
+        if not inside.all():        # else nothing to restrict: the whole space (and its cached graph) serves
+            q_pos = q_pos[inside[q_pos]]
+            ref_pos = np.flatnonzero(inside) if ref_pos is None else ref_pos[inside[ref_pos]]
     codes, _classes = pd.factorize(labels)
     codes = codes.astype(np.int32)
     qc = codes[q_pos]
@@ -53,7 +67,9 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
             how, graph = _graph_choice(reg, rec, kk, metric, engine, params, len(q_pos) == rec.n_rows)
         else:
             how = "self-subset" if ref_includes_query else "split"
-        qrows = q_pos[keep] if ref_pos is None else keep if ref_includes_query else None
+        # the reference row each query is (self exclusion): q_pos and ref_pos are sorted
+        qrows = (q_pos[keep] if ref_pos is None else np.searchsorted(ref_pos, q_pos[keep]) if ref_includes_query
+                 else None)
         for sub, idx in _neighbour_blocks(reg, rec, q_pos[keep], ref_pos, qrows, kk, metric, engine, params,
                                           how, graph):
             qi = keep[sub]
@@ -61,7 +77,8 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
             for m in VERSUS_METRICS:
                 scores[m][qi] = block[m]
     return {"space": rec.name, "rows": reg.load_rows(rec)[q_pos], "labels": np.asarray(labels)[q_pos],
-            "k": kk, "scores": scores, "n_lone": int(counts.lone.sum())}
+            "k": kk, "scores": scores, "n_lone": int(counts.lone.sum()), "n_queries_all": int(n_q_all),
+            "n_reference": int(len(rc)), "n_reference_all": int(n_ref_all)}
 
 
 def _per_class(labels, a, b) -> list[dict]:
@@ -110,37 +127,106 @@ def beyond_baseline(m: dict, base: dict) -> bool:
 
 def verdict(a: str, b: str, m: dict, wins: dict, metric: str = "mean_average_precision_at_r",
             base: dict | None = None, c: str | None = None) -> str:
-    """One sentence: who retrieves better on ``metric``, by how much, how sure, and against the baseline."""
+    """One sentence: who retrieves better on ``metric``, by how much, how sure, and against the baseline.
+
+    Numbers have 3 decimals, or as many more as its interval needs to show that it excludes 0
+    (:func:`spacelens.formatting.ci_digits`, as every table prints it)."""
     name = short(metric)
     lo, hi = m["ci95"]
     d = m["difference"]
     if excludes_zero(m["ci95"]) and d < 0:   # state the interval of winner - loser
         lo, hi = -hi, -lo
-    ci = f"95% CI {lo:+.3f} to {hi:+.3f}, {format_p(m.get('p_value'))}, {m['n']:,} queries"
+    n = ci_digits((lo, hi))
+    ci = f"95% CI {fmt_ci((lo, hi), sign=True)}, {format_p(m.get('p_value'))}, {m['n']:,} queries"
     if excludes_zero(m["ci95"]):
         win, lose = (b, a) if d > 0 else (a, b)
         won = wins["b"] if d > 0 else wins["a"]
-        s = (f"{win} retrieves better than {lose}: {name} {max(m['mean_a'], m['mean_b']):.3f} vs "
-             f"{min(m['mean_a'], m['mean_b']):.3f}, a difference of {abs(d):.3f} ({ci}); {win} is ahead in "
+        s = (f"{win} retrieves better than {lose}: {name} {max(m['mean_a'], m['mean_b']):.{n}f} vs "
+             f"{min(m['mean_a'], m['mean_b']):.{n}f}, a difference of {abs(d):.{n}f} ({ci}); {win} is ahead in "
              f"{won} of {wins['classes']} classes")
     else:
         s = (f"no clear winner between {a} and {b}: {name} {m['mean_a']:.3f} vs {m['mean_b']:.3f}, difference "
              f"{d:+.3f} ({ci}; the interval includes 0)")
     if base is not None:
         bd = base["difference"]
-        blo, bhi = base["ci95"]
-        noise = f"{c} - {a} = {bd:+.3f}, 95% CI {blo:+.3f} to {bhi:+.3f}"
+        bn = ci_digits(base["ci95"])
+        noise = f"{c} - {a} = {bd:+.{bn}f}, 95% CI {fmt_ci(base['ci95'], sign=True)}"
         beyond = beyond_baseline(m, base)
         s += (f". That is more than two runs of {a}'s recipe differ ({noise})" if beyond else
               f". Two runs of {a}'s recipe differ by about as much ({noise}), so this may be seed noise")
     return s + "."
 
 
+def shared_items(reg, names: list[str]) -> tuple[np.ndarray, list]:
+    """``(dataset rows every space of names embeds, their records)``; clear errors when they are
+    of different datasets or share nothing."""
+    recs = [reg.space(n) for n in names]
+    for r in recs[1:]:
+        if r.dataset != recs[0].dataset:
+            raise SpacelensError(
+                f"Spaces {recs[0].name!r} (dataset {recs[0].dataset!r}) and {r.name!r} (dataset {r.dataset!r}) "
+                "embed different datasets, so their items cannot be matched",
+                "Compare spaces of one dataset: register both with the same --dataset-name (rows are matched by id)")
+    shared = reg.load_rows(recs[0])
+    for r in recs[1:]:
+        shared = np.intersect1d(shared, reg.load_rows(r), assume_unique=True)
+    if not len(shared):
+        raise SpacelensError(f"Spaces {' and '.join(repr(r.name) for r in recs)} share no items of dataset "
+                             f"{recs[0].dataset!r}", "Compare spaces that embed some of the same items")
+    return shared, recs
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def coverage_note(cov: dict) -> str | None:
+    """One sentence on the items left out because not every space embeds them (None: none was):
+    "B embeds 150 of A's 300 items: both are scored on the 150 they share; 150 of A's queries
+    left out"."""
+    sp, n = cov["spaces"], cov["n_shared"]
+    if all(s["n_items"] == n for s in sp):
+        return None
+    names = [s["space"] for s in sp]
+    full = [s for s in sp if s["n_items"] > n]
+    if len(sp) == 2 and len(full) == 1:
+        sub = sp[1] if full[0] is sp[0] else sp[0]
+        head = f"{sub['space']} embeds {n:,} of {full[0]['space']}'s {full[0]['n_items']:,} items"
+    else:
+        head = (f"{_and(names)} share {n:,} items ("
+                + ", ".join(f"{s['space']} embeds {s['n_items']:,}" for s in sp) + ")")
+    head += f": {'both' if len(sp) == 2 else 'all'} are scored on the {n:,} they share"
+    split = cov["split"]
+    parts = []
+    for s in full:
+        q, r = s["queries_dropped"], s["reference_dropped"]
+        qs = f"{q:,} of {s['space']}'s {s['n_queries_all']:,} queries" if split else f"{q:,} of {s['space']}'s queries"
+        rs = f"{r:,} of {s['space']}'s {s['n_reference_all']:,} reference items"
+        if q and (split and r):
+            parts.append(qs + f" and {r:,} of its {s['n_reference_all']:,} reference items")
+        elif q or (split and r):
+            parts.append(qs if q else rs)
+    if not parts:
+        return head + "; no query or reference item left out"
+    return head + "; " + _and(parts) + " left out"
+
+
+def _coverage(scores: list[dict], n_shared: int, split: bool) -> dict:
+    spaces = [{"space": s["space"], "n_items": s["n_items"], "n_queries_all": s["n_queries_all"],
+               "n_queries": int(len(s["rows"])), "queries_dropped": s["n_queries_all"] - int(len(s["rows"])),
+               "n_reference_all": s["n_reference_all"], "n_reference": s["n_reference"],
+               "reference_dropped": s["n_reference_all"] - s["n_reference"]} for s in scores]
+    cov = {"n_shared": int(n_shared), "split": split, "spaces": spaces}
+    cov["note"] = coverage_note(cov)
+    return cov
+
+
 def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | None = None,
                     metric: str = "cosine", k=None, split_field: str = "split", query_split=None,
                     reference_split=None, engine: str = "auto", engine_params: dict | None = None,
                     seed: int = 0) -> dict:
-    """Paired retrieval comparison of spaces ``a`` and ``b`` on the same queries (JSON-ready dict).
+    """Paired retrieval comparison of spaces ``a`` and ``b`` on the same queries and the same
+    reference items (JSON-ready dict): the items every compared space embeds (:func:`shared_items`).
 
     ``metrics[m]``: ``mean_a``, ``mean_b``, ``difference`` (b - a), ``ci95`` (paired percentile
     bootstrap), ``p_value`` (sign-flip randomization), counts of queries each space wins;
@@ -148,18 +234,33 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
     metric the classes where each space is ahead; ``verdict``: one sentence on MAP@R.
     ``baseline``: a reseeded run of ``a``: ``baseline["metrics"]`` holds baseline - a, and
     ``baseline["beyond"][m]`` whether b - a goes beyond it (:func:`beyond_baseline`, the
-    verdict's rule, per metric).
+    verdict's rule, per metric). ``coverage``: ``n_shared`` items, per space (a, b, baseline)
+    its ``n_items`` and the queries and reference items it had and lost to the restriction,
+    and ``note``, one sentence saying so (None when every space embeds the same items).
     """
+    names = [a, b] + ([baseline] if baseline is not None else [])
+    shared, recs = shared_items(reg, names)
     kw = dict(label_field=label_field, metric=metric, k=k, split_field=split_field, query_split=query_split,
               reference_split=reference_split, engine=engine, engine_params=engine_params)
-    sa = per_query_scores(reg, a, **kw)
-    sb = per_query_scores(reg, b, **kw)
+    scores = []
+    for name, rec in zip(names, recs):
+        sc_ = per_query_scores(reg, name, items=None if rec.n_rows == len(shared) else shared, **kw)
+        sc_["n_items"] = int(rec.n_rows)
+        if not len(sc_["rows"]) or not sc_["n_reference"]:
+            what = "query" if not len(sc_["rows"]) else "reference"
+            raise SpacelensError(f"The {len(shared):,} items that {_and(names)} share hold no {what} item"
+                                 + (f" ({split_field}={query_split if what == 'query' else reference_split})"
+                                    if query_split is not None else ""),
+                                 "Compare spaces that embed some of the same queries and reference items")
+        scores.append(sc_)
+    sa, sb = scores[0], scores[1]
     out = {"space_a": sa["space"], "space_b": sb["space"], "label_field": label_field, "metric": metric,
            "k": {"a": sa["k"], "b": sb["k"]}, **_pair(sa, sb, seed)}
+    out["coverage"] = _coverage(scores, len(shared), query_split is not None)
     out["wins"] = {m: _wins(out["per_class"][m]) for m in VERSUS_METRICS}
     base = None
     if baseline is not None:
-        sc = per_query_scores(reg, baseline, **kw)
+        sc = scores[2]
         base = _pair(sa, sc, seed)
         out["baseline"] = {"space": sc["space"], "n_queries": base["n_queries"], "metrics": base["metrics"],
                            "beyond": {m: beyond_baseline(out["metrics"][m], base["metrics"][m])

@@ -6,8 +6,14 @@ from 33 dimensions as an inner product of augmented rows: :mod:`~spacelens.neigh
 distances are within :func:`~spacelens.neighbors.metrics.search_tolerance` of the exact ones,
 so two candidates further apart than twice that are already in the right order: only
 candidates that close to another one (near-ties, usually a small share) are re-computed
-exactly (float64, see :mod:`metrics`), which settles ties by lower row and gives tied rows
-equal distances. Then the query itself is dropped and the rest sorted by (distance, row).
+in float64 from the vectors as given (see :mod:`metrics`) and rounded to float32, which gives
+mathematically tied rows (duplicates) equal distances. Then the query itself is dropped and
+the rest sorted by (float32 distance, row): the order is that of the float32-rounded exact
+distances, ties by lower row. So two rows whose float64 distances differ by less than float32
+resolution (about 6e-8 relative) count as tied, and the lower row comes first even when it is
+the (negligibly) farther one. That is the rule every engine applies (the dask engine's merge,
+the approximate engines' re-ranking: :mod:`spacelens.neighbors.base`), so they return the same
+neighbours in the same order; a float64 order would be the exact engine's alone.
 A query whose candidates all lie within faiss's rounding error of its k-th distance may have
 a tie at the boundary with rows faiss did not return: only those rare rows are searched
 again with twice as many candidates, until the boundary is clear. Memory is bounded by the
@@ -108,10 +114,12 @@ def rank_near_ties(q: Side, b: Side, cand: np.ndarray, fd: np.ndarray, tol: np.n
     ``tol`` of the exact one (``tol``: one bound per query, shape (r,), or per candidate,
     (r, w)). Neighbours in that list further apart than their two bounds are in the right
     order whatever the rounding, so they keep faiss's value; runs of candidates closer than
-    that get exact float64 distances, which order them correctly, ties by lower row, and give
-    mathematically tied rows equal values. So are candidates within their bound of 0 (l2,
-    cosine): identical rows report exactly 0. Reported distances stay sorted: a kept value and
-    an exact one differ from the truth by at most their bounds.
+    that get exact distances, computed in float64 and rounded to float32, ordered by those
+    float32 values and then by lower row (rows closer than float32 resolution count as tied:
+    the engines' shared rule, see the module docstring), which gives mathematically tied rows
+    equal values. So are candidates within their bound of 0 (l2, cosine): identical rows report
+    exactly 0. Reported distances stay sorted: a kept value and an exact one differ from the
+    truth by at most their bounds.
     """
     tol = np.asarray(tol)
     close = np.diff(fd, axis=1) <= (tol[:, :-1] + tol[:, 1:] if tol.ndim == 2 else 2 * tol[:, None])

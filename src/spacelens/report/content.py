@@ -84,8 +84,13 @@ def summary(c: dict) -> list[str]:
                  f"(overlap@k {over:.3f}, mean Jaccard {cur.get('mean', float('nan')):.3f}; chance would keep "
                  f"{cur.get('overlap_chance', 0) * k:.2f}).")
     if ag.get("cknna") is not None or ag.get("cka_unbiased") is not None:
+        from spacelens.compare.cka import cka_rows
+
+        rows = cka_rows(c["settings"]["metric_a"], c["settings"]["metric_b"])
         s.append(f"Alignment: CKNNA {_fmt(ag.get('cknna'))}, unbiased CKA {_fmt(ag.get('cka_unbiased'))} "
-                 f"(linear CKA {_fmt(ag.get('cka'))}); 0 means unrelated, 1 the same up to rotation and scale.")
+                 f"(linear CKA {_fmt(ag.get('cka'))}; CKA {rows}"
+                 + (", as Huh et al., not Kornblith et al.'s raw features" if rows == "on L2-normalised rows" else "")
+                 + "); 0 means unrelated, 1 the same up to rotation and scale.")
     noise = c.get("noise")
     if noise:
         reading = noise.get("difference", {}).get(str(k), {}).get("reading")
@@ -115,7 +120,10 @@ def summary(c: dict) -> list[str]:
                      f"{100 * MIXING_NOTEWORTHY:.0f} points or more (largest: {st['sentences'][0]}).")
     rt = c.get("retrieval")
     if rt:
+        note = (rt.get("coverage") or {}).get("note")
         s.append(rt["verdict"])
+        if note:     # the spaces embed different items: the verdict rests on the shared ones
+            s.append(f"Retrieval is compared on the items the compared spaces all embed ({note}).")
     return s
 
 
