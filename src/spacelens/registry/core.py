@@ -161,13 +161,20 @@ class Registry:
 
     @contextmanager
     def staged(self) -> Iterator[Staging]:
-        """Phase 1 of a change: write files (no lock held); they are removed again on failure."""
+        """Phase 1 of a change: write files (no database lock held); removed again on failure.
+
+        The staging holds a file lock for the block's life (see :mod:`spacelens.registry.store`):
+        ``gc`` leaves its files alone however long it takes, and collects the unrecorded ones
+        once the block ended or its process died.
+        """
         staging = Staging(self.store)
         try:
             yield staging
         except BaseException:
             staging.discard()
             raise
+        finally:
+            staging.release()
 
     @contextmanager
     def transaction(self, staging: Staging | None = None) -> Iterator[sqlite3.Connection]:
@@ -568,6 +575,7 @@ class Registry:
     def referenced_files(self) -> set[str]:
         """Files a row references, trashed files still in their grace period included."""
         with self._read() as conn:
+            conn.execute("BEGIN")   # one snapshot of all tables
             refs = set()
             for table, cols in (("datasets", ("table_file", "ids_file")), ("spaces", ("array_file", "rows_file"))):
                 for row in conn.execute(f"SELECT {', '.join(cols)} FROM {table}"):
@@ -583,7 +591,15 @@ class Registry:
             return "; ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
 
     def gc(self, min_age_s: float = 600) -> list[str]:
-        """Delete files no entity references and trashed files, older than ``min_age_s``."""
+        """Delete trashed files older than ``min_age_s`` and files nothing references.
+
+        A file being staged is never deleted while its writer lives (it holds its staging's
+        lock), however old; once the writer is gone (done, crashed, killed) its unrecorded files
+        are deleted at once. Unreferenced files from before staging locks: by age, as trash.
+        """
         self.store.sweep_partials()
         trashed = self.empty_trash(min_age_s)
-        return trashed + self.store.collect_garbage(self.referenced_files(), min_age_s)
+        objects = self.store.list_objects()     # in this order: see ObjectStore.collect_garbage
+        live = self.store.live_owners()
+        referenced = self.referenced_files()
+        return trashed + self.store.collect_garbage(objects, referenced, live, min_age_s)
