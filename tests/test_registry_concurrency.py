@@ -308,3 +308,73 @@ def test_warnings_filter_does_not_hide_stale_results(home, labeled):
         assert reg.put_artifact("demo", old, {}, {"x": np.arange(2)}) is None
     assert any("was replaced" in str(w.message) for w in caught)
     assert os.listdir(home / "tmp") == []
+
+
+def _brute_precision_at_1(x, labels):
+    """Share of items whose nearest other item (cosine) has their label."""
+    v = x.astype(np.float64) / np.linalg.norm(x, axis=1, keepdims=True)
+    s = v @ v.T
+    np.fill_diagonal(s, -np.inf)
+    return float(np.mean(labels[np.argmax(s, axis=1)] == labels))
+
+
+def test_a_result_of_a_record_re_added_with_the_same_vectors_is_not_stored_or_served(home, labeled, tmp_path,
+                                                                                     monkeypatch):
+    """evaluate(a) reads a (record 1, dataset 'items'); before it stores, the same vectors are
+    re-added as 'a' to another dataset with other labels (--overwrite: record 2, same content
+    hash). The evaluation of record 1's labels must not become record 2's stored result."""
+    rec1 = _add(labeled, "a", home=home)
+    other = labeled.table.assign(label=np.random.default_rng(7).permutation(labeled.table["label"].to_numpy()))
+    other_csv = tmp_path / "relabeled.csv"
+    other.to_csv(other_csv, index=False)
+    real_put = Registry.put_artifact
+    re_added = {}
+
+    def re_add_then_put(self, kind, space, *args, **kw):
+        if kind == "evaluation" and not re_added:
+            re_added["rec"] = spacelens.add(labeled.vectors, other_csv, dataset_name="relabeled", experiment_name="e",
+                                            space_name="a", overwrite=True, home=home)
+        return real_put(self, kind, space, *args, **kw)
+
+    monkeypatch.setattr(Registry, "put_artifact", re_add_then_put)
+    with pytest.warns(SpacelensWarning, match="'a' was replaced while this evaluation was computed"):
+        stale = spacelens.evaluate("a", label_field="label", clustering=False, home=home)
+    monkeypatch.undo()
+    rec2 = re_added["rec"]
+    assert rec2.id != rec1.id and rec2.content_hash == rec1.content_hash and rec2.dataset == "relabeled"
+    assert stale["precision_at_1"] == pytest.approx(_brute_precision_at_1(labeled.vectors, labeled.labels))
+    reg = Registry(home)
+    assert reg.find_artifacts(kind="evaluation") == []
+    fresh = spacelens.evaluate("a", label_field="label", clustering=False, home=home)
+    relabels = other["label"].to_numpy()
+    assert fresh["precision_at_1"] == pytest.approx(_brute_precision_at_1(labeled.vectors, relabels))
+    assert fresh["precision_at_1"] != pytest.approx(stale["precision_at_1"])
+    [art] = reg.find_artifacts(kind="evaluation")
+    assert art.info["precision_at_1"] == pytest.approx(fresh["precision_at_1"])
+    # the read path: record 2's result is served for record 2 (and by name), never to a holder of record 1
+    assert reg.get_artifact("evaluation", rec2, art.params).id == art.id
+    assert reg.get_artifact("evaluation", "a", art.params).id == art.id
+    assert reg.get_artifact("evaluation", rec1, art.params) is None
+
+
+def test_a_result_of_a_removed_and_re_added_space_is_refused_even_with_equal_content(home, labeled):
+    """rm + add under the same name: a new record (a new id), same vectors and dataset."""
+    rec1 = _add(labeled, "a", home=home)
+    reg = Registry(home)
+    spacelens.rm("space", "a", home=home)
+    rec2 = _add(labeled, "a", home=home, dataset=False)
+    assert rec2.id != rec1.id and rec2.content_hash == rec1.content_hash
+    with pytest.warns(SpacelensWarning, match="'a' was replaced"):
+        assert reg.put_artifact("demo", rec1, {}, {"x": np.arange(3)}) is None
+    assert reg.find_artifacts(kind="demo") == []
+    art = reg.put_artifact("demo", rec2, {}, {"x": np.arange(3)})
+    assert art is not None and reg.get_artifact("demo", rec2, {}).id == art.id
+    assert reg.get_artifact("demo", rec1, {}) is None
+    # a two-space result: the other side is checked the same way
+    _add(labeled, "b", labeled.vectors * 2, home=home, dataset=False)
+    with pytest.warns(SpacelensWarning, match="'a' was replaced"):
+        assert reg.put_artifact("demo2", "b", {}, {"x": np.arange(3)}, other=rec1) is None
+    pair = reg.put_artifact("demo2", "b", {}, {"x": np.arange(3)}, other=rec2)
+    assert reg.get_artifact("demo2", "b", {}, other=rec2).id == pair.id
+    assert reg.get_artifact("demo2", "b", {}, other=rec1) is None
+    assert os.listdir(home / "tmp") == []

@@ -161,13 +161,20 @@ class Registry:
 
     @contextmanager
     def staged(self) -> Iterator[Staging]:
-        """Phase 1 of a change: write files (no lock held); they are removed again on failure."""
+        """Phase 1 of a change: write files (no database lock held); removed again on failure.
+
+        The staging holds a file lock for the block's life (see :mod:`spacelens.registry.store`):
+        ``gc`` leaves its files alone however long it takes, and collects the unrecorded ones
+        once the block ended or its process died.
+        """
         staging = Staging(self.store)
         try:
             yield staging
         except BaseException:
             staging.discard()
             raise
+        finally:
+            staging.release()
 
     @contextmanager
     def transaction(self, staging: Staging | None = None) -> Iterator[sqlite3.Connection]:
@@ -473,8 +480,10 @@ class Registry:
                      other: str | Space | None = None) -> Artifact | None:
         """The stored result, if its spaces still hold the content it was computed from.
 
-        Given ``Space`` records, it must also have been computed from exactly those records'
-        content (a caller holding an older record gets None, never a newer space's result).
+        Results are stored under the record ids of their spaces, so only the current records'
+        results are found. Given ``Space`` records, those must be the current records (a caller
+        holding an older record gets None, never a newer record's result, even one with the same
+        vectors).
         """
         with self._read() as conn:
             sid = self._row(conn, "spaces", getattr(space, "name", space))["id"]
@@ -484,8 +493,8 @@ class Registry:
         if row is None:
             return None
         art = self._artifact(row)
-        for rec, h in ((space, art.space_hash), (other, art.other_space_hash)):
-            if isinstance(rec, Space) and rec.content_hash != h:
+        for rec, rid, h in ((space, sid, art.space_hash), (other, oid, art.other_space_hash)):
+            if isinstance(rec, Space) and (rec.id != rid or rec.content_hash != h):
                 return None
         return art
 
@@ -512,9 +521,10 @@ class Registry:
         """Store (or replace) a derived result atomically: arrays as .npy plus JSON info.
 
         Pass the ``Space`` records whose vectors the result was computed from: if either space
-        has been replaced since (its content hash differs), nothing is stored, a
+        has been replaced since (its current record is another one, even with the same content
+        hash: re-added with ``--overwrite``, or removed and added again), nothing is stored, a
         :class:`SpacelensWarning` says so and None is returned. (Given names, the spaces'
-        current content is assumed.)
+        current records are assumed.)
         """
         rec = self._as_space(space)
         orec = self._as_space(other) if other is not None else None
@@ -528,7 +538,10 @@ class Registry:
                             ids.append(None)
                             continue
                         cur = conn.execute("SELECT id, content_hash FROM spaces WHERE name=?", (r.name,)).fetchone()
-                        if cur is None or cur["content_hash"] != r.content_hash:
+                        # the record, not only the content: the same vectors re-added (to another
+                        # dataset, say) are a new record (ids are never reused), whose labels,
+                        # ids and rows the result did not see
+                        if cur is None or cur["id"] != r.id or cur["content_hash"] != r.content_hash:
                             raise StaleResultError(
                                 f"Space {r.name!r} was {'removed' if cur is None else 'replaced'} while this "
                                 f"{kind.replace('_', ' ')} was computed from it; the result was not stored",
@@ -562,6 +575,7 @@ class Registry:
     def referenced_files(self) -> set[str]:
         """Files a row references, trashed files still in their grace period included."""
         with self._read() as conn:
+            conn.execute("BEGIN")   # one snapshot of all tables
             refs = set()
             for table, cols in (("datasets", ("table_file", "ids_file")), ("spaces", ("array_file", "rows_file"))):
                 for row in conn.execute(f"SELECT {', '.join(cols)} FROM {table}"):
@@ -577,7 +591,15 @@ class Registry:
             return "; ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
 
     def gc(self, min_age_s: float = 600) -> list[str]:
-        """Delete files no entity references and trashed files, older than ``min_age_s``."""
+        """Delete trashed files older than ``min_age_s`` and files nothing references.
+
+        A file being staged is never deleted while its writer lives (it holds its staging's
+        lock), however old; once the writer is gone (done, crashed, killed) its unrecorded files
+        are deleted at once. Unreferenced files from before staging locks: by age, as trash.
+        """
         self.store.sweep_partials()
         trashed = self.empty_trash(min_age_s)
-        return trashed + self.store.collect_garbage(self.referenced_files(), min_age_s)
+        objects = self.store.list_objects()     # in this order: see ObjectStore.collect_garbage
+        live = self.store.live_owners()
+        referenced = self.referenced_files()
+        return trashed + self.store.collect_garbage(objects, referenced, live, min_age_s)

@@ -62,7 +62,8 @@ CREATE TABLE spaces (
     run TEXT                        -- training run the space was logged in (NULL: not from a run)
 )""",
     # Derived results (kNN graphs, comparisons, maps, evaluations, search indexes), valid only
-    # while their spaces still hold the content they were computed from.
+    # while their spaces are the records (space_id: ids are never reused) and still hold the
+    # content (space_hash) they were computed from; removed with their spaces.
     "artifacts": """
 CREATE TABLE artifacts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

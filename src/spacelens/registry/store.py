@@ -7,12 +7,23 @@ wrote (before the SQLite transaction that records it), so a failure before the c
 the new files again; a kill -9
 leaves at most a ``.partial`` (swept on the next open) or an unreferenced object
 (removed by :meth:`ObjectStore.collect_garbage`), never a half-registered entity.
+
+**Staged files and gc.** A staged file exists, unreferenced, until its transaction records it,
+which may be long after it was written (a large add). Its age says nothing about whether its
+writer still lives, so gc does not go by age: each :class:`Staging` holds an OS lock
+(``fcntl.flock``) on its own lock file ``home/staging/<owner>.lock`` from before its first file
+until it ends, and names its files ``objects/<owner>-<uuid>.<ext>``. gc never deletes a file of
+an owner whose lock is held, however old; the kernel releases the lock when the writer exits or
+is killed, and from then on its unrecorded files can never be recorded (only the writer runs its
+transaction), so gc deletes them at once and removes the lock file. Files named without an owner
+(written by spacelens before this scheme, or put there by hand) are still collected by age.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 import uuid
 from contextlib import contextmanager
@@ -24,7 +35,13 @@ import numpy as np
 from spacelens.errors import SpacelensError, SpacelensWarning
 from spacelens.progress import progress
 
+try:
+    import fcntl
+except ImportError:  # Windows (not a target): no flock; an open file cannot be deleted there instead
+    fcntl = None
+
 CHUNK_BYTES = 16 * 2**20  # rows are streamed in ~16 MiB blocks (temporaries stay ~100 MiB)
+LOCK_ATTEMPTS = 100       # new lock files tried when gc takes each one away before we lock it
 
 
 def _pid_alive(pid: int) -> bool:
@@ -42,8 +59,9 @@ class ObjectStore:
         self.home = home
         self.objects = home / "objects"
         self.tmp = home / "tmp"
-        self.objects.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.staging = home / "staging"   # one lock file per live Staging
+        for d in (self.objects, self.tmp, self.staging):
+            d.mkdir(parents=True, exist_ok=True)
 
     def path(self, rel: str) -> Path:
         """Absolute path of a stored object; refuses anything outside ``objects/``."""
@@ -53,13 +71,14 @@ class ObjectStore:
         return p
 
     @contextmanager
-    def atomic(self, suffix: str):
-        """Yield a temp path to write; on success it becomes ``objects/<uuid><suffix>``.
+    def atomic(self, suffix: str, owner: str | None = None):
+        """Yield a temp path to write; on success it becomes ``objects/[<owner>-]<uuid><suffix>``.
 
-        The relative path of the final object is available as ``handle.rel`` after the block.
+        ``owner``: the id of the :class:`Staging` (whose lock is held) writing it. The relative
+        path of the final object is available as ``handle.rel`` after the block.
         """
         handle = _Handle(self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}.partial{suffix}",
-                         f"objects/{uuid.uuid4().hex}{suffix}")
+                         f"objects/{owner + '-' if owner else ''}{uuid.uuid4().hex}{suffix}")
         try:
             yield handle
             with open(handle.tmp, "rb+") as f:
@@ -86,15 +105,110 @@ class ObjectStore:
                 n += 1
         return n
 
-    def collect_garbage(self, referenced: set[str], min_age_s: float = 600) -> list[str]:
-        """Remove objects no database row references (left by a crash between rename and commit)."""
-        now, removed = time.time(), []
+    def list_objects(self) -> list[tuple[str, float]]:
+        """``(relative path, mtime)`` of every object now."""
+        found = []
         for f in self.objects.iterdir():
-            rel = f"objects/{f.name}"
-            if rel not in referenced and now - f.stat().st_mtime > min_age_s:
-                f.unlink(missing_ok=True)
-                removed.append(rel)
+            try:
+                found.append((f"objects/{f.name}", f.stat().st_mtime))
+            except FileNotFoundError:   # removed meanwhile
+                pass
+        return found
+
+    def live_owners(self) -> set[str]:
+        """Ids of the stagings whose writer still lives (their lock is held).
+
+        The lock file of a writer that is gone (its lock is free) is removed.
+        """
+        live = set()
+        for p in self.staging.glob("*.lock"):
+            try:
+                f = open(p, "rb")
+            except FileNotFoundError:   # its writer ended meanwhile
+                continue
+            with f:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        live.add(p.stem)
+                        continue
+                    p.unlink(missing_ok=True)   # still holding its lock: no writer is in between
+                    continue
+            try:   # no flock (Windows): a file its writer holds open cannot be deleted
+                p.unlink(missing_ok=True)
+            except PermissionError:
+                live.add(p.stem)
+        return live
+
+    def collect_garbage(self, objects: list[tuple[str, float]], referenced: set[str], live: set[str],
+                        min_age_s: float = 600) -> list[str]:
+        """Remove the ``objects`` no database row references (left by a crash or a failed change).
+
+        An object of a live staging (owner in ``live``) is kept whatever its age; one whose
+        staging is gone is removed at once; one without an owner once older than ``min_age_s``.
+        Call with the objects listed first, then ``live``, then ``referenced`` read last: a
+        staging records its files before it lets go of its lock, so each object is then either
+        still protected by a held lock or already in ``referenced`` (or abandoned).
+        """
+        now, removed = time.time(), []
+        for rel, mtime in objects:
+            if rel in referenced:
+                continue
+            owner = _owner(rel)
+            if owner in live or (owner is None and now - mtime <= min_age_s):
+                continue
+            (self.home / rel).unlink(missing_ok=True)
+            removed.append(rel)
         return removed
+
+
+_OWNED = re.compile(r"([0-9a-f]{16})-[0-9a-f]{32}\.")
+
+
+def _owner(rel: str) -> str | None:
+    """The staging id a stored file was written by (None for a file named without one)."""
+    m = _OWNED.match(rel.rsplit("/", 1)[-1])
+    return m.group(1) if m else None
+
+
+class _StagingLock:
+    """An exclusive flock on ``staging/<id>.lock``, held from creation until :meth:`release`.
+
+    gc takes the lock of a file it finds unlocked and removes the file, which can happen between
+    our creating the file and locking it: then the path no longer names our file after we hold
+    the lock, and we start again with a new id.
+    """
+
+    def __init__(self, store: ObjectStore):
+        for _ in range(LOCK_ATTEMPTS):
+            self.id = uuid.uuid4().hex[:16]
+            self.path = store.staging / f"{self.id}.lock"
+            self.file = open(self.path, "xb")
+            try:
+                _flock(self.file)
+                held = os.fstat(self.file.fileno())
+                now = os.stat(self.path)
+                if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                    return
+            except FileNotFoundError:
+                pass
+            except BaseException:
+                self.release()
+                raise
+            self.file.close()
+        raise SpacelensError(f"Could not take a staging lock in {str(store.staging)!r}",
+                             "Check that no other program keeps removing files there")
+
+    def release(self) -> None:
+        if not self.file.closed:
+            self.file.close()   # the lock goes with it
+        self.path.unlink(missing_ok=True)
+
+
+def _flock(f) -> None:
+    if fcntl is not None:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)   # blocks only while a gc holds it to check it
 
 
 @dataclass
@@ -110,15 +224,28 @@ class Staging:
     store: ObjectStore
     written: list[str] = field(default_factory=list)
     obsolete: list[str] = field(default_factory=list)
+    _owner_lock: _StagingLock | None = field(default=None, repr=False)
+
+    def _atomic(self, suffix: str):
+        """A new file of this staging: its lock is taken before the first one (see module doc)."""
+        if self._owner_lock is None:
+            self._owner_lock = _StagingLock(self.store)
+        return self.store.atomic(suffix, owner=self._owner_lock.id)
+
+    def release(self) -> None:
+        """The staging ends: gc may collect whatever of its files was not recorded."""
+        if self._owner_lock is not None:
+            self._owner_lock.release()
+            self._owner_lock = None
 
     def save_array(self, arr: np.ndarray) -> str:
-        with self.store.atomic(".npy") as h:
+        with self._atomic(".npy") as h:
             np.save(h.tmp, np.ascontiguousarray(arr), allow_pickle=False)
         self.written.append(h.rel)
         return h.rel
 
     def save_table(self, table) -> str:
-        with self.store.atomic(".parquet") as h:
+        with self._atomic(".parquet") as h:
             table.to_parquet(h.tmp, index=False)
         self.written.append(h.rel)
         return h.rel
@@ -137,7 +264,7 @@ class Staging:
         norms = np.empty(n, dtype=np.float64)
         fingerprints = np.empty(n, dtype=np.uint64)
         weights = np.random.default_rng(0).integers(1, 2**63, size=d, dtype=np.uint64) | np.uint64(1)
-        with self.store.atomic(".npy") as h:
+        with self._atomic(".npy") as h:
             out = np.lib.format.open_memmap(h.tmp, mode="w+", dtype=np.float32, shape=(n, d))
             with progress("Copying embeddings", total=n) as bar:
                 for r0 in range(0, n, rows_per_chunk):
