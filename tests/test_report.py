@@ -137,3 +137,47 @@ def test_renders_in_headless_chromium_without_errors_or_requests(world):
     assert not errors, errors
     external = [u for u in requests if not (u.startswith("file://") or u.startswith("data:"))]
     assert not external and not failed, (external, failed)
+
+
+# -- hostile text (#23) ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory):
+    import _hostile
+
+    tmp = tmp_path_factory.mktemp("hostile-report")
+    os.environ["SPACELENS_NO_PROGRESS"] = "1"
+    _hostile.build(tmp / "home", derived=False)
+    out = spacelens.report(_hostile.A, _hostile.B, tmp / "report.html", label_field=_hostile.CLASS_COL, k="10",
+                           home=tmp / "home")
+    return Path(out["html"]).read_text()
+
+
+def test_hostile_text_is_escaped_in_the_report(hostile_report):
+    """Ids, column names and values holding markup, a <script>, an attribute breaker, 5,000
+    characters and right-to-left text come out as text: escaped, never as elements or attributes."""
+    from html import escape
+    from html.parser import HTMLParser
+
+    import _hostile as h
+
+    html = hostile_report
+    for raw in (h.IMG, h.SCRIPT, h.CLASS_COL, h.SCORE_COL, "<img src=y", "<svg", "\"' autofocus"):
+        assert raw not in html, raw
+    assert escape(h.IMG) in html and escape(h.CLASS_COL) in html and escape(h.SCRIPT) in html
+    assert h.ARABIC in html and h.HEBREW in html and h.A in html and h.B in html
+    assert escape(h.LONG) in html   # whole, not cut
+    elements, attrs = [], []
+
+    class Scan(HTMLParser):
+        def handle_starttag(self, tag, a):
+            elements.append(tag)
+            attrs.extend((tag, k, v or "") for k, v in a)
+
+    Scan().feed(html)
+    assert "script" not in elements and "svg" not in elements
+    assert not [a for a in attrs if a[1].startswith("on") or a[1] == "autofocus"], "an attribute was injected"
+    assert all(v.startswith("data:image/") for t, k, v in attrs if k in ("src", "href"))
+    assert {v for t, k, v in attrs if t == "img" and k == "src"} and "x" not in {v for t, k, v in attrs if k == "src"}
+    # the page's own policy: no script of any kind, no base URL, no form, no plugin
+    policy = re.search(r"http-equiv='Content-Security-Policy' content=\"([^\"]+)\"", html).group(1)
+    assert "default-src 'none'" in policy and "script-src" not in policy and "base-uri 'none'" in policy

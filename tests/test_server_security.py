@@ -107,6 +107,108 @@ def test_request_from_another_site_is_refused(client):
     assert client.get("/api/datasets", headers={"origin": "http://127.0.0.1:8501"}).status_code == 200
 
 
+@pytest.mark.parametrize("origin", ["null", "NULL", "file://", "data:text/html,x", "chrome-extension://abc",
+                                    "http://evil.example", "http://127.0.0.1.evil.example:8501", "junk"])
+def test_opaque_or_foreign_origin_is_refused(client, origin):
+    """``Origin: null`` is what a sandboxed frame, a file: page or a data: URL sends: never the page."""
+    resp = client.post("/api/jobs", json={"kind": "comparison", "a": "A", "b": "B", "k": 4},
+                       headers={"origin": origin})
+    assert resp.status_code == 403 and "other sites" in one_line_error(resp)
+    assert client.get("/api/jobs").json() == []  # nothing was started
+
+
+def test_any_host_still_refuses_other_origins(home):
+    """--allow-host '*' serves every Host name, but a cross-site request stays refused: its Origin
+    must be the server the Host header names."""
+    app = make_app(home, host="0.0.0.0", token=False, allowed_hosts=["*"])
+    with local_client(app, "http://lab.example:8501") as c:
+        assert c.get("/api/datasets").status_code == 200
+        assert c.get("/api/datasets", headers={"host": "anything.test"}).status_code == 200
+        ok = c.get("/api/datasets", headers={"origin": "http://lab.example:8501"})
+        assert ok.status_code == 200
+        for origin in ("http://evil.example", "http://lab.example:9999", "null", "https://lab.example.evil.test"):
+            resp = c.post("/api/jobs", json={"kind": "comparison", "a": "A", "b": "B", "k": 4},
+                          headers={"origin": origin})
+            assert resp.status_code == 403, origin
+        assert c.get("/api/jobs").json() == []
+
+
+def _with_websocket(app):
+    """The app with a WebSocket endpoint (routed first) that greets whoever gets through."""
+    from starlette.routing import WebSocketRoute
+
+    async def hello(ws):
+        await ws.accept()
+        await ws.send_text("registry data")
+        await ws.close()
+
+    app.router.routes.insert(0, WebSocketRoute("/ws-test", hello))
+    return app
+
+
+def test_websocket_handshakes_are_checked_like_requests(home):
+    """A WebSocket is not bound by the same-origin policy: a foreign Host, a foreign or null
+    Origin, or a missing token closes the handshake before the endpoint sees it."""
+    from starlette.websockets import WebSocketDisconnect
+
+    WS = "ws://localhost:8501"
+    app = _with_websocket(make_app(home, host="0.0.0.0"))
+    token = app.state.token
+    with local_client(app, "http://localhost:8501") as c:
+        refused = [{"host": "evil.example"}, {"origin": "http://evil.example"}, {"origin": "null"}, {}]
+        for headers in refused:
+            q = "" if not headers else f"?token={token}"
+            with pytest.raises(WebSocketDisconnect) as e:
+                with c.websocket_connect(f"{WS}/ws-test" + q, headers=headers) as ws:
+                    ws.receive_text()
+            assert e.value.code == 1008, headers
+        with c.websocket_connect(f"{WS}/ws-test?token={token}", headers={"origin": "http://localhost:8501"}) as ws:
+            assert ws.receive_text() == "registry data"
+        with c.websocket_connect(f"{WS}/ws-test", headers={"authorization": f"Bearer {token}"}) as ws:
+            assert ws.receive_text() == "registry data"
+
+
+def test_answers_carry_a_content_security_policy(client):
+    """The page may run only the server's own script files: no inline script or handler, no
+    plugins, no <base>; the API's answers may run nothing at all."""
+    page = client.get("/")
+    policy = dict(p.strip().split(" ", 1) for p in page.headers["content-security-policy"].split(";"))
+    assert policy["script-src"].split() == ["'self'", "'unsafe-eval'"]  # regl compiles with Function()
+    assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-inline'" not in policy["default-src"]
+    assert policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    api_policy = client.get("/api/datasets").headers["content-security-policy"]
+    assert "default-src 'none'" in api_policy and "script-src" not in api_policy
+    # the error answers of the checks carry it too
+    assert "content-security-policy" in client.get("/api/datasets", headers={"host": "evil.example"}).headers
+
+
+def test_built_page_has_no_inline_script():
+    """What the policy forbids is not in the built page: every <script> has a src, no element
+    has an on* handler attribute or a javascript: URL."""
+    from html.parser import HTMLParser
+
+    from spacelens.server.app import static_dir
+
+    index = static_dir() / "index.html"
+    if not index.is_file():
+        pytest.skip("the front end is not built (run: make web)")
+    found = []
+
+    class Scan(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "script" and not a.get("src"):
+                found.append("inline <script>")
+            found.extend(f"{tag} {k}=" for k in a if k.lower().startswith("on"))
+            found.extend(f"{tag} {k}=javascript:" for k, v in a.items() if (v or "").strip().lower()
+                         .startswith("javascript:"))
+
+    Scan().feed(index.read_text())
+    assert found == []
+
+
 # -- the access token beyond loopback -------------------------------------------------------------
 def test_token_required_beyond_loopback(home):
     app = make_app(home, host="0.0.0.0")

@@ -11,7 +11,7 @@ export class ApiError extends Error {
   }
 }
 
-export interface JobSpec { kind: 'projection' | 'comparison'; space?: string; method?: string; align_to?: string; a?: string; b?: string; k?: number; }
+export interface JobSpec { kind: 'projection' | 'comparison' | 'change_groups'; top?: number; space?: string; method?: string; align_to?: string; a?: string; b?: string; k?: number; }
 
 export interface Job {
   id: string; kind: string; params: Record<string, unknown>; status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';

@@ -2,13 +2,15 @@
 // - for a queried item, its neighbours kept (in both lists), lost (in A's only) and gained (in
 //   B's only): rings of three colours in both maps (in A where they were, in B where they are
 //   now) and a mark in each neighbour table row;
-// - the groups of items whose neighbourhoods changed together (/api/change-groups), listed in
-//   the side panel; clicking one selects its items in both maps.
-import { getJSON, type Neighbour, type QueryResult } from './api';
+// - the groups of items whose neighbourhoods changed together, listed in the side panel (read
+//   back from GET /api/change-groups, or found by a job: POST /api/change-groups); clicking one
+//   selects its items in both maps.
+import { ApiError, enc, getJSON, postJSON, type Job, type Neighbour, type QueryResult } from './api';
+import { PROGRESS_HTML, showProgress } from './jobs';
 import type { MapView } from './maps';
 import { setSelection } from './selection';
-import { state } from './state';
-import { esc, fmt, $ } from './util';
+import { state, status } from './state';
+import { esc, fmt, sleep, $ } from './util';
 import { maps } from './views';
 
 export type Change = 'kept' | 'lost' | 'gained';
@@ -128,12 +130,14 @@ export interface ChangeGroups {
 
 let groupsKey = '';
 let loaded: ChangeGroups | null = null;
+let running: string | null = null;  // the pair (pairKey) whose job is being polled
 
 function pct(x: number): string { return x >= 0.095 ? `${Math.round(100 * x)}%` : `${(100 * x).toFixed(1)}%`; }
 
-function featureText(f: Feature): string {
-  if (f.value !== undefined) return `${pct(f.share ?? 0)} ${f.column}=${String(f.value)} <span class="muted">(${pct(f.overall ?? 0)} overall)</span>`;
-  return `mean ${f.column} ${fmt(f.mean)} <span class="muted">(${fmt(f.overall_mean)} overall)</span>`;
+/** One feature of a group as HTML: every name and value from the dataset escaped. */
+export function featureText(f: Feature): string {
+  if (f.value !== undefined) return `${pct(f.share ?? 0)} ${esc(f.column)}=${esc(String(f.value))} <span class="muted">(${pct(f.overall ?? 0)} overall)</span>`;
+  return `mean ${esc(f.column)} ${esc(fmt(f.mean))} <span class="muted">(${esc(fmt(f.overall_mean))} overall)</span>`;
 }
 
 function pairKey(): string { return `${state.a}|${state.b}|${state.k}`; }
@@ -142,36 +146,80 @@ function pairKey(): string { return `${state.a}|${state.b}|${state.k}`; }
 export function syncGroups(): void {
   const box = $('#groups');
   const same = state.a === state.b || !state.a || !state.b;
-  $<HTMLButtonElement>('#find-groups').disabled = same;
-  if (pairKey() === groupsKey) return;
+  $<HTMLButtonElement>('#find-groups').disabled = same || running !== null;
+  if (pairKey() === groupsKey || running === pairKey()) return;
   groupsKey = '';
   loaded = null;
   box.innerHTML = same ? '<p class="muted">Pick two different spaces.</p>'
-    : `<p class="muted">Groups of items whose neighbourhoods changed together from A to B (k = ${state.k}): the regions to look at first.</p>`;
+    : `<p class="muted">Groups of items whose neighbourhoods changed together from A to B (k = ${esc(state.k)}): the regions to look at first.</p>`;
 }
 
+/** The groups of the shown pair: read back when a job already found them, else found by a server
+ * job (POST /api/change-groups: it reads, and when missing builds, both kNN graphs) with the
+ * jobs' progress bar and Cancel button. */
 export async function findGroups(): Promise<void> {
   const box = $('#groups');
   const key = pairKey();
-  box.innerHTML = '<p class="muted">finding groups… (reads both kNN graphs)</p>';
+  const btn = $<HTMLButtonElement>('#find-groups');
+  const spec = { a: state.a, b: state.b, k: state.k };
+  running = key;
+  btn.disabled = true;
   try {
-    const res = await getJSON<ChangeGroups>('change-groups', { a: state.a, b: state.b, k: state.k });
-    if (key !== pairKey()) return;  // the pair changed meanwhile
+    let res: ChangeGroups | null = null;
+    try {
+      res = await getJSON<ChangeGroups>('change-groups', spec);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404 && e.missing)) throw e;
+    }
+    if (!res) {
+      box.innerHTML = PROGRESS_HTML;
+      const prog = box.querySelector<HTMLElement>('.progress')!;
+      prog.hidden = false;
+      let job = await postJSON<Job & { result?: ChangeGroups }>('change-groups', { ...spec, dataset: state.dataset?.name });
+      const cancel = prog.querySelector<HTMLButtonElement>('.cancel')!;
+      cancel.onclick = async () => {
+        cancel.disabled = true;
+        cancel.textContent = 'Cancelling…';
+        job = await postJSON<Job>(`jobs/${enc(job.id)}/cancel`, {});
+      };
+      while (job.status === 'queued' || job.status === 'running') {
+        showProgress(prog, job);
+        await sleep(400);
+        job = await getJSON<Job & { result?: ChangeGroups }>(`jobs/${enc(job.id)}`);
+      }
+      showProgress(prog, job);
+      if (job.status === 'cancelled') { box.innerHTML = '<p class="muted">Cancelled.</p>'; status('cancelled'); return; }
+      if (job.status === 'failed' || !job.result) throw new Error(job.error ?? 'finding the groups failed');
+      status(`groups found in ${job.elapsed_s.toFixed(1)} s`);
+      res = job.result;
+    }
+    if (key !== pairKey()) return;  // the pair changed meanwhile: syncGroups shows the new state
     groupsKey = key;
     loaded = res;
     renderGroups(res);
   } catch (e) {
     box.innerHTML = `<p class="error">${esc((e as Error).message)}</p>`;
+  } finally {
+    running = null;
+    syncGroups();
   }
+}
+
+const n = (x: unknown): string => (typeof x === 'number' ? x.toLocaleString() : esc(x));
+
+/** The groups as HTML: every text that comes from the dataset (column names, values, the
+ * description) escaped, in the content and in the title attribute alike. */
+export function groupsHtml(res: ChangeGroups): string {
+  const head = `<p class="muted">${n(res.n_changed)} of ${n(res.n_items)} items kept at most ${pct(res.max_overlap)} of their ${n(res.k)} neighbours; ${n(res.n_grouped)} of them in ${n(res.n_groups)} group${res.n_groups === 1 ? '' : 's'}, most changed first. Click one to select it in both maps.</p>`;
+  if (!res.groups.length) return head + '<p>No group: the items that changed did not change together.</p>';
+  return head + `<ol class="groups">${res.groups.map((g) => `<li data-rank="${esc(g.rank)}" title="${esc(g.description)}">
+    <div class="group-head"><b>${n(g.n)} items</b> <span class="muted">mean Jaccard ${esc(fmt(g.mean_jaccard, 2))}</span></div>
+    <div class="group-what">${g.features.slice(0, 2).map(featureText).join('; ') || '<span class="muted">no metadata value stands out</span>'}</div></li>`).join('')}</ol>`;
 }
 
 function renderGroups(res: ChangeGroups): void {
   const box = $('#groups');
-  const head = `<p class="muted">${res.n_changed.toLocaleString()} of ${res.n_items.toLocaleString()} items kept at most ${pct(res.max_overlap)} of their ${res.k} neighbours; ${res.n_grouped.toLocaleString()} of them in ${res.n_groups} group${res.n_groups === 1 ? '' : 's'}, most changed first. Click one to select it in both maps.</p>`;
-  if (!res.groups.length) { box.innerHTML = head + '<p>No group: the items that changed did not change together.</p>'; return; }
-  box.innerHTML = head + `<ol class="groups">${res.groups.map((g) => `<li data-rank="${g.rank}" title="${esc(g.description)}">
-    <div class="group-head"><b>${g.n.toLocaleString()} items</b> <span class="muted">mean Jaccard ${fmt(g.mean_jaccard, 2)}</span></div>
-    <div class="group-what">${g.features.slice(0, 2).map(featureText).join('; ') || '<span class="muted">no metadata value stands out</span>'}</div></li>`).join('')}</ol>`;
+  box.innerHTML = groupsHtml(res);
   box.querySelectorAll<HTMLLIElement>('li[data-rank]').forEach((li) => {
     li.onclick = () => selectGroup(Number(li.dataset.rank));
   });
@@ -182,6 +230,8 @@ export function selectGroup(rank: number): void {
   const g = loaded?.groups.find((x) => x.rank === rank);
   if (!g) return;
   document.querySelectorAll('#groups li.picked').forEach((li) => li.classList.remove('picked'));
-  document.querySelector(`#groups li[data-rank="${rank}"]`)?.classList.add('picked');
+  document.querySelectorAll<HTMLLIElement>('#groups li[data-rank]').forEach((li) => {
+    if (Number(li.dataset.rank) === rank) li.classList.add('picked');
+  });
   setSelection(Uint32Array.from(g.rows), `changed together #${rank}: ${g.description}`);
 }

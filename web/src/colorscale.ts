@@ -4,6 +4,7 @@
 // 0–0.2 still runs through the whole colour map instead of painting every point one colour.
 // The counts of the legend are counts of drawn items too.
 import type { ColorHeader } from './api';
+import { cssColor } from './util';
 
 export const MISSING = 255;
 
@@ -92,5 +93,5 @@ export function valueColor(header: ColorHeader, scale: Scale, v: number): string
 export function rampCss(header: ColorHeader): string {
   const ramp = header.palette.slice(0, MISSING);
   const stops = Array.from({ length: 9 }, (_, i) => ramp[Math.round((i / 8) * (ramp.length - 1))]);
-  return `linear-gradient(to right, ${stops.join(',')})`;
+  return `linear-gradient(to right, ${stops.map(cssColor).join(',')})`;
 }

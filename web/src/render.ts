@@ -3,7 +3,7 @@
 // page globals here, so the widget can import them without the page's DOM.
 import type { ColorHeader, ComparisonHeader, Neighbour } from './api';
 import { codeValue, MISSING, rampCss, type Scale } from './colorscale';
-import { esc, fmt } from './util';
+import { cssColor, esc, fmt } from './util';
 
 /** The histogram of per-item Jaccard as SVG with its summary line (the page's and the widget's). */
 export function histogramHtml(h: Pick<ComparisonHeader, 'histogram' | 'mean' | 'k' | 'n'>, pickedBin: number | null,
@@ -15,7 +15,7 @@ export function histogramHtml(h: Pick<ComparisonHeader, 'histogram' | 'mean' | '
   const xOf = (v: number) => pad + v * (W - 2 * pad);
   const bars = counts.map((n, i) => {
     const bh = (n / max) * (H - 2 * pad);
-    return `<rect class="bar${pickedBin === i ? ' picked' : ''}" data-bin="${i}" data-count="${n}" x="${xOf(edges[i]) + 0.5}" y="${H - pad - bh}" width="${Math.max(bw - 1, 1)}" height="${Math.max(bh, n ? 1 : 0)}" fill="${color((edges[i] + edges[i + 1]) / 2)}"><title>Jaccard ${edges[i].toFixed(2)}–${edges[i + 1].toFixed(2)}: ${n.toLocaleString()} items</title></rect>`;
+    return `<rect class="bar${pickedBin === i ? ' picked' : ''}" data-bin="${i}" data-count="${n}" x="${xOf(edges[i]) + 0.5}" y="${H - pad - bh}" width="${Math.max(bw - 1, 1)}" height="${Math.max(bh, n ? 1 : 0)}" fill="${esc(color((edges[i] + edges[i + 1]) / 2))}"><title>Jaccard ${edges[i].toFixed(2)}–${edges[i + 1].toFixed(2)}: ${n.toLocaleString()} items</title></rect>`;
   }).join('');
   const hits = counts.map((_, i) => `<rect class="hit" data-bin="${i}" x="${xOf(edges[i])}" y="${pad / 2}" width="${bw}" height="${H - pad * 1.5}" fill="transparent"/>`).join('');
   const mx = xOf(h.mean);
@@ -27,7 +27,7 @@ export function histogramHtml(h: Pick<ComparisonHeader, 'histogram' | 'mean' | '
     <line x1="${pad}" x2="${W - pad}" y1="${H - pad}" y2="${H - pad}" class="axis"/>
     <text x="${pad}" y="${H - 8}" class="tick">0</text><text x="${W / 2}" y="${H - 8}" class="tick" text-anchor="middle">0.5</text>
     <text x="${W - pad}" y="${H - 8}" class="tick" text-anchor="end">1</text></svg>
-    <div class="muted" id="hist-summary" data-mean="${h.mean}">k = ${h.k} · ${h.n.toLocaleString()} shared items · mean Jaccard <b>${h.mean.toFixed(3)}</b>. Click a bar to select its items.</div>`;
+    <div class="muted" id="hist-summary" data-mean="${esc(h.mean)}">k = ${h.k} · ${h.n.toLocaleString()} shared items · mean Jaccard <b>${h.mean.toFixed(3)}</b>. Click a bar to select its items.</div>`;
 }
 
 /** Dataset rows whose histogram bin is ``bin``. */
@@ -45,7 +45,7 @@ export function legendHtml(h: ColorHeader, s: Scale, ctx: { k: number; a: string
   if (h.kind === 'categorical') {
     const shown = (h.legend ?? []).filter((e) => s.counts[e.code] > 0);
     html = `<div class="muted">${esc(h.by)} · ${s.drawn.toLocaleString()} drawn items</div>`
-      + `<ul class="swatches">${shown.map((e) => `<li title="${esc(e.label)}: ${s.counts[e.code].toLocaleString()} drawn items"><i style="background:${e.color}"></i>${esc(e.label)} <span class="muted">${s.counts[e.code].toLocaleString()}</span></li>`).join('')}</ul>`;
+      + `<ul class="swatches">${shown.map((e) => `<li title="${esc(e.label)}: ${s.counts[e.code].toLocaleString()} drawn items"><i style="background:${cssColor(e.color)}"></i>${esc(e.label)} <span class="muted">${s.counts[e.code].toLocaleString()}</span></li>`).join('')}</ul>`;
   } else {
     const lo = codeValue(h, s.loCode), hi = codeValue(h, s.hiCode);
     const clippedLo = s.loCode > s.minCode, clippedHi = s.hiCode < s.maxCode;
@@ -66,7 +66,7 @@ export function legendHtml(h: ColorHeader, s: Scale, ctx: { k: number; a: string
       <div class="ramp-labels"><span class="lo">${clippedLo ? '≤ ' : ''}${lo.toFixed(digits)}</span>${h.mean !== undefined ? `<span>mean ${h.mean.toFixed(3)}</span>` : ''}<span class="hi">${clippedHi ? '≥ ' : ''}${hi.toFixed(digits)}</span></div>
       ${meaning}
       <div class="muted small">Colours span the drawn values${clippedLo || clippedHi ? ' (2nd–98th percentile)' : ''}: ${codeValue(h, s.minCode).toFixed(digits)} to ${codeValue(h, s.maxCode).toFixed(digits)} over ${(s.drawn - missing).toLocaleString()} items.</div>
-      ${missing ? `<div class="muted small"><i class="dot" style="background:${s.palette[MISSING]}"></i>${missing.toLocaleString()} ${why} (grey)</div>` : ''}`;
+      ${missing ? `<div class="muted small"><i class="dot" style="background:${cssColor(s.palette[MISSING])}"></i>${missing.toLocaleString()} ${why} (grey)</div>` : ''}`;
     return { html, lo, hi };
   }
   return { html };
@@ -83,6 +83,6 @@ export function neighbourTableHtml<C extends string>(list: Neighbour[], shared: 
   return `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => {
     const id = String(n.id);
     const change = changes?.get(id) ?? '';
-    return `<tr data-row="${n.row}" data-id="${esc(n.id)}"${changes ? ` data-change="${change}"` : ''} class="${`${shared.has(id) ? 'shared ' : ''}${change}`.trim()}"><td>${i + 1}</td><td>${mark(id)}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`;
+    return `<tr data-row="${esc(n.row)}" data-id="${esc(n.id)}"${changes ? ` data-change="${change}"` : ''} class="${`${shared.has(id) ? 'shared ' : ''}${change}`.trim()}"><td>${i + 1}</td><td>${mark(id)}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`;
   }).join('')}</tbody>`;
 }

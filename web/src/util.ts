@@ -2,7 +2,13 @@
 
 export const $ = <T extends HTMLElement = HTMLElement>(sel: string): T => document.querySelector(sel) as T;
 
-export const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Text made safe for HTML content and quoted attribute values (``title="${esc(x)}"``): every text
+ * from a dataset, a name or a server message goes through this (or textContent) on its way in. */
+export const esc = (s: unknown): string => String(s ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A colour for a style attribute: a hex colour as the server's palettes hold, else grey (so
+ * nothing else can end up inside ``style="..."``). */
+export const cssColor = (c: unknown): string => (typeof c === 'string' && /^#[0-9a-fA-F]{3,8}$/.test(c) ? c : '#999999');
 
 export const fmt = (v: unknown, digits = 3): string =>
   (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : v === null || v === undefined ? '–' : String(v));

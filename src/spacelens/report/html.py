@@ -1,5 +1,10 @@
 """One self-contained HTML page from the report content: inline CSS, plots as data: URIs, no
-script, no external resource (it opens offline and nothing is fetched)."""
+script, no external resource (it opens offline and nothing is fetched).
+
+Every text that comes from the registry (space, column and class names, ids, metadata values,
+descriptions) is escaped where it is written, and the page's own Content-Security-Policy
+allows nothing but its inline style and data: images: no script of any kind, no base URL, no
+form, no plugin, so a slip in the escaping still runs nothing."""
 
 from __future__ import annotations
 
@@ -30,6 +35,9 @@ def _img(svg: str | None, alt: str) -> str:
 
 
 _f, _ci = fmt, fmt_ci
+# what the page may load: its inline <style> and the plots (data: images); nothing else, no script
+POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+          "object-src 'none'")
 
 
 def _p(p) -> str:
@@ -104,7 +112,7 @@ def _where(c: dict, figs: dict) -> str:
     if gs is not None:
         out.append("<h3>Regions to look at first: items whose neighbourhoods changed together</h3>")
         if gs["groups"]:
-            rows = [[str(g["rank"]), f"{g['n']:,}", _f(g["mean_jaccard"], 3), escape(g["description"]),
+            rows = [[escape(str(g["rank"])), f"{g['n']:,}", _f(g["mean_jaccard"], 3), escape(g["description"]),
                      escape(", ".join(g["first_ids"]))] for g in gs["groups"]]
             out.append(_table(["#", "items", "mean Jaccard", "what they share", "first items"], rows, left=0,
                               text=(3, 4)))
@@ -166,13 +174,13 @@ def _retrieval(c: dict, figs: dict) -> str:
     rows = []
     for m, r in rt["metrics"].items():
         w = rt["wins"][m]
-        rows.append([short(m), _f(r["mean_a"], 4), _f(r["mean_b"], 4), _f(r["difference"], 4, True),
+        rows.append([escape(short(m)), _f(r["mean_a"], 4), _f(r["mean_b"], 4), _f(r["difference"], 4, True),
                      _ci(r["ci95"], 4, True), _p(r.get("p_value")), f"{w['b']} / {w['a']} / {w['ties']}"])
     out = [f'<section id="retrieval"><h2>Which retrieves better?</h2><p><b>{escape(rt["verdict"])}</b></p>',
            _table(["metric", a, b, f"{b} - {a}", "95% CI", "p", f"classes won ({b} / {a} / tied)"], rows),
            _img(figs.get("retrieval"), "metric differences")]
     if "baseline" in rt:
-        brow = [[short(m), _f(r["difference"], 4, True), _ci(r["ci95"], 4, True), _p(r.get("p_value"))]
+        brow = [[escape(short(m)), _f(r["difference"], 4, True), _ci(r["ci95"], 4, True), _p(r.get("p_value"))]
                 for m, r in rt["baseline"]["metrics"].items()]
         out += [f"<h3>Seed noise: {escape(rt['baseline']['space'])} - {escape(a)}</h3>",
                 _table(["metric", "difference", "95% CI", "p"], brow)]
@@ -208,7 +216,6 @@ def render(content: dict, figures: dict[str, str]) -> str:
         _agreement(c, figures), _noise(c), _where(c, figures), _structure(c, figures), _retrieval(c, figures),
     ])
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
-            "style-src 'unsafe-inline'\">"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{POLICY}\">"
             f"<title>{escape(c['title'])} - spacelens report</title><style>{CSS}</style></head>"
             f"<body>{body}</body></html>")

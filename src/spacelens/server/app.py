@@ -6,8 +6,8 @@ the home; the one exception is opt-in: image files named by a dataset column are
 only from folders the user passed as ``image_roots``. Point data (map coordinates, colour
 codes, histogram bins) travels in the binary frame of :mod:`spacelens.views.binary`.
 
-Every request passes :mod:`spacelens.server.security` first (allowed Host names, the access
-token beyond loopback, body-size limits); errors are one line (:mod:`spacelens.server.errors`).
+Every request passes :mod:`spacelens.server.security` first (allowed Host names and Origins,
+the access token beyond loopback, body-size limits; every answer gets a Content-Security-Policy); errors are one line (:mod:`spacelens.server.errors`).
 The endpoints live in :mod:`spacelens.server.routes`, one router per concern: registry
 browsing, maps and colours, comparisons, items (tooltip, image, search, export), kNN query,
 jobs, which space retrieves better (a job). See each module (or /api/docs) for the endpoints.
@@ -75,12 +75,13 @@ def create_app(home=None, *, jobs: str = "process", image_roots=(), static: str 
     app.state.token = token or None
     errors.install(app)
 
-    # outermost last: Host check, then the token, then the body limit
+    # outermost last: security headers on every answer, the Host check, the token, the body limit
     app.add_middleware(security.BodyLimit, max_bytes=max_body, large_bytes=max(max_body, MAX_EXPORT_BODY),
                        large_paths=("/export",))
     if token:
         app.add_middleware(security.TokenCheck, token=token)
     app.add_middleware(security.HostCheck, allowed=security.allowed_host_names(host, allowed_hosts))
+    app.add_middleware(security.SecurityHeaders)
 
     for router in ROUTERS:
         app.include_router(router, prefix="/api")

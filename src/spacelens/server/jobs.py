@@ -13,9 +13,11 @@ at the end of the work, so a cancelled job leaves nothing behind. A job nobody p
 ``orphan_after_s`` seconds (its page went away) is cancelled the same way, and a worker
 that does not stop within ``kill_after_s`` of a cancel (a step without progress, such as
 a UMAP fit) is terminated. Results land in the registry as ordinary artifacts, so a
-finished job is simply read back by the next request; the one exception is a "versus" job
-(which space retrieves better, :mod:`spacelens.server.routes.versus`), whose small JSON
-result is not stored and travels back as the finished job's ``result``.
+finished job is simply read back by the next request; the exceptions are a "versus" job
+(which space retrieves better, :mod:`spacelens.server.routes.versus`) and a "change_groups"
+job (the items whose neighbourhoods changed together, :mod:`spacelens.server.routes.changes`),
+whose JSON results travel back as the finished job's ``result`` (kept with the job, which is
+where ``GET /change-groups`` reads them).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Callable
 
 from spacelens.errors import SpacelensError
 
-KINDS = ("projection", "comparison", "versus")
+KINDS = ("projection", "comparison", "versus", "change_groups")
 ACTIVE = ("queued", "running")
 GENERIC_ERROR = "internal error, see the server log"
 log = logging.getLogger("spacelens.server")
@@ -144,6 +146,13 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
             res = api.evaluate_versus(params["a"], params["b"], label_field=params["label_field"], baseline=base,
                                       home=reg)
             return {"ok": True, "result": res}
+        elif kind == "change_groups":  # the groups travel back with the job (the kNN graphs are stored)
+            from spacelens.views.data import plain
+
+            step(f"finding the items of {params['a']} and {params['b']} whose neighbourhoods changed together "
+                 f"(k={params['k']})", 0, None)
+            res = api.change_groups(params["a"], params["b"], k=int(params["k"]), top=int(params["top"]), home=reg)
+            return {"ok": True, "result": plain(res)}
         else:  # pragma: no cover - validated before submission
             raise ValueError(kind)
     return {"ok": True}

@@ -1,7 +1,7 @@
 """Background jobs the page starts, polls and cancels.
 
-- ``POST /jobs`` (JSON ``{kind: "projection", space, method[, align_to]}`` or
-  ``{kind: "comparison", a, b, k}``): 202 with the job; an identical pending job is shared;
+- ``POST /jobs`` (JSON ``{kind: "projection", space, method[, align_to]}``,
+  ``{kind: "comparison", a, b, k}`` or ``{kind: "change_groups", a, b, k[, top]}``): 202 with the job; an identical pending job is shared;
   429 when the queue is full.
 - ``GET /jobs``: every job this server knows; ``GET /jobs/{id}``: one job. Polling a job is
   its heartbeat: one nobody asked about for ``orphan_after_s`` (90 s) is cancelled.
@@ -44,8 +44,13 @@ def job_params(ctx: ServerContext, spec: dict) -> tuple[str, dict]:
         except (TypeError, ValueError):
             raise SpacelensError(f"k must be a whole number, not {str(spec.get('k'))[:20]!r}") from None
         params = {"a": a, "b": b, "k": ctx.check_k(k)}
+    elif kind == "change_groups":
+        from spacelens.server.routes.changes import change_group_params
+
+        return kind, change_group_params(ctx, spec)
     else:
-        raise SpacelensError(f"Unknown job kind {str(kind)[:40]!r}", "Use 'projection' or 'comparison'")
+        raise SpacelensError(f"Unknown job kind {str(kind)[:40]!r}",
+                             "Use 'projection', 'comparison' or 'change_groups'")
     if spec.get("dataset") is not None:
         ctx.of_dataset(str(spec["dataset"]), *(params.get(s) for s in ("space", "align_to", "a", "b")))
     return kind, params
