@@ -179,15 +179,20 @@ def test_shares_are_against_the_compared_items_only():
 def test_server_change_groups_and_query_changes(registered):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
-    from _web import local_client
+    from _web import local_client, wait_job
 
     from spacelens.server import create_app
 
     home = registered["home"]
     with local_client(create_app(home, jobs="thread")) as client:
+        # finding groups is a job (a GET never computes); the GET then reads the result back
+        assert client.get("/api/change-groups", params={"a": "pa", "b": "pb", "k": K}).status_code == 404
+        job = wait_job(client, client.post("/api/change-groups", json={"a": "pa", "b": "pb", "k": K}).json())
+        assert job["status"] == "done", job
         r = client.get("/api/change-groups", params={"a": "pa", "b": "pb", "k": K})
         assert r.status_code == 200, r.text
         got = r.json()
+        assert got == job["result"]
         ref = spacelens.change_groups("pa", "pb", k=K, top=12, home=home)
         assert [g["rows"] for g in got["groups"]] == [g["rows"] for g in ref["groups"]]
         assert set(got["groups"][0]["rows"]) == set(registered["s1"].tolist())

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.te
 MISSING_GROUPS = {"kind": "change_groups", "a": "A", "b": "B", "k": 7, "top": 12}
 GETS = {
     "/api/info": ("/api/info", None),
+    "/api/catalogue": ("/api/catalogue", None),
     "/api/registry": ("/api/registry", None),
     "/api/datasets": ("/api/datasets", None),
     "/api/datasets/{name}": ("/api/datasets/items", None),
