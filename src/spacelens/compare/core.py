@@ -338,7 +338,9 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                     kern = kernel_from_distances(g.distances[:, :m], metric) if g.distances.shape[1] >= m else None
                     if kern is None:
                         vec = reg.load_vectors(rec) if x is None else x
-                        kern = edge_kernel(vec, graphs[-1], normalize=metric == "cosine")
+                        # l2: inner products of the centred rows (translating a space moves no distance)
+                        mu = vec.mean(axis=0, dtype=np.float64) if metric == "l2" else None
+                        kern = edge_kernel(vec, graphs[-1], normalize=metric == "cosine", center=mu)
                     kernels.append(kern)
                 del x
             ga, gb = graphs
