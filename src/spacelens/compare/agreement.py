@@ -12,7 +12,8 @@ and, for CKNNA, the kernel values on the graph edges; nothing is n x n.
   J = o / (2 - o), so the two means differ and both are reported.
 - **CKNNA** (centered kernel nearest-neighbour alignment, Huh et al. 2024): CKA restricted to
   pairs that are neighbours in *both* spaces. With K = A Aᵀ and L = B Bᵀ (inner products of
-  the vectors as the metric sees them: L2-normalised rows for cosine) and M the mask of
+  the vectors as the metric sees them: L2-normalised rows for cosine, rows less the items'
+  mean for l2, whose distances do not see where the origin is) and M the mask of
   pairs (i, j) with j in both top-k lists of i,
 
       sim(K, L) = HSIC_u(M ⊙ K, M ⊙ L),   CKNNA = sim(K, L) / sqrt(sim(K, K) sim(L, L))
@@ -58,11 +59,14 @@ def overlap(a: np.ndarray, b: np.ndarray, k: int | None = None) -> np.ndarray:
     return (shared_counts(a[:, :k], b[:, :k]) / k).astype(np.float32)
 
 
-def edge_kernel(x: np.ndarray, graph: np.ndarray, normalize: bool, rows: np.ndarray | None = None) -> np.ndarray:
+def edge_kernel(x: np.ndarray, graph: np.ndarray, normalize: bool, rows: np.ndarray | None = None,
+                center: np.ndarray | None = None) -> np.ndarray:
     """Inner product <x_i, x_j> (rows L2-normalised first when ``normalize``) for every edge i -> graph[i, c].
 
     ``x``: the vectors (item i is ``x[rows[i]]`` when ``rows`` is given); ``graph``: (n, k)
-    positions among the n items. Missing neighbours (negative) get 0. float64 (n, k).
+    positions among the n items; ``center``: a vector subtracted from every row first (the
+    items' mean for an l2 space: the kernel then does not move with the space, as its
+    distances do not). Missing neighbours (negative) get 0. float64 (n, k).
     """
     graph = np.asarray(graph)
     n, k = graph.shape
@@ -81,6 +85,8 @@ def edge_kernel(x: np.ndarray, graph: np.ndarray, normalize: bool, rows: np.ndar
         dst = gi if rows is None else rows[gi]
         xi = np.asarray(x[src], dtype=np.float64)
         xj = np.asarray(x[dst.ravel()], dtype=np.float64).reshape(e - s, k, d)
+        if center is not None:
+            xi, xj = xi - center, xj - center
         v = np.einsum("id,ikd->ik", xi, xj)
         if normalize:
             ni = np.sqrt(np.einsum("id,id->i", xi, xi))

@@ -278,7 +278,8 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
 
     Beside the Jaccard, every k of the curve gets overlap@k (``curve[k]["overlap"]``) and,
     with ``agreement`` and full graphs, CKNNA (``curve[k]["cknna"]``; see
-    :mod:`spacelens.compare.agreement`); ``cka`` adds linear and unbiased CKA.
+    :mod:`spacelens.compare.agreement`); ``cka`` adds linear and unbiased CKA. A figure that is
+    undefined (CKA or CKNNA of a space without variance) is None.
     """
     from spacelens.neighbors.metrics import check_metric
 
@@ -339,7 +340,9 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                     kern = kernel_from_distances(g.distances[:, :m], metric) if g.distances.shape[1] >= m else None
                     if kern is None:
                         vec = reg.load_vectors(rec) if x is None else x
-                        kern = edge_kernel(vec, graphs[-1], normalize=metric == "cosine")
+                        # l2: inner products of the centred rows (translating a space moves no distance)
+                        mu = vec.mean(axis=0, dtype=np.float64) if metric == "l2" else None
+                        kern = edge_kernel(vec, graphs[-1], normalize=metric == "cosine", center=mu)
                     kernels.append(kern)
                 del x
             ga, gb = graphs
@@ -384,7 +387,7 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
         t3 = time.perf_counter()
         for kk in curve:
             mk = kk - 1 if include_self else kk
-            info["curve"][str(kk)]["cknna"] = cknna(ga, gb, kernels[0], kernels[1], mk) if mk >= 2 else None
+            info["curve"][str(kk)]["cknna"] = _defined(cknna(ga, gb, kernels[0], kernels[1], mk)) if mk >= 2 else None
         info["cknna"] = info["curve"][str(kp)]["cknna"]
         seconds["cknna"] = time.perf_counter() - t3
         del kernels
@@ -409,7 +412,7 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
         both = cka_pair(va, vb, None if al.full_a and len(pa) == n else pa,
                         None if al.full_b and len(pb) == n else pb,
                         normalize_x=metric_a == "cosine", normalize_y=metric_b == "cosine")
-        info["cka"], info["cka_unbiased"] = both["linear"], both["unbiased"]
+        info["cka"], info["cka_unbiased"] = _defined(both["linear"]), _defined(both["unbiased"])
         info["cka_items"] = int(len(pa))
         seconds["cka"] = time.perf_counter() - t2
     info["seconds"] = {key: round(v, 3) for key, v in seconds.items()}
@@ -426,6 +429,12 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                              {"rows": item_rows, "jaccard": v, "overlap": overlaps[kk]}, info=_jsonable(per_k),
                              other=rb)
     return result
+
+
+def _defined(x: float) -> float | None:
+    """A figure that is undefined (NaN: e.g. CKA of a space without variance) as None, as the
+    CLI, the report and JSON show it ("-", null), never as a NaN number."""
+    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def _overlap(ga: np.ndarray, gb: np.ndarray, k: int, include_self: bool) -> np.ndarray:
@@ -644,7 +653,8 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
                 info, mean = res.info, res.mean
             jac[i, j] = jac[j, i] = mean
             if cka:
-                ck[i, j] = ck[j, i] = info.get("cka", float("nan"))
+                v = info.get("cka")
+                ck[i, j] = ck[j, i] = float("nan") if v is None else v
             pairs[f"{a.name}|{b.name}"] = {"n_items": info["n_items"], "n_dropped": info["n_dropped"]}
     used = sorted({g.engine for g in graphs.values()}) or [engine_name]
     out = {"metric": metric, "engine": "+".join(used), "include_self": include_self,
