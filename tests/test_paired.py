@@ -97,3 +97,17 @@ def test_paired_difference_summary_brute_force():
     assert out["difference"] == pytest.approx(d.mean())
     assert (out["b_better"], out["a_better"], out["ties"]) == (2, 1, 1)
     assert out["mean_a"] == pytest.approx(np.mean([0.1, 0.5, 0.9, 0.4]))
+
+
+def test_interval_and_p_value_do_not_depend_on_the_order_of_the_units():
+    """Permuting the paired units (queries listed in another order) gives the same interval and
+    p-value to the last bit: resamples are drawn over the sorted differences."""
+    from spacelens.evaluate.paired import paired_difference
+
+    rng = np.random.default_rng(4)
+    a = rng.random(300)
+    b = np.clip(a + rng.normal(0.02, 0.1, 300), 0, 1)
+    perm = rng.permutation(300)
+    one, two = paired_difference(a, b, seed=7), paired_difference(a[perm], b[perm], seed=7)
+    assert one["ci95"] == two["ci95"] and one["p_value"] == two["p_value"]
+    assert one["difference"] == pytest.approx(two["difference"], abs=1e-15)

@@ -337,7 +337,12 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
 
         n_lab = len(np.unique(qc))
         x = prepare(reg.load_vectors(rec)[q_pos], metric)
-        assign = kmeans_assignment(x, n_lab, seed=seed, n_init=n_init)
+        # k-means seeds and subsamples by position: run it in the items' id order, so the clusters
+        # (and NMI/AMI) do not depend on the order the dataset's rows happen to be stored in
+        ids = np.asarray(reg.load_ids(rec.dataset)).astype(str)[np.asarray(reg.load_rows(rec))[q_pos]]
+        order = np.argsort(ids, kind="stable")
+        assign = np.empty(len(order), dtype=np.int64)
+        assign[order] = kmeans_assignment(np.ascontiguousarray(x[order]), n_lab, seed=seed, n_init=n_init)
         cm = clustering_metrics(qc, assign)
         clustering_key = {"method": "kmeans", "n_init": int(n_init), "seed": int(seed)}
         cluster_info = (f"greedy k-means++ and faiss Lloyd (n_clusters={n_lab}, n_init={n_init}, seed={seed}, "

@@ -27,7 +27,9 @@ def paired_difference(a, b, *, level: float = 0.95, seed: int = 0, interval: str
         raise ValueError(f"paired values must have the same shape; got {a.shape} and {b.shape}")
     ok = ~(np.isnan(a) | np.isnan(b))
     a, b = a[ok], b[ok]
-    d = b - a
+    # sorted: the resamples and sign flips are drawn by position, so sorting makes the interval and
+    # p-value depend on the differences alone, not on the order the units (queries) came in
+    d = np.sort(b - a)
     if interval == "bootstrap":
         mean, lo, hi, method = bootstrap_interval(d, level, seed=seed)
     else:
