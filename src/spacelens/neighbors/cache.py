@@ -149,7 +149,7 @@ def cached_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engin
         if isinstance(eng, AutoEngine):
             art = _find_serving(reg, rec, k, metric, eng.recall)
             return _load(reg, art, k, metric, art.params.get("engine", "?")) if art is not None else None
-        art = reg.get_artifact(KIND, rec.name, graph_key(metric, eng))
+        art = reg.get_artifact(KIND, rec, graph_key(metric, eng))
         if art is not None and _usable(art, rec, k):
             return _load(reg, art, k, metric, eng.name)
         art = _find_exact(reg, rec, k, metric) if _exact_serves(eng) else None
@@ -184,7 +184,7 @@ def knn_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine =
             return _load(reg, art, k, metric, art.params.get("engine", "?"))
         eng = eng.choose(rec.n_rows, rec.n_rows, rec.dim, build_k, f"{label} ({rec.n_rows:,} x {rec.dim})")
     key = graph_key(metric, eng)
-    own = reg.get_artifact(KIND, rec.name, key)
+    own = reg.get_artifact(KIND, rec, key)
     if own is not None and _usable(own, rec, k):
         return _load(reg, own, k, metric, eng.name)
     art = _find_exact(reg, rec, k, metric) if _exact_serves(eng) else None   # recall 1 >= any target

@@ -205,7 +205,7 @@ def project(reg, space, method: str = "umap", *, seed: int = 0, n_neighbors: int
                                trust_sample=trust_sample, n=rec.n_rows, align_to=other.name if other else None,
                                layout=layout)
     if not recompute:
-        art = reg.get_artifact(KIND, rec.name, params, other=other.name if other else None)
+        art = reg.get_artifact(KIND, rec, params, other=other)
         if art is not None and _fresh(art, rec, other):
             return _load(reg, art, rec)
     if other is not None:
