@@ -201,6 +201,9 @@ def test_hostile_text_in_the_widget(browser, world):
         }""", [(STATIC / "widget.js").read_text(), state])
         page.wait_for_selector('.slw .map[data-side="A"][data-drawn="1"]', timeout=120_000)
         page.wait_for_selector('.slw .map[data-side="B"][data-drawn="1"]', timeout=120_000)
+        # the legend renders when the colours arrive, which may be after the maps are drawn
+        page.wait_for_function("(document.querySelector('.slw-legend')?.textContent ?? '').length > 0",
+                               timeout=60_000)
         legend = text(page, ".slw-legend")
         assert h.CLASS_COL in legend and h.IMG in legend and h.SCRIPT in legend and h.HEBREW in legend
         assert h.CLASS_COL in text(page, ".slw-color")

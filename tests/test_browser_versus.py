@@ -21,10 +21,10 @@ from _web import VIEWS, require_page, serving, wait_ready
 require_page()
 
 import spacelens  # noqa: E402
-from spacelens import api  # noqa: E402
+from spacelens import api, catalogue  # noqa: E402
 
 N = 500
-METRICS = {"precision_at_1": "P@1", "r_precision": "R-precision", "mean_average_precision_at_r": "MAP@R"}
+METRICS = {m: catalogue.short(m) for m in ("precision_at_1", "r_precision", "mean_average_precision_at_r")}
 
 
 @pytest.fixture(scope="module")

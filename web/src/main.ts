@@ -9,6 +9,7 @@
 // (computing what is missing) and registry.ts (the registry tab).
 import './style.css';
 import { traffic } from './api';
+import { loadCatalogue } from './catalogue';
 import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh } from './draw';
 import { selectBin } from './histogram';
@@ -91,7 +92,7 @@ async function openComparison(a: string, b: string, k: number | null): Promise<v
 // -- start -----------------------------------------------------------------------------
 async function start(): Promise<void> {
   const q = new URLSearchParams(location.search);
-  await reloadRegistry();
+  await Promise.all([reloadRegistry(), loadCatalogue()]);
   const reg = state.registry!;
   const datasets = reg.datasets;
   // With nothing in the address, open on the pair compared last: the story the user just told.

@@ -8,12 +8,14 @@
 // R-precision needs each query's R neighbours, slow at large n), with the jobs' progress bar and
 // Cancel button. Every figure is the library's (spacelens.evaluate_versus), only formatted here.
 import { enc, getJSON, postJSON, type ClassRows, type Job, type PairedMetric, type PerClassRow, type Versus } from './api';
+import { versusRows } from './catalogue';
 import { PROGRESS_HTML, showProgress } from './jobs';
 import { setSelection } from './selection';
 import { state, status } from './state';
 import { esc, $ } from './util';
 
-const ROWS: [string, string][] = [['precision_at_1', 'P@1'], ['r_precision', 'R-precision'], ['mean_average_precision_at_r', 'MAP@R']];
+// labels and order from the one catalogue (loaded before a result shows)
+const metricRows = () => versusRows();
 const TOP = 3;  // classes shown each way before "show all"
 
 let shownKey = '';
@@ -174,7 +176,7 @@ const RULE = 'beyond seed noise: the interval of B − A excludes 0 and B − A 
 export function renderVersus(res: Versus): void {
   shown = res;
   const base = res.baseline;
-  const rows = ROWS.map(([m, name]) => {
+  const rows = metricRows().map(([m, name]) => {
     const x = res.metrics[m];
     if (!x) return '';
     const beyond = base?.beyond[m];
@@ -199,7 +201,7 @@ export function renderVersus(res: Versus): void {
 function baselineHtml(res: Versus): string {
   const base = res.baseline;
   if (!base) return '';
-  const rows = ROWS.map(([m, name]) => {
+  const rows = metricRows().map(([m, name]) => {
     const c = base.metrics[m];
     if (!c) return '';
     return `<tr data-metric="${m}"><th>${name}</th><td data-f="base-difference">${signed(c.difference)}</td>
@@ -230,7 +232,7 @@ function perClassHtml(res: Versus): string {
   const body = allClasses ? group('all', `All ${per.length} classes, B's largest gain first`, desc, '')
     : group('gains', 'B gains most', gains, 'none: B is ahead in no class') + group('losses', 'B loses most', losses, 'none: B is behind in no class');
   const shownAll = gains.length + losses.length >= per.length;
-  const options = ROWS.slice().reverse().map(([m, name]) => `<option value="${m}"${m === classMetric ? ' selected' : ''}>${name}</option>`).join('');
+  const options = metricRows().slice().reverse().map(([m, name]) => `<option value="${m}"${m === classMetric ? ' selected' : ''}>${name}</option>`).join('');
   return `<div class="per-class-head"><b>Per class</b> <select class="class-metric" title="the per-query score averaged per class">${options}</select>
       <span class="muted" data-f="wins">B ahead in ${w.b} of ${w.classes}, A in ${w.a}${w.ties ? `, ${w.ties} tied` : ''}</span></div>
     <table class="versus classes"><thead><tr><th>class</th><th title="queries">n</th><th title="${esc(res.space_a)}">A</th><th title="${esc(res.space_b)}">B</th><th>B − A</th></tr></thead>${body}</table>
