@@ -54,7 +54,10 @@ def _table(headers: list[str], rows: list[list], left: int = 1, text: tuple = ()
 
 
 def _agreement(c: dict, figs: dict) -> str:
+    from spacelens.compare.cka import cka_rows
+
     ag = c["agreement"]
+    st = c.get("settings", {})
     rows = []
     for k in sorted(ag["curve"], key=int):
         cur = ag["curve"][k]
@@ -63,7 +66,8 @@ def _agreement(c: dict, figs: dict) -> str:
     out = ['<section id="agreement"><h2>How much do the neighbourhoods agree?</h2>',
            _table(["k", "mean Jaccard", "overlap@k", "CKNNA", "Jaccard by chance", "overlap by chance"], rows),
            f"<p>Global, k-free: linear CKA <b>{_f(ag.get('cka'))}</b>, unbiased CKA "
-           f"<b>{_f(ag.get('cka_unbiased'))}</b>.</p>",
+           f"<b>{_f(ag.get('cka_unbiased'))}</b> ({escape(cka_rows(st.get('metric_a', 'cosine'), st.get('metric_b')))}"
+           "; under cosine, Huh et al.'s pipeline rather than Kornblith et al.'s raw features).</p>",
            _img(figs.get("curve"), "agreement over k"), _img(figs.get("histogram"), "shared neighbours per item"),
            '<p class="note"><b>Jaccard</b>: |shared| / |union| of an item\'s k neighbours in the two spaces '
            "(half shared gives 0.33). <b>overlap@k</b>: shared / k, the mutual-kNN alignment of Huh et al. (2024); "
