@@ -117,13 +117,12 @@ def test_rm_evaluation_and_prune(cli, world, tmp_path):
     w = {**world, "home": home}
     reg = spacelens.open_registry(home)
     n_before = len(reg.find_artifacts(kind="evaluation"))
-    # a stray evaluation: a continuous column, removed by label field
-    with pytest.warns(spacelens.SpacelensWarning, match="look continuous"):
-        spacelens.evaluate(ARCFACE, label_field="score", clustering=False, home=home)
-    assert any(r["label_field"] == "score" for r in spacelens.leaderboard("digits", home=home))
-    out = run(cli, w, "rm", "evaluation", ARCFACE, "--label-field", "score").out
-    assert "removed" in out and ARCFACE in out and "'score'" in out
-    assert not any(r["label_field"] == "score" for r in spacelens.leaderboard("digits", home=home))
+    # a stray evaluation: on another label column, removed by label field
+    spacelens.evaluate(ARCFACE, label_field="split", clustering=False, home=home)
+    assert any(r["label_field"] == "split" for r in spacelens.leaderboard("digits", home=home))
+    out = run(cli, w, "rm", "evaluation", ARCFACE, "--label-field", "split").out
+    assert "removed" in out and ARCFACE in out and "'split'" in out
+    assert not any(r["label_field"] == "split" for r in spacelens.leaderboard("digits", home=home))
     assert len(reg.find_artifacts(kind="evaluation")) == n_before
     bad = run(cli, w, "rm", "evaluation", ARCFACE, "--label-field", "nope", check=False)
     assert bad.code == 1 and "no evaluation with label_field='nope'" in bad.err and "labels 'label'" in bad.err
@@ -203,15 +202,21 @@ def test_compare_headline_at_primary_k(cli, world, curve, columns):
 
 # -- evaluate, add: warnings and errors --------------------------------------------------------
 
-def test_continuous_label_warns_in_one_line(cli, world):
-    r = run(cli, world, "evaluate", ARCFACE, "-l", "score", "--no-clustering", "--json")
+def test_a_measurement_column_is_refused_as_labels_in_one_line(cli, world):
+    """A float column with fractions is not classes (spacelens.labels): one line with the reason
+    and the fix, exit 1, nothing stored; the integer label column goes through."""
+    r = run(cli, world, "evaluate", ARCFACE, "-l", "score", "--no-clustering", "--json", check=False)
+    assert r.code == 1 and r.out == ""
     lines = [ln for ln in r.err.splitlines() if ln.strip()]
-    warned = [ln for ln in lines if "look continuous" in ln]
-    assert len(warned) == 1 and warned[0].startswith("warning:")
-    n_val = len(world["val"])
-    assert f"{n_val:,} distinct values among {n_val:,} items" in warned[0] and "pandas.qcut" in warned[0]
+    assert len(lines) == 1 and "'score' holds measurements" in lines[0] and "pandas.qcut" in lines[0]
+    assert "Traceback" not in r.err
     r = run(cli, world, "evaluate", ARCFACE, "-l", "label", "--no-clustering", "--json")
-    assert "continuous" not in r.err
+    assert r.code == 0 and "measurements" not in r.err
+
+
+def test_the_id_column_is_refused_as_labels(cli, world):
+    r = run(cli, world, "evaluate", ARCFACE, "-l", "id", "--no-clustering", "--json", check=False)
+    assert r.code == 1 and "id column" in r.err   # the id column: every item a class of its own
 
 
 def test_ids_that_lost_leading_zeros(cli, world, tmp_path):

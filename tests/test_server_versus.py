@@ -107,7 +107,8 @@ def test_bad_baselines_are_refused_with_one_line(client, spec, status, message):
 @pytest.mark.parametrize("spec, message", [
     ({"a": "W", "b": "O", "label_field": "label"}, "embed different datasets"),
     ({"a": "W", "b": "S", "label_field": "label", "dataset": "other"}, "embeds dataset 'd', not 'other'"),
-    ({"a": "W", "b": "S", "label_field": "nope"}, "no label column 'nope'"),
+    ({"a": "W", "b": "S", "label_field": "nope"}, "no column 'nope'"),
+    ({"a": "W", "b": "S", "label_field": "score"}, "holds measurements"),
     ({"a": "W", "b": "W", "label_field": "label"}, "does not retrieve better than itself"),
 ])
 def test_bad_requests_are_refused_with_one_line(client, spec, message):

@@ -21,7 +21,11 @@ export interface Job {
   cancellable?: boolean;     // POST /api/jobs/{id}/cancel stops it
 }
 
-export interface Column { name: string; dtype: string; kind: 'categorical' | 'numeric' | 'text' | 'image'; is_id: boolean; }
+export interface Column {
+  name: string; dtype: string; kind: 'categorical' | 'numeric' | 'text' | 'image'; is_id: boolean;
+  /** can be labels (spacelens.labels): strings, integers, booleans; evaluated: a stored evaluation used it */
+  label?: boolean; label_reason?: string | null; evaluated?: boolean; class_name?: boolean;
+}
 export interface Dataset { name: string; n_rows: number; id_field: string; spaces: string[]; columns: Column[]; }
 export interface Space { name: string; dataset: string; experiment: string; dim: number; n_rows: number; maps: string[]; }
 export interface Evaluation { id: number; space: string; name: string | null; params: Record<string, unknown>; metrics: Record<string, number>; created_at: string; }
@@ -38,7 +42,7 @@ export interface MapHeader {
 }
 export interface LegendEntry { code: number; label: string; color: string; count: number; }
 export interface ColorHeader {
-  by: string; kind: 'categorical' | 'numeric' | 'coincidence'; palette: string[];
+  by: string; kind: 'categorical' | 'numeric' | 'coincidence'; palette: string[]; note?: string; n_classes?: number;
   legend?: LegendEntry[]; min?: number; max?: number; stops?: string[]; mean?: number; missing?: number;
 }
 export interface ComparisonHeader {

@@ -63,7 +63,9 @@ export function fillColors(): void {
   const items = [{ value: '', label: '(one colour)' }, { value: 'coincidence', label: 'coincidence (kNN Jaccard)' },
     ...cols.map((c) => ({ value: c.name, label: `${c.name} (${c.kind === 'numeric' ? 'gradient' : 'categories'})` }))];
   if (!state.colorChosen || !items.some((o) => o.value === state.color)) {
-    const firstCat = cols.find((c) => c.kind === 'categorical' && !c.is_id);
+    // an evaluated label column first (a label column everywhere), then the first categorical one
+    const firstCat = cols.find((c) => c.evaluated && c.kind === 'categorical' && !c.is_id)
+      ?? cols.find((c) => c.kind === 'categorical' && !c.is_id);
     state.color = firstCat ? firstCat.name : compared(state.a, state.b) ? 'coincidence' : '';
   }
   options(els.color, items, state.color);

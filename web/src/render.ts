@@ -45,6 +45,7 @@ export function legendHtml(h: ColorHeader, s: Scale, ctx: { k: number; a: string
   if (h.kind === 'categorical') {
     const shown = (h.legend ?? []).filter((e) => s.counts[e.code] > 0);
     html = `<div class="muted">${esc(h.by)} · ${s.drawn.toLocaleString()} drawn items</div>`
+      + (h.note ? `<div class="muted small legend-note">${esc(h.note)}</div>` : '')
       + `<ul class="swatches">${shown.map((e) => `<li title="${esc(e.label)}: ${s.counts[e.code].toLocaleString()} drawn items"><i style="background:${cssColor(e.color)}"></i>${esc(e.label)} <span class="muted">${s.counts[e.code].toLocaleString()}</span></li>`).join('')}</ul>`;
   } else {
     const lo = codeValue(h, s.loCode), hi = codeValue(h, s.hiCode);

@@ -53,10 +53,18 @@ function ahead(x: PairedMetric): string {
   return !clear ? '' : (x.difference ?? 0) > 0 ? ' b-ahead' : ' a-ahead';
 }
 
-/** The label picker's columns (categorical) and default: the colour column when categorical. */
+/** The label picker's columns: every column that can be labels (spacelens.labels: strings, integers,
+ * booleans, however many classes), those evaluated with first, then those named like classes. The
+ * default: an evaluated column, else the colour column when it can be labels, else the first. */
+export function labelColumns(): string[] {
+  const cols = (state.dataset?.columns ?? []).filter((c) => c.label && !c.is_id);
+  const rank = (c: typeof cols[number]) => (c.evaluated ? 0 : c.class_name ? 1 : c.kind === 'categorical' ? 2 : 3);
+  return cols.map((c, i) => ({ c, i })).sort((x, y) => rank(x.c) - rank(y.c) || x.i - y.i).map(({ c }) => c.name);
+}
+
 function fillLabels(): void {
   const sel = labelSel();
-  const cats = (state.dataset?.columns ?? []).filter((c) => c.kind === 'categorical' && !c.is_id).map((c) => c.name);
+  const cats = labelColumns();
   const names = cats.join('|');
   if (sel.dataset.names !== names) {
     sel.dataset.names = names;
@@ -64,7 +72,8 @@ function fillLabels(): void {
     sel.dataset.chosen = '';
   }
   if (!sel.dataset.chosen) {  // follow the colouring until the user picks a column here
-    const want = cats.includes(state.color) ? state.color : cats[0] ?? '';
+    const evaluated = (state.dataset?.columns ?? []).find((c) => c.evaluated && c.label);
+    const want = evaluated ? evaluated.name : cats.includes(state.color) ? state.color : cats[0] ?? '';
     sel.value = want;
   }
 }
@@ -115,8 +124,14 @@ export function syncVersus(): void {
   const base = baseSel().value;
   const box = $('#versus');
   box.innerHTML = same ? '<p class="muted">Pick two different spaces.</p>'
-    : !sel.value ? '<p class="muted">This dataset has no categorical column to use as labels.</p>'
+    : !sel.value ? `<p class="muted">This dataset has no column that can be labels (strings, integers or booleans).${noLabels()}</p>`
       : `<p class="muted">Retrieval of A (${esc(state.a)}) and B (${esc(state.b)}) on the same queries, labels from <b>${esc(sel.value)}</b>: paired differences B − A with 95% intervals${base ? `, read against ${esc(base)} − A (seed noise)` : ''}.</p>`;
+}
+
+/** Why the dataset's columns cannot be labels, in words (the first few). */
+function noLabels(): string {
+  const why = (state.dataset?.columns ?? []).filter((c) => !c.is_id && c.label_reason).slice(0, 3).map((c) => c.label_reason as string);
+  return why.length ? ` ${why.map(esc).join('; ')}.` : '';
 }
 
 export async function compareRetrieval(): Promise<void> {

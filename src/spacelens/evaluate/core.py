@@ -57,9 +57,24 @@ def _column(reg: Registry, space: Space, field: str, what: str) -> np.ndarray:
     return table[field].to_numpy()[reg.load_rows(space)]
 
 
+def evaluated_label_fields(reg: Registry, dataset: str) -> list[str]:
+    """The label columns that stored evaluations of the dataset's spaces used, most used first:
+    label columns everywhere (:mod:`spacelens.labels`)."""
+    from collections import Counter
+
+    spaces = {s.name for s in reg.spaces_of(dataset=dataset)}
+    seen = Counter(a.params.get("label_field") for a in reg.find_artifacts(kind=ARTIFACT)
+                   if a.space in spaces and a.params.get("label_field"))
+    return [f for f, _ in seen.most_common()]
+
+
 def load_labels(reg: Registry, space: Space, label_field: str) -> np.ndarray:
-    """The label of each row of ``space`` (from its dataset's ``label_field`` column)."""
+    """The label of each row of ``space`` (from its dataset's ``label_field`` column); a column that
+    cannot be labels (a measurement, the id column) is refused with the reason (:mod:`spacelens.labels`)."""
+    from spacelens import labels as label_rule
+
     values = _column(reg, space, label_field, "labels")
+    label_rule.check(values, label_field, id_field=reg.dataset(space.dataset).id_field)
     missing = pd.isna(values)
     if missing.any():
         first = str(reg.space_ids(space)[np.flatnonzero(missing)[0]])

@@ -21,7 +21,6 @@ MAX_CATEGORIES = 30
 # An integer column with more distinct values than this is a quantity (a count, a size, a year)
 # and gets a gradient, unless its name says it holds classes.
 MAX_INTEGER_CATEGORIES = 12
-MAX_CLASS_VALUES = 50
 CLASS_NAMES = ("label", "class", "target", "category", "cluster", "group", "species", "digit", "y")
 GRADIENT_CMAP = "viridis"
 GRADIENT_END = 0.82  # viridis beyond this is yellow on white: too faint to see a point
@@ -69,11 +68,14 @@ def looks_like_classes(name) -> bool:
     return any(w in CLASS_NAMES or w.rstrip("s") in CLASS_NAMES for w in words)
 
 
-def column_kind(s: pd.Series) -> str:
+def column_kind(s: pd.Series, is_label: bool = False) -> str:
     """'categorical', 'numeric', 'image' or 'text' (text can be searched, not coloured by).
 
-    Integers are categories when few (at most 12 values) or when the column's name says they
-    are classes (at most 50); otherwise they are a quantity, coloured as a gradient.
+    Integers are categories when few (at most 12 values), when the column's name says they are
+    classes, or when they are labels (``is_label``: evaluated with), however many; otherwise
+    they are a quantity, coloured as a gradient. Strings are categories unless most values are
+    unique (captions, paths): 1,000 classes over a million items are categories, and so are
+    classes of three items each.
     """
     if pd.api.types.is_bool_dtype(s):
         return "categorical"
@@ -82,21 +84,40 @@ def column_kind(s: pd.Series) -> str:
         integral = pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(vals.to_numpy(float), 1) == 0))
         if not integral:
             return "numeric"
-        limit = MAX_CLASS_VALUES if looks_like_classes(s.name) else MAX_INTEGER_CATEGORIES
-        return "categorical" if vals.nunique() <= limit else "numeric"
+        if is_label or looks_like_classes(s.name):
+            return "categorical"
+        return "categorical" if vals.nunique() <= MAX_INTEGER_CATEGORIES else "numeric"
     if looks_like_image(s):
         return "image"
-    limit = max(50, min(256, len(s) // 20))
-    if len(s) > 20_000 and s.iloc[:20_000].nunique(dropna=True) > limit:  # clearly free text: skip the full count
+    head = s.iloc[:20_000].dropna()
+    if len(head) > 1_000 and head.nunique() > len(head) // 2 and not is_label:   # mostly unique: free text
         return "text"
-    return "categorical" if s.nunique(dropna=True) <= limit else "text"
+    vals = s.dropna()
+    n_unique = vals.nunique()
+    # classes repeat: at least two items a value on average (Stanford Online Products has ~5)
+    if is_label or n_unique <= max(50, min(256, len(s) // 20)) or n_unique <= len(vals) // 2:
+        return "categorical"
+    return "text"
 
 
-def describe_columns(table: pd.DataFrame, id_field: str) -> list[dict]:
-    """The table's columns with their kind, so the page knows what it can colour by."""
-    return [{"name": str(c), "dtype": str(table[c].dtype),
-             "kind": "text" if str(c) == id_field and not looks_like_image(table[c]) else column_kind(table[c]),
-             "is_id": str(c) == id_field} for c in table.columns]
+def describe_columns(table: pd.DataFrame, id_field: str, label_fields=()) -> list[dict]:
+    """The table's columns with their kind (what the page can colour by) and whether each can
+    be labels (:mod:`spacelens.labels`): ``label``, ``label_reason`` (why not), ``evaluated``
+    (stored evaluations used it: a label column everywhere)."""
+    from spacelens import labels
+
+    out = []
+    for c in table.columns:
+        name, is_id = str(c), str(c) == id_field
+        evaluated = name in label_fields
+        why = labels.refusal(table[c], name, id_field=id_field)
+        kind = "text" if is_id and not looks_like_image(table[c]) else column_kind(table[c], evaluated and why is None)
+        if why is None and kind in ("image", "text") and not evaluated:
+            why = f"{name!r} holds {'images' if kind == 'image' else 'free text (most values unique)'}, not classes"
+        out.append({"name": name, "dtype": str(table[c].dtype), "kind": kind, "is_id": is_id,
+                    "label": why is None, "label_reason": why, "evaluated": evaluated,
+                    "class_name": looks_like_classes(name)})
+    return out
 
 
 def categorical_codes(s: pd.Series) -> tuple[np.ndarray, dict]:
@@ -114,11 +135,15 @@ def categorical_codes(s: pd.Series) -> tuple[np.ndarray, dict]:
     entries = [{"code": i, "label": _label(v), "color": palette[i], "count": int(counts[v])}
                for i, v in enumerate(top)]
     n_other = int(has.sum() - sum(e["count"] for e in entries))
+    meta = {"kind": "categorical", "palette": palette, "legend": entries, "n_classes": int(len(counts))}
     if n_other:
-        entries.append({"code": len(top), "label": "other", "color": OTHER_COLOR, "count": n_other})
+        rest = len(counts) - len(top)
+        entries.append({"code": len(top), "label": f"{rest:,} smaller {'class' if rest == 1 else 'classes'}",
+                        "color": OTHER_COLOR, "count": n_other, "other": True})
+        meta["note"] = (f"the {len(top)} largest of {len(counts):,} classes in colour, the other {rest:,} grey")
     if (~has).any():
         entries.append({"code": MISSING, "label": "missing", "color": MISSING_COLOR, "count": int((~has).sum())})
-    return codes, {"kind": "categorical", "palette": palette, "legend": entries}
+    return codes, meta
 
 
 def _label(v) -> str:

@@ -251,7 +251,20 @@ class TableCache:
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
-                return self._entries[key]
+                e = self._entries[key]
+            else:
+                e = None
+        if e is not None:
+            # a column evaluated with since is a label column now (spacelens.labels): describe again
+            found = _label_fields(reg, rec.name)
+            if found != e["label_fields"]:
+                from spacelens.views.colors import describe_columns
+
+                with e["lock"]:
+                    e["columns"] = describe_columns(e["table"], rec.id_field, found)
+                    e["label_fields"] = found
+            return e
+        with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # one reader per table; concurrent requests wait for it
             with self._lock:
@@ -272,8 +285,9 @@ class TableCache:
         ids = reg.load_ids(rec)
         if ids.dtype.kind != "U":
             ids = ids.astype(str)
-        return {"record": rec, "table": table, "ids": ids, "columns": describe_columns(table, rec.id_field),
-                "codes": {}, "lock": threading.Lock()}
+        found = _label_fields(reg, rec.name)
+        return {"record": rec, "table": table, "ids": ids, "columns": describe_columns(table, rec.id_field, found),
+                "label_fields": found, "codes": {}, "lock": threading.Lock()}
 
     def codes(self, reg: Registry, dataset: str, column: str) -> tuple[np.ndarray, dict]:
         from spacelens.views.colors import column_codes
@@ -287,9 +301,16 @@ class TableCache:
             raise SpacelensError(f"Column {column!r} holds {kinds[column]} values, which cannot colour a map",
                                  "Colour by a categorical or numeric column")
         with e["lock"]:
-            if column not in e["codes"]:
-                e["codes"][column] = column_codes(e["table"][column], kinds[column])
-            return e["codes"][column]
+            key = (column, kinds[column])
+            if key not in e["codes"]:
+                e["codes"][key] = column_codes(e["table"][column], kinds[column])
+            return e["codes"][key]
+
+
+def _label_fields(reg: Registry, dataset: str) -> list[str]:
+    from spacelens.evaluate.core import evaluated_label_fields
+
+    return evaluated_label_fields(reg, dataset)
 
 
 def row_record(table: pd.DataFrame, row: int) -> dict:

@@ -38,10 +38,14 @@ def versus_params(ctx: ServerContext, spec: dict) -> dict:
         ctx.of_dataset(str(spec["dataset"]), a, b)
     if a == b:
         raise SpacelensError("A space does not retrieve better than itself", "Pick two different spaces")
-    kinds = {c["name"]: c["kind"] for c in ctx.tables.entry(ctx.reg, ds)["columns"]}
-    if kinds.get(label) not in ("categorical", "numeric"):
-        raise SpacelensError(f"Dataset {ds!r} has no label column {label[:60]!r}",
-                             "Pass label_field: one of its categorical columns")
+    cols = {c["name"]: c for c in ctx.tables.entry(ctx.reg, ds)["columns"]}
+    usable = [n for n, c in cols.items() if c.get("label") and not c["is_id"]]
+    if label not in cols:
+        raise SpacelensError(f"Dataset {ds!r} has no column {label[:60]!r}",
+                             f"Pass label_field: one of its label columns ({', '.join(usable[:10]) or 'none'})")
+    if not cols[label].get("label"):   # the one rule of spacelens.labels, with its reason
+        raise SpacelensError(f"Column {cols[label]['label_reason']}",
+                             f"Pass label_field: one of its label columns ({', '.join(usable[:10]) or 'none'})")
     params = {"a": a, "b": b, "label_field": label}
     base = spec.get("baseline")
     if base not in (None, ""):
@@ -80,7 +84,7 @@ def class_rows(spec: dict = Body(...), ctx: ServerContext = Depends(context)):
     e = ctx.tables.entry(ctx.reg, ds)
     if label not in e["table"].columns:
         raise SpacelensError(f"Dataset {ds!r} has no label column {label[:60]!r}",
-                             "Pass label_field: one of its categorical columns")
+                             "Pass label_field: one of its label columns")
     if value is None or isinstance(value, (dict, list)):
         raise SpacelensError("Pass value: one class of the label column", 'e.g. {"value": "cat"}')
     codes, classes = pd.factorize(e["table"][label])
