@@ -479,6 +479,9 @@ def test_first_load_opens_on_the_pair_compared_last(sized, tmp_path, browser):  
         page = sized(1440, 900)
         page.goto(url)  # nothing in the address: what `spacelens ui` opens on
         wait_ready(page, 1)
+        # a small pair with PCA only: UMAP is computed in the background and shown if more faithful
+        page.wait_for_function("window.__sl.jobsRunning() === 0", timeout=180_000, polling=200)
+        wait_ready(page)
         assert page.locator("#map-a .map-title").inner_text() == "A: triplet.epoch_2"
         assert page.locator("#map-b .map-title").inner_text() == "B: arcface.epoch_2"
         for side in ("a", "b"):

@@ -105,6 +105,7 @@ export async function refresh(): Promise<void> {
     const faith = view.root.querySelector<HTMLElement>('.faith')!;
     faith.textContent = `${METHOD_LABEL[l.header.method] ?? l.header.method}${l.alignTo ? ' aligned to A' : ''} · kNN preservation ${fmt(f.knn_preservation)} · trustworthiness ${fmt(f.trustworthiness)}`;
     faith.title = 'How faithful the 2D map is to the space: the share of each item\'s k nearest neighbours kept in the map, and trustworthiness (1 = no false neighbours in the map)';
+    showFaithWarning(view.root, l.header.method, f);
   }));
   if (gen !== state.generation) return;
   for (const v of [maps.A, maps.B]) v.fit();  // both maps drawn: one camera showing both whole
@@ -135,4 +136,20 @@ export async function recolor(): Promise<void> {
   if (state.comparison) renderHistogram(null);
   reapplySelection();
   els.legend.dataset.generation = String(state.generation);
+}
+
+/** Below a map's title, in plain words, when the map keeps few of each item's neighbours. */
+export const FEW_NEIGHBOURS = 0.5;
+function showFaithWarning(root: HTMLElement, method: string, f: Record<string, number | null>): void {
+  let warn = root.querySelector<HTMLElement>('.faith-warn');
+  const kept = f.knn_preservation;
+  if (typeof kept !== 'number' || kept >= FEW_NEIGHBOURS) { warn?.remove(); return; }
+  if (!warn) {
+    warn = document.createElement('div');
+    warn.className = 'faith-warn';
+    root.querySelector('.faith')!.after(warn);
+  }
+  const k = typeof f.k === 'number' ? ` ${f.k}` : '';
+  warn.textContent = `This map keeps only ${Math.round(kept * 100)}% of each item's${k} nearest neighbours: `
+    + `items close here may not be close in the space${method === 'pca' ? ' (a UMAP map usually keeps more)' : ''}.`;
 }

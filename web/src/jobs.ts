@@ -34,6 +34,8 @@ export function showMissing(view: MapView, e: Error, spec: JobSpec): void {
 }
 
 const activeJobs = new Map<string, Promise<void>>();
+/** Jobs this page is waiting for (0: nothing will redraw the page on its own). */
+export function jobsRunning(): number { return activeJobs.size; }
 
 export async function runJob(spec: JobSpec, box: HTMLElement | null): Promise<void> {
   const key = JSON.stringify(spec);

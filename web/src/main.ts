@@ -10,10 +10,11 @@
 import './style.css';
 import { traffic } from './api';
 import { loadCatalogue } from './catalogue';
+import { offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh } from './draw';
 import { selectBin } from './histogram';
-import { jobHooks, runJob } from './jobs';
+import { jobHooks, jobsRunning, runJob } from './jobs';
 import { chooseDataset, compared, latestComparison, loadRegistry, options, preferredMethod } from './pickers';
 import { renderRegistry } from './registry';
 import { clearAll, clearQuery, onSearchInput, runQuery } from './query';
@@ -45,6 +46,10 @@ pointEvents.deselect = () => clearAll();
 
 jobHooks.done = async () => {
   await reloadRegistry();
+  if (!state.methodChosen) {   // a map computed in the background may be the more faithful one now
+    state.method = preferredMethod();
+    els.method.value = state.method;
+  }
   await refresh();
 };
 
@@ -118,6 +123,7 @@ async function start(): Promise<void> {
   }
   await chooseDataset(els.dataset.value);
   state.method = q.get('method') ?? preferredMethod();
+  state.methodChosen = q.get('method') !== null;
   els.method.value = state.method;
 
   els.dataset.onchange = async () => {
@@ -134,11 +140,12 @@ async function start(): Promise<void> {
   const pairChanged = () => {
     const c = compared(state.a, state.b);
     if (!kChosen && c?.k) { state.k = c.k; els.k.value = String(c.k); }
-    void refresh();
+    if (!state.methodChosen) { state.method = preferredMethod(); els.method.value = state.method; }
+    void refresh().then(offerFaithfulMap);
   };
   els.a.onchange = () => { state.a = els.a.value; els.a.title = els.a.value; pairChanged(); };
   els.b.onchange = () => { state.b = els.b.value; els.b.title = els.b.value; pairChanged(); };
-  els.method.onchange = () => { state.method = els.method.value; void refresh(); };
+  els.method.onchange = () => { state.method = els.method.value; state.methodChosen = true; void refresh(); };
   els.k.onchange = () => { kChosen = true; state.k = Math.max(1, Number(els.k.value) || 10); void refresh(); };
   els.color.onchange = () => { state.color = els.color.value; state.colorChosen = true; syncVersus(); void recolor(); };
   els.align.onchange = () => { state.align = els.align.checked; void refresh(); };
@@ -162,10 +169,11 @@ async function start(): Promise<void> {
   };
   document.querySelectorAll<HTMLButtonElement>('.tab').forEach((b) => { b.onclick = () => showTab(b.dataset.tab!); });
   await refresh();
+  offerFaithfulMap();
 }
 
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
-window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup };
+window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning };
 
 start().catch((e) => status(`error: ${(e as Error).message}`));

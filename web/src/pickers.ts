@@ -5,6 +5,7 @@ import { enc, getJSON, type Comparison, type Dataset, type Registry, type Space 
 import { els, state } from './state';
 import { forgetItems } from './tooltip';
 import { esc } from './util';
+import { mostFaithfulMethod } from './mapchoice';
 
 export async function loadRegistry(): Promise<Registry> {
   state.registry = await getJSON<Registry>('registry');
@@ -71,13 +72,9 @@ export function fillColors(): void {
   options(els.color, items, state.color);
 }
 
+/** The map to open on: the most faithful one the pair has (web/src/mapchoice.ts). */
 export function preferredMethod(): string {
-  const have = (name: string) => new Set(spacesOf(state.dataset?.name ?? '').find((s) => s.name === name)?.maps ?? []);
-  const ma = have(state.a);
-  const mb = have(state.b);
-  for (const m of ['umap', 'pca-umap', 'pca']) if (ma.has(m) && mb.has(m)) return m;
-  for (const m of ['umap', 'pca-umap', 'pca']) if (ma.has(m) || mb.has(m)) return m;
-  return 'pca';
+  return mostFaithfulMethod();
 }
 
 export function writeUrl(): void {

@@ -21,12 +21,13 @@ export interface State {
   loading: boolean;
   timings: Record<string, number>;
   colorChosen: boolean;
+  methodChosen: boolean;  // the user (or the address) picked the map: never switched for them
 }
 
 export const state: State = {
   registry: null, dataset: null, a: '', b: '', method: 'pca', color: '', k: 10, align: false,
   colors: null, scale: null, comparison: null, selection: new Uint32Array(0), selectionLabel: '', pickedBin: null, query: null, queryRow: null,
-  missing: [], generation: 0, loading: false, timings: {}, colorChosen: false,
+  missing: [], generation: 0, loading: false, timings: {}, colorChosen: false, methodChosen: false,
 };
 
 export const els = {
