@@ -55,7 +55,7 @@ def _alias(text: str, c: dict) -> str:
     return re.sub(pattern, lambda m: names[m.group(0)], text)
 
 
-_INTERVAL = re.compile(r"(?:95% CI )?[+\-−]?\d[\d.,]* to [+\-−]?\d[\d.,]*")
+_INTERVAL = re.compile(r"(?:95% CI )?[+\-−]?\d(?:[\d.,]*\d)? to [+\-−]?\d(?:[\d.,]*\d)?")
 
 
 def _prose(text: str) -> str:
