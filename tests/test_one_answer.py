@@ -8,6 +8,7 @@ its ASGI app, the widget through the method its front end calls, the report thro
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,8 @@ def test_the_cli_json_gives_the_api_answers(world, api_answers):
     cmp = _cli(world, "compare", "A", "B", "-k", K)
     assert cmp["mean"] == pytest.approx(api_answers["jaccard"], abs=0)
     vs = _cli(world, "evaluate", "A", "--vs", "B", "--baseline", "A2", "--label-field", "label")
+    # the answer printed first is the API's answer, on the very numbers of the versus dict beside it
+    assert vs.pop("answer") == spacelens.answer("A", "B", label_field="label", baseline="A2", home=world["home"])
     assert vs == json.loads(json.dumps(api_answers["versus"]))
     proj = _cli(world, "project", "A", "--method", "pca")
     assert proj["maps"]["pca"]["faithfulness"] == json.loads(json.dumps(api_answers["faithfulness"]))
@@ -108,4 +111,7 @@ def test_the_report_json_gives_the_api_answers(world, api_answers):
     assert content["retrieval"] == json.loads(json.dumps(api_answers["versus"]))
     import html
 
-    assert api_answers["versus"]["verdict"] in html.unescape(out.read_text())   # the page states it as is
+    # the page states it as is, the spaces by their aliases (A, B, and C for the baseline A2)
+    page = html.unescape(re.sub(r"<[^>]+>", "", out.read_text()))
+    assert api_answers["versus"]["verdict"].replace("A2", "C") in page
+    assert content["answer"]["sentences"][0]["text"] in page

@@ -181,3 +181,74 @@ def test_hostile_text_is_escaped_in_the_report(hostile_report):
     # the page's own policy: no script of any kind, no base URL, no form, no plugin
     policy = re.search(r"http-equiv='Content-Security-Policy' content=\"([^\"]+)\"", html).group(1)
     assert "default-src 'none'" in policy and "script-src" not in policy and "base-uri 'none'" in policy
+
+
+# -- the answer first (issue 24) ------------------------------------------------------------------
+
+def test_report_opens_with_the_apis_answer(world):
+    """The first section after the title holds the answer's sentences, and the JSON's answer is
+    the API's (the same baseline and label field)."""
+    from html import unescape
+
+    home, out = world["home"], world["out"]
+    content = json.loads(Path(out["json"]).read_text())
+    ans = spacelens.answer("A", "B", label_field="label", baseline="A2", home=home)
+    assert content["answer"] == ans
+    assert [s["key"] for s in ans["sentences"]] == ["retrieval", "agreement", "where"]
+    html = Path(out["html"]).read_text()
+    body = html.split("</h1>", 1)[1]
+    first = re.match(r"\s*<section id=\"(\w+)\">(.*?)</section>", body, re.S)
+    assert first and first.group(1) == "answer"
+    items = [unescape(re.sub(r"<[^>]+>", "", li)) for li in re.findall(r"<li>(.*?)</li>", first.group(2), re.S)]
+    assert items == [s["text"] for s in ans["sentences"]]
+
+
+def test_report_has_two_maps_short_headers_and_unbroken_intervals(world):
+    html = Path(world["out"]["html"]).read_text()
+    maps = re.search(r'<section id="maps">(.*?)</section>', html, re.S).group(1)
+    imgs = re.findall(r'<img alt="PCA map of (\w)" src="data:image/png;base64,([^"]+)"', maps)
+    assert [a for a, _ in imgs] == ["A", "B"]
+    import base64
+
+    for _, data in imgs:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    # headers name the spaces by alias only, never by their full names
+    for th in re.findall(r"<th[^>]*>(.*?)</th>", html):
+        assert th not in ("A2",) and "A2" not in th, th
+    assert "<th>B − A</th>" in html and "<th>A</th>" in html
+    # every interval is a no-wrap span, in tables and in sentences; cells and headers do not wrap
+    css = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    assert re.search(r"\.ci\{white-space:nowrap\}", css)
+    assert re.search(r"th,td\{[^}]*white-space:nowrap", css)
+    text = re.sub(r'<span class="ci">[^<]*</span>', "", html)
+    assert not re.search(r"[+\-−]?\d\.\d+ to [+\-−]?\d\.\d+", re.sub(r"<style>.*?</style>", "", text, flags=re.S))
+
+
+def test_heatmap_cells_and_colour_bar_share_one_unit(world):
+    from spacelens.report.figures import composition_change
+
+    content = json.loads(Path(world["out"]["json"]).read_text())
+    svg = composition_change(content)
+    assert "percentage points" in svg
+
+
+def test_baseline_is_proposed_for_the_report(home, tmp_path):
+    from conftest import make_labeled
+
+    data = make_labeled(tmp_path, n=200, n_classes=4, seed=1)
+    rng = np.random.default_rng(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, exp, seed, step in (("a.e2", "a", 0, 2), ("a.e1", "a", 0, 1), ("b.e2", "b", 0, 2),
+                                      ("a-s1.e2", "a-s1", 1, 2), ("b.e1", "b", 0, 1)):
+            params = {"lr": 1e-3, "seed": seed, "loss": "arc" if exp == "b" else "tri"}
+            spacelens.add((data.vectors + 0.5 * rng.normal(size=data.vectors.shape)).astype(np.float32),
+                          data.csv, dataset_name="items", experiment_name=exp, space_name=name, params=params,
+                          step=step, split="val", home=home)
+    out = spacelens.report("a.e2", "b.e2", tmp_path / "r.html", label_field="label", k=10, home=home)
+    assert out["baseline"] == "a-s1.e2" and out["answer"]["baseline_source"] == "proposed"
+    assert [c["experiment"] for c in out["training"]["curves"]] == ["a", "b"]
+    html = Path(out["html"]).read_text()
+    assert 'id="training"' in html and 'alt="training curves"' in html
+    none = spacelens.report("a.e2", "b.e2", tmp_path / "r2.html", baseline="none", k=10, home=home)
+    assert none["baseline"] is None and "noise" not in none

@@ -4,12 +4,13 @@
 # .evaluate, .project, .evolution). Importing a submodule sets it as an attribute of this package,
 # which would shadow the verb; so the subpackages are loaded first and the verbs bound after.
 # The subpackages import nothing heavy at import time (tests/test_imports.py).
+import spacelens.answer  # noqa: F401
 import spacelens.compare  # noqa: F401
 import spacelens.evaluate  # noqa: F401
 import spacelens.evolution  # noqa: F401
 import spacelens.project  # noqa: F401
 import spacelens.report  # noqa: F401
-from spacelens.api import (add, build_index, change_groups, changed_items, compare, compare_all, composition, delete_index,
+from spacelens.api import (add, answer, build_index, change_groups, changed_items, compare, compare_all, composition, delete_index,
                            evaluate, evaluate_versus, knn, leaderboard, list_indexes, load_dataset,
                            load_space, log_space, ls, neighbour_changes, open_registry, project, prune_evaluations,
                            query, remove_evaluations, rm, show)
@@ -28,8 +29,8 @@ __all__ = [
     # compare, evaluate, maps, training
     "compare", "compare_all", "evaluate", "leaderboard", "remove_evaluations", "prune_evaluations", "project",
     "evolution",
-    # where and how two spaces differ
-    "neighbour_changes", "changed_items", "change_groups", "composition", "evaluate_versus", "report",
+    # where and how two spaces differ (the answer first)
+    "answer", "neighbour_changes", "changed_items", "change_groups", "composition", "evaluate_versus", "report",
     # errors
     "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
 ]

@@ -509,3 +509,52 @@ def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15
     if plot is not None:
         plot_projections(list(maps.values()), plot, coloring)
     return maps if method == "all" else maps[method]
+
+
+# -- the answer (spacelens.answer) --------------------------------------------------------------
+def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bool | None = None, k: int = 10,
+           metric: str = "cosine", seed: int = 0, comparison=None, versus: dict | None = None,
+           baseline_source: str | None = None, home: Home = None) -> dict:
+    """The answer first: up to three short sentences on spaces ``a`` (A) and ``b`` (B), each
+    with the figures it rests on (JSON-ready dict; see :func:`spacelens.answer.build_answer`):
+
+    - which retrieves better: the paired difference of MAP@R with its 95% CI and p (from
+      :func:`evaluate_versus`), and whether it goes beyond seed noise when there is a baseline;
+      only with labels: ``label_field``, or the label column of a stored evaluation of A (or B);
+    - how alike the neighbourhoods are: mean kNN Jaccard at ``k`` beside chance and beside the
+      baseline's (A vs its reseeded run), from :func:`compare`;
+    - where they differ most: the classes whose MAP@R changed most (with labels) or the items
+      that kept fewest neighbours, each with the dataset ``rows`` and ``ids`` to select them.
+
+    ``baseline``: a reseeded run of ``a``; None proposes one (a space of the same dataset, split
+    and step whose experiment's parameters equal A's but the seed; ``baseline_source`` says
+    "proposed"), False uses none. ``comparison`` / ``versus``: results of :func:`compare` and
+    :func:`evaluate_versus` already computed for this pair (and baseline), reused as they are;
+    ``baseline_source`` then says how their baseline was chosen ("given" or "proposed").
+    """
+    from spacelens.answer import build_answer, choose_label_field, propose_baseline
+
+    reg = open_registry(home)
+    source = None
+    if comparison is not None:
+        baseline = comparison.baseline.space_b if comparison.baseline is not None else None
+        source = (baseline_source or "given") if baseline else None
+    elif baseline is None:
+        baseline = propose_baseline(reg, a, exclude=(b,))
+        source = "proposed" if baseline else None
+    elif baseline is False:
+        baseline = None
+    else:
+        source = "given"
+    label_source = "given" if label_field is not None else None
+    if versus is not None:
+        label_field, label_source = versus["label_field"], label_source or "given"
+    elif label_field is None:
+        label_field = choose_label_field(reg, a, b)
+        label_source = "stored evaluation" if label_field else None
+    if comparison is None:
+        comparison = compare(a, b, k=k, metric_a=metric, metric_b=metric, baseline=baseline, seed=seed, home=reg)
+    if versus is None and label_field is not None:
+        versus = evaluate_versus(a, b, label_field=label_field, baseline=baseline, metric=metric, seed=seed,
+                                 home=reg)
+    return build_answer(reg, comparison, versus, baseline_source=source, label_source=label_source)

@@ -139,3 +139,25 @@ def print_versus(out: dict) -> None:
     console.print(f"[bold]verdict:[/bold] {out['verdict']}")
     s = out.get("settings", {})
     console.print(f"[dim]intervals: {s.get('interval')}; p-values: {s.get('test')}[/dim]")
+
+
+def print_answer(ans: dict | None) -> None:
+    """The answer first: one line per sentence (never hard-wrapped), then a blank line."""
+    if not ans:
+        return
+    for s in ans["sentences"]:
+        console.print(s["text"], soft_wrap=True, highlight=False, markup=False)
+    console.print()
+
+
+def baseline_choice(reg, a: str, b: str, baseline: str | None) -> tuple[str | None, str | None]:
+    """``--baseline``: a space name, ``none`` (no baseline) or absent (a reseeded run of A,
+    proposed automatically). Returns ``(baseline, how it was chosen)``."""
+    if baseline is not None and baseline.lower() == "none":
+        return None, None
+    if baseline is not None:
+        return baseline, "given"
+    from spacelens.answer import propose_baseline
+
+    found = propose_baseline(reg, a, exclude=(b,))
+    return found, ("proposed" if found else None)

@@ -190,7 +190,16 @@ def compare(
                                       "(the seed tool's convention, which inflates the score): to compare with "
                                       "old figures."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="A reseeded run of SPACE_A: also compare A "
-                                           "with it and print that figure beside A vs B, to read A vs B against."),
+                                           "with it and print that figure beside A vs B, to read A vs B against. "
+                                           "Default: a reseeded run found automatically (a space of the same "
+                                           "dataset, split and step whose experiment's parameters equal A's but "
+                                           "the seed); 'none' for no baseline."),
+    label_field: Optional[str] = typer.Option(None, "--label-field", "-l", help="Dataset column with labels, for "
+                                              "the answer's retrieval sentence (which retrieves better, paired "
+                                              "MAP@R) and the classes that changed most. Default: the label "
+                                              "column of a stored evaluation of A or B."),
+    show_answer: bool = typer.Option(True, "--answer/--no-answer", help="Lead with the answer (up to three "
+                                     "sentences: which retrieves better, how alike, where they differ most)."),
     histogram: bool = typer.Option(False, "--histogram", metavar="[FILE]", help="Also write a PNG histogram (and "
                                    "k curve) to FILE (default compare-A-vs-B-kK.png)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write per-item values (id, row, jaccard) to a "
@@ -221,6 +230,9 @@ def compare(
     Prints the mean, quantiles, a histogram, the chance level for this N and k and linear
     CKA (under cosine on L2-normalised rows, as Huh et al.; Kornblith et al. use raw features). Per-item values are stored in the registry (for colouring maps). Spaces over
     different items of one dataset are compared on their shared items.
+
+    Leads with the answer: which retrieves better (with labels), how alike the neighbourhoods
+    are against chance and the seed baseline, and where they differ most (spacelens answer).
 
     Examples: spacelens compare run1.val run2.val -k 1,5,10,50 --histogram;
     spacelens compare big.a big.b --sample 2000; spacelens compare --all items --heatmap m.png
@@ -262,9 +274,14 @@ def compare(
         raise SpacelensError("--groups and --export-changes need every item's neighbours; --sample has a few",
                              "Drop --sample (the graphs are cached, so a full compare is reused)")
     a, b = positional
+    from spacelens.cli._insight import baseline_choice, print_answer
+
+    baseline, base_source = baseline_choice(reg, a, b, baseline)
     res = api.compare(a, b, k=k, metric_a=ma, metric_b=mb, approx=approx, sample=sample,
                       include_self=include_self, baseline=baseline, engine=engine, engine_params=params, seed=seed,
                       cka=cka, by=by, primary_k=primary, recall=recall, home=reg)
+    ans = (api.answer(a, b, label_field=label_field, metric=ma, seed=seed, comparison=res,
+                      baseline_source=base_source, home=reg) if show_answer else None)
     written = {}
     if histogram:
         from spacelens.compare.plots import histogram_png
@@ -281,9 +298,12 @@ def compare(
         out = res.to_dict(per_item=items)
         if found is not None:
             out["groups"] = found
+        if ans is not None:
+            out["answer"] = ans
         out.update(written)
         print_json(out)
         return
+    print_answer(ans)
     _print_comparison(res)
     from spacelens.cli._insight import print_agreement, print_baseline_difference, print_by_group
 
@@ -313,4 +333,7 @@ def _write_table(df, path: Path) -> Path:
 
 
 def register(app: typer.Typer) -> None:
+    from spacelens.cli.answer import answer
+
+    app.command("answer", rich_help_panel="Compare")(answer)
     app.command("compare", rich_help_panel="Compare")(compare)

@@ -71,7 +71,10 @@ def evaluate(
                                      "embed; any left out are counted) (paired bootstrap 95% CI, "
                                      "randomization p-value, per-class wins, a verdict)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="With --vs: a reseeded run of SPACE, to read "
-                                           "the difference against what seeds alone change."),
+                                           "the difference against what seeds alone change. Default with --vs: a "
+                                           "reseeded run found automatically (same dataset, split and step; the "
+                                           "experiment's parameters equal SPACE's but the seed); 'none' for no "
+                                           "baseline."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -152,15 +155,21 @@ def _versus(space, vs, baseline, label_field, metric, k, split_field, query_spli
     """``evaluate A --vs B``: the paired comparison (rendering in cli/_insight.py)."""
     if vs is None:
         raise SpacelensError("--baseline reads a comparison of two spaces", "Add --vs OTHER_SPACE")
+    from spacelens.cli._insight import baseline_choice, print_answer, print_versus
+
+    reg = home_arg(home)
+    baseline, base_source = baseline_choice(reg, space, vs, baseline)
     out = api.evaluate_versus(space, vs, label_field=label_field, baseline=baseline, metric=metric,
                               k=None if k == "max_bin_count" else k, split_field=split_field,
                               query_split=query_split, reference_split=reference_split, engine=engine,
-                              engine_params=params, seed=seed, home=home_arg(home))
+                              engine_params=params, seed=seed, home=reg)
+    res = api.compare(space, vs, metric_a=metric, metric_b=metric, baseline=baseline, seed=seed, home=reg)
+    ans = api.answer(space, vs, metric=metric, seed=seed, comparison=res, versus=out, baseline_source=base_source,
+                     home=reg)
     if as_json:
-        print_json(out)
+        print_json({**out, "answer": ans})
         return
-    from spacelens.cli._insight import print_versus
-
+    print_answer(ans)
     print_versus(out)
 
 

@@ -15,7 +15,9 @@ def report(
     space_b: str = typer.Argument(..., help="The space to compare with it (of the same dataset)."),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="The HTML file to write."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="A reseeded run of SPACE_A: says whether the "
-                                           "differences go beyond what seeds alone change."),
+                                           "differences go beyond what seeds alone change. Default: one found "
+                                           "automatically (same experiment parameters but the seed); 'none' for "
+                                           "none."),
     label_field: Optional[str] = typer.Option(None, "--label-field", "-l", help="Dataset column with labels: adds "
                                               "agreement per label, class mixing and which space retrieves "
                                               "better."),
@@ -46,6 +48,9 @@ def report(
     if as_json:
         print_json(out)
         return
+    from spacelens.cli._insight import print_answer
+
+    print_answer(out.get("answer"))
     for sentence in out["summary"]:
         console.print(f"- {sentence}")
     console.print(f"report written to {out['html']} (content: {out['json']})")

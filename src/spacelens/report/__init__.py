@@ -32,7 +32,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_report(a: str, b: str, output, *, baseline: str | None = None, label_field: str | None = None,
+def write_report(a: str, b: str, output, *, baseline: str | bool | None = None, label_field: str | None = None,
                  k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
                  home=None) -> dict:
     """Write the HTML report on ``a`` vs ``b`` to ``output`` (and the content as JSON to
@@ -42,6 +42,7 @@ def write_report(a: str, b: str, output, *, baseline: str | None = None, label_f
     from spacelens.report.figures import all_figures
     from spacelens.report.html import render
 
+    home = home if isinstance(home, Registry) else Registry(home)
     output = Path(output)
     if output.suffix.lower() not in (".html", ".htm"):
         raise SpacelensError(f"The report is HTML; {output.name!r} does not end in .html",
@@ -49,20 +50,25 @@ def write_report(a: str, b: str, output, *, baseline: str | None = None, label_f
     json_path = Path(json_output) if json_output else output.with_suffix(".json")
     content = build(a, b, baseline=baseline, label_field=label_field, k=k, metric_a=metric_a, metric_b=metric_b,
                     seed=seed, home=home)
-    page = render(content, all_figures(content))
+    page = render(content, all_figures(content, reg=home))
     _atomic_write(output, page)
     _atomic_write(json_path, dumps(content, indent=1))
     return {**content, "html": str(output), "json": str(json_path)}
 
 
-def report(a: str, b: str, output="report.html", *, baseline: str | None = None, label_field: str | None = None,
+def report(a: str, b: str, output="report.html", *, baseline: str | bool | None = None, label_field: str | None = None,
            k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
            home=None) -> dict:
     """Write one self-contained HTML report on ``a`` vs ``b`` (plots inline, no network) and its
     content as JSON: agreement per k (Jaccard, overlap@k, CKNNA, CKA), against ``baseline``
     (a reseeded run of ``a``) whether it is more than noise, and with ``label_field`` where
     they differ (per label, items that changed most), how class mixing changed and which
-    retrieves better. Returns the content with the ``html`` and ``json`` paths."""
+    retrieves better. It opens with the answer (:func:`spacelens.answer`: which retrieves better,
+    how alike, where they differ most), both spaces' PCA maps and, for spaces logged over epochs,
+    the training curves. ``baseline`` None: a reseeded run of ``a`` found automatically; False
+    (or "none"): none. Returns the content with the ``html`` and ``json`` paths."""
+    if isinstance(baseline, str) and baseline.lower() == "none":
+        baseline = False
     return write_report(a, b, output, baseline=baseline, label_field=label_field, k=k, json_output=json_output,
                         metric_a=metric_a, metric_b=metric_b, seed=seed, home=home if isinstance(home, Registry) else Registry(home))
 

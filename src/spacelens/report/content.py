@@ -11,6 +11,15 @@ The content is one JSON-ready dict (the ``--json`` of ``spacelens report``); the
 - ``structure`` (with a label field): neighbour-label composition and the pairs that changed.
 - ``retrieval`` (with a label field): ``evaluate A --vs B`` (and the baseline).
 - ``summary``: the plain sentences a reader needs, in order.
+- ``answer``: the answer first (:func:`spacelens.api.answer`, the same dict): which retrieves
+  better, how alike, where they differ most; A, B (and C, the baseline) named once.
+- ``maps``: both spaces' PCA maps (their faithfulness; the page draws them).
+- ``training``: per experiment with epochs, its ``evolution`` (only when cheap, see
+  :func:`training`).
+
+A baseline not given is proposed (a reseeded run of A: :func:`spacelens.answer.propose_baseline`;
+``baseline=False``: none), and a label field not given is the one of a stored evaluation, as
+:func:`spacelens.api.answer` does, so the report's answer is the API's.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import datetime as _dt
 from spacelens import api
 from spacelens.jsonable import jsonable
 
+TRAINING_MAX_EPOCHS = 30          # the training curve is drawn only when it is cheap:
+TRAINING_MAX_ROWS = 2_000_000     # at most this many epochs, and epochs x items at most this
 CHANGED_ITEMS = 20      # rows in the "changed most" table
 CHANGED_DETAIL = 5      # of which this many with their neighbour lists
 CHANGE_GROUPS = 8       # groups of items that changed together, at most
@@ -29,16 +40,29 @@ MIXING_NOTEWORTHY = 0.02  # a class pair's share change worth a summary sentence
 _num = jsonable   # NaN as None (the one JSON encoder)
 
 
-def build(a: str, b: str, *, baseline: str | None = None, label_field: str | None = None, k="5,10,20",
+def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: str | None = None, k="5,10,20",
           metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0, home=None) -> dict:
     """The report's content for spaces ``a`` and ``b`` (see the module docstring)."""
+    from spacelens.answer import choose_label_field, propose_baseline
+
     reg = api.open_registry(home)
+    if isinstance(baseline, str) and baseline.lower() == "none":
+        baseline = False
+    base_source = "given" if baseline else None
+    if baseline is None:
+        baseline = propose_baseline(reg, a, exclude=(b,))
+        base_source = "proposed" if baseline else None
+    baseline = baseline or None
+    label_source = "given" if label_field else None
+    if label_field is None:
+        label_field = choose_label_field(reg, a, b)
+        label_source = "stored evaluation" if label_field else None
     res = api.compare(a, b, k=k, metric_a=metric_a, metric_b=metric_b, baseline=baseline, seed=seed,
                       by=label_field, home=reg)
     d = res.to_dict(per_item=False)
     info = res.info
     out: dict = {"title": f"{a} vs {b}", "space_a": a, "space_b": b, "baseline": baseline,
-                 "label_field": label_field, "k": res.k, "n_items": info["n_items"],
+                 "baseline_source": base_source, "label_field": label_field, "label_source": label_source, "k": res.k, "n_items": info["n_items"],
                  "created": _dt.datetime.now().isoformat(timespec="seconds"),
                  "settings": {"metric_a": metric_a, "metric_b": metric_b, "engine": info.get("engine"),
                               "ks": info.get("ks"), "seed": seed}}
@@ -69,6 +93,45 @@ def build(a: str, b: str, *, baseline: str | None = None, label_field: str | Non
         out["retrieval"] = api.evaluate_versus(a, b, label_field=label_field, baseline=baseline, metric=metric_a,
                                                seed=seed, home=reg)
     out["summary"] = summary(out)
+    out["answer"] = api.answer(a, b, metric=metric_a, seed=seed, comparison=res, versus=out.get("retrieval"),
+                               baseline_source=base_source, home=reg)
+    out["maps"] = {alias: _map(reg, name) for alias, name in (("A", a), ("B", b))}
+    out["training"] = training(reg, a, b, label_field=label_field, metric=metric_a)
+    return out
+
+
+def _map(reg, space: str) -> dict:
+    """A space's PCA map (stored and reused): what the page says beside its picture."""
+    p = api.project(space, method="pca", home=reg)
+    return {"space": space, "method": "pca", "faithfulness": _num(dict(p.faithfulness)), "n_items": len(p.rows)}
+
+
+def training(reg, a: str, b: str, *, label_field: str | None = None, metric: str = "cosine") -> dict:
+    """Per experiment of ``a`` and ``b`` with epochs (spaces of the same split and run logged with a
+    step): its evolution, when cheap (at most TRAINING_MAX_EPOCHS epochs and TRAINING_MAX_ROWS
+    epochs x items; stored comparisons and evaluations are reused). ``{"curves": [...],
+    "skipped": [{"experiment", "reason"}]}``."""
+    from spacelens.evolution import epoch_spaces, evolution
+
+    out: dict = {"curves": [], "skipped": []}
+    seen = set()
+    for alias, name in (("A", a), ("B", b)):
+        rec = reg.space(name)
+        if rec.step is None or (rec.experiment, rec.split, rec.run) in seen:
+            continue
+        seen.add((rec.experiment, rec.split, rec.run))
+        spaces = epoch_spaces(reg, rec.experiment, rec.split, rec.run)
+        if len(spaces) < 2:
+            continue
+        cost = sum(s.n_rows for s in spaces)
+        if len(spaces) > TRAINING_MAX_EPOCHS or cost > TRAINING_MAX_ROWS:
+            out["skipped"].append({"experiment": rec.experiment, "reason": f"{len(spaces)} epochs of "
+                                   f"{spaces[-1].n_rows:,} items: run 'spacelens evolution {rec.experiment}'"})
+            continue
+        ev = evolution(rec.experiment, split=rec.split, run=rec.run, label_field=label_field, metric=metric,
+                       home=reg).to_dict()
+        ev["alias"], ev["space"], ev["step"] = alias, name, rec.step
+        out["curves"].append(_num(ev))
     return out
 
 

@@ -9,6 +9,7 @@ form, no plugin, so a slip in the escaping still runs nothing."""
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 
 from spacelens.catalogue import short
@@ -21,20 +22,54 @@ h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;margin-top:36px;border-bot
 h3{font-size:15px;margin-top:22px}.meta{color:#666;font-size:12px}
 .summary{background:#f5f8fc;border-left:4px solid #3b6fb6;padding:8px 16px}.summary li{margin:6px 0}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{padding:3px 10px;text-align:right;
-border-bottom:1px solid #eee}th{background:#fafafa}td.l,th.l{text-align:left}
+border-bottom:1px solid #eee;white-space:nowrap}th{background:#fafafa}td.l,th.l{text-align:left}
+td.l{white-space:normal}.ci{white-space:nowrap}
+.answer{background:#f5f8fc;border-left:4px solid #3b6fb6;padding:8px 16px 8px 32px;font-size:15px}
+.answer li{margin:6px 0}.maps{display:flex;flex-wrap:wrap;gap:12px}.maps figure{margin:0;flex:1 1 420px}
+.maps img{max-width:100%}figcaption{font-size:12.5px;color:#555}
 .fig{margin:10px 0}.fig img{max-width:100%}.note{color:#555;font-size:12.5px}
 .kept{color:#2d7a3e}.lost{color:#b03a2e}.gained{color:#2b5fa6}code{background:#f3f3f3;padding:0 3px}
 """
 
 
-def _img(svg: str | None, alt: str) -> str:
+def _src(fig: str | bytes) -> str:
+    """A data: URI of an SVG string or PNG bytes."""
+    if isinstance(fig, bytes):
+        return "data:image/png;base64," + base64.b64encode(fig).decode("ascii")
+    return "data:image/svg+xml;base64," + base64.b64encode(fig.encode("utf-8")).decode("ascii")
+
+
+def _img(svg: str | bytes | None, alt: str) -> str:
     if not svg:
         return ""
-    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    return f'<div class="fig"><img alt="{escape(alt)}" src="data:image/svg+xml;base64,{data}"></div>'
+    return f'<div class="fig"><img alt="{escape(alt)}" src="{_src(svg)}"></div>'
 
 
-_f, _ci = fmt, fmt_ci
+def _alias(text: str, c: dict) -> str:
+    """``text`` with the spaces' full names replaced by their aliases (A, B, C), longest first, in
+    one pass (a name inside another, e.g. run1 in run10, is never split)."""
+    names = {v: k for k, v in ((c.get("answer") or {}).get("aliases") or {}).items()}
+    if not names:
+        return text
+    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.sub(pattern, lambda m: names[m.group(0)], text)
+
+
+_INTERVAL = re.compile(r"(?:95% CI )?[+\-−]?\d(?:[\d.,]*\d)? to [+\-−]?\d(?:[\d.,]*\d)?")
+
+
+def _prose(text: str) -> str:
+    """Escaped text whose intervals ("95% CI +0.003 to +0.015") never break across lines."""
+    return _INTERVAL.sub(lambda m: f'<span class="ci">{m.group(0)}</span>', escape(text))
+
+
+_f = fmt
+
+
+def _ci(ci, digits: int = 3, sign: bool = False) -> str:
+    """An interval cell: never broken across lines."""
+    return f'<span class="ci">{escape(fmt_ci(ci, digits, sign))}</span>'
+
 # what the page may load: its inline <style> and the plots (data: images); nothing else, no script
 POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
           "object-src 'none'")
@@ -90,12 +125,10 @@ def _noise(c: dict) -> str:
                      _ci(j.get("ci95"), 4, True), _f(o.get("difference"), 4, True), _ci(o.get("ci95"), 4, True),
                      _p(j.get("p_value"))])
         if e.get("reading"):
-            readings.append(f"<li>{escape(e['reading'])}</li>")
-    a, b, base = escape(c["space_a"]), escape(c["space_b"]), escape(n["baseline"])
-    return (f'<section id="noise"><h2>Is it more than noise?</h2><p>Baseline: <b>{base}</b>, a reseeded run of '
-            f"{a}. Per item, the agreement of {a} with {b} minus its agreement with {base}, paired over "
-            "items.</p>"
-            + _table(["k", f"Jaccard {a}-{b}", f"Jaccard {a}-{base}", "difference", "95% CI", "overlap difference",
+            readings.append(f"<li>{_prose(_alias(e['reading'], c))}</li>")
+    return ('<section id="noise"><h2>Is it more than noise?</h2><p>Baseline: <b>C</b>, a reseeded run of '
+            "A. Per item, the agreement of A with B minus its agreement with C, paired over items.</p>"
+            + _table(["k", "Jaccard A–B", "Jaccard A–C", "difference", "95% CI", "overlap difference",
                       "95% CI", "p"], rows)
             + f"<ul>{''.join(readings)}</ul>"
             + '<p class="note">Intervals: Student t over items; p: sign-flip randomization. Items share '
@@ -152,21 +185,19 @@ def _structure(c: dict, figs: dict) -> str:
     st = c.get("structure")
     if not st:
         return ""
-    a, b = escape(c["space_a"]), escape(c["space_b"])
     rows = [[escape(str(p["class"])), escape(str(p["neighbour_class"])), f"{100 * p['share_a']:.1f}%",
              f"{100 * p['share_b']:.1f}%", f"{100 * p['change']:+.1f}"] for p in st["pairs"]]
     same = [[escape(str(p["class"])), f"{p['n']:,}", f"{100 * p['share_a']:.1f}%", f"{100 * p['share_b']:.1f}%",
              f"{100 * p['change']:+.1f}"] for p in st["same_class"]]
-    sentences = "".join(f"<li>{escape(s)}</li>" for s in st["sentences"][:5])
+    sentences = "".join(f"<li>{_prose(_alias(s, c))}</li>" for s in st["sentences"][:5])
     return (f'<section id="structure"><h2>How did the structure change?</h2><p>For each class of '
             f"<code>{escape(str(st.get('label_field')))}</code>, the labels of its items' {st['k']} nearest neighbours "
-            f"in {a} and in {b}.</p><ul>{sentences}</ul>"
+            f"in A and in B.</p><ul>{sentences}</ul>"
             + _img(figs.get("composition"), "change of neighbour-label composition")
             + "<h3>Class pairs whose mixing changed most</h3>"
-            + _table(["class", "neighbour class", f"share in {c['space_a']}", f"share in {c['space_b']}",
-                      "change (points)"], rows, left=2)
+            + _table(["class", "neighbour class", "share in A", "share in B", "change (points)"], rows, left=2)
             + "<h3>Same-class neighbours per class (most lost first)</h3>"
-            + _table(["class", "items", c["space_a"], c["space_b"], "change (points)"], same)
+            + _table(["class", "items", "A", "B", "change (points)"], same)
             + "</section>")
 
 
@@ -174,31 +205,74 @@ def _retrieval(c: dict, figs: dict) -> str:
     rt = c.get("retrieval")
     if not rt:
         return ""
-    a, b = rt["space_a"], rt["space_b"]
     rows = []
     for m, r in rt["metrics"].items():
         w = rt["wins"][m]
         rows.append([escape(short(m)), _f(r["mean_a"], 4), _f(r["mean_b"], 4), _f(r["difference"], 4, True),
                      _ci(r["ci95"], 4, True), _p(r.get("p_value")), f"{w['b']} / {w['a']} / {w['ties']}"])
-    out = [f'<section id="retrieval"><h2>Which retrieves better?</h2><p><b>{escape(rt["verdict"])}</b></p>',
-           _table(["metric", a, b, f"{b} - {a}", "95% CI", "p", f"classes won ({b} / {a} / tied)"], rows),
+    out = [f'<section id="retrieval"><h2>Which retrieves better?</h2><p><b>{_prose(_alias(rt["verdict"], c))}</b></p>',
+           _table(["metric", "A", "B", "B − A", "95% CI", "p", "classes won (B / A / tied)"], rows),
            _img(figs.get("retrieval"), "metric differences")]
     if "baseline" in rt:
         brow = [[escape(short(m)), _f(r["difference"], 4, True), _ci(r["ci95"], 4, True), _p(r.get("p_value"))]
                 for m, r in rt["baseline"]["metrics"].items()]
-        out += [f"<h3>Seed noise: {escape(rt['baseline']['space'])} - {escape(a)}</h3>",
+        out += ["<h3>Seed noise: C − A</h3>",
                 _table(["metric", "difference", "95% CI", "p"], brow)]
     per = rt["per_class"].get("mean_average_precision_at_r", [])
     if per:
         show = per if len(per) <= 20 else per[:10] + per[-10:]
         prow = [[escape(str(r["label"])), f"{r['n']:,}", _f(r["a"], 3), _f(r["b"], 3), _f(r["difference"], 3, True)]
                 for r in show]
-        out += [f"<h3>MAP@R per class ({escape(b)} - {escape(a)}, largest loss first)</h3>",
-                _table(["class", "queries", a, b, "difference"], prow)]
+        out += ["<h3>MAP@R per class (B − A, largest loss first)</h3>",
+                _table(["class", "queries", "A", "B", "B − A"], prow)]
     s = rt.get("settings", {})
     out.append(f'<p class="note">{rt["n_queries"]:,} shared queries, each scored in both spaces (per-query P@1, '
                f"R-precision and AP@R as pytorch-metric-learning defines them). Intervals: {escape(str(s.get('interval')))}"
                f"; p-values: {escape(str(s.get('test')))}.</p></section>")
+    return "".join(out)
+
+
+def _answer(c: dict) -> str:
+    """The answer first: its sentences (A, B and C defined at their first mention)."""
+    ans = c.get("answer")
+    if not ans:
+        return ""
+    items = "".join(f"<li>{_prose(s['text'])}</li>" for s in ans["sentences"])
+    return f'<section id="answer"><h2>The answer</h2><ol class="answer">{items}</ol></section>'
+
+
+def _maps(c: dict, figs: dict) -> str:
+    maps = c.get("maps") or {}
+    if not maps:
+        return ""
+    cells = []
+    for alias, m in maps.items():
+        f = m.get("faithfulness") or {}
+        kp, tw = f.get("knn_preservation"), f.get("trustworthiness")
+        colour = f", coloured by {c['label_field']}" if c.get("label_field") else ""
+        cap = (f"{alias}: PCA map of {m['n_items']:,} items{colour}. It keeps {_f(kp, 2)} of each item's "
+               f"{f.get('k')} nearest neighbours (trustworthiness {_f(tw, 2)})"
+               + ("; read clusters with care: most neighbours are not kept" if kp is not None and kp < 0.5 else "")
+               + ".")
+        fig = figs.get(f"map_{alias}")
+        img = f'<img alt="PCA map of {alias}" src="{_src(fig)}">' if fig else ""
+        cells.append(f"<figure>{img}<figcaption>{escape(cap)}</figcaption></figure>")
+    return ('<section id="maps"><h2>The two maps</h2><div class="maps">' + "".join(cells) + "</div></section>")
+
+
+def _training(c: dict, figs: dict) -> str:
+    tr = c.get("training") or {}
+    if not tr.get("curves") and not tr.get("skipped"):
+        return ""
+    out = ['<section id="training"><h2>Training</h2>']
+    for ev in tr.get("curves", []):
+        out.append(f"<p>{escape(ev['alias'])} is epoch {ev['step']} of experiment <code>{escape(ev['experiment'])}"
+                   f"</code> ({len(ev['epochs'])} epochs): {_prose(_alias(ev['verdict'], c))}</p>")
+    out.append(_img(figs.get("training"), "training curves"))
+    for sk in tr.get("skipped", []):
+        out.append(f"<p class='note'>Training curve of <code>{escape(sk['experiment'])}</code> left out: "
+                   f"{escape(sk['reason'])}.</p>")
+    out.append("</section>")
     return "".join(out)
 
 
@@ -207,15 +281,16 @@ def render(content: dict, figures: dict[str, str]) -> str:
     from spacelens.version import __version__
 
     c = content
-    summary = "".join(f"<li>{escape(s)}</li>" for s in c.get("summary", []))
+    summary = "".join(f"<li>{_prose(_alias(s, c))}</li>" for s in c.get("summary", []))
     st = c.get("settings", {})
     meta = (f"{c['n_items']:,} shared items; k = {', '.join(map(str, st.get('ks') or [c['k']]))}; metrics "
             f"{st.get('metric_a')} / {st.get('metric_b')}; engine {st.get('engine')}"
-            + (f"; baseline {c['baseline']}" if c.get("baseline") else "")
+            + ("; baseline C" if c.get("baseline") else "")
             + (f"; labels {c['label_field']}" if c.get("label_field") else "")
             + f"; spacelens {__version__}, {c['created']}")
     body = "".join([
-        f"<h1>{escape(c['title'])}</h1><p class='meta'>{escape(meta)}</p>",
+        f"<h1>{escape(c['title'])}</h1>",
+        _answer(c), f"<p class='meta'>{escape(meta)}</p>", _maps(c, figures), _training(c, figures),
         f'<section id="summary"><h2>Summary</h2><ul class="summary">{summary}</ul></section>',
         _agreement(c, figures), _noise(c), _where(c, figures), _structure(c, figures), _retrieval(c, figures),
     ])
