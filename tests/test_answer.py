@@ -194,3 +194,27 @@ def test_answer_rejects_spaces_of_two_datasets(home, tmp_path):
         spacelens.add(other.vectors, other.csv, dataset_name="other", experiment_name="o", space_name="o", home=home)
     with pytest.raises(spacelens.SpacelensError):
         spacelens.answer(A, "o", home=home)
+
+
+def test_a_large_pair_gets_no_unasked_paired_evaluation(monkeypatch, tmp_path):
+    """Above AUTO_RETRIEVAL_MAX_ITEMS, labels found in a stored evaluation do not start a full
+    evaluate --vs behind the user's back: the answer says how to get it instead."""
+    import numpy as np
+    import pandas as pd
+
+    import spacelens
+    from spacelens import api
+
+    h = tmp_path / "home"
+    rng = np.random.default_rng(0)
+    t = pd.DataFrame({"id": [f"i{i}" for i in range(120)], "label": rng.integers(0, 3, 120)})
+    spacelens.add(rng.normal(size=(120, 4)).astype(np.float32), t, dataset_name="d", experiment_name="e",
+                  space_name="A", home=h)
+    spacelens.add(rng.normal(size=(120, 4)).astype(np.float32), dataset_name="d", experiment_name="f",
+                  space_name="B", home=h)
+    spacelens.evaluate("A", label_field="label", clustering=False, home=h)
+    monkeypatch.setattr(api, "AUTO_RETRIEVAL_MAX_ITEMS", 100)
+    monkeypatch.setattr(api, "evaluate_versus", lambda *a, **k: pytest.fail("evaluate_versus ran unasked"))
+    ans = spacelens.answer("A", "B", home=h)
+    assert [s["key"] for s in ans["sentences"]] == ["agreement", "where"]
+    assert "spacelens evaluate A --vs B --label-field label" in ans["retrieval_skipped"]

@@ -512,6 +512,9 @@ def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15
 
 
 # -- the answer (spacelens.answer) --------------------------------------------------------------
+AUTO_RETRIEVAL_MAX_ITEMS = 200_000   # above, answer() runs evaluate_versus only when labels are asked for
+
+
 def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bool | None = None, k: int = 10,
            metric: str = "cosine", seed: int = 0, comparison=None, versus: dict | None = None,
            baseline_source: str | None = None, home: Home = None) -> dict:
@@ -554,7 +557,18 @@ def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bo
         label_source = "stored evaluation" if label_field else None
     if comparison is None:
         comparison = compare(a, b, k=k, metric_a=metric, metric_b=metric, baseline=baseline, seed=seed, home=reg)
+    skipped = None
+    n = max(reg.space(a).n_rows, reg.space(b).n_rows)
+    if versus is None and label_field is not None and label_source != "given" and (
+            n > AUTO_RETRIEVAL_MAX_ITEMS or (comparison.info or {}).get("sample")):
+        # labels found, not asked for: a full paired evaluation of this size is not run unasked
+        skipped = (f"which retrieves better was not computed unasked at {n:,} items: run "
+                   f"'spacelens evaluate {a} --vs {b} --label-field {label_field}'")
+        label_field = None
     if versus is None and label_field is not None:
         versus = evaluate_versus(a, b, label_field=label_field, baseline=baseline, metric=metric, seed=seed,
                                  home=reg)
-    return build_answer(reg, comparison, versus, baseline_source=source, label_source=label_source)
+    out = build_answer(reg, comparison, versus, baseline_source=source, label_source=label_source)
+    if skipped:
+        out["retrieval_skipped"] = skipped
+    return out

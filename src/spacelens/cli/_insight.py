@@ -5,6 +5,7 @@ Kept apart from cli/compare.py and cli/evaluate.py so those stay thin; they call
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from spacelens.cli._common import console
@@ -147,6 +148,8 @@ def print_answer(ans: dict | None) -> None:
         return
     for s in ans["sentences"]:
         console.print(s["text"], soft_wrap=True, highlight=False, markup=False)
+    if ans.get("retrieval_skipped"):
+        console.print(f"[dim]{escape(ans['retrieval_skipped'])}[/dim]", soft_wrap=True, highlight=False)
     console.print()
 
 
