@@ -41,7 +41,7 @@ def test_a_pca_only_pair_gets_a_warning_and_switches_to_umap(world, page1440):
         page.goto(f"{url}?dataset=d&a=A&b=B&color=label")
         wait_ready(page, 1)
         warn = page.locator("#map-a .faith-warn")
-        assert f"keeps only {round(pca * 100)}%" in warn.inner_text()
+        assert f"Keeps only {round(pca * 100)}%" in warn.inner_text()
         shot(page, "mapchoice-pca-warning")
         page.wait_for_function("window.__sl.state.method === 'umap'", timeout=180_000, polling=200)
         wait_ready(page)

@@ -1,6 +1,7 @@
 // Drawing what the state says: both maps, their colours (fitted to the drawn points), the
 // agreement histogram, the legend and the evaluations; again when the colouring changes.
 import { ApiError, enc, getFrame, traffic, type ColorHeader, type ComparisonHeader, type MapHeader } from './api';
+import { renderAnswer } from './answer';
 import { fitScale } from './colorscale';
 import { renderEvaluations } from './evaluation';
 import { syncVersus } from './versus';
@@ -89,6 +90,7 @@ export async function refresh(): Promise<void> {
   }
   void renderEvaluations(gen);
   syncVersus();
+  void renderAnswer();
 
   const loaded = (await Promise.all(loads)).filter((l): l is Loaded => l !== null);
   const colors = await colorsP;
@@ -150,6 +152,9 @@ function showFaithWarning(root: HTMLElement, method: string, f: Record<string, n
     root.querySelector('.faith')!.after(warn);
   }
   const k = typeof f.k === 'number' ? ` ${f.k}` : '';
-  warn.textContent = `This map keeps only ${Math.round(kept * 100)}% of each item's${k} nearest neighbours: `
-    + `items close here may not be close in the space${method === 'pca' ? ' (a UMAP map usually keeps more)' : ''}.`;
+  warn.textContent = `Keeps only ${Math.round(kept * 100)}% of each item's${k} nearest neighbours: nearness here may mislead`
+    + (method === 'pca' ? ' (UMAP usually keeps more).' : '.');
+  warn.title = `Of each item's${k} nearest neighbours in the space, ${Math.round(kept * 100)}% are among its nearest `
+    + 'on this map: items close on the map may not be close in the space, and clusters that are clean in the space '
+    + 'can look mixed.';
 }

@@ -9,6 +9,7 @@
 // (computing what is missing) and registry.ts (the registry tab).
 import './style.css';
 import { traffic } from './api';
+import { answerHooks } from './answer';
 import { loadCatalogue } from './catalogue';
 import { offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
@@ -43,6 +44,12 @@ pointEvents.select = (view, points) => {
   setSelection(rows, `${points.length} items lassoed in ${view.side === 'A' ? state.a : state.b}`, view);
 };
 pointEvents.deselect = () => clearAll();
+
+// the answer job compares the pair when it was not compared yet: show the comparison it stored
+answerHooks.done = async () => {
+  while (state.loading) await new Promise((r) => setTimeout(r, 100));
+  if (!state.comparison && state.a !== state.b) await jobHooks.done();
+};
 
 jobHooks.done = async () => {
   await reloadRegistry();

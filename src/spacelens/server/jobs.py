@@ -36,7 +36,7 @@ from typing import Callable
 
 from spacelens.errors import SpacelensError
 
-KINDS = ("projection", "comparison", "versus", "change_groups")
+KINDS = ("projection", "comparison", "versus", "change_groups", "answer")
 ACTIVE = ("queued", "running")
 GENERIC_ERROR = "internal error, see the server log"
 log = logging.getLogger("spacelens.server")
@@ -153,6 +153,11 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
                  f"(k={params['k']})", 0, None)
             res = api.change_groups(params["a"], params["b"], k=int(params["k"]), top=int(params["top"]), home=reg)
             return {"ok": True, "result": plain(res)}
+        elif kind == "answer":  # the page's answer strip: stored comparisons reused, the sentences travel back
+            step(f"answering which of {params['a']} and {params['b']} is better, and where they differ", 0, None)
+            res = api.answer(params["a"], params["b"], label_field=params.get("label_field"),
+                             baseline=params.get("baseline"), k=int(params["k"]), home=reg)
+            return {"ok": True, "result": res}
         else:  # pragma: no cover - validated before submission
             raise ValueError(kind)
     return {"ok": True}

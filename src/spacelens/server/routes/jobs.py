@@ -48,12 +48,47 @@ def job_params(ctx: ServerContext, spec: dict) -> tuple[str, dict]:
         from spacelens.server.routes.changes import change_group_params
 
         return kind, change_group_params(ctx, spec)
+    elif kind == "answer":
+        params = answer_params(ctx, spec)
     else:
         raise SpacelensError(f"Unknown job kind {str(kind)[:40]!r}",
-                             "Use 'projection', 'comparison' or 'change_groups'")
+                             "Use 'projection', 'comparison', 'change_groups' or 'answer'")
     if spec.get("dataset") is not None:
         ctx.of_dataset(str(spec["dataset"]), *(params.get(s) for s in ("space", "align_to", "a", "b")))
     return kind, params
+
+
+def answer_params(ctx: ServerContext, spec: dict) -> dict:
+    """``{kind: "answer", a, b, k[, label_field][, baseline]}``: the answer strip of the pair on screen
+    (:func:`spacelens.answer`). Without ``baseline`` a reseeded run of A is proposed; ``baseline: ""``
+    means none. Without ``label_field`` the label column of a stored evaluation is used, if any."""
+    a, b = str(spec.get("a", "")), str(spec.get("b", ""))
+    ds = ctx.same_dataset(a, b)
+    if a == b:
+        raise SpacelensError("Pick two different spaces to compare")
+    try:
+        k = ctx.check_k(int(spec.get("k", 10)))
+    except (TypeError, ValueError):
+        raise SpacelensError(f"k must be a whole number, not {str(spec.get('k'))[:20]!r}") from None
+    params: dict = {"a": a, "b": b, "k": k}
+    label = spec.get("label_field")
+    if label:
+        cols = {c["name"]: c for c in ctx.tables.entry(ctx.reg, ds)["columns"]}
+        if str(label) not in cols or not cols[str(label)].get("label"):
+            raise SpacelensError(f"Dataset {ds!r} has no label column {str(label)[:60]!r}",
+                                 "Pass label_field: one of its label columns, or none")
+        params["label_field"] = str(label)
+    base = spec.get("baseline")
+    if base is not None:
+        if base == "":
+            params["baseline"] = False
+        else:
+            ctx.same_dataset(a, str(base))
+            if str(base) in (a, b):
+                raise SpacelensError(f"The baseline {str(base)!r} is one of the two compared spaces",
+                                     f"Pick as baseline a reseeded run of {a!r}")
+            params["baseline"] = str(base)
+    return params
 
 
 @router.post("/jobs", status_code=202)

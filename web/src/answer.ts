@@ -1,0 +1,99 @@
+// The answer strip, above the maps, on open and with no click: for the pair on screen, up to three
+// short sentences (spacelens.answer, the same as the CLI's first lines and the report's first
+// section): which space retrieves better (when the dataset has an evaluated label column), how
+// alike the neighbourhoods are against chance and the seed baseline (a reseeded run of A, found
+// automatically), and where they differ most, each class or group one click from selecting its items.
+// Computed as a job (stored comparisons are reused), so a long one shows progress and never blocks.
+import { enc, getJSON, postJSON, type Job } from './api';
+import { setSelection } from './selection';
+import { state } from './state';
+import { esc, $ } from './util';
+
+interface Group { label?: string | number; rows: number[]; n_items?: number; n?: number }
+interface Sentence { key: 'retrieval' | 'agreement' | 'where'; text: string; classes?: Group[]; items?: Group | null; label_field?: string }
+export interface Answer {
+  sentences: Sentence[]; aliases: Record<string, string>; baseline: string | null; label_field: string | null;
+  k: number; retrieval_skipped?: string;
+}
+
+/** Called when an answer arrives (main.ts redraws when the answer stored a comparison the page lacked). */
+export const answerHooks: { done: (ans: Answer) => void } = { done: () => {} };
+
+let shownKey = '';
+let pending = '';
+let shown: Answer | null = null;
+
+const key = () => `${state.a}|${state.b}|${state.k}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Ask for the answer of the pair on screen (once per pair and k), and show it when it comes. */
+export async function renderAnswer(): Promise<void> {
+  const box = $('#answer');
+  if (!state.a || !state.b || state.a === state.b) { box.hidden = true; shownKey = ''; return; }
+  const k = key();
+  if (k === shownKey || k === pending) return;
+  pending = k;
+  box.hidden = false;
+  box.dataset.state = 'working';
+  box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
+  try {
+    let job = await postJSON<Job>('jobs', { kind: 'answer', a: state.a, b: state.b, k: state.k, dataset: state.dataset?.name });
+    while (job.status === 'queued' || job.status === 'running') {
+      await sleep(300);
+      if (pending !== k) return;
+      job = await getJSON<Job>(`jobs/${enc(job.id)}`);
+      const line = box.querySelector('p');
+      if (line && job.stage) line.textContent = `${job.stage}…`;
+    }
+    if (pending !== k) return;
+    if (job.status !== 'done') throw new Error(job.error ?? `the answer was ${job.status}`);
+    shown = (job as Job & { result: Answer }).result;
+    shownKey = k;
+    draw(box, shown);
+    answerHooks.done(shown);
+  } catch (e) {
+    if (pending !== k) return;
+    box.dataset.state = 'error';
+    box.innerHTML = `<p class="error">${esc((e as Error).message)}</p>`;
+  } finally {
+    if (pending === k) pending = '';
+  }
+}
+
+function draw(box: HTMLElement, ans: Answer): void {
+  box.dataset.state = 'done';
+  box.innerHTML = '';
+  for (const s of ans.sentences) {
+    const p = document.createElement('p');
+    p.className = `sentence ${s.key}`;
+    p.dataset.key = s.key;
+    const text = document.createElement('span');
+    text.textContent = s.text;
+    p.append(text);
+    const groups: { name: string; rows: number[] }[] = [];
+    if (s.key === 'where' && s.classes) {
+      for (const c of s.classes) groups.push({ name: `${s.label_field ?? ans.label_field ?? 'class'} ${c.label}`, rows: c.rows });
+    } else if (s.key === 'where' && s.items) {
+      groups.push({ name: `these ${s.items.rows.length.toLocaleString()} items`, rows: s.items.rows });
+    }
+    for (const g of groups) {
+      if (!g.rows.length) continue;
+      const btn = document.createElement('button');
+      btn.className = 'select-group';
+      btn.textContent = `select ${g.name}`;
+      btn.title = `Select the ${g.rows.length.toLocaleString()} items in both maps`;
+      btn.onclick = () => setSelection(Uint32Array.from(g.rows), `${g.name} (from the answer)`);
+      p.append(' ', btn);
+    }
+    box.append(p);
+  }
+  if (ans.retrieval_skipped) {
+    const p = document.createElement('p');
+    p.className = 'muted small';
+    p.textContent = ans.retrieval_skipped;
+    box.append(p);
+  }
+}
+
+/** The answer on show (for tests). */
+export function shownAnswer(): Answer | null { return shown; }
