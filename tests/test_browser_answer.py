@@ -61,6 +61,9 @@ def test_the_answer_is_on_the_first_screen(world, browser, size):
         assert f"{m['mean_b']:.3f}" in got[0] and f"{m['mean_a']:.3f}" in got[0]
         cmp = spacelens.compare("A", "B", k=10, home=world)
         assert f"{cmp.mean:.3f}" in got[1]
+        # the reseeded run found is the versus panel's baseline pair too
+        assert page.locator("#versus-baseline").input_value() == "A2"
+        assert "(reseeded run of A)" in page.locator("#versus-baseline option[value='A2']").inner_text()
         # a class of the "where" sentence selects its items in both maps
         where = want["sentences"][2]["classes"][0]
         page.locator("#answer .select-group").first.click()

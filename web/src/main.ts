@@ -22,7 +22,7 @@ import { clearAll, clearQuery, onSearchInput, runQuery } from './query';
 import { clearSelection, exportSelection, setSelection } from './selection';
 import { els, state, status } from './state';
 import { hideTooltip, showTooltip } from './tooltip';
-import { compareRetrieval, syncVersus } from './versus';
+import { compareRetrieval, proposeBaseline, syncVersus } from './versus';
 import { $ } from './util';
 import { maps, other, pointEvents } from './views';
 
@@ -46,7 +46,8 @@ pointEvents.select = (view, points) => {
 pointEvents.deselect = () => clearAll();
 
 // the answer job compares the pair when it was not compared yet: show the comparison it stored
-answerHooks.done = async () => {
+answerHooks.done = async (ans) => {
+  proposeBaseline(state.a, ans.baseline);   // the reseeded run the answer found is the versus panel's baseline too
   while (state.loading) await new Promise((r) => setTimeout(r, 100));
   if (!state.comparison && state.a !== state.b) await jobHooks.done();
 };

@@ -88,12 +88,26 @@ function baselineControl(): HTMLSelectElement {
   row.innerHTML = `<label title="A reseeded run of A (its recipe, another seed): B − A is read against C − A, what seeds alone change (evaluate --baseline)">baseline pair: A vs <select id="versus-baseline"></select></label>`;
   $('#versus-panel .versus-controls').after(row);
   sel = baseSel();
-  sel.onchange = () => syncVersus();
+  sel.onchange = () => { sel!.dataset.chosen = '1'; syncVersus(); };
   $('#versus').addEventListener('click', onClick);
   $('#versus').addEventListener('change', onChange);
   // the picked class stays marked while its items are the selection (a lasso or Clear ends it)
   new MutationObserver(markPicked).observe($('#selection-info'), { childList: true, characterData: true, subtree: true });
   return sel;
+}
+
+/** The reseeded run of A the answer found (spacelens.answer's proposed baseline): chosen as the
+ * baseline pair unless the user picked one, and marked in the list. */
+let proposed: { a: string; space: string } | null = null;
+export function proposeBaseline(a: string, space: string | null): void {
+  proposed = space ? { a, space } : null;
+  const sel = baselineControl();
+  sel.dataset.names = '';   // re-label the options
+  fillBaselines();
+  if (space && !sel.dataset.chosen && state.a === a && [...sel.options].some((o) => o.value === space)) {
+    sel.value = space;
+    syncVersus();
+  }
 }
 
 function fillBaselines(): void {
@@ -104,7 +118,7 @@ function fillBaselines(): void {
     const keep = sel.value;
     sel.dataset.names = list;
     sel.innerHTML = `<option value="">${names.length ? 'none' : 'none (no third space)'}</option>`
-      + names.map((s) => `<option value="${esc(s)}">${esc(s)}</option>`).join('');
+      + names.map((s) => `<option value="${esc(s)}">${esc(s)}${proposed?.a === state.a && proposed.space === s ? ' (reseeded run of A)' : ''}</option>`).join('');
     sel.value = names.includes(keep) ? keep : '';
   }
   sel.disabled = !names.length || running !== null;
