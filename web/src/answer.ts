@@ -34,6 +34,7 @@ export async function renderAnswer(): Promise<void> {
   if (k === shownKey || k === pending) return;
   pending = k;
   box.hidden = false;
+  box.classList.remove('open');
   box.dataset.state = 'working';
   box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
   try {
@@ -90,9 +91,18 @@ function draw(box: HTMLElement, ans: Answer): void {
   if (ans.retrieval_skipped) {
     const p = document.createElement('p');
     p.className = 'muted small';
-    p.textContent = ans.retrieval_skipped;
+    const span = document.createElement('span');
+    span.textContent = ans.retrieval_skipped;
+    p.append(span);
     box.append(p);
   }
+  const more = document.createElement('button');
+  more.className = 'details';
+  const label = () => { more.textContent = box.classList.contains('open') ? 'less' : 'details'; };
+  more.onclick = () => { box.classList.toggle('open'); label(); };
+  label();
+  box.append(more);
+  for (const span of box.querySelectorAll<HTMLElement>('p > span')) span.title = span.textContent ?? '';
 }
 
 /** The answer on show (for tests). */

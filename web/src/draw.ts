@@ -120,6 +120,24 @@ export async function refresh(): Promise<void> {
   document.body.dataset.ready = String(gen);
 }
 
+/** The pair's comparison, read again (a job stored it meanwhile): the histogram and, when the maps
+ * are coloured by agreement, their colours; the maps, the query and the selection stay as they are. */
+export async function reloadComparison(): Promise<void> {
+  if (!state.a || !state.b || state.a === state.b) return;
+  const gen = state.generation;
+  try {
+    const f = await getFrame<ComparisonHeader>('comparison', { a: state.a, b: state.b, k: state.k });
+    if (gen !== state.generation) return;
+    state.comparison = { header: f.header, bins: f.buffers.bins as Uint8Array };
+    state.missing = state.missing.filter((m) => m.kind !== 'comparison');
+    updateMissingButton();
+    renderHistogram(null);
+    if (state.color === 'coincidence') await recolor();
+  } catch {
+    /* still missing: the panel keeps its Compute button */
+  }
+}
+
 export async function recolor(): Promise<void> {
   writeUrl();
   const ds = state.dataset;

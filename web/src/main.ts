@@ -13,7 +13,7 @@ import { answerHooks } from './answer';
 import { loadCatalogue } from './catalogue';
 import { offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
-import { mapStatus, recolor, refresh } from './draw';
+import { mapStatus, recolor, refresh, reloadComparison } from './draw';
 import { selectBin } from './histogram';
 import { jobHooks, jobsRunning, runJob } from './jobs';
 import { chooseDataset, compared, latestComparison, loadRegistry, options, preferredMethod } from './pickers';
@@ -49,7 +49,7 @@ pointEvents.deselect = () => clearAll();
 answerHooks.done = async (ans) => {
   proposeBaseline(state.a, ans.baseline);   // the reseeded run the answer found is the versus panel's baseline too
   while (state.loading) await new Promise((r) => setTimeout(r, 100));
-  if (!state.comparison && state.a !== state.b) await jobHooks.done();
+  if (!state.comparison && state.a !== state.b) await reloadComparison();   // nothing else redrawn
 };
 
 jobHooks.done = async () => {

@@ -104,7 +104,9 @@ export function proposeBaseline(a: string, space: string | null): void {
   const sel = baselineControl();
   sel.dataset.names = '';   // re-label the options
   fillBaselines();
-  if (space && !sel.dataset.chosen && state.a === a && [...sel.options].some((o) => o.value === space)) {
+  // never under a result on show or being computed: the user's figures stay as they are
+  if (space && !sel.dataset.chosen && !shown && running === null && state.a === a
+      && [...sel.options].some((o) => o.value === space)) {
     sel.value = space;
     syncVersus();
   }
