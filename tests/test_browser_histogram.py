@@ -34,7 +34,7 @@ VIEWPORTS = {"1440x900": (1440, 900), "1280x720": (1280, 720)}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A vs B stored at k = 10; A vs C (a reseeded run) stored at k = 20 only; A vs R at k = 10."""
+    """A vs B stored at k = 10; A vs C (a reseeded run) stored at k = 20 only; A vs R at k = 10; Q never compared."""
     home = tmp_path_factory.mktemp("hist") / "home"
     mp = pytest.MonkeyPatch()
     mp.setenv("SPACELENS_NO_PROGRESS", "1")
@@ -44,7 +44,7 @@ def world(tmp_path_factory):
     va = (centers[labels] + rng.normal(size=(N, 16))).astype(np.float32)
     table = pd.DataFrame({"id": [f"x{i:04d}" for i in range(N)], "label": labels})
     spacelens.add(va, table, dataset_name="d", experiment_name="runA", space_name="A", home=home)
-    for name, noise in (("B", 1.2), ("C", 0.6), ("R", 0.5)):
+    for name, noise in (("B", 1.2), ("C", 0.6), ("R", 0.5), ("Q", 0.7)):
         spacelens.add((va + noise * rng.normal(size=va.shape)).astype(np.float32), dataset_name="d",
                       experiment_name=f"run{name}", space_name=name, home=home)
     for s in ("A", "B", "C", "R"):
@@ -204,3 +204,23 @@ def test_colour_bar_ends_are_the_range_the_text_states(sized, server, world):
     assert float(hi.lstrip("≥ ")) == pytest.approx(q(0.98), abs=0.006)
     legend.scroll_into_view_if_needed()
     shot(page, "colour-bar")
+
+
+def test_baseline_pair_picked_in_the_versus_panel_is_marked(sized, server, world):
+    page = sized(1440, 900)
+    page.goto(server + "?dataset=d&a=A&b=B&method=pca&color=coincidence&k=10")
+    wait_ready(page, 1)
+    assert page.locator("#histogram line.baseline").count() == 0
+    page.select_option("#versus-baseline", "R")  # A vs R stored at k = 10
+    page.wait_for_selector("#histogram line.baseline", state="attached")
+    assert float(page.locator("#hist-summary").get_attribute("data-baseline")) == \
+        pytest.approx(world["base"].mean, abs=1e-6)
+    assert "baseline=R" in page.url
+    page.select_option("#versus-baseline", "Q")  # A vs Q not stored: not marked, computed on a click
+    page.wait_for_selector("#histogram .baseline-missing button.compute")
+    assert page.locator("#histogram line.baseline").count() == 0
+    assert "not computed at k = 10" in page.locator("#hist-summary").inner_text()
+    page.click("#histogram .baseline-missing button.compute")
+    page.wait_for_function("document.querySelector('#hist-summary')?.dataset.baseline", timeout=120_000)
+    stored = load_comparison(Registry(world["home"]), "A", "Q", k=K)
+    assert float(page.locator("#hist-summary").get_attribute("data-baseline")) == pytest.approx(stored.mean, abs=1e-6)

@@ -78,7 +78,7 @@ async function openComparison(a: string, b: string, k: number | null): Promise<v
   if (!sa) return;
   state.a = a;
   state.b = b;
-  if (k) { state.k = k; els.k.value = String(k); }
+  if (k) { state.k = k; els.k.value = String(k); kChosen = true; }
   els.dataset.value = sa.dataset;
   await chooseDataset(sa.dataset);
   state.color = 'coincidence';
@@ -127,19 +127,22 @@ async function start(): Promise<void> {
     state.colorChosen = false;
     state.a = '';
     state.b = '';
-    await chooseDataset(els.dataset.value, true);
+    await chooseDataset(els.dataset.value, kSettled());
     state.method = preferredMethod();
     els.method.value = state.method;
     await showPair();
   };
-  // One k for the pair: a new pair keeps the k on screen (never another k substituted because the
-  // pair was stored at it); when the pair has no comparison at that k, the comparison job computes it.
+  // One k for the pair: once a comparison is on screen or the user set k, a new pair keeps that k
+  // (never another k substituted because the pair was stored at it); when the pair has no comparison
+  // at it, the comparison job computes it. With neither (the page opened on A vs A at the default
+  // k), the new pair opens at the k it was compared at: there is no figure yet to compare with.
+  kChosen = q.get('k') !== null;
   const pairChanged = () => void showPair();
   els.a.onchange = () => { state.a = els.a.value; els.a.title = els.a.value; pairChanged(); };
   els.b.onchange = () => { state.b = els.b.value; els.b.title = els.b.value; pairChanged(); };
   els.method.onchange = () => { state.method = els.method.value; void refresh(); };
-  els.k.onchange = () => { state.k = Math.max(1, Math.round(Number(els.k.value)) || 10); els.k.value = String(state.k); void refresh().then(stateK); };
-  histogramHooks.useK = (k) => { state.k = k; els.k.value = String(k); void refresh().then(stateK); };
+  els.k.onchange = () => { kChosen = true; state.k = Math.max(1, Math.round(Number(els.k.value)) || 10); els.k.value = String(state.k); void refresh().then(stateK); };
+  histogramHooks.useK = (k) => { kChosen = true; state.k = k; els.k.value = String(k); void refresh().then(stateK); };
   document.addEventListener('change', (ev) => {  // the versus panel's baseline pair: its mark on the histogram
     const t = ev.target as HTMLSelectElement | null;
     if (t?.id === 'versus-baseline') void setBaseline(t.value);
@@ -178,8 +181,16 @@ function stateK(): void {
   $('#k-note').textContent = state.comparison ? (others.length ? `also stored at k = ${others.join(', ')}` : '') : `not compared at ${state.k} yet`;
 }
 
+/** Whether k stays put for a new pair: the user set it, or a comparison at it is on screen. */
+let kChosen = false;
+const kSettled = () => kChosen || state.comparison !== null;
+
 /** A new pair (or dataset) on screen at the same k; its comparison at that k computed when missing. */
 async function showPair(): Promise<void> {
+  if (!kSettled()) {
+    const c = compared(state.a, state.b);
+    if (c?.k) { state.k = c.k; els.k.value = String(c.k); }
+  }
   await refresh();
   stateK();
   if (state.comparison || state.a === state.b) return;
