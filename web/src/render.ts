@@ -48,21 +48,23 @@ export function histogramHtml(h: HistInput, pickedBin: number | null, color: (v:
   const values = binValues(hist);
   const W = 340, H = 168;
   const left = 38, right = 10, top = 40, bottom = 22;
-  const plotW = W - left - right, base = H - bottom;
+  // the x scale leaves room for half a bar at 0 and at 1, clear of the count labels
+  const inset = 10, plotW = W - left - right - 2 * inset, base = H - bottom;
   const ticks = countTicks(Math.max(0, ...counts));
   const yMax = ticks[ticks.length - 1] || 1;
   const yOf = (n: number) => base - (n / yMax) * (base - top);
-  const xOf = (v: number) => left + Math.min(1, Math.max(0, v)) * plotW;
+  const xOf = (v: number) => left + inset + Math.min(1, Math.max(0, v)) * plotW;
   // one bar per value: centred on it, as wide as the closest two values allow
   let gap = 1;
   for (let i = 1; i < values.length; i++) gap = Math.min(gap, values[i] - values[i - 1]);
-  const bw = hist.kind === 'shared' ? Math.max(1.5, Math.min(18, gap * plotW * 0.8)) : Math.max(plotW / counts.length - 1, 1);
+  const bw = hist.kind === 'shared' ? Math.max(1.5, Math.min(2 * inset - 2, gap * plotW * 0.8)) : Math.max(plotW / counts.length - 1, 1);
   const barX = (i: number) => (hist.kind === 'shared' ? xOf(values[i]) - bw / 2 : xOf(edges[i]) + 0.5);
   const bars = counts.map((n, i) => {
     const y = yOf(n);
     return `<rect class="bar${pickedBin === i ? ' picked' : ''}" data-bin="${i}" data-count="${n}" data-value="${values[i]}" x="${barX(i).toFixed(2)}" y="${y.toFixed(2)}" width="${bw.toFixed(2)}" height="${Math.max(base - y, n ? 1 : 0).toFixed(2)}" fill="${esc(color(values[i]))}"><title>${esc(binLabel(h, i))}: ${n.toLocaleString()} items</title></rect>`;
   }).join('');
-  const hits = counts.map((_, i) => `<rect class="hit" data-bin="${i}" x="${xOf(edges[i]).toFixed(2)}" y="${top}" width="${Math.max(1, xOf(edges[i + 1]) - xOf(edges[i])).toFixed(2)}" height="${base - top}" fill="transparent"/>`).join('');
+  const hitX = (i: number) => (i === 0 ? left : i === counts.length ? W - right : xOf(edges[i]));
+  const hits = counts.map((_, i) => `<rect class="hit" data-bin="${i}" x="${hitX(i).toFixed(2)}" y="${top}" width="${Math.max(1, hitX(i + 1) - hitX(i)).toFixed(2)}" height="${base - top}" fill="transparent"/>`).join('');
   const yAxis = ticks.map((t) => `<line x1="${left - 3}" x2="${W - right}" y1="${yOf(t)}" y2="${yOf(t)}" class="${t ? 'grid' : 'axis'}"/><text x="${left - 5}" y="${yOf(t) + 3}" class="tick ytick" data-count="${t}" text-anchor="end">${compact(t)}</text>`).join('');
   // the marks: mean, chance, seed baseline; each label on its own row above the bars
   const chance = typeof h.info?.chance === 'number' && Number.isFinite(h.info.chance) ? h.info.chance : null;
@@ -77,7 +79,7 @@ export function histogramHtml(h: HistInput, pickedBin: number | null, color: (v:
     return `<g class="mark ${m.cls}" data-value="${m.v}"><title>${esc(m.title)}</title><line x1="${x}" x2="${x}" y1="${y + 2}" y2="${base}" class="${m.cls}"/>`
       + `<text x="${right_ ? x - 3 : x + 3}" y="${y + 6}" class="${m.cls}-label" text-anchor="${right_ ? 'end' : 'start'}">${esc(m.text)}</text></g>`;
   }).join('');
-  const xTicks = [0, 0.25, 0.5, 0.75, 1].map((v) => `<text x="${xOf(v)}" y="${H - 8}" class="tick" text-anchor="${v === 0 ? 'start' : v === 1 ? 'end' : 'middle'}">${v}</text>`).join('');
+  const xTicks = [0, 0.25, 0.5, 0.75, 1].map((v) => `<text x="${xOf(v)}" y="${H - 8}" class="tick" text-anchor="middle">${v}</text>`).join('');
   const bars_ = hist.kind === 'shared'
     ? `A bar per number s of the ${h.k} neighbours shared (Jaccard s / (${2 * h.k} − s))`
     : `${counts.length} equal-width bins of Jaccard`;
@@ -86,7 +88,7 @@ export function histogramHtml(h: HistInput, pickedBin: number | null, color: (v:
   else if (h.baseline) baseText = ` · seed baseline (A vs ${esc(h.baseline.space)}) not computed at k = ${h.k} yet`;
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" class="hist" role="img" aria-label="Histogram of per-item Jaccard at k = ${h.k}">
     ${yAxis}${bars}${hits}${markSvg}
-    <text x="${left - 5}" y="${top - 6}" class="tick" text-anchor="end">items</text>
+    <text x="${left - 5}" y="${top - 12}" class="tick" text-anchor="end">items</text>
     ${xTicks}</svg>
     <div class="muted" id="hist-summary" data-mean="${esc(h.mean)}" data-k="${esc(h.k)}" data-chance="${esc(chance ?? '')}" data-baseline="${esc(baseMean ?? '')}">k = <b>${h.k}</b> · ${h.n.toLocaleString()} shared items · mean Jaccard <b>${h.mean.toFixed(3)}</b>${chance !== null ? ` · chance ${chance.toFixed(3)}` : ''}${baseText}. ${bars_}: click one to select its items.</div>`;
 }
