@@ -94,6 +94,15 @@ def load(page, url, query=f"?dataset=items&a=A&b=B&method=pca&color=label&k={K}"
     wait_ready(page, 1)
 
 
+def shared_counts(jaccard, k: int) -> np.ndarray:
+    """Each item's shared-neighbour count s, found by trying every s against J = s / (2k - s)."""
+    levels = np.array([s / (2 * k - s) for s in range(k + 1)])
+    j = np.asarray(jaccard, dtype=np.float64)
+    s = np.abs(j[:, None] - levels[None, :]).argmin(axis=1)
+    assert np.abs(j - levels[s]).max() < 1e-6
+    return s
+
+
 def inked(page, selector: str) -> tuple[int, int]:
     """(pixels that are not the white background, distinct colours among them) in an element's screenshot."""
     from PIL import Image
@@ -181,12 +190,13 @@ def test_lasso_in_one_map_selects_the_same_items_in_the_other(page, server):
 def test_histogram_bar_selects_its_items_in_both_maps_and_export_writes_them(page, server, world):
     load(page, server)
     cmp = world["cmp"]
-    counts = np.histogram(cmp.jaccard.astype(np.float64), bins=20, range=(0, 1))[0]
+    shared = shared_counts(cmp.jaccard, K)  # one bar per value: s of K neighbours shared
+    counts = np.bincount(shared, minlength=K + 1)
     bin_ = int(np.argmax(counts))
     page.locator(f"#histogram rect.hit[data-bin='{bin_}']").click()
     page.wait_for_function(f"window.__sl.state.selection.length === {counts[bin_]}", timeout=20_000)
-    edges = np.linspace(0, 1, 21)
-    want = set(cmp.rows[np.digitize(cmp.jaccard.astype(np.float64), edges[1:-1]) == bin_].tolist())
+    want = set(cmp.rows[shared == bin_].tolist())
+    assert f"{bin_} of {K} neighbours shared" in page.locator("#selection-info").inner_text()
     assert selected_rows(page, "A") == want and selected_rows(page, "B") == want
     mean = float(page.locator("#hist-summary").get_attribute("data-mean"))
     assert mean == pytest.approx(cmp.mean, abs=1e-6)
@@ -521,7 +531,7 @@ def test_histogram_bar_leaves_no_stale_query(sized, server, world):
     page.fill("#search", "item0042")
     page.locator("#search-results li[data-row='42']").click()
     page.wait_for_function("document.querySelectorAll('#table-b tbody tr').length > 0", timeout=20_000)
-    bin_ = int(np.argmax(np.histogram(world["cmp"].jaccard.astype(np.float64), bins=20, range=(0, 1))[0]))
+    bin_ = int(np.argmax(np.bincount(shared_counts(world["cmp"].jaccard, K), minlength=K + 1)))
     page.locator(f"#histogram rect.hit[data-bin='{bin_}']").click()
     page.wait_for_function("document.querySelectorAll('#table-a tbody tr').length === 0", timeout=20_000)
     assert page.locator("#search").input_value() == ""

@@ -234,18 +234,23 @@ def test_colour_by_coincidence_is_the_per_item_jaccard(world, client):
         assert hi > lo  # more red at the top
 
 
-def test_comparison_histogram_matches_numpy(world, client):
+def test_comparison_histogram_counts_each_value_jaccard_takes(world, client):
+    """One bin per value Jaccard takes at k (s / (2k - s), s = 0..k shared neighbours), counted by hand."""
     cmp = world["cmp"]
     head, bufs = frame(client.get("/api/comparison", params={"a": "B", "b": "A", "k": K}))
-    counts, edges = np.histogram(cmp.jaccard.astype(np.float64), bins=20, range=(0, 1))
-    assert head["histogram"]["counts"] == counts.tolist()
-    np.testing.assert_allclose(head["histogram"]["edges"], edges)
+    j = cmp.jaccard.astype(np.float64)
+    shared = [next(s for s in range(K + 1) if abs(v - s / (2 * K - s)) < 1e-6) for v in j]  # by hand
+    counts = [shared.count(s) for s in range(K + 1)]
+    h = head["histogram"]
+    assert h["kind"] == "shared" and h["shared"] == list(range(K + 1))
+    assert h["counts"] == counts and len(h["counts"]) == K + 1
+    np.testing.assert_allclose(h["values"], [s / (2 * K - s) for s in range(K + 1)])
     assert head["mean"] == pytest.approx(float(np.mean(cmp.jaccard)), abs=1e-6)
     assert head["n"] == N and head["k"] == K
     bins = bufs["bins"]
-    expected = np.digitize(cmp.jaccard.astype(np.float64), edges[1:-1])  # bin of each item, 1.0 in the last
-    np.testing.assert_array_equal(bins[cmp.rows], expected)
-    assert np.bincount(bins[bins != 255], minlength=20).tolist() == counts.tolist()
+    np.testing.assert_array_equal(bins[cmp.rows], shared)  # each item in the bar of its own value
+    assert np.bincount(bins[bins != 255], minlength=K + 1).tolist() == counts
+    assert head["info"]["chance"] == pytest.approx(cmp.info["chance"])
 
 
 # -- items: tooltip, search, export, images --------------------------------------------------

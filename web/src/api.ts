@@ -45,8 +45,16 @@ export interface ColorHeader {
   by: string; kind: 'categorical' | 'numeric' | 'coincidence'; palette: string[]; note?: string; n_classes?: number;
   legend?: LegendEntry[]; min?: number; max?: number; stops?: string[]; mean?: number; missing?: number;
 }
+/** The agreement histogram: one bin per value Jaccard takes at k (``kind: 'shared'``: s / (2k - s) for s
+ * shared neighbours, ``edges`` the midpoints between them), or equal-width bins (``kind: 'bins'``). */
+export interface Histogram { kind?: 'shared' | 'bins'; edges: number[]; counts: number[]; values?: number[]; shared?: number[]; }
+/** A vs C (C a reseeded run of A) at the same k: what seeds alone change. ``mean`` null: not stored
+ * yet, ``missing`` the job that computes it. */
+export interface BaselineMark { space: string; k: number; mean: number | null; missing?: JobSpec; }
 export interface ComparisonHeader {
-  a: string; b: string; k: number; mean: number; n: number; histogram: { edges: number[]; counts: number[] };
+  a: string; b: string; k: number; mean: number; n: number; histogram: Histogram;
+  info?: { chance?: number | null; [key: string]: unknown };
+  baseline?: BaselineMark;
 }
 export interface Item { row: number; id: string; metadata: Record<string, unknown>; images: { column: string; url: string }[]; jaccard?: number | null; }
 export interface Neighbour { id: string; row: number; distance: number; [key: string]: unknown; }

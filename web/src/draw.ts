@@ -6,7 +6,7 @@ import { fitScale } from './colorscale';
 import { renderEvaluations } from './evaluation';
 import { syncVersus } from './versus';
 import { mapRows } from './frame';
-import { renderHistogram } from './histogram';
+import { baselineOf, renderHistogram } from './histogram';
 import { addMissing, showMissing, updateMissingButton } from './jobs';
 import { renderLegend } from './legend';
 import { writeUrl } from './pickers';
@@ -57,7 +57,7 @@ export async function refresh(): Promise<void> {
 
   const colorsP = loadColors(ds.name).catch((e) => e as Error);
   const comparisonP = state.a !== state.b
-    ? getFrame<ComparisonHeader>('comparison', { a: state.a, b: state.b, k: state.k }).catch((e) => e as Error)
+    ? getFrame<ComparisonHeader>('comparison', { a: state.a, b: state.b, k: state.k, baseline: baselineOf() }).catch((e) => e as Error)
     : Promise.resolve(new Error('Pick two different spaces to compare them'));
   const loads = (['A', 'B'] as const).map(async (side): Promise<Loaded | null> => {
     const view = maps[side];

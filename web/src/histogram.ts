@@ -1,9 +1,11 @@
-// The per-item Jaccard histogram of the two spaces: bars in the colours of the agreement
-// colouring (when the maps show it), the mean, and a click on a bar selects its items.
-import { ApiError } from './api';
-import { histogramHtml, rowsOfBin } from './render';
+// The per-item Jaccard histogram of the two spaces: one bar per value Jaccard takes at the
+// pair's k, in the colours of the agreement colouring (when the maps show it), counts on an
+// axis, the mean, chance and seed-baseline marks; a click on a bar selects its items.
+import { ApiError, getFrame, type ComparisonHeader } from './api';
+import { binLabel, histogramHtml, rowsOfBin } from './render';
 import { valueColor } from './colorscale';
 import { addMissing, PROGRESS_HTML, runJob } from './jobs';
+import { writeUrl } from './pickers';
 import { clearQuery } from './query';
 import { setSelection } from './selection';
 import { els, state } from './state';
@@ -17,31 +19,76 @@ function barColor(v: number): string {
   return PLAIN_BAR;
 }
 
+/** The k of the stored comparisons of the pair on screen other than ``k`` (for "stored at k = 20"). */
+export function otherKs(k: number): number[] {
+  const pair = new Set([state.a, state.b]);
+  const ks = (state.registry?.comparisons ?? [])
+    .filter((c) => c.a !== c.b && pair.has(c.a) && pair.has(c.b) && c.k && c.k !== k).map((c) => c.k as number);
+  return Array.from(new Set(ks)).sort((x, y) => x - y);
+}
+
+/** Hooks set by main.ts: switch the page to another k (only ever on the user's click). */
+export const histogramHooks = { useK: (_k: number): void => {} };
+
 export function renderHistogram(err: Error | null): void {
   const box = els.histogram;
   const c = state.comparison;
   if (!c) {
     const spec = err instanceof ApiError ? err.missing : null;
     if (spec) addMissing(spec);
-    box.innerHTML = `<p class="muted">${esc(err?.message ?? '')}</p>${spec ? `<button class="compute">Compute comparison</button>${PROGRESS_HTML}` : ''}`;
+    // another k is never substituted: the stored ones are offered, the asked one computed
+    const others = spec ? otherKs(state.k) : [];
+    const offer = others.length
+      ? ` <span class="muted">Stored for this pair at ${others.map((k) => `<button class="link use-k" data-k="${k}">k = ${k}</button>`).join(', ')}.</span>` : '';
+    box.innerHTML = `<p class="muted">${esc(err?.message ?? '')}</p>${spec ? `<button class="compute">Compute comparison at k = ${esc(spec.k ?? state.k)}</button>${offer}${PROGRESS_HTML}` : ''}`;
     const btn = box.querySelector<HTMLButtonElement>('.compute');
     if (btn && spec) btn.onclick = () => void runJob(spec, box);
+    box.querySelectorAll<HTMLButtonElement>('.use-k').forEach((b) => { b.onclick = () => histogramHooks.useK(Number(b.dataset.k)); });
     return;
   }
-  box.innerHTML = histogramHtml(c.header, state.pickedBin, barColor);
+  const base = c.header.baseline;
+  box.innerHTML = histogramHtml(c.header, state.pickedBin, barColor)
+    + (base?.missing ? `<div class="baseline-missing"><button class="compute">Compute seed baseline (A vs ${esc(base.space)}, k = ${esc(base.k)})</button>${PROGRESS_HTML}</div>` : '');
   box.querySelectorAll<SVGRectElement>('rect.hit').forEach((r) => {
     r.addEventListener('click', () => selectBin(Number(r.dataset.bin)));
   });
+  const baseBtn = box.querySelector<HTMLButtonElement>('.baseline-missing .compute');
+  if (baseBtn && base?.missing) baseBtn.onclick = () => void runJob(base.missing!, box.querySelector<HTMLElement>('.baseline-missing'));
 }
 
 export function selectBin(bin: number): void {
   const c = state.comparison;
   if (!c) return;
   const rows = rowsOfBin(c.bins, bin);
-  const e = c.header.histogram.edges;
   clearQuery();
-  setSelection(rows, `Jaccard ${e[bin].toFixed(2)}–${e[bin + 1].toFixed(2)}`);
+  setSelection(rows, binLabel(c.header, bin));
   state.pickedBin = bin;
   els.histogram.querySelectorAll('rect.bar').forEach((b) => b.classList.toggle('picked', Number((b as SVGElement).dataset.bin) === bin));
 }
 
+/** The seed baseline to mark: ``state.baseline`` when it is a third space of the shown dataset. */
+export function baselineOf(): string | undefined {
+  const c = state.baseline;
+  if (!c || c === state.a || c === state.b) return undefined;
+  return (state.registry?.spaces ?? []).some((s) => s.name === c && s.dataset === state.dataset?.name) ? c : undefined;
+}
+
+/** Mark C (a reseeded run of A; '' for none) as the seed baseline: the comparison's frame is asked
+ * again with it (stored results only) and the histogram redrawn with its mark. */
+export async function setBaseline(name: string): Promise<void> {
+  if (name === state.baseline) return;
+  state.baseline = name;
+  writeUrl();
+  const c = state.comparison;
+  if (!c) return;
+  const gen = state.generation;
+  try {
+    const f = await getFrame<ComparisonHeader>('comparison', { a: state.a, b: state.b, k: state.k, baseline: baselineOf() });
+    if (gen !== state.generation || state.comparison !== c) return;
+    c.header = f.header;
+  } catch {
+    if (gen !== state.generation) return;
+    delete c.header.baseline;
+  }
+  renderHistogram(null);
+}

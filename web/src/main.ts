@@ -14,7 +14,7 @@ import { loadCatalogue } from './catalogue';
 import { offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh, reloadComparison } from './draw';
-import { selectBin } from './histogram';
+import { histogramHooks, otherKs, selectBin, setBaseline } from './histogram';
 import { jobHooks, jobsRunning, runJob } from './jobs';
 import { chooseDataset, compared, latestComparison, loadRegistry, options, preferredMethod } from './pickers';
 import { renderRegistry } from './registry';
@@ -50,6 +50,8 @@ answerHooks.done = async (ans) => {
   proposeBaseline(state.a, ans.baseline);   // the reseeded run the answer found is the versus panel's baseline too
   while (state.loading) await new Promise((r) => setTimeout(r, 100));
   if (!state.comparison && state.a !== state.b) await reloadComparison();   // nothing else redrawn
+  const base = document.querySelector<HTMLSelectElement>('#versus-baseline')?.value;
+  if (base) await setBaseline(base);   // and its agreement marked on the histogram
 };
 
 jobHooks.done = async () => {
@@ -59,6 +61,7 @@ jobHooks.done = async () => {
     els.method.value = state.method;
   }
   await refresh();
+  stateK();
 };
 
 // -- tabs ------------------------------------------------------------------------------
@@ -90,7 +93,7 @@ async function openComparison(a: string, b: string, k: number | null): Promise<v
   if (!sa) return;
   state.a = a;
   state.b = b;
-  if (k) { state.k = k; els.k.value = String(k); }
+  if (k) { state.k = k; els.k.value = String(k); kChosen = true; }
   els.dataset.value = sa.dataset;
   await chooseDataset(sa.dataset);
   state.color = 'coincidence';
@@ -100,6 +103,7 @@ async function openComparison(a: string, b: string, k: number | null): Promise<v
   state.method = preferredMethod();
   els.method.value = state.method;
   await refresh();
+  stateK();
 }
 
 // -- start -----------------------------------------------------------------------------
@@ -122,6 +126,7 @@ async function start(): Promise<void> {
     const c = compared(state.a, state.b);
     if (c?.k) state.k = c.k;
   }
+  state.baseline = q.get('baseline') ?? '';
   state.align = q.get('align') === '1';
   els.align.checked = state.align;
   els.k.value = String(state.k);
@@ -129,7 +134,7 @@ async function start(): Promise<void> {
     status('The registry is empty: add spaces with "spacelens add", then reload.');
     return;
   }
-  await chooseDataset(els.dataset.value);
+  await chooseDataset(els.dataset.value, q.get('k') !== null);
   state.method = q.get('method') ?? preferredMethod();
   state.methodChosen = q.get('method') !== null;
   els.method.value = state.method;
@@ -138,23 +143,26 @@ async function start(): Promise<void> {
     state.colorChosen = false;
     state.a = '';
     state.b = '';
-    await chooseDataset(els.dataset.value);
+    await chooseDataset(els.dataset.value, kSettled());
     state.method = preferredMethod();
     els.method.value = state.method;
-    await refresh();
+    await showPair();
   };
-  // A new pair opens at the k it was compared at, unless the user set k.
-  let kChosen = q.get('k') !== null;
-  const pairChanged = () => {
-    const c = compared(state.a, state.b);
-    if (!kChosen && c?.k) { state.k = c.k; els.k.value = String(c.k); }
-    if (!state.methodChosen) { state.method = preferredMethod(); els.method.value = state.method; }
-    void refresh().then(offerFaithfulMap);
-  };
+  // One k for the pair: once a comparison is on screen or the user set k, a new pair keeps that k
+  // (never another k substituted because the pair was stored at it); when the pair has no comparison
+  // at it, the comparison job computes it. With neither (the page opened on A vs A at the default
+  // k), the new pair opens at the k it was compared at: there is no figure yet to compare with.
+  kChosen = q.get('k') !== null;
+  const pairChanged = () => void showPair();
   els.a.onchange = () => { state.a = els.a.value; els.a.title = els.a.value; pairChanged(); };
   els.b.onchange = () => { state.b = els.b.value; els.b.title = els.b.value; pairChanged(); };
   els.method.onchange = () => { state.method = els.method.value; state.methodChosen = true; void refresh(); };
-  els.k.onchange = () => { kChosen = true; state.k = Math.max(1, Number(els.k.value) || 10); void refresh(); };
+  els.k.onchange = () => { kChosen = true; state.k = Math.max(1, Math.round(Number(els.k.value)) || 10); els.k.value = String(state.k); void refresh().then(stateK); };
+  histogramHooks.useK = (k) => { kChosen = true; state.k = k; els.k.value = String(k); void refresh().then(stateK); };
+  document.addEventListener('change', (ev) => {  // the versus panel's baseline pair: its mark on the histogram
+    const t = ev.target as HTMLSelectElement | null;
+    if (t?.id === 'versus-baseline') void setBaseline(t.value);
+  });
   els.color.onchange = () => { state.color = els.color.value; state.colorChosen = true; syncVersus(); void recolor(); };
   els.align.onchange = () => { state.align = els.align.checked; void refresh(); };
   els.lasso.onchange = () => { maps.A.setLasso(els.lasso.checked); maps.B.setLasso(els.lasso.checked); };
@@ -177,7 +185,37 @@ async function start(): Promise<void> {
   };
   document.querySelectorAll<HTMLButtonElement>('.tab').forEach((b) => { b.onclick = () => showTab(b.dataset.tab!); });
   await refresh();
+  stateK();
   offerFaithfulMap();
+}
+
+/** Where k is set, say which k the comparison on screen is at and at which other k the pair is stored. */
+function stateK(): void {
+  const others = otherKs(state.k);
+  const shown = state.comparison ? `the comparison on screen is at k = ${state.comparison.header.k}` : `the pair is not compared at k = ${state.k} yet`;
+  els.k.title = `Neighbours per item, for the comparison and the kNN query: ${shown}${others.length ? ` (also stored at k = ${others.join(', ')})` : ''}`;
+  els.k.dataset.k = String(state.k);
+  $('#k-note').textContent = state.comparison ? (others.length ? `also stored at k = ${others.join(', ')}` : '') : `not compared at ${state.k} yet`;
+}
+
+/** Whether k stays put for a new pair: the user set it, or a comparison at it is on screen. */
+let kChosen = false;
+const kSettled = () => kChosen || state.comparison !== null;
+
+/** A new pair (or dataset) on screen at the same k; its comparison at that k computed when missing. */
+async function showPair(): Promise<void> {
+  if (!kSettled()) {
+    const c = compared(state.a, state.b);
+    if (c?.k) { state.k = c.k; els.k.value = String(c.k); }
+  }
+  if (!state.methodChosen) { state.method = preferredMethod(); els.method.value = state.method; }
+  await refresh();
+  stateK();
+  offerFaithfulMap();
+  if (state.comparison || state.a === state.b) return;
+  const spec = state.missing.find((m) => m.kind === 'comparison' && m.k === state.k
+    && new Set([m.a, m.b]).size === 2 && [m.a, m.b].every((x) => x === state.a || x === state.b));
+  if (spec) void runJob(spec, els.histogram);
 }
 
 // A handle for tests and benchmarks (read-only use).

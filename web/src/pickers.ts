@@ -36,7 +36,10 @@ export function compared(a: string, b: string): Comparison | null {
   return hits.length ? hits.reduce((x, y) => (y.id > x.id ? y : x)) : null;
 }
 
-export async function chooseDataset(name: string): Promise<void> {
+/** Pick the dataset ``name``; with two spaces not of it, open on its last compared pair, and on that
+ * comparison's k only when ``keepK`` is false (the page's first open without a k asked for): once
+ * the page shows a k, only the user changes it. */
+export async function chooseDataset(name: string, keepK = false): Promise<void> {
   state.dataset = name ? await getJSON<Dataset>(`datasets/${enc(name)}`) : null;
   forgetItems();
   const spaces = state.dataset ? spacesOf(state.dataset.name) : [];
@@ -47,7 +50,7 @@ export async function chooseDataset(name: string): Promise<void> {
     if (last && known(last.a) && known(last.b)) {
       state.a = last.a;
       state.b = last.b;
-      if (last.k) state.k = last.k;
+      if (last.k && !keepK) state.k = last.k;
     } else {
       if (!known(state.a)) state.a = spaces[0]?.name ?? '';
       if (!known(state.b)) state.b = spaces.find((s) => s.name !== state.a)?.name ?? state.a;
@@ -86,5 +89,6 @@ export function writeUrl(): void {
   if (state.color) q.set('color', state.color);
   q.set('k', String(state.k));
   if (state.align) q.set('align', '1');
+  if (state.baseline) q.set('baseline', state.baseline);
   history.replaceState(null, '', `?${q}`);
 }

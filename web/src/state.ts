@@ -8,6 +8,7 @@ export interface State {
   registry: Registry | null;
   dataset: Dataset | null;
   a: string; b: string; method: string; color: string; k: number; align: boolean;
+  baseline: string;  // C, a reseeded run of A: its A-vs-C mean at k is marked on the histogram ('' none)
   colors: { header: ColorHeader; codes: Uint8Array } | null;
   scale: Scale | null;  // the colouring fitted to the drawn points
   comparison: { header: ComparisonHeader; bins: Uint8Array } | null;
@@ -25,7 +26,7 @@ export interface State {
 }
 
 export const state: State = {
-  registry: null, dataset: null, a: '', b: '', method: 'pca', color: '', k: 10, align: false,
+  registry: null, dataset: null, a: '', b: '', method: 'pca', color: '', k: 10, align: false, baseline: '',
   colors: null, scale: null, comparison: null, selection: new Uint32Array(0), selectionLabel: '', pickedBin: null, query: null, queryRow: null,
   missing: [], generation: 0, loading: false, timings: {}, colorChosen: false, methodChosen: false,
 };

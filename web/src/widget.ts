@@ -17,7 +17,7 @@ import { fitScale, valueColor, type Scale } from './colorscale';
 import { decodeFrame, mapRows, type Frame } from './frame';
 import { linkedMaps, mapPanelHtml, type LinkedMaps } from './linked';
 import type { MapView } from './maps';
-import { histogramHtml, legendHtml, neighbourTableHtml, rowsOfBin } from './render';
+import { binLabel, histogramHtml, legendHtml, neighbourTableHtml, rowsOfBin } from './render';
 import { ItemTooltip } from './tooltip';
 import { esc, fmt, METHOD_LABEL } from './util';
 
@@ -257,9 +257,8 @@ class Analyzer {
     box.querySelectorAll<SVGRectElement>('rect.hit').forEach((r) => {
       r.addEventListener('click', () => {
         const bin = Number(r.dataset.bin);
-        const e = c.header.histogram.edges;
         this.clearQuery();
-        this.setSelection(rowsOfBin(c.bins, bin), `Jaccard ${e[bin].toFixed(2)}–${e[bin + 1].toFixed(2)}`);
+        this.setSelection(rowsOfBin(c.bins, bin), binLabel(c.header, bin));
         this.pickedBin = bin;
         box.querySelectorAll('rect.bar').forEach((b) => b.classList.toggle('picked', Number((b as SVGElement).dataset.bin) === bin));
       });

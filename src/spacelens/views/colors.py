@@ -195,11 +195,37 @@ def coincidence_codes(n_rows: int, rows: np.ndarray, jaccard: np.ndarray) -> tup
     return numeric_codes(v, lo=0.0, hi=1.0, kind="coincidence")
 
 
-def histogram(n_rows: int, rows: np.ndarray, jaccard: np.ndarray, bins: int = 20) -> tuple[np.ndarray, dict]:
-    """Equal-width bins over [0, 1]: each dataset row's bin (255 = not compared) and the counts."""
+MAX_LEVEL_BINS = 255  # one byte a row: codes 0..254, 255 = not compared
+LEVEL_TOLERANCE = 1e-4  # float32 Jaccard is within ~1e-7 of s / (2k - s)
+
+
+def histogram(n_rows: int, rows: np.ndarray, jaccard: np.ndarray, k: int | None = None,
+              include_self: bool = False, bins: int = 20) -> tuple[np.ndarray, dict]:
+    """The agreement histogram: each dataset row's bin (255 = not compared) and the counts.
+
+    At k, an item's Jaccard can only take the values s / (2k - s), s = 0..k shared neighbours
+    (s >= 1 with ``include_self``): one bin per value (``kind: "shared"``; ``values`` and
+    ``shared`` name each bin, ``edges`` are the midpoints between neighbouring values, so a bin
+    holds exactly the items with that value). Values off those levels (neighbour lists shorter
+    than k from an approximate engine), or k too large for one byte a bin, fall back to
+    ``bins`` equal-width bins over [0, 1] (``kind: "bins"``).
+    """
     j = np.asarray(jaccard, dtype=np.float64)
-    b = np.minimum((j * bins).astype(np.int64), bins - 1).clip(0)
     per_row = np.full(n_rows, MISSING, dtype=np.uint8)
+    lo = 1 if include_self else 0
+    if k is not None and k >= 1 and k + 1 - lo <= MAX_LEVEL_BINS:
+        s = np.rint(2 * k * j / (1 + j)).astype(np.int64)  # J = s / (2k - s)  <=>  s = 2kJ / (1 + J)
+        ok = (s >= lo) & (s <= k)
+        if ok.all() and (not j.size or np.abs(j - s / (2 * k - s)).max() <= LEVEL_TOLERANCE):
+            shared = list(range(lo, k + 1))
+            values = [x / (2 * k - x) for x in shared]
+            mids = [(values[i] + values[i + 1]) / 2 for i in range(len(values) - 1)]
+            b = s - lo
+            per_row[rows] = b
+            return per_row, {"kind": "shared", "k": int(k), "shared": shared, "values": values,
+                             "edges": [0.0, *mids, 1.0], "counts": np.bincount(b, minlength=len(shared)).tolist()}
+    b = np.minimum((j * bins).astype(np.int64), bins - 1).clip(0)
     per_row[rows] = b
-    counts = np.bincount(b, minlength=bins)
-    return per_row, {"edges": np.linspace(0, 1, bins + 1).round(6).tolist(), "counts": counts.tolist()}
+    edges = np.linspace(0, 1, bins + 1).round(6)
+    return per_row, {"kind": "bins", "edges": edges.tolist(), "values": ((edges[:-1] + edges[1:]) / 2).tolist(),
+                     "counts": np.bincount(b, minlength=bins).tolist()}

@@ -51,11 +51,27 @@ def colors_frame(reg: Registry, dataset: str, by: str, tables: TableCache,
     return {"dataset": dataset, "by": by, **meta}, {"codes": codes}
 
 
-def comparison_frame(reg: Registry, dataset: str, comp: ComparisonData) -> tuple[dict, dict]:
-    """The histogram bin of each dataset row, and the histogram, mean and info in the header."""
-    bins, hist = histogram(reg.dataset(dataset).n_rows, comp.rows, comp.jaccard)
+def comparison_frame(reg: Registry, dataset: str, comp: ComparisonData,
+                     baseline: ComparisonData | dict | None = None) -> tuple[dict, dict]:
+    """The histogram bin of each dataset row, and the histogram, mean and info in the header.
+
+    The bins are the values Jaccard can take at the comparison's k (:func:`histogram`), so a
+    bar's items are exactly the items with that value. ``baseline``: A vs C (C a reseeded run
+    of A) at the same k, loaded with C as its ``b``; the header then carries ``baseline: {space, k, mean}`` (the seed
+    baseline the page marks on the histogram). A dict is passed through as is (a baseline not
+    computed yet: ``{space, k, mean: None, missing: job}``).
+    """
+    bins, hist = histogram(reg.dataset(dataset).n_rows, comp.rows, comp.jaccard, comp.k,
+                           bool((comp.info or {}).get("include_self", False)))
     header = {"a": comp.a, "b": comp.b, "k": comp.k, "dataset": dataset, "mean": comp.mean, "n": int(len(comp.rows)),
               "histogram": hist, "info": comp.info}
+    if isinstance(baseline, ComparisonData):
+        if baseline.k != comp.k:
+            raise SpacelensError(f"The baseline comparison is at k={baseline.k}, not k={comp.k}",
+                                 "Compare the baseline at the same k")
+        header["baseline"] = {"space": baseline.b, "k": baseline.k, "mean": baseline.mean}
+    elif isinstance(baseline, dict):
+        header["baseline"] = baseline
     return header, {"bins": bins}
 
 

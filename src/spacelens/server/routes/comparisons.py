@@ -1,11 +1,16 @@
 """A stored comparison as the page draws it: ``/comparison?a=&b=&k=`` (frame: the histogram
-bin of each dataset row; header: mean, counts, edges and the comparison's info)."""
+bin of each dataset row; header: mean, counts, the Jaccard value of each bin and the
+comparison's info). ``baseline=C`` (a reseeded run of ``a``): the header also carries the
+stored A-vs-C mean at the same k (``baseline.mean``; null with ``baseline.missing``, the job
+that computes it, when not stored: a GET never computes)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from spacelens.errors import SpacelensError
 from spacelens.server.context import ServerContext, context
+from spacelens.views.data import Missing
 from spacelens.views.frames import comparison_frame
 from spacelens.server.routes.maps import frame
 
@@ -13,9 +18,20 @@ router = APIRouter()
 
 
 @router.get("/comparison")
-def comparison(a: str, b: str, k: int = 10, dataset: str | None = None, ctx: ServerContext = Depends(context)):
+def comparison(a: str, b: str, k: int = 10, dataset: str | None = None, baseline: str | None = None,
+               ctx: ServerContext = Depends(context)):
     ds = ctx.same_dataset(a, b)
     if dataset is not None:
         ctx.of_dataset(dataset, a, b)
     comp = ctx.comparison(a, b, k)
-    return frame(*comparison_frame(ctx.reg, ds, comp))
+    base = None
+    if baseline:
+        ctx.same_dataset(a, baseline)
+        if baseline in (a, b):
+            raise SpacelensError(f"The baseline {baseline!r} is one of the two compared spaces",
+                                 f"Pick as baseline a third space: a reseeded run of {a!r}")
+        try:
+            base = ctx.comparison(a, baseline, comp.k)
+        except Missing as e:
+            base = {"space": baseline, "k": comp.k, "mean": None, "missing": e.job}
+    return frame(*comparison_frame(ctx.reg, ds, comp, base))
