@@ -151,7 +151,8 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
 
             step(f"finding the items of {params['a']} and {params['b']} whose neighbourhoods changed together "
                  f"(k={params['k']})", 0, None)
-            res = api.change_groups(params["a"], params["b"], k=int(params["k"]), top=int(params["top"]), home=reg)
+            res = api.change_groups(params["a"], params["b"], k=int(params["k"]), top=int(params["top"]),
+                                    baseline=params.get("baseline"), home=reg)
             return {"ok": True, "result": plain(res)}
         else:  # pragma: no cover - validated before submission
             raise ValueError(kind)
