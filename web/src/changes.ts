@@ -47,7 +47,7 @@ export function changeSummary(res: ChangedQuery): string {
   const part = (c: Change, what: string) => `<span class="change-key ${c}"><i></i>${count(c)} ${c}</span>` +
     (what ? ` <span class="muted">${what}</span>` : '');
   // A and B, not their names: the tables under the maps name them, and the line fits at 1280 px
-  return `${part('kept', '')} · ${part('lost', '(in A only)')} · ${part('gained', '(in B only)')}`;
+  return `${part('kept', '')} · ${part('lost', '(A only)')} · ${part('gained', '(B only)')}`;
 }
 
 // -- rings in the maps --------------------------------------------------------------------------
@@ -270,5 +270,5 @@ export function selectGroup(rank: number): void {
   document.querySelectorAll<HTMLLIElement>('#groups li[data-rank]').forEach((li) => {
     if (Number(li.dataset.rank) === rank) li.classList.add('picked');
   });
-  setSelection(Uint32Array.from(g.rows), `changed together #${rank}: ${g.description}`);
+  setSelection(Uint32Array.from(g.rows), `changed together #${rank}: ${g.n.toLocaleString()} items${g.kind ? `, ${g.kind}` : ''}`);
 }

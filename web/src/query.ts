@@ -53,6 +53,13 @@ function renderQuery(res: QueryResult): void {
   const same = state.a === state.b;
   els.queryInfo.innerHTML = `<b>${esc(res.query)}</b> · k = ${res.k}${same ? '' : ` · ${changeSummary(res)}`}`;
   els.queryInfo.title = same ? '' : `lost: in ${state.a}'s list only; gained: in ${state.b}'s list only`;
+  // the tables come below the head (the maps keep their size): one click, or a scroll, away
+  const to = document.createElement('button');
+  to.className = 'to-tables';
+  to.textContent = 'tables ↓';
+  to.title = 'Scroll to the neighbour tables';
+  to.onclick = () => $('#query-tables').scrollIntoView({ block: 'end' });
+  els.queryInfo.prepend(to);
   $('#query-tables').hidden = false;
   $('#query-panel').classList.add('open');
   const fill = (table: HTMLTableElement, title: HTMLElement, space: string) => {
@@ -151,7 +158,7 @@ async function explainNoMatch(q: string): Promise<void> {
   const info = els.queryInfo;
   info.classList.add('said');
   info.textContent = exact
-    ? `“${q}” is an item of ${state.dataset?.name ?? 'the dataset'}, but not of ${spacesText()}: pick spaces that hold it to see its neighbours.`
+    ? `“${q}” is in ${state.dataset?.name ?? 'the dataset'} but not in ${spacesText()}.`
     : `No item matches “${q}”: search by an id, or by text in the dataset's columns.`;
   info.title = info.textContent;
 }
