@@ -371,16 +371,22 @@ def test_after_clicking_a_point_both_neighbour_tables_are_in_the_window(sized, s
             pane = page.locator(f"#map-{side}").bounding_box()
             canvas = page.locator(f"#map-{side} canvas").bounding_box()
             assert pane["y"] + pane["height"] - (canvas["y"] + canvas["height"]) < 4
+        maps = [page.locator(f"#map-{s} canvas").bounding_box() for s in "ab"]
         row = click_point(page, "A", 200)
         ref = api.query("A", world["table"]["id"][row], k=K, vs="B", home=world["home"])
         assert page.locator("#table-a tbody tr").count() == len(ref["spaces"]["A"])
         shot(page, "query")
-        if name == "1440x900":  # the whole of both tables, and the maps still in view
-            for sel in ("#table-a", "#table-b", "#map-a canvas", "#map-b canvas"):
-                in_viewport(page, sel)
-        else:  # a smaller window: each table's head and first rows are in view
-            for sel in ("#table-a thead", "#table-a tbody tr:nth-child(3)", "#table-b tbody tr:nth-child(3)"):
-                in_viewport(page, sel)
+        # the maps keep their size and stay in view (issue #24: the tables used to shrink them) ...
+        for side, before in zip("ab", maps):
+            box = in_viewport(page, f"#map-{side} canvas")
+            assert abs(box["height"] - before["height"]) <= 1
+        # ... and the tables are one click away (the head's "tables ↓"), whole, both at once
+        page.click("#query-info .to-tables")
+        for sel in ("#table-a", "#table-b"):
+            page.wait_for_function(f"document.querySelector('{sel}').getBoundingClientRect().bottom <= innerHeight + 0.5",
+                                   timeout=10_000)
+            in_viewport(page, sel)
+        shot(page, "query-tables")
         assert page.locator("#table-a-title").inner_text().startswith("A")
         assert world["table"]["id"][row] in page.locator("#query-info").inner_text()
 

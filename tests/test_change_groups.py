@@ -65,7 +65,11 @@ def test_planted_groups_are_found_ranked_and_described(seed):
                                                "lift": 15.0})
     assert "100% label=3 (vs 6.7% overall)" in g1["description"]
     assert g1["mean_jaccard"] == pytest.approx(float(res.jaccard[s1].mean()))
-    assert g1["score"] == pytest.approx(100 * (1 - g1["mean_jaccard"]))
+    # the group is its whole class: it is set against every other item (brute force)
+    rest = np.setdiff1d(np.arange(len(res.jaccard)), s1)
+    assert g1["against"] == "rest" and g1["reference"] == pytest.approx(float(res.jaccard[rest].mean()))
+    assert g1["score"] == pytest.approx(100 * (g1["reference"] - g1["mean_jaccard"]))
+    assert g1["unusual"] and "reshuffled within label=3" in g1["description"]
     # the partly reshuffled blob: every planted item that changed (a few land near where they were),
     # plus blob-11 items whose neighbours were among them
     moved = [r for r in s2.tolist() if res.overlap_k[K][r] <= 0.5]
@@ -206,3 +210,93 @@ def test_server_change_groups_and_query_changes(registered):
         assert bad.status_code == 400 and "itself" in bad.json()["detail"]
         assert client.get("/api/change-groups", params={"a": "pa", "b": "nope"}).status_code == 404
         assert client.get("/api/change-groups", params={"a": "pa", "b": "pb", "k": 0}).status_code == 400
+
+
+# -- ranked by what is unusual (issue #24 item 8) ----------------------------------------------------
+def _blobs(seed=0, n_clusters=12, per=100, d=10):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=6, size=(n_clusters, d))
+    lab = np.repeat(np.arange(n_clusters), per)
+    return rng, lab, (centers[lab] + rng.normal(size=(len(lab), d))).astype(np.float32)
+
+
+def _permuted(rng, x, *subsets):
+    y = x + 0.15 * rng.normal(size=x.shape).astype(np.float32)
+    for s in subsets:
+        y[s] = y[rng.permutation(s)]
+    return y
+
+
+def test_a_class_that_reshuffles_in_the_seed_baseline_too_ranks_below_an_unusual_change():
+    """Classes 3 and 7 reshuffle between A and its reseeded run C (seed noise) and between A and B;
+    60 items of class 11 reshuffle only between A and B: they are the region to look at first."""
+    rng, lab, a = _blobs(0)
+    c3, c7 = np.flatnonzero(lab == 3), np.flatnonzero(lab == 7)
+    s11 = np.flatnonzero(lab == 11)[:60]
+    b = _permuted(rng, a, c3, c7, s11)
+    c = _permuted(rng, a, c3, c7)
+    table = pd.DataFrame({"label": lab})
+    res, base = _comparison(a, b), _comparison(a, c)
+    plain = change_groups(res, table)
+    # without a baseline the whole reshuffled classes are set against the other items: they lead
+    assert set(table["label"].to_numpy()[plain["groups"][0]["rows"]]) <= {3, 7}
+    out = change_groups(res, table, baseline=base)
+    assert out["against"] == "baseline"
+    first = out["groups"][0]
+    assert set(table["label"].to_numpy()[first["rows"]]) == {11} and first["unusual"]
+    base_j = jaccard(_graph(a), _graph(c), K)       # the reference, brute force
+    for g in out["groups"]:
+        assert g["against"] == "baseline"
+        assert g["reference"] == pytest.approx(float(base_j[g["rows"]].mean()))
+        assert g["score"] == pytest.approx(g["n"] * (g["reference"] - g["mean_jaccard"]))
+        if set(table["label"].to_numpy()[g["rows"]]) <= {3, 7}:
+            assert not g["unusual"] and g["score"] < first["score"]
+            assert "changed about as much as" in g["description"] and "reseeded" in g["description"]
+    assert [g["score"] for g in out["groups"]] == sorted((g["score"] for g in out["groups"]), reverse=True)
+
+
+def test_when_every_class_reshuffles_no_group_is_unusual():
+    """The demo's case: between two models every class reshuffles internally. No group is a region
+    to look at first; each says it changed about as much as the other items."""
+    rng, lab, a = _blobs(1)
+    b = _permuted(rng, a, *[np.flatnonzero(lab == c) for c in range(12)])
+    out = change_groups(_comparison(a, b), pd.DataFrame({"label": lab}))
+    assert out["groups"]
+    for g in out["groups"]:
+        assert not g["unusual"] and abs(g["excess"]) < 0.1
+        assert "reshuffled within label=" in g["description"] and "changed about as much as" in g["description"]
+
+
+def test_a_group_is_set_against_the_rest_of_its_class():
+    a, b, table, s1, s2, s3 = planted(0)
+    res = _comparison(a, b)
+    g = next(g for g in change_groups(res, table[["label", "colour"]])["groups"]
+             if set(table["label"].to_numpy()[g["rows"]]) == {11})
+    rest = np.setdiff1d(np.flatnonzero(table["label"].to_numpy() == 11), g["rows"])
+    assert g["against"] == "class" and g["class"] == {"column": "label", "value": 11}
+    assert g["reference"] == pytest.approx(float(res.jaccard[rest].mean()))
+    assert g["unusual"] and "for the rest of label=11: changed more than that" in g["description"]
+
+
+def test_a_count_column_is_described_as_a_range_not_a_value():
+    """"ink" (an integer count with many values) is a quantity: "ink 30–41", never "28% ink=37"."""
+    rng = np.random.default_rng(0)
+    ink = rng.integers(0, 100, 400)
+    members = np.flatnonzero((ink >= 30) & (ink <= 41))
+    table = pd.DataFrame({"ink": ink, "digit": ink % 3})
+    feats = describe_group(members, table)
+    f = next(f for f in feats if f["column"] == "ink")
+    assert "value" not in f
+    lo, hi = np.quantile(ink[members], [0.1, 0.9])
+    olo, ohi = np.quantile(ink, [0.1, 0.9])
+    assert (f["low"], f["high"], f["overall_low"], f["overall_high"]) == pytest.approx((lo, hi, olo, ohi))
+    assert 30 <= f["low"] <= f["high"] <= 41
+    from spacelens.compare.groups import feature_text
+    text = feature_text(f)
+    assert text.startswith("ink ") and "–" in text and "ink=" not in text and "%" not in text
+    # a column named as classes stays one value at a time, however many values it has
+    feats = describe_group(np.flatnonzero(ink == 37), pd.DataFrame({"label": ink}))
+    assert feats and feats[0]["column"] == "label" and feats[0]["value"] == 37
+    # and so does a column evaluated with
+    feats = describe_group(np.flatnonzero(ink == 37), pd.DataFrame({"ink": ink}), label_columns=["ink"])
+    assert feats and feats[0]["value"] == 37

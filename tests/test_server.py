@@ -276,6 +276,23 @@ def test_search_by_id_and_text(world, client):
     assert [h["row"] for h in hits] == [i for i, x in enumerate(world["table"]["id"]) if "042" in x]
 
 
+def test_search_offers_only_items_of_the_shown_spaces(world, client):
+    """spaces=A,C: only items both spaces hold (C covers a subset), by brute force over the ids."""
+    subset = set(world["subset"].tolist())
+    ids = world["table"]["id"]
+    hits = client.get("/api/datasets/items/search", params={"q": "it0", "limit": 50, "spaces": "A,C"}).json()
+    assert [h["row"] for h in hits] == [i for i in sorted(subset) if ids[i].startswith("it0")][:50]
+    outside = next(i for i in range(len(ids)) if i not in subset)
+    assert client.get("/api/datasets/items/search", params={"q": ids[outside], "spaces": "A,C"}).json() == []
+    assert client.get("/api/datasets/items/search", params={"q": ids[outside], "spaces": "A,B"}).json()[0]["row"] == outside
+    # text matches are filtered too
+    hits = client.get("/api/datasets/items/search", params={"q": "kind z", "limit": 50, "spaces": "C"}).json()
+    assert [h["row"] for h in hits] == [i for i in sorted(subset) if "kind z" in world["table"]["caption"][i]][:50]
+    # a space of another dataset is refused in words, not ignored
+    resp = client.get("/api/datasets/items/search", params={"q": "it", "spaces": "P"})
+    assert resp.status_code == 400 and "embeds dataset" in resp.json()["detail"]
+
+
 def test_export_selection_as_csv(world, client):
     rows = np.array([200, 3, 17, 3], dtype="<u4")
     resp = client.post("/api/datasets/items/export", content=rows.tobytes(), params={"a": "A", "b": "B", "k": K})

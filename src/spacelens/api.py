@@ -427,10 +427,12 @@ def _describable_table(reg, res, columns):
 
 def change_groups(a, b: str | None = None, *, k: int = 10, columns=None, max_overlap: float = 0.5,
                   min_similarity: float = 0.15, min_size: int = 5, top: int = 10, metric_a: str = "cosine",
-                  metric_b: str = "cosine", home: Home = None) -> dict:
-    """Groups of items whose neighbourhoods changed together from ``a`` to ``b`` (the regions to look
-    at first), ranked by size x disagreement and described by the dataset's metadata ("82%
-    label=7 (vs 10% overall), mean Jaccard 0.12").
+                  metric_b: str = "cosine", baseline: str | None = None, home: Home = None) -> dict:
+    """Groups of items whose neighbourhoods changed together from ``a`` to ``b``, ranked by how far
+    their change exceeds what is usual (the same items between ``a`` and ``baseline``, a reseeded
+    run of ``a``, when given; else the rest of their class) and described by the dataset's
+    metadata ("82% label=7 (vs 10% overall)", "ink 30–41 (vs 12–60 overall)") and in words
+    ("reshuffled within label=7").
 
     ``a``: a space name (then ``b`` too) or a :class:`~spacelens.compare.Comparison`. ``columns``:
     the metadata columns to describe groups by (default all but the id). Items that kept at most
@@ -443,9 +445,20 @@ def change_groups(a, b: str | None = None, *, k: int = 10, columns=None, max_ove
     reg = open_registry(home)
     res = _comparison(a, b, k, metric_a, metric_b, reg)
     table = _describable_table(reg, res, columns)
+    base = None
+    if baseline is not None:
+        if isinstance(a, str) and baseline == a:
+            from spacelens.errors import SpacelensError
+
+            raise SpacelensError(f"The baseline space {baseline!r} is space A itself",
+                                 "Pass a reseeded run of A (same recipe, another seed) as the baseline")
+        base = _comparison(res.space_a, baseline, k, metric_a, metric_b, reg)
+    from spacelens.evaluate.core import evaluated_label_fields
+
     out = _groups(res, table, k=k if k in res.per_k else None, max_overlap=max_overlap,
-                  min_similarity=min_similarity, min_size=min_size, top=top)
-    out.update({"space_a": res.space_a, "space_b": res.space_b})
+                  min_similarity=min_similarity, min_size=min_size, top=top, baseline=base,
+                  label_columns=evaluated_label_fields(reg, res.dataset))
+    out.update({"space_a": res.space_a, "space_b": res.space_b, "baseline": baseline})
     return groups_to_dict(out)
 
 

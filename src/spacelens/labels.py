@@ -21,6 +21,19 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 
+# An integer column with more distinct values than this is a quantity (a count, a size, a year):
+# coloured as a gradient and described by ranges, unless its name says it holds classes or it was
+# evaluated with.
+MAX_INTEGER_CATEGORIES = 12
+# column names that say their integers are classes, not quantities ("label", "class_id", "digit")
+CLASS_NAMES = ("label", "class", "target", "category", "cluster", "group", "species", "digit", "y")
+
+
+def looks_like_classes(name) -> bool:
+    """True for column names such as ``label``, ``class_id``, ``target`` or ``digit``."""
+    words = "".join(ch if ch.isalnum() else " " for ch in str(name).lower()).split()
+    return any(w in CLASS_NAMES or w.rstrip("s") in CLASS_NAMES for w in words)
+
 
 def refusal(values, name: str, *, id_field: str | None = None) -> str | None:
     """Why ``values`` (a column called ``name``) cannot be labels, or None when it can."""

@@ -46,7 +46,8 @@ export function changeSummary(res: ChangedQuery): string {
   const count = (c: Change) => [...ch.values()].filter((v) => v === c).length;
   const part = (c: Change, what: string) => `<span class="change-key ${c}"><i></i>${count(c)} ${c}</span>` +
     (what ? ` <span class="muted">${what}</span>` : '');
-  return `${part('kept', '')} · ${part('lost', `(in ${esc(state.a)} only)`)} · ${part('gained', `(in ${esc(state.b)} only)`)}`;
+  // A and B, not their names: the tables under the maps name them, and the line fits at 1280 px
+  return `${part('kept', '')} · ${part('lost', '(A only)')} · ${part('gained', '(B only)')}`;
 }
 
 // -- rings in the maps --------------------------------------------------------------------------
@@ -118,14 +119,20 @@ export function clearChangeMarks(): void {
 }
 
 // -- groups of items that changed together ------------------------------------------------------
-interface Feature { column: string; value?: unknown; share?: number; overall?: number; mean?: number; overall_mean?: number; }
+interface Feature {
+  column: string; value?: unknown; share?: number; overall?: number;
+  low?: number; high?: number; overall_low?: number; overall_high?: number; mean?: number; overall_mean?: number;
+}
 export interface ChangeGroup {
   rank: number; n: number; rows: number[]; ids: string[]; mean_jaccard: number; score: number;
   features: Feature[]; description: string;
+  // what the change is set against (compare/groups.py): the seed baseline, the rest of its class, the other items
+  reference?: number; against?: 'baseline' | 'class' | 'rest'; class?: { column: string; value: unknown };
+  excess?: number; unusual?: boolean; kind?: string;
 }
 export interface ChangeGroups {
   k: number; n_items: number; n_changed: number; n_grouped: number; n_groups: number; max_overlap: number;
-  groups: ChangeGroup[];
+  against?: 'baseline' | 'class'; baseline?: string | null; groups: ChangeGroup[];
 }
 
 let groupsKey = '';
@@ -137,10 +144,23 @@ function pct(x: number): string { return x >= 0.095 ? `${Math.round(100 * x)}%` 
 /** One feature of a group as HTML: every name and value from the dataset escaped. */
 export function featureText(f: Feature): string {
   if (f.value !== undefined) return `${pct(f.share ?? 0)} ${esc(f.column)}=${esc(String(f.value))} <span class="muted">(${pct(f.overall ?? 0)} overall)</span>`;
+  if (f.low !== undefined) return `${esc(f.column)} ${num(f.low)}–${num(f.high)} <span class="muted">(${num(f.overall_low)}–${num(f.overall_high)} overall)</span>`;
   return `mean ${esc(f.column)} ${esc(fmt(f.mean))} <span class="muted">(${esc(fmt(f.overall_mean))} overall)</span>`;
 }
 
-function pairKey(): string { return `${state.a}|${state.b}|${state.k}`; }
+/** A range end: whole numbers as such ("30"), others to 3 significant digits. */
+function num(x: number | undefined): string {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return '?';
+  return Number.isInteger(x) ? x.toLocaleString() : String(Number(x.toPrecision(3)));
+}
+
+/** The seed baseline chosen on the page (the retrieval panel's "baseline pair: A vs C"), if any. */
+function baselineSpace(): string | undefined {
+  const v = document.querySelector<HTMLSelectElement>('#versus-baseline')?.value;
+  return v && v !== state.a ? v : undefined;
+}
+
+function pairKey(): string { return `${state.a}|${state.b}|${state.k}|${baselineSpace() ?? ''}`; }
 
 /** Empty the list when the pair or k changed since it was found (called as the page redraws). */
 export function syncGroups(): void {
@@ -150,8 +170,9 @@ export function syncGroups(): void {
   if (pairKey() === groupsKey || running === pairKey()) return;
   groupsKey = '';
   loaded = null;
+  const base = baselineSpace();
   box.innerHTML = same ? '<p class="muted">Pick two different spaces.</p>'
-    : `<p class="muted">Groups of items whose neighbourhoods changed together from A to B (k = ${esc(state.k)}): the regions to look at first.</p>`;
+    : `<p class="muted">Groups of items whose neighbourhoods changed together from A to B (k = ${esc(state.k)}), ranked by how far their change exceeds ${base ? `what seeds alone change (A vs ${esc(base)})` : 'what the rest of their class shows'}.</p>`;
 }
 
 /** The groups of the shown pair: read back when a job already found them, else found by a server
@@ -161,7 +182,7 @@ export async function findGroups(): Promise<void> {
   const box = $('#groups');
   const key = pairKey();
   const btn = $<HTMLButtonElement>('#find-groups');
-  const spec = { a: state.a, b: state.b, k: state.k };
+  const spec = { a: state.a, b: state.b, k: state.k, baseline: baselineSpace() };
   running = key;
   btn.disabled = true;
   try {
@@ -210,11 +231,27 @@ const n = (x: unknown): string => (typeof x === 'number' ? x.toLocaleString() : 
 /** The groups as HTML: every text that comes from the dataset (column names, values, the
  * description) escaped, in the content and in the title attribute alike. */
 export function groupsHtml(res: ChangeGroups): string {
-  const head = `<p class="muted">${n(res.n_changed)} of ${n(res.n_items)} items kept at most ${pct(res.max_overlap)} of their ${n(res.k)} neighbours; ${n(res.n_grouped)} of them in ${n(res.n_groups)} group${res.n_groups === 1 ? '' : 's'}, most changed first. Click one to select it in both maps.</p>`;
+  const against = res.against === 'baseline'
+    ? `by how far their change exceeds what seeds alone change (A against ${esc(res.baseline ?? 'its reseeded run')})`
+    : 'by how far their change exceeds what the rest of their class shows';
+  const head = `<p class="muted">${n(res.n_changed)} of ${n(res.n_items)} items kept at most ${pct(res.max_overlap)} of their ${n(res.k)} neighbours; ${n(res.n_grouped)} of them in ${n(res.n_groups)} group${res.n_groups === 1 ? '' : 's'}, ranked ${against}. Click one to select it in both maps.</p>`;
   if (!res.groups.length) return head + '<p>No group: the items that changed did not change together.</p>';
-  return head + `<ol class="groups">${res.groups.map((g) => `<li data-rank="${esc(g.rank)}" title="${esc(g.description)}">
-    <div class="group-head"><b>${n(g.n)} items</b> <span class="muted">mean Jaccard ${esc(fmt(g.mean_jaccard, 2))}</span></div>
-    <div class="group-what">${g.features.slice(0, 2).map(featureText).join('; ') || '<span class="muted">no metadata value stands out</span>'}</div></li>`).join('')}</ol>`;
+  const usual = res.groups.every((g) => g.unusual === false);
+  const note = usual ? `<p class="usual">No group changed more than ${res.against === 'baseline' ? 'seeds alone change' : 'the rest of its class'}: nothing here stands out as a region to look at first.</p>` : '';
+  return head + note + `<ol class="groups">${res.groups.map((g) => `<li data-rank="${esc(g.rank)}" class="${g.unusual === false ? 'usual' : 'unusual'}" title="${esc(g.description)}">
+    <div class="group-head"><b>${n(g.n)} items</b>${g.kind ? ` <span class="group-kind">${esc(g.kind)}</span>` : ''}</div>
+    <div class="group-what">${g.features.slice(0, 2).map(featureText).join('; ') || '<span class="muted">no metadata value stands out</span>'}</div>
+    <div class="group-vs muted">${referenceText(g)}</div></li>`).join('')}</ol>`;
+}
+
+/** "Jaccard 0.12 vs 0.85 for the rest of label=7: changed more" — what the group's change is set against. */
+function referenceText(g: ChangeGroup): string {
+  const j = `mean Jaccard ${esc(fmt(g.mean_jaccard, 2))}`;
+  if (g.reference === undefined) return j;
+  const what = g.against === 'baseline' ? 'these items under seed noise'
+    : g.against === 'class' && g.class ? `the rest of ${esc(g.class.column)}=${esc(String(g.class.value))}` : 'the other items';
+  const verdict = g.unusual ? '<b class="more">changed more</b>' : 'changed about as much';
+  return `${j} vs ${esc(fmt(g.reference, 2))} for ${what}: ${verdict}`;
 }
 
 function renderGroups(res: ChangeGroups): void {
@@ -233,5 +270,5 @@ export function selectGroup(rank: number): void {
   document.querySelectorAll<HTMLLIElement>('#groups li[data-rank]').forEach((li) => {
     if (Number(li.dataset.rank) === rank) li.classList.add('picked');
   });
-  setSelection(Uint32Array.from(g.rows), `changed together #${rank}: ${g.description}`);
+  setSelection(Uint32Array.from(g.rows), `changed together #${rank}: ${g.n.toLocaleString()} items${g.kind ? `, ${g.kind}` : ''}`);
 }

@@ -18,7 +18,7 @@ import { histogramHooks, otherKs, selectBin, setBaseline } from './histogram';
 import { jobHooks, jobsRunning, runJob } from './jobs';
 import { chooseDataset, compared, latestComparison, loadRegistry, options, preferredMethod } from './pickers';
 import { renderRegistry } from './registry';
-import { clearAll, clearQuery, onSearchInput, runQuery } from './query';
+import { clearAll, clearQuery, onSearchInput, onSearchKey, placeResults, runQuery } from './query';
 import { clearSelection, exportSelection, setSelection } from './selection';
 import { els, state, status } from './state';
 import { hideTooltip, showTooltip } from './tooltip';
@@ -179,10 +179,8 @@ async function start(): Promise<void> {
   $<HTMLSelectElement>('#versus-label').onchange = (ev) => { (ev.target as HTMLSelectElement).dataset.chosen = '1'; syncVersus(); };
   els.clearBtn.onclick = () => { clearQuery(); clearSelection(); };
   els.search.oninput = onSearchInput;
-  els.search.onkeydown = (ev) => {
-    if (ev.key === 'Enter') els.searchResults.querySelector<HTMLLIElement>('li[data-row]')?.click();
-    if (ev.key === 'Escape') els.searchResults.hidden = true;
-  };
+  els.search.onkeydown = (ev) => void onSearchKey(ev);
+  window.addEventListener('resize', placeResults);
   document.querySelectorAll<HTMLButtonElement>('.tab').forEach((b) => { b.onclick = () => showTab(b.dataset.tab!); });
   await refresh();
   stateK();

@@ -14,6 +14,7 @@ const HINT = 'Click a point, or search by id or text, to list its nearest neighb
 export async function runQuery(row: number): Promise<void> {
   if (!state.dataset) return;
   els.queryInfo.textContent = 'querying…';
+  els.queryInfo.classList.remove('said');
   try {
     const res = await getJSON<QueryResult>('query', { space: state.a, vs: state.b !== state.a ? state.b : undefined, row, k: state.k });
     state.query = res;
@@ -23,7 +24,8 @@ export async function runQuery(row: number): Promise<void> {
     renderQuery(res);
     highlightQuery(res, row);
   } catch (e) {
-    els.queryInfo.textContent = (e as Error).message;
+    els.queryInfo.classList.add('said');
+    els.queryInfo.textContent = `This item's neighbours could not be listed: ${(e as Error).message}`;
   }
 }
 
@@ -50,6 +52,14 @@ function renderQuery(res: QueryResult): void {
   const changes = changesOf(res);
   const same = state.a === state.b;
   els.queryInfo.innerHTML = `<b>${esc(res.query)}</b> · k = ${res.k}${same ? '' : ` · ${changeSummary(res)}`}`;
+  els.queryInfo.title = same ? '' : `lost: in ${state.a}'s list only; gained: in ${state.b}'s list only`;
+  // the tables come below the head (the maps keep their size): one click, or a scroll, away
+  const to = document.createElement('button');
+  to.className = 'to-tables';
+  to.textContent = 'tables ↓';
+  to.title = 'Scroll to the neighbour tables';
+  to.onclick = () => $('#query-tables').scrollIntoView({ block: 'end' });
+  els.queryInfo.prepend(to);
   $('#query-tables').hidden = false;
   $('#query-panel').classList.add('open');
   const fill = (table: HTMLTableElement, title: HTMLElement, space: string) => {
@@ -82,6 +92,8 @@ export function clearQuery(): void {
   $('#query-tables').hidden = true;
   $('#query-panel').classList.remove('open');
   els.queryInfo.textContent = HINT;
+  els.queryInfo.classList.remove('said');
+  els.queryInfo.title = '';
   els.search.value = '';
   els.searchResults.hidden = true;
   maps.A.hoverRow(null);
@@ -93,19 +105,97 @@ export function clearAll(): void {
   clearSelection();
 }
 
+// -- the search box: suggestions of the shown spaces' items, visible wherever the box sits ---------
 let searchTimer = 0;
+let searchSeq = 0;
+
+/** The spaces on screen: a suggestion must be an item each of them holds (the query asks both). */
+function shownSpaces(): string[] {
+  return [...new Set([state.a, state.b].filter(Boolean))];
+}
+
+function spacesText(): string {
+  const s = shownSpaces();
+  return s.length > 1 ? `both shown spaces (${s.join(' and ')})` : `the shown space (${s[0] ?? ''})`;
+}
+
+async function searchHits(q: string, limit = 12, filtered = true): Promise<SearchHit[]> {
+  if (!state.dataset) return [];
+  return getJSON<SearchHit[]>(`datasets/${enc(state.dataset.name)}/search`,
+    { q, limit, spaces: filtered ? shownSpaces().join(',') : undefined });
+}
+
+/** Open the list where it fits: below the box when there is room, else above it (the box sits at
+ * the bottom of the window), never taller than the room on that side. */
+export function placeResults(): void {
+  const box = els.searchResults;
+  if (box.hidden) return;
+  const r = els.search.getBoundingClientRect();
+  const below = window.innerHeight - r.bottom - 8, above = r.top - 8;
+  const want = Math.min(300, box.scrollHeight + 2);
+  const up = below < want && above > below;
+  box.classList.toggle('up', up);
+  box.style.maxHeight = `${Math.max(60, Math.min(300, up ? above : below))}px`;
+}
+
+function showHits(hits: SearchHit[], q: string): void {
+  const box = els.searchResults;
+  box.innerHTML = hits.length
+    ? hits.map((h) => `<li data-row="${h.row}"><b>${esc(h.id)}</b>${h.text ? ` <span class="muted">${esc(h.column)}: ${esc(h.text.slice(0, 80))}</span>` : ''}</li>`).join('')
+    : `<li class="muted none">No item of ${esc(spacesText())} matches “${esc(q)}”.</li>`;
+  box.hidden = false;
+  box.querySelectorAll<HTMLLIElement>('li[data-row]').forEach((li) => {
+    li.onclick = () => { box.hidden = true; els.search.value = li.querySelector('b')!.textContent ?? ''; void runQuery(Number(li.dataset.row)); };
+  });
+  placeResults();
+}
+
+/** Say in the page why Enter found nothing: no such item, or one the shown spaces do not hold. */
+async function explainNoMatch(q: string): Promise<void> {
+  els.searchResults.hidden = true;
+  const anywhere = await searchHits(q, 1, false).catch(() => [] as SearchHit[]);
+  const exact = anywhere.find((h) => h.id === q);
+  const info = els.queryInfo;
+  info.classList.add('said');
+  info.textContent = exact
+    ? `“${q}” is in ${state.dataset?.name ?? 'the dataset'} but not in ${spacesText()}.`
+    : `No item matches “${q}”: search by an id, or by text in the dataset's columns.`;
+  info.title = info.textContent;
+}
+
 export function onSearchInput(): void {
   clearTimeout(searchTimer);
   searchTimer = window.setTimeout(async () => {
     const q = els.search.value.trim();
     const box = els.searchResults;
     if (!q || !state.dataset) { box.hidden = true; return; }
-    const hits = await getJSON<SearchHit[]>(`datasets/${enc(state.dataset.name)}/search`, { q, limit: 12 }).catch(() => []);
-    if (els.search.value.trim() !== q) return;  // typed on meanwhile
-    box.innerHTML = hits.length ? hits.map((h) => `<li data-row="${h.row}"><b>${esc(h.id)}</b>${h.text ? ` <span class="muted">${esc(h.column)}: ${esc(h.text.slice(0, 80))}</span>` : ''}</li>`).join('') : '<li class="muted">no match</li>';
-    box.hidden = false;
-    box.querySelectorAll<HTMLLIElement>('li[data-row]').forEach((li) => {
-      li.onclick = () => { box.hidden = true; els.search.value = li.querySelector('b')!.textContent ?? ''; void runQuery(Number(li.dataset.row)); };
-    });
+    const seq = ++searchSeq;
+    const hits = await searchHits(q).catch(() => [] as SearchHit[]);
+    if (seq !== searchSeq || els.search.value.trim() !== q) return;  // typed on (or pressed Enter) meanwhile
+    showHits(hits, q);
   }, 150);
+}
+
+/** Enter: the item whose id is the text, else the first suggestion; anything else is answered in
+ * words (never a raw error). Escape closes the list. */
+export async function onSearchKey(ev: KeyboardEvent): Promise<void> {
+  if (ev.key === 'Escape') { els.searchResults.hidden = true; return; }
+  if (ev.key !== 'Enter') return;
+  ev.preventDefault();
+  clearTimeout(searchTimer);
+  const q = els.search.value.trim();
+  if (!q || !state.dataset) return;
+  const seq = ++searchSeq;
+  let hits: SearchHit[];
+  try {
+    hits = await searchHits(q);
+  } catch (e) {
+    els.queryInfo.textContent = `The search failed: ${(e as Error).message}`;
+    return;
+  }
+  if (seq !== searchSeq) return;
+  const pick = hits.find((h) => h.id === q) ?? hits[0];
+  if (!pick) { await explainNoMatch(q); return; }
+  els.searchResults.hidden = true;
+  await runQuery(pick.row);
 }

@@ -20,6 +20,8 @@ export function clearSelection(): void {
   state.pickedBin = null;
   for (const v of [maps.A, maps.B]) v.selectRows([]);
   els.histogram.querySelectorAll('rect.bar.picked').forEach((b) => b.classList.remove('picked'));
+  // nothing picked any more: the "changed together" group loses its highlight too
+  document.querySelectorAll('#groups li.picked').forEach((li) => li.classList.remove('picked'));
   renderSelection();
 }
 

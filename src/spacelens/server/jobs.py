@@ -151,7 +151,8 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
 
             step(f"finding the items of {params['a']} and {params['b']} whose neighbourhoods changed together "
                  f"(k={params['k']})", 0, None)
-            res = api.change_groups(params["a"], params["b"], k=int(params["k"]), top=int(params["top"]), home=reg)
+            res = api.change_groups(params["a"], params["b"], k=int(params["k"]), top=int(params["top"]),
+                                    baseline=params.get("baseline"), home=reg)
             return {"ok": True, "result": plain(res)}
         elif kind == "answer":  # the page's answer strip: stored comparisons reused, the sentences travel back
             step(f"answering which of {params['a']} and {params['b']} is better, and where they differ", 0, None)

@@ -17,11 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spacelens.labels import CLASS_NAMES, MAX_INTEGER_CATEGORIES, looks_like_classes  # noqa: F401  (one rule)
+
 MAX_CATEGORIES = 30
-# An integer column with more distinct values than this is a quantity (a count, a size, a year)
-# and gets a gradient, unless its name says it holds classes.
-MAX_INTEGER_CATEGORIES = 12
-CLASS_NAMES = ("label", "class", "target", "category", "cluster", "group", "species", "digit", "y")
 GRADIENT_CMAP = "viridis"
 GRADIENT_END = 0.82  # viridis beyond this is yellow on white: too faint to see a point
 MISSING = 255
@@ -60,12 +58,6 @@ def looks_like_image(values: pd.Series) -> bool:
         return v.startswith("data:image/") or v.split("?", 1)[0].endswith(IMAGE_SUFFIXES)
 
     return bool(sample.map(is_image).all())
-
-
-def looks_like_classes(name) -> bool:
-    """True for column names such as ``label``, ``class_id``, ``target`` or ``digit``."""
-    words = "".join(ch if ch.isalnum() else " " for ch in str(name).lower()).split()
-    return any(w in CLASS_NAMES or w.rstrip("s") in CLASS_NAMES for w in words)
 
 
 def column_kind(s: pd.Series, is_label: bool = False) -> str:

@@ -1,10 +1,11 @@
 """Where two spaces differ, for the page: the groups of items whose neighbourhoods changed
 together (ranked, described by metadata, with their dataset rows).
 
-- ``POST /change-groups`` (JSON ``{a, b[, k][, top][, dataset]}``): 202 with a job of kind
+- ``POST /change-groups`` (JSON ``{a, b[, k][, top][, dataset][, baseline]}``; ``baseline``: a
+  reseeded run of ``a`` whose change from ``a`` the groups are ranked against): 202 with a job of kind
   "change_groups" (poll ``GET /jobs/{id}``, cancel with ``POST /jobs/{id}/cancel``); once done
   the job holds ``result``: exactly :func:`spacelens.api.change_groups`.
-- ``GET /change-groups?a=&b=&k=&top=``: that result once a job computed it (for the spaces'
+- ``GET /change-groups?a=&b=&k=&top=[&baseline=]``: that result once a job computed it (for the spaces'
   present content); before, a 404 whose ``missing`` names the job to start. A GET never
   computes: finding the groups reads (and, when missing, builds and stores) both spaces' kNN
   graphs, which is long work for the job queue, with its limits, progress and Cancel, and not
@@ -49,8 +50,17 @@ def change_group_params(ctx: ServerContext, spec: dict) -> dict:
     top = _int(spec, "top", 12)
     if not 1 <= top <= 100:
         raise SpacelensError(f"top must be between 1 and 100, not {top}", "Pass top=1..100")
-    return {"a": a, "b": b, "k": k, "top": top,
-            "content_a": ctx.reg.space(a).content_hash, "content_b": ctx.reg.space(b).content_hash}
+    out = {"a": a, "b": b, "k": k, "top": top,
+           "content_a": ctx.reg.space(a).content_hash, "content_b": ctx.reg.space(b).content_hash}
+    base = spec.get("baseline")
+    if base not in (None, ""):
+        base = str(base)
+        ctx.same_dataset(a, base)
+        if base == a:
+            raise SpacelensError("The baseline space is space A itself",
+                                 "Pick a reseeded run of A (same recipe, another seed) as the baseline")
+        out.update({"baseline": base, "content_baseline": ctx.reg.space(base).content_hash})
+    return out
 
 
 @router.post("/change-groups", status_code=202)
@@ -60,10 +70,10 @@ def submit_change_groups(spec: dict = Body(...), ctx: ServerContext = Depends(co
 
 @router.get("/change-groups")
 def change_groups(a: str, b: str, k: int = 10, top: int = 12, dataset: str | None = None,
-                  ctx: ServerContext = Depends(context)):
+                  baseline: str | None = None, ctx: ServerContext = Depends(context)):
     """The groups a finished job found for these spaces as they are now; 404 (``missing``: the
     job to start) when none has."""
-    spec = {"a": a, "b": b, "k": k, "top": top, "dataset": dataset}
+    spec = {"a": a, "b": b, "k": k, "top": top, "dataset": dataset, "baseline": baseline}
     params = change_group_params(ctx, spec)
     for job in reversed(ctx.jobs.list()):
         if job.kind == KIND and job.status == "done" and job.result is not None and job.params == params:
@@ -71,4 +81,4 @@ def change_groups(a: str, b: str, k: int = 10, top: int = 12, dataset: str | Non
     raise Missing(f"The groups of items that changed together from {a!r} to {b!r} at k={k} are not computed yet",
                   "Start them from the page (Find groups), or POST /api/change-groups; 'spacelens compare "
                   f"{a} {b} -k {k} --groups' prints them",
-                  {"kind": KIND, "a": a, "b": b, "k": k, "top": top})
+                  {"kind": KIND, "a": a, "b": b, "k": k, "top": top, **({"baseline": baseline} if baseline else {})})

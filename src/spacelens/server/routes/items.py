@@ -1,7 +1,7 @@
 """Single items and selections: tooltip records, image files, search, CSV export.
 
 ``/datasets/{name}/items/{row}?a=&b=&k=``, ``.../items/{row}/image?column=``,
-``/datasets/{name}/search?q=&limit=``, ``POST /datasets/{name}/export?a=&b=&k=`` (body:
+``/datasets/{name}/search?q=&limit=[&spaces=A,B]`` (only items every named space holds), ``POST /datasets/{name}/export?a=&b=&k=`` (body:
 little-endian uint32 row numbers; answer: CSV). Image files are served only from the
 folders the user passed (``image_roots``), never from a path a request names.
 """
@@ -74,24 +74,38 @@ def item_image(name: str, row: int, column: str, ctx: ServerContext = Depends(co
 
 
 @router.get("/datasets/{name}/search")
-def search(name: str, q: str, limit: int = 20, ctx: ServerContext = Depends(context)):
+def search(name: str, q: str, limit: int = 20, spaces: str | None = None, ctx: ServerContext = Depends(context)):
+    """Items whose id is ``q``, starts with it, holds it, then whose text holds it, at most
+    ``limit``. ``spaces`` (comma-separated names of the dataset's spaces): only items every one
+    of them holds (the items a query of the shown pair can answer)."""
     import pandas as pd
 
     e = ctx.tables.entry(ctx.reg, name)
     q = q.strip()
     limit = max(1, min(limit, SEARCH_LIMIT))
+    held = None
+    for s in [x for x in (spaces or "").split(",") if x]:
+        ctx.of_dataset(name, s)
+        rows = ctx.reg.load_rows(s)
+        mask = np.zeros(len(e["ids"]), dtype=bool)
+        mask[rows] = True
+        held = mask if held is None else held & mask
     if not q:
         return []
     ids = e["ids"]
-    hits: list[int] = np.flatnonzero(ids == q).tolist()
+
+    def within(found: np.ndarray) -> np.ndarray:
+        return found if held is None else found[held[found]]
+
+    hits: list[int] = within(np.flatnonzero(ids == q)).tolist()
     ql = q.lower()
     if "ids_lower" not in e:  # arrow strings: a prefix scan of a million ids takes milliseconds
         e["ids_lower"] = pd.Series(ids, dtype="string[pyarrow]").str.lower()
     if len(hits) < limit:
-        pre = np.flatnonzero(e["ids_lower"].str.startswith(ql).to_numpy(dtype=bool, na_value=False))
+        pre = within(np.flatnonzero(e["ids_lower"].str.startswith(ql).to_numpy(dtype=bool, na_value=False)))
         hits += [int(r) for r in pre[:limit] if r not in hits]
     if len(hits) < limit:  # then anywhere in the id: "7" finds "007"
-        sub = np.flatnonzero(e["ids_lower"].str.contains(ql, regex=False).to_numpy(dtype=bool, na_value=False))
+        sub = within(np.flatnonzero(e["ids_lower"].str.contains(ql, regex=False).to_numpy(dtype=bool, na_value=False)))
         hits += [int(r) for r in sub[:limit] if r not in hits]
     text_cols = [c["name"] for c in e["columns"] if c["kind"] in ("text", "categorical", "image")
                  and not c["is_id"] and not pd.api.types.is_numeric_dtype(e["table"][c["name"]])]
@@ -100,7 +114,7 @@ def search(name: str, q: str, limit: int = 20, ctx: ServerContext = Depends(cont
         if len(hits) >= limit:
             break
         s = e["table"][col].astype("string[pyarrow]")
-        m = np.flatnonzero(s.str.contains(q, case=False, regex=False).to_numpy(dtype=bool, na_value=False))
+        m = within(np.flatnonzero(s.str.contains(q, case=False, regex=False).to_numpy(dtype=bool, na_value=False)))
         for r in m[:limit]:
             r = int(r)
             if r not in hits:
