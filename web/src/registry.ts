@@ -165,11 +165,15 @@ function curvesHtml(curves: Curve[]): string {
 }
 
 let rendering = 0;
+let drawn = '';   // what the tab shows now: redrawn only when the records or the view changed
 
 export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: string, b: string, k: number | null) => void): void {
   const gen = ++rendering;
   const draw = (view: ExperimentsView | null, failed = '') => {
     if (gen !== rendering) return;
+    const key = JSON.stringify([reg, view, failed]);
+    if (view && key === drawn && root.querySelector('#xp')) return;   // nothing new: keep scroll, open sections, toggles
+    drawn = key;
     const varying = new Set(view?.varying_params ?? []);
     const exps = reg.experiments as Record<string, unknown>[];
     const boards = Object.entries(view?.leaderboards ?? {}).filter(([, rows]) => rows.length);
@@ -194,7 +198,7 @@ export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: strin
     table('reg-evaluations', 'Evaluations', ['space', 'settings', 'metrics'],
       reg.evaluations.map((e) => [esc(e.space),
         chips(Object.fromEntries(Object.entries(e.params).filter(([, v]) => v !== null && typeof v !== 'object'))),
-        `<div class="chips">${Object.entries(e.metrics).map(([k, v]) => `<span class="chip"><span class="chip-k">${esc(k)}</span> <b>${v.toFixed(3)}</b></span>`).join('')}</div>`])),
+        `<div class="chips">${metricOrder(Object.keys(e.metrics)).map((k) => `<span class="chip" title="${esc(definition(k))}"><span class="chip-k">${esc(shortLabel(k))}</span> <b>${e.metrics[k].toFixed(3)}</b></span>`).join('')}</div>`])),
     table('reg-maps', 'Maps', ['space', 'map', 'kNN preservation', 'trustworthiness'],
       reg.maps.map((m) => [esc(m.space),
         `${esc(METHOD[m.method] ?? m.method)}${m.align_to ? ` <span class="tag" title="rotated, reflected and scaled onto the map of ${esc(m.align_to)}">aligned to ${esc(m.align_to)}</span>` : ''}`,
