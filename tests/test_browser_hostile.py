@@ -129,6 +129,10 @@ def test_hostile_text_on_every_panel_of_the_page(browser, world, server):
         shot(page, "hostile-panels")
         # the registry tab: column names, the experiment's params (markup as a key and a value)
         page.click("button.tab[data-tab=registry]")
+        page.wait_for_function("document.querySelector('#registry').dataset.view === '1'", timeout=30_000)
+        lead = text(page, "#xp")  # the experiments view: the leaderboard names the spaces and the label column
+        assert h.CLASS_COL in lead and (h.A in lead or h.B in lead)
+        page.click("#reg-raw > summary")  # the raw records, collapsed under it
         page.locator("#reg-datasets tbody tr").first.wait_for(timeout=30_000)
         reg = text(page, "#registry")
         assert h.CLASS_COL in reg and h.IMG in reg and h.A in reg and h.B in reg

@@ -2,7 +2,9 @@
 
 ``/registry`` (everything at once), ``/datasets``, ``/datasets/{name}``, ``/experiments``,
 ``/experiments/{name}``, ``/spaces``, ``/spaces/{name}``, ``/comparisons``, ``/evaluations``,
-``/maps``, ``/info``, ``/catalogue``.
+``/maps``, ``/info``, ``/catalogue``; the experiments view: ``/leaderboard?dataset=`` (as
+``spacelens.leaderboard``), ``/evolution?experiment=`` (a training curve from stored results
+only) and ``/experiments-view`` (what the Registry tab leads with).
 """
 
 from __future__ import annotations
@@ -54,6 +56,31 @@ def registry(ctx: ServerContext = Depends(context)):
                   "spaces": [space_summary(ctx, s) for s in reg.list("spaces")],
                   "comparisons": list_comparisons(reg), "evaluations": list_evaluations(reg),
                   "maps": list_maps(reg)})
+
+
+@router.get("/leaderboard")
+def leaderboard(dataset: str, by: str = "mean_average_precision_at_r", label_field: str | None = None,
+                metric: str | None = None, k: int | None = None, ctx: ServerContext = Depends(context)):
+    """``spacelens.leaderboard(dataset, ...)``: stored evaluations ranked within groups of equal settings."""
+    from spacelens.evaluate.leaderboard import leaderboard as _leaderboard
+
+    return plain(_leaderboard(ctx.reg, dataset, by=by, label_field=label_field, metric=metric, k=k))
+
+
+@router.get("/evolution")
+def evolution(experiment: str, split: str | None = None, k: int | None = None, ctx: ServerContext = Depends(context)):
+    """The ``evolution`` figures of an experiment from stored comparisons and evaluations (no computing)."""
+    from spacelens.views.experiments import stored_curve
+
+    return plain(stored_curve(ctx.reg, experiment, split=split, k=k))
+
+
+@router.get("/experiments-view")
+def experiments_view(ctx: ServerContext = Depends(context)):
+    """Leaderboards, training curves and what differs between runs of one recipe (stored results only)."""
+    from spacelens.views.experiments import experiments_view as _view
+
+    return plain(_view(ctx.reg))
 
 
 @router.get("/datasets")
