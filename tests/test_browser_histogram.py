@@ -118,17 +118,16 @@ def test_missing_pair_at_k_offers_the_stored_k_rather_than_substituting_it(sized
     api.compare("R", "C", k=5, home=world["home"])  # stored at 5 only; the page asks 20
     page.goto(server + "?dataset=d&a=R&b=C&method=pca&color=label&k=20")
     wait_ready(page, 1)
-    page.wait_for_selector("#histogram button.use-k")
-    text = page.locator("#histogram").inner_text()
-    assert "not been compared at k=20" in text and "k = 5" in text
+    # the answer strip computes the pair at the k asked for (20), never shows the one stored at 5
+    page.wait_for_selector("#answer[data-state=done]", timeout=120_000)
+    page.wait_for_function("document.querySelector('#hist-summary')?.dataset.k === '20'", timeout=60_000)
     assert page.locator("#k").input_value() == "20"
-    assert page.locator("#histogram button.compute").inner_text() == "Compute comparison at k = 20"
-    assert "not compared at 20 yet" in page.locator("#k-note").inner_text()
+    assert "k = 20" in page.locator("#hist-summary").inner_text()
+    assert "also stored at k = 5" in page.locator("#k-note").inner_text()
+    want = api.compare("R", "C", k=20, home=world["home"]).mean
+    assert float(page.locator("#hist-summary").get_attribute("data-mean")) == pytest.approx(want, abs=1e-6)
     page.locator("#histogram").scroll_into_view_if_needed()
     shot(page, "histogram-other-k-offered")
-    page.click("#histogram button.use-k[data-k='5']")  # the user's click switches k
-    page.wait_for_function("document.querySelector('#hist-summary')?.dataset.k === '5'", timeout=60_000)
-    assert page.locator("#k").input_value() == "5"
 
 
 @pytest.mark.parametrize("size", list(VIEWPORTS))

@@ -49,7 +49,11 @@ pointEvents.deselect = () => clearAll();
 answerHooks.done = async (ans) => {
   proposeBaseline(state.a, ans.baseline);   // the reseeded run the answer found is the versus panel's baseline too
   while (state.loading) await new Promise((r) => setTimeout(r, 100));
-  if (!state.comparison && state.a !== state.b) await reloadComparison();   // nothing else redrawn
+  if (!state.comparison && state.a !== state.b) {   // the answer compared the pair: show it, nothing else redrawn
+    await reloadComparison();
+    await reloadRegistry();
+    stateK();
+  }
   const base = document.querySelector<HTMLSelectElement>('#versus-baseline')?.value;
   if (base) await setBaseline(base);   // and its agreement marked on the histogram
 };
