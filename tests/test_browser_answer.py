@@ -72,3 +72,19 @@ def test_the_answer_is_on_the_first_screen(world, browser, size):
         # the comparison the answer stored is on the page too (no "not compared yet")
         page.wait_for_selector("#hist-summary", timeout=60_000)
         shot(page, "answer-strip")
+
+
+def test_the_page_opens_on_the_pair_asked_about_not_its_seed_baseline(world, browser):
+    """The answer stores A vs its reseed C after A vs B; with nothing in the address the page opens
+    on A vs B (the pair compared last that is not two runs of one recipe)."""
+    from spacelens.views.data import list_comparisons
+
+    spacelens.answer("A", "B", k=10, home=world)   # stores A-B, then the baseline A-A2
+    rows = list_comparisons(spacelens.open_registry(world))
+    flagged = {(r["a"], r["b"]) for r in rows if r["seed_pair"]}
+    assert ("A", "A2") in flagged and ("A", "B") not in flagged
+    with serving(world) as url, open_page(browser, 1440, 900) as page:
+        page.goto(url)
+        wait_ready(page, 1)
+        assert page.locator("#map-a .map-title").inner_text() == "A: A"
+        assert page.locator("#map-b .map-title").inner_text() == "B: B"

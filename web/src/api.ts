@@ -29,7 +29,7 @@ export interface Column {
 export interface Dataset { name: string; n_rows: number; id_field: string; spaces: string[]; columns: Column[]; }
 export interface Space { name: string; dataset: string; experiment: string; dim: number; n_rows: number; maps: string[]; step?: number | null; split?: string | null; run?: string | null; }
 export interface Evaluation { id: number; space: string; name: string | null; params: Record<string, unknown>; metrics: Record<string, number>; created_at: string; info?: Record<string, unknown>; }
-export interface Comparison { id: number; a: string; b: string; dataset: string; k: number | null; mean: number | null; info: Record<string, unknown>; created_at?: string; }
+export interface Comparison { id: number; a: string; b: string; dataset: string; k: number | null; mean: number | null; info: Record<string, unknown>; created_at?: string; seed_pair?: boolean; }
 export interface MapRecord { id?: number; space: string; method: string; align_to?: string | null; params?: Record<string, unknown>; faithfulness: Record<string, number>; }
 export interface Registry {
   datasets: Dataset[]; experiments: Record<string, unknown>[]; spaces: Space[]; comparisons: Comparison[];

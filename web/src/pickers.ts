@@ -77,7 +77,10 @@ export function spaceOptions(spaces: Space[]): Option[] {
 
 /** The most recently stored comparison of two different spaces (of one dataset, if given). */
 export function latestComparison(dataset?: string): Comparison | null {
-  const all = (state.registry?.comparisons ?? []).filter((c) => c.a !== c.b && (!dataset || c.dataset === dataset));
+  const pairs = (state.registry?.comparisons ?? []).filter((c) => c.a !== c.b && (!dataset || c.dataset === dataset));
+  // a seed baseline (two runs of one recipe) is computed beside the pair asked about: open on that pair
+  const asked = pairs.filter((c) => !c.seed_pair);
+  const all = asked.length ? asked : pairs;
   let best: Comparison | null = null;
   for (const c of all) if (!best || c.id > best.id) best = c;
   return best;

@@ -195,16 +195,23 @@ def _load_comparison(reg, a, b, k):
 
 
 def list_comparisons(reg: Registry, dataset: str | None = None) -> list[dict]:
+    """Stored comparisons; ``seed_pair`` marks those between two runs of one recipe (a seed
+    baseline, computed beside the pair the user asked about: the page does not open on it)."""
+    from spacelens.answer import is_reseed
+
     spaces = {s.name: s for s in reg.list("spaces")}
+    experiments = {e.name: e for e in reg.list("experiments")}
     out = []
     for art in reg.find_artifacts(kind="comparison"):
-        sa = spaces.get(art.space)
+        sa, sb = spaces.get(art.space), spaces.get(art.other_space)
         if sa is None or (dataset and sa.dataset != dataset):
             continue
+        ea, eb = experiments.get(sa.experiment), experiments.get(sb.experiment) if sb is not None else None
         info = _plain(art.info or {})
         out.append({"id": art.id, "a": art.space, "b": art.other_space, "dataset": sa.dataset,
                     "k": art.params.get("k"), "mean": info.get("mean"), "params": _plain(art.params),
-                    "info": info, "created_at": art.created_at})
+                    "info": info, "created_at": art.created_at,
+                    "seed_pair": bool(ea is not None and eb is not None and is_reseed(ea, eb))})
     return out
 
 
