@@ -4,7 +4,7 @@
 // alike the neighbourhoods are against chance and the seed baseline (a reseeded run of A, found
 // automatically), and where they differ most, each class or group one click from selecting its items.
 // Computed as a job (stored comparisons are reused), so a long one shows progress and never blocks.
-import { enc, getJSON, postJSON, type Job } from './api';
+import { jobResult } from './jobs';
 import { setSelection } from './selection';
 import { state } from './state';
 import { esc, $ } from './util';
@@ -24,7 +24,6 @@ let pending = '';
 let shown: Answer | null = null;
 
 const key = () => `${state.a}|${state.b}|${state.k}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Ask for the answer of the pair on screen (once per pair and k), and show it when it comes. */
 export async function renderAnswer(): Promise<void> {
@@ -38,17 +37,11 @@ export async function renderAnswer(): Promise<void> {
   box.dataset.state = 'working';
   box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
   try {
-    let job = await postJSON<Job>('jobs', { kind: 'answer', a: state.a, b: state.b, k: state.k, dataset: state.dataset?.name });
-    while (job.status === 'queued' || job.status === 'running') {
-      await sleep(300);
-      if (pending !== k) return;
-      job = await getJSON<Job>(`jobs/${enc(job.id)}`);
-      const line = box.querySelector('p');
-      if (line && job.stage) line.textContent = `${job.stage}…`;
-    }
+    const job = await jobResult<Answer>('jobs', { kind: 'answer', a: state.a, b: state.b, k: state.k, dataset: state.dataset?.name },
+      null, (j) => { const line = box.querySelector('p'); if (line && j.stage && pending === k) line.textContent = `${j.stage}…`; });
     if (pending !== k) return;
-    if (job.status !== 'done') throw new Error(job.error ?? `the answer was ${job.status}`);
-    shown = (job as Job & { result: Answer }).result;
+    if (job.status !== 'done' || !job.result) throw new Error(job.error ?? `the answer was ${job.status}`);
+    shown = job.result;
     shownKey = k;
     draw(box, shown);
     answerHooks.done(shown);

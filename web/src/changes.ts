@@ -5,12 +5,12 @@
 // - the groups of items whose neighbourhoods changed together, listed in the side panel (read
 //   back from GET /api/change-groups, or found by a job: POST /api/change-groups); clicking one
 //   selects its items in both maps.
-import { ApiError, enc, getJSON, postJSON, type Job, type Neighbour, type QueryResult } from './api';
-import { PROGRESS_HTML, showProgress } from './jobs';
+import { ApiError, getJSON, type Neighbour, type QueryResult } from './api';
+import { jobResult, PROGRESS_HTML } from './jobs';
 import type { MapView } from './maps';
 import { setSelection } from './selection';
 import { state, status } from './state';
-import { esc, fmt, sleep, $ } from './util';
+import { esc, fmt, $ } from './util';
 import { maps } from './views';
 
 export type Change = 'kept' | 'lost' | 'gained';
@@ -196,19 +196,7 @@ export async function findGroups(): Promise<void> {
       box.innerHTML = PROGRESS_HTML;
       const prog = box.querySelector<HTMLElement>('.progress')!;
       prog.hidden = false;
-      let job = await postJSON<Job & { result?: ChangeGroups }>('change-groups', { ...spec, dataset: state.dataset?.name });
-      const cancel = prog.querySelector<HTMLButtonElement>('.cancel')!;
-      cancel.onclick = async () => {
-        cancel.disabled = true;
-        cancel.textContent = 'Cancelling…';
-        job = await postJSON<Job>(`jobs/${enc(job.id)}/cancel`, {});
-      };
-      while (job.status === 'queued' || job.status === 'running') {
-        showProgress(prog, job);
-        await sleep(400);
-        job = await getJSON<Job & { result?: ChangeGroups }>(`jobs/${enc(job.id)}`);
-      }
-      showProgress(prog, job);
+      const job = await jobResult<ChangeGroups>('change-groups', { ...spec, dataset: state.dataset?.name }, prog);
       if (job.status === 'cancelled') { box.innerHTML = '<p class="muted">Cancelled.</p>'; status('cancelled'); return; }
       if (job.status === 'failed' || !job.result) throw new Error(job.error ?? 'finding the groups failed');
       status(`groups found in ${job.elapsed_s.toFixed(1)} s`);

@@ -123,3 +123,27 @@ export function showProgress(prog: HTMLElement | null | undefined, job: Job): vo
   const cancel = prog.querySelector<HTMLButtonElement>('.cancel');
   if (cancel) cancel.hidden = !(job.cancellable === true && (job.status === 'queued' || job.status === 'running'));
 }
+
+/** A job whose result travels back with it (versus, change groups, the answer): posted to ``path``,
+ * polled until it ends, its progress shown in ``prog`` (whose Cancel button cancels it) or passed
+ * to ``onUpdate``. Returns the finished job; ``result`` is set when it is done. */
+export async function jobResult<T>(path: string, body: unknown, prog: HTMLElement | null,
+  onUpdate?: (job: Job) => void): Promise<Job & { result?: T }> {
+  let job = await postJSON<Job & { result?: T }>(path, body);
+  const cancel = prog?.querySelector<HTMLButtonElement>('.cancel');
+  if (cancel) {
+    cancel.onclick = async () => {
+      cancel.disabled = true;
+      cancel.textContent = 'Cancelling…';
+      job = await postJSON<Job & { result?: T }>(`jobs/${enc(job.id)}/cancel`, {});
+    };
+  }
+  while (job.status === 'queued' || job.status === 'running') {
+    if (prog) showProgress(prog, job);
+    onUpdate?.(job);
+    await new Promise((r) => setTimeout(r, prog ? 400 : 300));
+    job = await getJSON<Job & { result?: T }>(`jobs/${enc(job.id)}`);
+  }
+  if (prog) showProgress(prog, job);
+  return job;
+}

@@ -7,9 +7,9 @@
 // selects its items in both maps. Computed on request as a server job (POST /api/versus;
 // R-precision needs each query's R neighbours, slow at large n), with the jobs' progress bar and
 // Cancel button. Every figure is the library's (spacelens.evaluate_versus), only formatted here.
-import { enc, getJSON, postJSON, type ClassRows, type Job, type PairedMetric, type PerClassRow, type Versus } from './api';
+import { postJSON, type ClassRows, type PairedMetric, type PerClassRow, type Versus } from './api';
 import { versusRows } from './catalogue';
-import { PROGRESS_HTML, showProgress } from './jobs';
+import { jobResult, PROGRESS_HTML } from './jobs';
 import { setSelection } from './selection';
 import { state, status } from './state';
 import { esc, $ } from './util';
@@ -163,19 +163,7 @@ export async function compareRetrieval(): Promise<void> {
   const prog = box.querySelector<HTMLElement>('.progress')!;
   prog.hidden = false;
   try {
-    let job = await postJSON<Job & { result?: Versus }>('versus', { a: state.a, b: state.b, label_field: label, dataset: state.dataset?.name, baseline });
-    const cancel = prog.querySelector<HTMLButtonElement>('.cancel')!;
-    cancel.onclick = async () => {
-      cancel.disabled = true;
-      cancel.textContent = 'Cancelling…';
-      job = await postJSON<Job>(`jobs/${enc(job.id)}/cancel`, {});
-    };
-    while (job.status === 'queued' || job.status === 'running') {
-      showProgress(prog, job);
-      await new Promise((r) => setTimeout(r, 400));
-      job = await getJSON<Job & { result?: Versus }>(`jobs/${enc(job.id)}`);
-    }
-    showProgress(prog, job);
+    const job = await jobResult<Versus>('versus', { a: state.a, b: state.b, label_field: label, dataset: state.dataset?.name, baseline }, prog);
     if (job.status === 'cancelled') { box.innerHTML = '<p class="muted">Cancelled.</p>'; status('cancelled'); return; }
     if (job.status === 'failed' || !job.result) throw new Error(job.error ?? 'the comparison failed');
     status(`retrieval compared in ${job.elapsed_s.toFixed(1)} s`);
@@ -203,6 +191,9 @@ function revealPanel(): void {
 }
 
 const RULE = 'beyond seed noise: the interval of B − A excludes 0 and B − A is larger than the whole interval of C − A';
+const P_MEANS = 'p: the share of 9,999 random sign flips of the per-query differences whose mean is at least as far from 0 '
+  + 'as the one observed (1.000: no evidence of a difference; many queries tie, as P@1 often does)';
+const CI_MEANS = '95% interval of B − A, a paired bootstrap over queries: B is better where it lies above 0';
 
 export function renderVersus(res: Versus): void {
   shown = res;
@@ -214,7 +205,7 @@ export function renderVersus(res: Versus): void {
     const mark = !base ? '' : `<td data-f="beyond" class="beyond ${beyond ? 'yes' : 'no'}" title="${RULE}">${beyond ? 'beyond' : 'within'}</td>`;
     return `<tbody data-metric="${m}"><tr><th>${name}</th><td data-f="a">${num(x.mean_a)}</td><td data-f="b">${num(x.mean_b)}</td>
       <td data-f="difference" class="diff${ahead(x)}">${signedAt(x.difference, ciDigits(x.ci95))}</td>${mark}</tr>
-      <tr class="ci-row"><td colspan="${base ? 5 : 4}">95% CI <span data-f="ci95">${ci(x)}</span> · p <span data-f="p">${pText(x.p_value)}</span></td></tr></tbody>`;
+      <tr class="ci-row"><td colspan="${base ? 5 : 4}"><span title="${CI_MEANS}">95% CI <span data-f="ci95">${ci(x)}</span></span> · <span title="${P_MEANS}">p <span data-f="p">${pText(x.p_value)}</span></span></td></tr></tbody>`;
   }).join('');
   const seedsHead = base ? `<th title="${RULE}">vs seeds</th>` : '';
   // The verdict first (the answer), then the figures it rests on.
