@@ -94,7 +94,7 @@ function draw(box: HTMLElement, ans: Answer): void {
   const label = () => { more.textContent = box.classList.contains('open') ? 'less' : 'details'; };
   more.onclick = () => { box.classList.toggle('open'); label(); };
   label();
-  box.append(more);
+  (box.querySelector('p:last-of-type') ?? box).append(more);   // at the end of the last line, never over a button
   for (const span of box.querySelectorAll<HTMLElement>('p > span')) span.title = span.textContent ?? '';
 }
 
