@@ -350,7 +350,7 @@ def widget(a, b, *, color: str | None = "label", map: str = "pca", k: int = 10, 
                              "Pick two spaces of the same dataset")
     from spacelens.views.data import TableCache
 
-    columns = [c["name"] for c in TableCache().entry(reg, ra.dataset)["columns"]
+    columns = [c["name"] for c in TableCache().columns(reg, ra.dataset)
                if c["kind"] in ("categorical", "numeric") and not c.get("is_id")]
     if color == "label" and "label" not in columns:
         color = "coincidence"

@@ -253,24 +253,14 @@ class TableCache:
         self._loading: dict[tuple, threading.Lock] = {}
 
     def entry(self, reg: Registry, dataset: str) -> dict:
+        """The cached table, ids and colour codes (a hover or a search reads only these). Its
+        ``columns`` may predate an evaluation: where label columns matter, read :meth:`columns`."""
         rec = reg.dataset(dataset)
         key = (str(reg.home), rec.name, rec.content_hash)
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
-                e = self._entries[key]
-            else:
-                e = None
-        if e is not None:
-            # a column evaluated with since is a label column now (spacelens.labels): describe again
-            found = _label_fields(reg, rec.name)
-            if found != e["label_fields"]:
-                from spacelens.views.colors import describe_columns
-
-                with e["lock"]:
-                    e["columns"] = describe_columns(e["table"], rec.id_field, found)
-                    e["label_fields"] = found
-            return e
+                return self._entries[key]
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # one reader per table; concurrent requests wait for it
@@ -296,11 +286,24 @@ class TableCache:
         return {"record": rec, "table": table, "ids": ids, "columns": describe_columns(table, rec.id_field, found),
                 "label_fields": found, "codes": {}, "lock": threading.Lock()}
 
+    def columns(self, reg: Registry, dataset: str) -> list[dict]:
+        """The columns with their kinds and label flags, up to date with the stored evaluations:
+        a column evaluated with since the table was read is a label column now (spacelens.labels)."""
+        from spacelens.views.colors import describe_columns
+
+        e = self.entry(reg, dataset)
+        found = _label_fields(reg, dataset)
+        if found != e["label_fields"]:
+            with e["lock"]:
+                e["columns"] = describe_columns(e["table"], e["record"].id_field, found)
+                e["label_fields"] = found
+        return e["columns"]
+
     def codes(self, reg: Registry, dataset: str, column: str) -> tuple[np.ndarray, dict]:
         from spacelens.views.colors import column_codes
 
         e = self.entry(reg, dataset)
-        kinds = {c["name"]: c["kind"] for c in e["columns"]}
+        kinds = {c["name"]: c["kind"] for c in self.columns(reg, dataset)}
         if column not in kinds:
             raise NotFoundError(f"Dataset {dataset!r} has no column {column!r}",
                                 f"Columns: {', '.join(list(kinds)[:20])}")

@@ -73,7 +73,7 @@ def answer_params(ctx: ServerContext, spec: dict) -> dict:
     params: dict = {"a": a, "b": b, "k": k}
     label = spec.get("label_field")
     if label:
-        cols = {c["name"]: c for c in ctx.tables.entry(ctx.reg, ds)["columns"]}
+        cols = {c["name"]: c for c in ctx.tables.columns(ctx.reg, ds)}
         if str(label) not in cols or not cols[str(label)].get("label"):
             raise SpacelensError(f"Dataset {ds!r} has no label column {str(label)[:60]!r}",
                                  "Pass label_field: one of its label columns, or none")

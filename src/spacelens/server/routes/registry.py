@@ -90,9 +90,8 @@ def datasets(ctx: ServerContext = Depends(context)):
 
 @router.get("/datasets/{name}")
 def dataset(name: str, ctx: ServerContext = Depends(context)):
-    e = ctx.tables.entry(ctx.reg, name)
-    out = dataset_summary(ctx, e["record"])
-    out["columns"] = e["columns"]
+    out = dataset_summary(ctx, ctx.tables.entry(ctx.reg, name)["record"])
+    out["columns"] = ctx.tables.columns(ctx.reg, name)
     return plain(out)
 
 

@@ -38,7 +38,7 @@ def versus_params(ctx: ServerContext, spec: dict) -> dict:
         ctx.of_dataset(str(spec["dataset"]), a, b)
     if a == b:
         raise SpacelensError("A space does not retrieve better than itself", "Pick two different spaces")
-    cols = {c["name"]: c for c in ctx.tables.entry(ctx.reg, ds)["columns"]}
+    cols = {c["name"]: c for c in ctx.tables.columns(ctx.reg, ds)}
     usable = [n for n, c in cols.items() if c.get("label") and not c["is_id"]]
     if label not in cols:
         raise SpacelensError(f"Dataset {ds!r} has no column {label[:60]!r}",
