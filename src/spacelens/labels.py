@@ -35,6 +35,31 @@ def looks_like_classes(name) -> bool:
     return any(w in CLASS_NAMES or w.rstrip("s") in CLASS_NAMES for w in words)
 
 
+def whole_numbers(values) -> bool:
+    """Whether a numeric column holds whole numbers only (integers, or floats without fractions,
+    as integer classes read from a CSV with gaps are); missing and infinite values aside."""
+    import pandas as pd
+
+    s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    if pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return True
+    v = s.dropna().to_numpy(np.float64)
+    return bool(np.all(np.mod(v[np.isfinite(v)], 1) == 0))
+
+
+def numbers_are_classes(values, name, *, evaluated: bool = False) -> bool:
+    """Whether a numeric column holds classes (coloured as categories, described value by value)
+    rather than a quantity (a gradient, described by ranges): whole numbers that were evaluated
+    with, whose name says they are classes, or that take at most :data:`MAX_INTEGER_CATEGORIES`
+    values. A count such as "ink" is a quantity; 1,000 class ids in ``label`` are classes."""
+    import pandas as pd
+
+    if not whole_numbers(values):
+        return False
+    s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    return evaluated or looks_like_classes(name) or s.nunique() <= MAX_INTEGER_CATEGORIES
+
+
 def refusal(values, name: str, *, id_field: str | None = None) -> str | None:
     """Why ``values`` (a column called ``name``) cannot be labels, or None when it can."""
     import pandas as pd
@@ -45,8 +70,7 @@ def refusal(values, name: str, *, id_field: str | None = None) -> str | None:
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
         return None
     if pd.api.types.is_float_dtype(s):
-        v = s.dropna().to_numpy(np.float64)
-        if v.size and not np.all(np.mod(v[np.isfinite(v)], 1) == 0):
+        if not whole_numbers(s):
             return (f"{name!r} holds measurements (numbers with fractions), not classes: a neighbour counts as "
                     "correct only with an equal label")
         return None

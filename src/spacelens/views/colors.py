@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spacelens.labels import CLASS_NAMES, MAX_INTEGER_CATEGORIES, looks_like_classes  # noqa: F401  (one rule)
+from spacelens.labels import CLASS_NAMES, MAX_INTEGER_CATEGORIES, looks_like_classes, numbers_are_classes  # noqa: F401  (one rule)
 
 MAX_CATEGORIES = 30
 GRADIENT_CMAP = "viridis"
@@ -72,13 +72,7 @@ def column_kind(s: pd.Series, is_label: bool = False) -> str:
     if pd.api.types.is_bool_dtype(s):
         return "categorical"
     if pd.api.types.is_numeric_dtype(s):
-        vals = s.dropna()
-        integral = pd.api.types.is_integer_dtype(s) or bool(np.all(np.mod(vals.to_numpy(float), 1) == 0))
-        if not integral:
-            return "numeric"
-        if is_label or looks_like_classes(s.name):
-            return "categorical"
-        return "categorical" if vals.nunique() <= MAX_INTEGER_CATEGORIES else "numeric"
+        return "categorical" if numbers_are_classes(s, s.name, evaluated=is_label) else "numeric"
     if looks_like_image(s):
         return "image"
     head = s.iloc[:20_000].dropna()
