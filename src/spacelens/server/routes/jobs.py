@@ -39,11 +39,7 @@ def job_params(ctx: ServerContext, spec: dict) -> tuple[str, dict]:
         ctx.same_dataset(a, b)
         if a == b:
             raise SpacelensError("Compare two different spaces")
-        try:
-            k = int(spec.get("k", 10))
-        except (TypeError, ValueError):
-            raise SpacelensError(f"k must be a whole number, not {str(spec.get('k'))[:20]!r}") from None
-        params = {"a": a, "b": b, "k": ctx.check_k(k)}
+        params = {"a": a, "b": b, "k": _k_param(ctx, spec)}
     elif kind == "change_groups":
         from spacelens.server.routes.changes import change_group_params
 
@@ -66,29 +62,23 @@ def answer_params(ctx: ServerContext, spec: dict) -> dict:
     ds = ctx.same_dataset(a, b)
     if a == b:
         raise SpacelensError("Pick two different spaces to compare")
-    try:
-        k = ctx.check_k(int(spec.get("k", 10)))
-    except (TypeError, ValueError):
-        raise SpacelensError(f"k must be a whole number, not {str(spec.get('k'))[:20]!r}") from None
-    params: dict = {"a": a, "b": b, "k": k}
-    label = spec.get("label_field")
-    if label:
-        cols = {c["name"]: c for c in ctx.tables.columns(ctx.reg, ds)}
-        if str(label) not in cols or not cols[str(label)].get("label"):
-            raise SpacelensError(f"Dataset {ds!r} has no label column {str(label)[:60]!r}",
-                                 "Pass label_field: one of its label columns, or none")
-        params["label_field"] = str(label)
+    from spacelens.server.routes.versus import baseline_param, label_field_param
+
+    params: dict = {"a": a, "b": b, "k": _k_param(ctx, spec)}
+    if spec.get("label_field"):
+        params["label_field"] = label_field_param(ctx, ds, str(spec["label_field"]))
     base = spec.get("baseline")
     if base is not None:
-        if base == "":
-            params["baseline"] = False
-        else:
-            ctx.same_dataset(a, str(base))
-            if str(base) in (a, b):
-                raise SpacelensError(f"The baseline {str(base)!r} is one of the two compared spaces",
-                                     f"Pick as baseline a reseeded run of {a!r}")
-            params["baseline"] = str(base)
+        params["baseline"] = False if base == "" else baseline_param(ctx, ds, a, b, str(base))
     return params
+
+
+def _k_param(ctx: ServerContext, spec: dict) -> int:
+    try:
+        k = int(spec.get("k", 10))
+    except (TypeError, ValueError):
+        raise SpacelensError(f"k must be a whole number, not {str(spec.get('k'))[:20]!r}") from None
+    return ctx.check_k(k)
 
 
 @router.post("/jobs", status_code=202)

@@ -38,32 +38,42 @@ def versus_params(ctx: ServerContext, spec: dict) -> dict:
         ctx.of_dataset(str(spec["dataset"]), a, b)
     if a == b:
         raise SpacelensError("A space does not retrieve better than itself", "Pick two different spaces")
+    params = {"a": a, "b": b, "label_field": label_field_param(ctx, ds, label)}
+    base = spec.get("baseline")
+    if base not in (None, ""):
+        params["baseline"] = baseline_param(ctx, ds, a, b, str(base))
+    return params
+
+
+def label_field_param(ctx: ServerContext, ds: str, label: str) -> str:
+    """``label`` when it is a label column of dataset ``ds`` (the one rule of spacelens.labels);
+    otherwise one line with the reason and the columns that can be labels."""
     cols = {c["name"]: c for c in ctx.tables.columns(ctx.reg, ds)}
     usable = [n for n, c in cols.items() if c.get("label") and not c["is_id"]]
     if label not in cols:
         raise SpacelensError(f"Dataset {ds!r} has no column {label[:60]!r}",
                              f"Pass label_field: one of its label columns ({', '.join(usable[:10]) or 'none'})")
-    if not cols[label].get("label"):   # the one rule of spacelens.labels, with its reason
+    if not cols[label].get("label"):
         raise SpacelensError(f"Column {cols[label]['label_reason']}",
                              f"Pass label_field: one of its label columns ({', '.join(usable[:10]) or 'none'})")
-    params = {"a": a, "b": b, "label_field": label}
-    base = spec.get("baseline")
-    if base not in (None, ""):
-        base = str(base)
-        names = sorted(s.name for s in ctx.reg.spaces_of(dataset=ds))
-        if base not in names and base not in {s.name for s in ctx.reg.spaces_of()}:
-            raise NotFoundError(f"No space named {base[:60]!r} for the baseline",
-                                f"Pick a reseeded run of {a!r} among the spaces of dataset {ds!r}: "
-                                + ", ".join(names[:20]) + (" ..." if len(names) > 20 else ""))
-        other = ctx.reg.space(base).dataset
-        if other != ds:
-            raise SpacelensError(f"Baseline {base[:60]!r} embeds dataset {other!r}, not {ds!r}",
-                                 f"Pick as baseline a reseeded run of {a!r}: a space of dataset {ds!r}")
-        if base in (a, b):
-            raise SpacelensError(f"The baseline {base!r} is one of the two compared spaces",
-                                 f"Pick as baseline a third space: a reseeded run of {a!r}")
-        params["baseline"] = base
-    return params
+    return label
+
+
+def baseline_param(ctx: ServerContext, ds: str, a: str, b: str, base: str) -> str:
+    """``base`` when it can be the seed baseline of ``a`` vs ``b``: a third space of dataset ``ds``."""
+    names = sorted(s.name for s in ctx.reg.spaces_of(dataset=ds))
+    if base not in names and base not in {s.name for s in ctx.reg.spaces_of()}:
+        raise NotFoundError(f"No space named {base[:60]!r} for the baseline",
+                            f"Pick a reseeded run of {a!r} among the spaces of dataset {ds!r}: "
+                            + ", ".join(names[:20]) + (" ..." if len(names) > 20 else ""))
+    other = ctx.reg.space(base).dataset
+    if other != ds:
+        raise SpacelensError(f"Baseline {base[:60]!r} embeds dataset {other!r}, not {ds!r}",
+                             f"Pick as baseline a reseeded run of {a!r}: a space of dataset {ds!r}")
+    if base in (a, b):
+        raise SpacelensError(f"The baseline {base!r} is one of the two compared spaces",
+                             f"Pick as baseline a third space: a reseeded run of {a!r}")
+    return base
 
 
 @router.post("/versus", status_code=202)
