@@ -68,7 +68,7 @@ class Comparison:
         if per_item:
             d["items"] = {"id": self.ids.tolist(), "row": self.rows.tolist(),
                           "jaccard": [round(float(x), 6) for x in self.jaccard]}
-        return _jsonable(d)
+        return jsonable(d)
 
     def to_frame(self):
         """Per-item table: id, row (dataset row), jaccard (at ``k``), and jaccard_k<k> for the other k."""
@@ -426,7 +426,7 @@ def compare_spaces(reg, a: str, b: str, k=10, metric_a: str = "cosine", metric_b
                      "overlap": info["curve"][str(kk)]["overlap"], "cknna": info["curve"][str(kk)].get("cknna")}
             reg.put_artifact(KIND, ra, _params(kk, metric_a, metric_b, include_self, info["engine"],
                                                info["engine_params"]),
-                             {"rows": item_rows, "jaccard": v, "overlap": overlaps[kk]}, info=_jsonable(per_k),
+                             {"rows": item_rows, "jaccard": v, "overlap": overlaps[kk]}, info=jsonable(per_k),
                              other=rb)
     return result
 
@@ -476,9 +476,6 @@ def eng_params_of(eng) -> dict:
 def _params(k, metric_a, metric_b, include_self, engine_name, engine_params: dict) -> dict:
     return {"k": int(k), "metric_a": metric_a, "metric_b": metric_b, "include_self": bool(include_self),
             "engine": engine_name, "engine_params": dict(engine_params)}
-
-
-_jsonable = jsonable   # the one JSON encoder
 
 
 def load_comparison(reg, a: str, b: str, k: int = 10, metric_a: str | None = None, metric_b: str | None = None,
@@ -644,7 +641,7 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
                     info["cka"] = linear_cka(va, vb, normalize_x=metric == "cosine", normalize_y=metric == "cosine")
                 if store:
                     reg.put_artifact(KIND, a, _params(k, metric, metric, include_self, used, used_params),
-                                     {"rows": rows[i], "jaccard": values}, info=_jsonable(info), other=b)
+                                     {"rows": rows[i], "jaccard": values}, info=jsonable(info), other=b)
                 mean = float(values.mean(dtype=np.float64))
             else:
                 res = compare_spaces(reg, a.name, b.name, k, metric, metric, approx=approx,
@@ -660,5 +657,5 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
     out = {"metric": metric, "engine": "+".join(used), "include_self": include_self,
            "pairs": pairs, "seconds": round(time.perf_counter() - t0, 3)}
     if recalls:
-        out["recall"] = _jsonable(recalls)
+        out["recall"] = jsonable(recalls)
     return SimilarityMatrix(dataset, names, k, jac, ck, out)

@@ -44,9 +44,6 @@ SEARCH_BLOCK_ENTRIES = 1 << 24
 MIN_SEARCH_BLOCK = 256  # ...but at least this many queries per call (each call prepares the base)
 
 
-_nan_to_none = jsonable   # NaN as None (the one JSON encoder)
-
-
 def _column(reg: Registry, space: Space, field: str, what: str) -> np.ndarray:
     """The dataset column ``field`` for each row of ``space`` (only that column is read)."""
     table = reg.load_table(space.dataset, columns=[field])
@@ -368,7 +365,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     # -- result ---------------------------------------------------------------------------
     order = ["mean_average_precision_at_r", "r_precision", "precision_at_1", "mean_average_precision",
              "mean_reciprocal_rank"]
-    metrics = {m: _nan_to_none(ret.metrics[m]) for m in order}
+    metrics = {m: jsonable(ret.metrics[m]) for m in order}
     if sample_info is not None:
         from spacelens.evaluate.sampled import summarize_sample
 
@@ -401,7 +398,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     for c in present:
         row = {"label": classes[c].item() if hasattr(classes[c], "item") else classes[c],
                "n_queries": int(size[c]), "n_scored": int(ret.class_queries[c])}
-        row.update({m: _nan_to_none(float(ret.per_class[m][c])) for m in order})
+        row.update({m: jsonable(float(ret.per_class[m][c])) for m in order})
         per_class.append(row)
     if store:
         params = evaluation_params(label_field, metric=metric, k=info["k_rule"], split=info["split"],

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from spacelens.errors import NotFoundError, SpacelensError
+from spacelens.jsonable import jsonable
 from spacelens.neighbors.cache import cached_graph
 from spacelens.neighbors.engines import INDEX_MODELS, get_engine, is_exact
 from spacelens.neighbors.exact import ExactEngine, check_k, prepare_search
@@ -132,12 +133,6 @@ def item_position(reg, rec, item_id) -> int:
     raise SpacelensError(problem, fix)
 
 
-def _json_value(v):
-    from spacelens.jsonable import jsonable
-
-    return jsonable(v)
-
-
 def _neighbours(reg, rec, pos: int, k: int, metric: str, use_index: bool):
     """``(rows, distances, source)`` of the k nearest rows of row ``pos`` of ``rec``."""
     g = cached_graph(reg, rec, k, metric, engine="exact") or cached_graph(reg, rec, k, metric, engine=None)
@@ -188,9 +183,9 @@ def query(reg, space, item_id, k: int = 10, vs: str | None = None, metric: str =
         meta = table.iloc[ds_rows][meta_cols].to_dict("records")
         out["k"] = k_rec
         if not out["item"]:
-            out["item"] = {c: _json_value(v) for c, v in table.iloc[int(rows[pos])][meta_cols].items()}
+            out["item"] = {c: jsonable(v) for c, v in table.iloc[int(rows[pos])][meta_cols].items()}
         out["spaces"][rec.name] = [
-            {"id": str(ids[i]), "row": int(r), "distance": float(d), **{c: _json_value(v) for c, v in m.items()}}
+            {"id": str(ids[i]), "row": int(r), "distance": float(d), **{c: jsonable(v) for c, v in m.items()}}
             for i, r, d, m in zip(idx, ds_rows, dist, meta)]
         out["sources"][rec.name] = source
     if vs is not None:

@@ -37,9 +37,6 @@ CHANGE_GROUPS = 8       # groups of items that changed together, at most
 MIXING_NOTEWORTHY = 0.02  # a class pair's share change worth a summary sentence
 
 
-_num = jsonable   # NaN as None (the one JSON encoder)
-
-
 def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: str | None = None, k="5,10,20",
           metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0, home=None) -> dict:
     """The report's content for spaces ``a`` and ``b`` (see the module docstring)."""
@@ -77,7 +74,7 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
                         "difference": d.get("baseline_difference", {})}
     changed = api.changed_items(res, k=res.k, columns=[label_field] if label_field else None, home=reg)
     top = changed.head(CHANGED_ITEMS)
-    where: dict = {"changed_most": [{key: _num(v.item() if hasattr(v, "item") else v) for key, v in row.items()}
+    where: dict = {"changed_most": [{key: jsonable(v) for key, v in row.items()}
                                     for row in top.to_dict(orient="records")],
                    "details": [api.neighbour_changes(res, id=str(i), k=res.k, home=reg)
                                for i in top["id"].head(CHANGED_DETAIL)]}
@@ -103,7 +100,7 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
 def _map(reg, space: str) -> dict:
     """A space's PCA map (stored and reused): what the page says beside its picture."""
     p = api.project(space, method="pca", home=reg)
-    return {"space": space, "method": "pca", "faithfulness": _num(dict(p.faithfulness)), "n_items": len(p.rows)}
+    return {"space": space, "method": "pca", "faithfulness": jsonable(dict(p.faithfulness)), "n_items": len(p.rows)}
 
 
 def training(reg, a: str, b: str, *, label_field: str | None = None, metric: str = "cosine") -> dict:
@@ -131,7 +128,7 @@ def training(reg, a: str, b: str, *, label_field: str | None = None, metric: str
         ev = evolution(rec.experiment, split=rec.split, run=rec.run, label_field=label_field, metric=metric,
                        home=reg).to_dict()
         ev["alias"], ev["space"], ev["step"] = alias, name, rec.step
-        out["curves"].append(_num(ev))
+        out["curves"].append(jsonable(ev))
     return out
 
 
