@@ -156,6 +156,16 @@ def wait_ready(page, generation: int | None = None):
                            timeout=120_000, polling=100)
 
 
+def wait_settled(page):
+    """Until the page has stopped working on its own after opening: the answer strip answered and
+    the background jobs it started (UMAP for a small PCA-only pair) ended and were drawn. Tests
+    that read panels a background job redraws (the Registry tab, the map) wait for this first."""
+    wait_ready(page)
+    page.wait_for_function("['done', 'error', undefined].includes(document.querySelector('#answer')?.dataset.state)"
+                           " && window.__sl.jobsRunning() === 0", timeout=300_000, polling=200)
+    wait_ready(page)
+
+
 def js(page, expr: str):
     return page.evaluate(expr)
 

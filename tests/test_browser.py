@@ -30,6 +30,7 @@ from _web import (
     serving,
     shot,
     wait_ready,
+    wait_settled,
 )
 
 # test_browser_versus.py imports ARTIFACTS, browser (the fixture, from conftest.py), serving and wait_ready from here
@@ -498,8 +499,7 @@ def test_first_load_opens_on_the_pair_compared_last(sized, tmp_path, browser):  
         page.goto(url)  # nothing in the address: what `spacelens ui` opens on
         wait_ready(page, 1)
         # a small pair with PCA only: UMAP is computed in the background and shown if more faithful
-        page.wait_for_function("window.__sl.jobsRunning() === 0", timeout=180_000, polling=200)
-        wait_ready(page)
+        wait_settled(page)
         assert page.locator("#map-a .map-title").inner_text() == "A: triplet.epoch_2"
         assert page.locator("#map-b .map-title").inner_text() == "B: arcface.epoch_2"
         for side in ("a", "b"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _web import js, open_page, require_page, serving, shot, wait_ready
+from _web import js, open_page, require_page, serving, shot, wait_ready, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_page()
@@ -73,6 +73,7 @@ def server(world):
 def _registry_tab(page, url):
     page.goto(url)
     wait_ready(page, 1)
+    wait_settled(page)   # background jobs end by reloading the registry, which redraws the tab
     page.click("button.tab[data-tab='registry']")
     page.wait_for_function("document.querySelector('#registry').dataset.view === '1'", timeout=60_000)
 
@@ -140,7 +141,7 @@ def test_training_curves_are_the_stored_evolution(browser, server, world):
 def test_space_pickers_group_by_experiment_in_step_order(browser, server, world):
     with open_page(browser, 1440, 900) as page:
         page.goto(server)
-        wait_ready(page, 1)
+        wait_settled(page)   # the UMAP maps computed in the background are drawn (the page redraws once)
         groups = page.locator("#space-a optgroup").evaluate_all("gs => gs.map(g => g.label)")
         assert groups == ["pixels", "tri", "tri-seed1", "arc"]   # experiments in registry order
         opts = page.locator("#space-a optgroup[label='tri'] option").evaluate_all(
@@ -153,8 +154,9 @@ def test_space_pickers_group_by_experiment_in_step_order(browser, server, world)
         assert page.locator("#space-a").evaluate("s => s.selectedOptions[0].textContent") == "tri.epoch_12.val"
         assert page.locator("#space-a").get_attribute("title").startswith("tri.epoch_12.val")
         # choosing another: it shows its full name, the one chosen before its short one again
+        gen = js(page, "Number(document.body.dataset.ready)")
         page.select_option("#space-a", "tri-seed1.epoch_2.val")
-        wait_ready(page, 2)
+        wait_ready(page, gen + 1)
         assert page.locator("#space-a").evaluate("s => s.selectedOptions[0].textContent") == "tri-seed1.epoch_2.val"
         assert page.locator("#space-a option[value='tri.epoch_12.val']").text_content() == "epoch 12 · val"
         assert page.locator("#space-a").evaluate("s => s.getBoundingClientRect().width") >= \

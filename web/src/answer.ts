@@ -17,7 +17,7 @@ export interface Answer {
 }
 
 /** Called when an answer arrives (main.ts redraws when the answer stored a comparison the page lacked). */
-export const answerHooks: { done: (ans: Answer) => void } = { done: () => {} };
+export const answerHooks: { done: (ans: Answer) => void | Promise<void> } = { done: () => {} };
 
 let shownKey = '';
 let pending = '';
@@ -44,7 +44,8 @@ export async function renderAnswer(): Promise<void> {
     shown = job.result;
     shownKey = k;
     draw(box, shown);
-    answerHooks.done(shown);
+    await answerHooks.done(shown);
+    box.dataset.state = 'done';   // what the answer stored is on the page too
   } catch (e) {
     if (pending !== k) return;
     box.dataset.state = 'error';
@@ -55,7 +56,7 @@ export async function renderAnswer(): Promise<void> {
 }
 
 function draw(box: HTMLElement, ans: Answer): void {
-  box.dataset.state = 'done';
+  box.dataset.state = 'drawn';
   box.innerHTML = '';
   for (const s of ans.sentences) {
     const p = document.createElement('p');

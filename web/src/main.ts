@@ -11,12 +11,12 @@ import './style.css';
 import { traffic } from './api';
 import { answerHooks } from './answer';
 import { loadCatalogue } from './catalogue';
-import { offerFaithfulMap } from './mapchoice';
+import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh, reloadComparison } from './draw';
 import { histogramHooks, otherKs, selectBin, setBaseline } from './histogram';
 import { jobHooks, jobsRunning, runJob } from './jobs';
-import { chooseDataset, compared, latestComparison, loadRegistry, options, preferredMethod } from './pickers';
+import { chooseDataset, compared, latestComparison, loadRegistry, options } from './pickers';
 import { renderRegistry } from './registry';
 import { clearAll, clearQuery, onSearchInput, onSearchKey, placeResults, runQuery } from './query';
 import { clearSelection, exportSelection, setSelection } from './selection';
@@ -60,10 +60,7 @@ answerHooks.done = async (ans) => {
 
 jobHooks.done = async () => {
   await reloadRegistry();
-  if (!state.methodChosen) {   // a map computed in the background may be the more faithful one now
-    state.method = preferredMethod();
-    els.method.value = state.method;
-  }
+  followFaithfulMap();   // a map computed in the background may be the more faithful one now
   await refresh();
   stateK();
 };
@@ -104,8 +101,7 @@ async function openComparison(a: string, b: string, k: number | null): Promise<v
   state.colorChosen = true;
   els.color.value = 'coincidence';
   showTab('analyzer');
-  state.method = preferredMethod();
-  els.method.value = state.method;
+  followFaithfulMap(true);
   await refresh();
   stateK();
 }
@@ -139,17 +135,15 @@ async function start(): Promise<void> {
     return;
   }
   await chooseDataset(els.dataset.value, q.get('k') !== null);
-  state.method = q.get('method') ?? preferredMethod();
   state.methodChosen = q.get('method') !== null;
-  els.method.value = state.method;
+  if (state.methodChosen) { state.method = q.get('method')!; els.method.value = state.method; } else followFaithfulMap();
 
   els.dataset.onchange = async () => {
     state.colorChosen = false;
     state.a = '';
     state.b = '';
     await chooseDataset(els.dataset.value, kSettled());
-    state.method = preferredMethod();
-    els.method.value = state.method;
+    followFaithfulMap(true);
     await showPair();
   };
   // One k for the pair: once a comparison is on screen or the user set k, a new pair keeps that k
@@ -210,7 +204,7 @@ async function showPair(): Promise<void> {
     const c = compared(state.a, state.b);
     if (c?.k) { state.k = c.k; els.k.value = String(c.k); }
   }
-  if (!state.methodChosen) { state.method = preferredMethod(); els.method.value = state.method; }
+  followFaithfulMap();
   await refresh();
   stateK();
   offerFaithfulMap();

@@ -3,7 +3,7 @@
 // the background and shown when both are ready, unless the user picked a map. A PCA map often keeps
 // a third of each item's neighbours: clusters that are clean in the space look mixed on it.
 import { runJob } from './jobs';
-import { state, status } from './state';
+import { els, state, status } from './state';
 
 export const CHEAP_UMAP_ITEMS = 20_000;   // digits' 1,797 items: ~3 s; 20,000: well under a minute
 const METHODS = ['umap', 'pca-umap', 'pca'];
@@ -31,6 +31,14 @@ export function mostFaithfulMethod(): string {
   }
   for (const m of METHODS) if (ma.has(m) || mb.has(m)) return m;
   return 'pca';
+}
+
+/** Show the most faithful map, unless the user (or the address) chose one; ``force``: choose anew
+ * (another dataset, a comparison opened from the registry). */
+export function followFaithfulMap(force = false): void {
+  if (!force && state.methodChosen) return;
+  state.method = mostFaithfulMethod();
+  els.method.value = state.method;
 }
 
 /** Start UMAP for the shown spaces that lack it when that is cheap (once per pair); the jobs'

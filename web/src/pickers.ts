@@ -6,7 +6,6 @@ import { enc, getJSON, type Comparison, type Dataset, type Registry, type Space 
 import { els, state } from './state';
 import { forgetItems } from './tooltip';
 import { esc } from './util';
-import { mostFaithfulMethod } from './mapchoice';
 
 export async function loadRegistry(): Promise<Registry> {
   state.registry = await getJSON<Registry>('registry');
@@ -131,10 +130,6 @@ export function fillColors(): void {
   options(els.color, items, state.color);
 }
 
-/** The map to open on: the most faithful one the pair has (web/src/mapchoice.ts). */
-export function preferredMethod(): string {
-  return mostFaithfulMethod();
-}
 
 export function writeUrl(): void {
   const q = new URLSearchParams();
