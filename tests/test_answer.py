@@ -196,25 +196,31 @@ def test_answer_rejects_spaces_of_two_datasets(home, tmp_path):
         spacelens.answer(A, "o", home=home)
 
 
-def test_a_large_pair_gets_no_unasked_paired_evaluation(monkeypatch, tmp_path):
-    """Above AUTO_RETRIEVAL_MAX_ITEMS, labels found in a stored evaluation do not start a full
-    evaluate --vs behind the user's back: the answer says how to get it instead."""
+def test_a_large_pair_is_answered_from_samples_within_the_budget(monkeypatch, tmp_path):
+    """Above the budget rule's size, labels found in a stored evaluation give a *sampled* paired
+    evaluation (the same random queries in A and B), and the answer says so in its first line."""
     import numpy as np
     import pandas as pd
 
     import spacelens
-    from spacelens import api
+    from spacelens import budget
 
     h = tmp_path / "home"
     rng = np.random.default_rng(0)
-    t = pd.DataFrame({"id": [f"i{i}" for i in range(120)], "label": rng.integers(0, 3, 120)})
-    spacelens.add(rng.normal(size=(120, 4)).astype(np.float32), t, dataset_name="d", experiment_name="e",
+    t = pd.DataFrame({"id": [f"i{i}" for i in range(400)], "label": rng.integers(0, 3, 400)})
+    spacelens.add(rng.normal(size=(400, 4)).astype(np.float32), t, dataset_name="d", experiment_name="e",
                   space_name="A", home=h)
-    spacelens.add(rng.normal(size=(120, 4)).astype(np.float32), dataset_name="d", experiment_name="f",
+    spacelens.add(rng.normal(size=(400, 4)).astype(np.float32), dataset_name="d", experiment_name="f",
                   space_name="B", home=h)
     spacelens.evaluate("A", label_field="label", clustering=False, home=h)
-    monkeypatch.setattr(api, "AUTO_RETRIEVAL_MAX_ITEMS", 100)
-    monkeypatch.setattr(api, "evaluate_versus", lambda *a, **k: pytest.fail("evaluate_versus ran unasked"))
-    ans = spacelens.answer("A", "B", home=h)
-    assert [s["key"] for s in ans["sentences"]] == ["agreement", "where"]
-    assert "spacelens evaluate A --vs B --label-field label" in ans["retrieval_skipped"]
+    monkeypatch.setattr(budget, "FULL_ALWAYS_MAX_ITEMS", 100)
+    monkeypatch.setattr(budget, "DEFAULT_SAMPLE", 150)
+    ans = spacelens.answer("A", "B", budget=1e-9, home=h)
+    assert [s["key"] for s in ans["sentences"]] == ["retrieval", "agreement", "where"]
+    assert ans["sampled"].startswith("Sampled answer (150 random items of 400 for the comparison; 150 random "
+                                     "queries of 400 for the paired evaluation)")
+    assert "150 sampled queries of 400" in ans["sentences"][0]["text"]
+    assert ans["sentences"][0]["figures"]["sample"] == {"n": 150, "population": 400}
+    # full=True: no sample anywhere, and no sampled line
+    full = spacelens.answer("A", "B", budget=1e-9, full=True, home=h)
+    assert "sampled" not in full and full["sentences"][0]["figures"]["sample"] is None

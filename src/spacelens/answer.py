@@ -106,7 +106,9 @@ def _retrieval(v: dict) -> dict:
     clear = excludes_zero(ci)
     winner = None if not clear else ("B" if d > 0 else "A")
     A, B, C = _MARK["A"], _MARK["B"], _MARK["C"]
-    rests = f"95% CI {fmt_ci(ci, n, sign=True)}, {format_p(m.get('p_value'))}, {m['n']:,} queries"
+    sampled = v.get("sample")
+    queries = (f"{m['n']:,} sampled queries of {sampled['population']:,}" if sampled else f"{m['n']:,} queries")
+    rests = f"95% CI {fmt_ci(ci, n, sign=True)}, {format_p(m.get('p_value'))}, {queries}"
     if clear:
         win, lose = (B, A) if winner == "B" else (A, B)
         hi, lo = (m["mean_b"], m["mean_a"]) if winner == "B" else (m["mean_a"], m["mean_b"])
@@ -117,7 +119,8 @@ def _retrieval(v: dict) -> dict:
                 f"{B} − {A} = {fmt(d, n, sign=True)} ({rests}; the interval includes 0)")
     figures = {"metric": PRIMARY_METRIC, "mean_a": m["mean_a"], "mean_b": m["mean_b"], "difference": d,
                "ci95": ci, "p_value": m.get("p_value"), "n_queries": m["n"], "winner": winner,
-               "interval": m.get("interval"), "test": m.get("test")}
+               "interval": m.get("interval"), "test": m.get("test"),
+               "sample": {"n": sampled["n"], "population": sampled["population"]} if sampled else None}
     base = v.get("baseline")
     if base:
         bm = base["metrics"][PRIMARY_METRIC]

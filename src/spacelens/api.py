@@ -152,7 +152,8 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
              split_field: str = "split", query_split=None, reference_split=None, per_class: bool = False,
              avg_of_avgs: bool = False, clustering: bool = True, clusters=None, cluster_field: str | None = None,
              n_init: int = 3, seed: int = 0, engine: str = "auto", engine_params: dict | None = None,
-             recall: float | None = None, sample: int | None = None, home: Home = None) -> "EvaluationResult":
+             recall: float | None = None, sample: int | None = None, full: bool = False,
+             budget: float | None = None, home: Home = None) -> "EvaluationResult":
     """Retrieval and clustering metrics of a labeled space, as pytorch-metric-learning's AccuracyCalculator.
 
     ``space``: a registered space's name (with ``label_field``, a column of its dataset), or an
@@ -166,6 +167,11 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
     "exact", "ivf", "hnsw" or "dask". ``sample``: score that many random queries only, searched
     exactly among all references: each kNN metric is then an estimate with its 95% CI in
     ``info["sample"]["ci95"]`` (fast on any size). Definitions: :mod:`spacelens.evaluate`.
+
+    Within a budget by default (:mod:`spacelens.budget`): above 100,000 items, when the full
+    evaluation would take longer than ``budget`` seconds (60; ``$SPACELENS_BUDGET``) and no full
+    evaluation with these settings is stored, the answer comes from a sample of 2,000 queries
+    (``info["budget"]`` says so and what the full one would cost); ``full=True`` runs it in full.
     """
     from spacelens.display import EvaluationResult
     from spacelens.evaluate import evaluate_space, sort_per_class
@@ -180,11 +186,33 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
     elif label_field is None:
         raise SpacelensError(f"Evaluating space {space!r} needs its labels",
                              "Pass label_field=COLUMN (a column of its dataset)")
-    res = evaluate_space(open_registry(home), space, label_field=label_field, metric=metric, k=k,
-                         split_field=split_field, query_split=query_split, reference_split=reference_split,
-                         avg_of_avgs=avg_of_avgs, clustering=clustering, clusters=clusters,
-                         cluster_field=cluster_field, n_init=n_init, seed=seed, engine=engine,
-                         engine_params=engine_params, recall=recall, sample=sample)
+    reg = open_registry(home)
+    if sample is not None and full:
+        raise SpacelensError("sample= and full=True ask for opposite things", "Pass one of them (--sample N or --full)")
+    plan, res = None, None
+    if sample is None and clusters is None and cluster_field is None and not avg_of_avgs:
+        from spacelens.budget import plan_evaluate
+
+        plan = plan_evaluate(reg, space, label_field=label_field, metric=metric, k=k, split_field=split_field,
+                             query_split=query_split, reference_split=reference_split, clustering=clustering,
+                             n_init=n_init, full=full, budget=budget)
+        if plan.sampled:     # a stored full evaluation with these settings answers instead of a sample
+            from spacelens.evaluate.core import stored_full_evaluation
+
+            res = stored_full_evaluation(reg, space, label_field=label_field, metric=metric, k=k,
+                                         split_field=split_field, query_split=query_split,
+                                         reference_split=reference_split, clustering=clustering,
+                                         n_init=n_init, seed=seed)
+            sample = plan.sample if res is None else None
+            plan = plan if res is None else None
+    if res is None:
+        res = evaluate_space(reg, space, label_field=label_field, metric=metric, k=k,
+                             split_field=split_field, query_split=query_split, reference_split=reference_split,
+                             avg_of_avgs=avg_of_avgs, clustering=clustering, clusters=clusters,
+                             cluster_field=cluster_field, n_init=n_init, seed=seed, engine=engine,
+                             engine_params=engine_params, recall=recall, sample=sample)
+    if plan is not None:
+        res["info"]["budget"] = plan.to_dict()
     rows = res.pop("per_class")
     if per_class:
         res["per_class"] = sort_per_class(rows)
@@ -194,6 +222,7 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
 def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = None, metric: str = "cosine",
                     k: int | str | None = None, split_field: str = "split", query_split=None, reference_split=None,
                     engine: str = "auto", engine_params: dict | None = None, seed: int = 0,
+                    sample: int | None = None, full: bool = False, budget: float | None = None,
                     home: Home = None) -> dict:
     """Which of ``a`` and ``b`` retrieves better, with what confidence (``evaluate A --vs B``).
 
@@ -202,12 +231,34 @@ def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = 
     p-value, per-class wins, and ``"verdict"``: one sentence. ``baseline``: a reseeded run of
     ``a``, to read the difference against what seeds alone change. See
     :mod:`spacelens.evaluate.versus`.
+
+    Within a budget by default (:mod:`spacelens.budget`): above 100,000 items, when scoring
+    every query in every space would take longer than ``budget`` seconds, the same 2,000 random
+    queries are scored in each space (``sample``: that many; ``result["budget"]`` says why and
+    what the full one would cost); ``full=True`` scores them all.
     """
     from spacelens.evaluate.versus import evaluate_versus as _versus
 
-    return _versus(open_registry(home), a, b, label_field=label_field, baseline=baseline, metric=metric, k=k,
-                   split_field=split_field, query_split=query_split, reference_split=reference_split,
-                   engine=engine, engine_params=engine_params, seed=seed)
+    reg = open_registry(home)
+    if sample is not None and full:
+        raise SpacelensError("sample= and full=True ask for opposite things", "Pass one of them (--sample N or --full)")
+    plan = None
+    if sample is None:
+        from spacelens.budget import plan_evaluate
+
+        plan = plan_evaluate(reg, a, label_field=label_field, metric=metric, k=k, split_field=split_field,
+                             query_split=query_split, reference_split=reference_split, clustering=False,
+                             full=full, budget=budget, verb="paired evaluation",
+                             spaces=tuple(x for x in (a, b, baseline) if x is not None))
+        sample = plan.sample if plan.sampled else None
+    out = _versus(reg, a, b, label_field=label_field, baseline=baseline, metric=metric, k=k,
+                  split_field=split_field, query_split=query_split, reference_split=reference_split,
+                  engine=engine, engine_params=engine_params, seed=seed, sample=sample)
+    if plan is not None:
+        from spacelens.jsonable import jsonable
+
+        out["budget"] = jsonable(plan.to_dict())
+    return out
 
 
 def leaderboard(dataset: str, *, by: str = "mean_average_precision_at_r", label_field: str | None = None,
@@ -309,7 +360,7 @@ def compare(a, b, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", a
             sample: int | None = None, include_self: bool = False, baseline: str | None = None,
             engine: str | None = None, engine_params: dict | None = None, seed: int = 0, cka: bool = True,
             by: str | None = None, primary_k: int | None = None, recall: float = 0.95, names=("A", "B"),
-            metadata=None, home: Home = None):
+            metadata=None, full: bool = False, budget: float | None = None, home: Home = None):
     """Per-item kNN agreement of spaces ``a`` and ``b`` (a :class:`~spacelens.compare.Comparison`).
 
     ``a``, ``b``: registered spaces' names, or two arrays (n_items, dim) whose row i is the
@@ -329,6 +380,11 @@ def compare(a, b, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", a
     ``by``: a dataset column; ``info["by"]`` holds the mean Jaccard (with its 95% interval)
     per value, most and least agreeing first. The neighbour lists stay on the result for
     :func:`neighbour_changes`, :func:`changed_items` and :func:`composition`.
+
+    Within a budget by default (:mod:`spacelens.budget`): above 100,000 items, when building the
+    graphs not stored yet would take longer than ``budget`` seconds (60; ``$SPACELENS_BUDGET``),
+    the comparison is sampled (2,000 items, 95% intervals; ``info["budget"]`` says so and what the
+    full one would cost); ``full=True`` builds the graphs, which later calls then reuse.
     """
     from spacelens.compare import compare_with_baseline
 
@@ -340,10 +396,23 @@ def compare(a, b, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", a
         home, (a, b) = scratch.reg, scratch.names[:2]
         baseline = scratch.names[2] if baseline is not None else None
     reg = open_registry(home)
+    plan = None
+    if sample is not None and full:
+        raise SpacelensError("sample= and full=True ask for opposite things", "Pass one of them (--sample N or --full)")
+    if sample is None and not approx and engine in (None, "auto"):
+        from spacelens.budget import plan_compare
+        from spacelens.compare.core import parse_ks, primary_k as _primary
+
+        ks = parse_ks(k)
+        plan = plan_compare(reg, a, b, max(ks + [_primary(k, ks, primary_k)]), metric_a, metric_b, full=full,
+                            budget=budget, baseline=baseline)
+        sample = plan.sample if plan.sampled else None
     res = compare_with_baseline(reg, a, b, baseline=baseline, k=k, metric_a=metric_a,
                                 metric_b=metric_b, approx=approx, sample=sample, include_self=include_self,
                                 engine=engine, engine_params=engine_params, seed=seed, cka=cka,
                                 primary=primary_k, recall=recall)
+    if plan is not None:
+        res.info["budget"] = plan.to_dict()
     if by is not None:
         from spacelens.compare.insight import agreement_by_group, group_column
 
@@ -525,12 +594,12 @@ def project(space, *, method: str = "umap", seed: int = 0, n_neighbors: int = 15
 
 
 # -- the answer (spacelens.answer) --------------------------------------------------------------
-AUTO_RETRIEVAL_MAX_ITEMS = 200_000   # above, answer() runs evaluate_versus only when labels are asked for
 
 
 def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bool | None = None, k: int = 10,
            metric: str = "cosine", seed: int = 0, comparison=None, versus: dict | None = None,
-           baseline_source: str | None = None, home: Home = None) -> dict:
+           baseline_source: str | None = None, full: bool = False, budget: float | None = None,
+           home: Home = None) -> dict:
     """The answer first: up to three short sentences on spaces ``a`` (A) and ``b`` (B), each
     with the figures it rests on (JSON-ready dict; see :func:`spacelens.answer.build_answer`):
 
@@ -547,6 +616,10 @@ def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bo
     "proposed"), False uses none. ``comparison`` / ``versus``: results of :func:`compare` and
     :func:`evaluate_versus` already computed for this pair (and baseline), reused as they are;
     ``baseline_source`` then says how their baseline was chosen ("given" or "proposed").
+
+    Within a budget like every verb (``full``, ``budget``: :mod:`spacelens.budget`): a figure
+    that comes from a sample says so, and ``sampled`` holds the first line to show above the
+    sentences (what it rests on, what the full result would cost, how to get it).
     """
     from spacelens.answer import build_answer, choose_label_field, propose_baseline
 
@@ -569,19 +642,15 @@ def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bo
         label_field = choose_label_field(reg, a, b)
         label_source = "stored evaluation" if label_field else None
     if comparison is None:
-        comparison = compare(a, b, k=k, metric_a=metric, metric_b=metric, baseline=baseline, seed=seed, home=reg)
-    skipped = None
-    n = max(reg.space(a).n_rows, reg.space(b).n_rows)
-    if versus is None and label_field is not None and label_source != "given" and (
-            n > AUTO_RETRIEVAL_MAX_ITEMS or (comparison.info or {}).get("sample")):
-        # labels found, not asked for: a full paired evaluation of this size is not run unasked
-        skipped = (f"which retrieves better was not computed unasked at {n:,} items: run "
-                   f"'spacelens evaluate {a} --vs {b} --label-field {label_field}'")
-        label_field = None
+        comparison = compare(a, b, k=k, metric_a=metric, metric_b=metric, baseline=baseline, seed=seed,
+                             full=full, budget=budget, home=reg)
     if versus is None and label_field is not None:
         versus = evaluate_versus(a, b, label_field=label_field, baseline=baseline, metric=metric, seed=seed,
-                                 home=reg)
+                                 full=full, budget=budget, home=reg)
     out = build_answer(reg, comparison, versus, baseline_source=source, label_source=label_source)
-    if skipped:
-        out["retrieval_skipped"] = skipped
+    plans = [p for p in ((comparison.info or {}).get("budget"), (versus or {}).get("budget")) if p and p["sampled"]]
+    if plans:
+        from spacelens.budget import sampled_line
+
+        out["sampled"] = sampled_line(plans)
     return out

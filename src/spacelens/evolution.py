@@ -140,8 +140,10 @@ def _stored_jaccard(reg: Registry, a: str, b: str, k: int, metric: str) -> float
     return float(c.mean)
 
 
-def jaccard_between(reg: Registry, a: str, b: str, k: int, metric: str = "cosine") -> float:
-    """Mean kNN Jaccard of ``a`` and ``b`` (exact, self excluded), stored or computed via api.compare."""
+def jaccard_between(reg: Registry, a: str, b: str, k: int, metric: str = "cosine", *, full: bool = False,
+                    budget: float | None = None, sampled: list | None = None) -> float:
+    """Mean kNN Jaccard of ``a`` and ``b`` (exact, self excluded), stored or computed via api.compare
+    (within the budget: :mod:`spacelens.budget`; a sampled figure's plan is appended to ``sampled``)."""
     if a == b:
         return 1.0
     stored = _stored_jaccard(reg, a, b, k, metric)
@@ -149,7 +151,11 @@ def jaccard_between(reg: Registry, a: str, b: str, k: int, metric: str = "cosine
         return stored
     from spacelens import api
 
-    return float(api.compare(a, b, k=k, metric_a=metric, metric_b=metric, cka=False, home=reg).mean)
+    res = api.compare(a, b, k=k, metric_a=metric, metric_b=metric, cka=False, full=full, budget=budget, home=reg)
+    plan = res.info.get("budget") or {}
+    if plan.get("sampled") and sampled is not None:
+        sampled.append(plan)
+    return float(res.mean)
 
 
 def _stored_evaluation(reg: Registry, space: str, label_field: str, metric: str) -> dict | None:
@@ -160,18 +166,23 @@ def _stored_evaluation(reg: Registry, space: str, label_field: str, metric: str)
     return None if art is None else art.info
 
 
-def metrics_of(reg: Registry, space: str, label_field: str, metric: str = "cosine") -> dict:
-    """Evaluation metrics of ``space`` (a stored default evaluation, or api.evaluate)."""
+def metrics_of(reg: Registry, space: str, label_field: str, metric: str = "cosine", *, full: bool = False,
+               budget: float | None = None, sampled: list | None = None) -> dict:
+    """Evaluation metrics of ``space`` (a stored default evaluation, or api.evaluate within the budget)."""
     from spacelens import api
 
     info = _stored_evaluation(reg, space, label_field, metric)
     if info is None:
-        info = api.evaluate(space, label_field=label_field, metric=metric, home=reg)
+        info = api.evaluate(space, label_field=label_field, metric=metric, full=full, budget=budget, home=reg)
+        plan = info["info"].get("budget") or {}
+        if plan.get("sampled") and sampled is not None:
+            sampled.append(plan)
     return {m: (None if info.get(m) is None else float(info[m])) for m in SHORT if m in info}
 
 
 def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val", k: int = 10,
-              label_field: str | None = None, metric: str = "cosine", run: str | None = None) -> Evolution:
+              label_field: str | None = None, metric: str = "cosine", run: str | None = None, full: bool = False,
+              budget: float | None = None) -> Evolution:
     """Per epoch: Jaccard to the previous and to the last epoch, and metrics (see module doc)."""
     if isinstance(k, bool) or int(k) < 1:
         raise SpacelensError(f"k={k!r} must be a positive whole number", "Pass e.g. -k 10")
@@ -188,16 +199,23 @@ def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val"
 
     last = spaces[-1].name
     rows: list[EpochRow] = []
+    sampled: list[dict] = []
     with progress(f"Evolution of {experiment}", total=len(spaces)) as bar:
         for i, s in enumerate(spaces):
-            prev = jaccard_between(reg, spaces[i - 1].name, s.name, k, metric) if i else None
-            to_last = jaccard_between(reg, s.name, last, k, metric)
-            mets = metrics_of(reg, s.name, label_field, metric) if label_field else {}
+            within = dict(full=full, budget=budget, sampled=sampled)
+            prev = jaccard_between(reg, spaces[i - 1].name, s.name, k, metric, **within) if i else None
+            to_last = jaccard_between(reg, s.name, last, k, metric, **within)
+            mets = metrics_of(reg, s.name, label_field, metric, **within) if label_field else {}
             rows.append(EpochRow(int(s.step), s.name, s.n_rows, prev, to_last, mets))
             bar.advance(1)
     info = {"n_epochs": len(rows), "dataset": spaces[0].dataset, "first_step": rows[0].step, "last_step": rows[-1].step,
             "window": _window(len(rows)), "min_gain": MIN_GAIN, "settled_jaccard": SETTLED_JACCARD,
             "run": run, "other_runs": [r for r in all_runs if r != run]}
+    if sampled:
+        from spacelens.budget import sampled_line
+
+        info["sampled"] = {"figures": len(sampled), "line": sampled_line(sampled[:1]).replace(
+            "Sampled answer", f"{len(sampled)} figures sampled, e.g.")}
     best = _best(rows)
     if best is not None:
         info["best"] = best
@@ -313,15 +331,19 @@ def plot_evolution(ev: Evolution, path) -> Path:
 
 
 def evolution(experiment: str, *, split: str | None = "val", k: int = 10, label_field: str | None = None,
-              metric: str = "cosine", run: str | None = None, plot=None, home=None):
+              metric: str = "cosine", run: str | None = None, plot=None, full: bool = False,
+              budget: float | None = None, home=None):
     """Per epoch of ``experiment`` (spaces of ``split`` logged with a step): mean kNN Jaccard to the
     previous and to the last epoch, and with ``label_field`` the evaluation metrics; answers "is it
     worth training longer?" in ``.verdict``. ``run``: which training run (default: the latest; the
     others are listed in ``.info["other_runs"]``). ``plot``: also write the curves to that PNG.
     Returns a :class:`~spacelens.evolution.Evolution` (``.epochs``, ``.to_dict()``, ``.to_frame()``).
+    ``full`` / ``budget``: as every verb (:mod:`spacelens.budget`); epochs of more than 100,000 items
+    whose full figures would take longer than the budget get sampled figures (``info["sampled"]``).
     """
     reg = home if isinstance(home, Registry) else Registry(home)
-    ev = epoch_evolution(reg, experiment, split=split, k=k, label_field=label_field, metric=metric, run=run)
+    ev = epoch_evolution(reg, experiment, split=split, k=k, label_field=label_field, metric=metric, run=run,
+                         full=full, budget=budget)
     if plot is not None:
         plot_evolution(ev, plot)
     from spacelens.display import as_evolution_result

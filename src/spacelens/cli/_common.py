@@ -25,6 +25,12 @@ HomeOption = typer.Option(None, "--home", help="Registry folder (default: the --
                           "else $SPACELENS_HOME, else ~/.spacelens).")
 GlobalHomeOption = typer.Option(None, "--home", envvar="SPACELENS_HOME", show_envvar=True, help=HOME_HELP)
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+FullOption = typer.Option(False, "--full", help="The full result whatever it costs (with progress and time left), "
+                          "instead of a sample when it would take longer than the budget; stored, it is then "
+                          "used everywhere.")
+BudgetOption = typer.Option(None, "--budget", metavar="SECONDS", help="Answer from a sample (95% intervals) when "
+                            "the full result would take longer than this, above 100,000 items (default 60, or "
+                            "$SPACELENS_BUDGET).")
 
 
 @contextmanager

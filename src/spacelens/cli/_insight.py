@@ -146,11 +146,17 @@ def print_answer(ans: dict | None) -> None:
     """The answer first: one line per sentence (never hard-wrapped), then a blank line."""
     if not ans:
         return
+    if ans.get("sampled"):
+        console.print(f"[bold]{escape(ans['sampled'])}[/bold]", soft_wrap=True, highlight=False)
     for s in ans["sentences"]:
         console.print(s["text"], soft_wrap=True, highlight=False, markup=False)
-    if ans.get("retrieval_skipped"):
-        console.print(f"[dim]{escape(ans['retrieval_skipped'])}[/dim]", soft_wrap=True, highlight=False)
     console.print()
+
+
+def print_budget(plan: dict | None) -> None:
+    """A sampled result's first line: what it rests on, what the full one costs, how to get it."""
+    if plan and plan.get("headline"):
+        console.print(f"[bold]{escape(plan['headline'])}[/bold]", soft_wrap=True, highlight=False)
 
 
 def baseline_choice(reg, a: str, b: str, baseline: str | None) -> tuple[str | None, str | None]:

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from spacelens import api
-from spacelens.cli._common import HomeOption, JsonOption, home_arg, print_json
+from spacelens.cli._common import BudgetOption, FullOption, HomeOption, JsonOption, home_arg, print_json
 
 
 def answer(
@@ -25,6 +25,8 @@ def answer(
     k: int = typer.Option(10, "-k", "--k", min=1, help="Neighbours per item for the agreement sentence."),
     metric: str = typer.Option("cosine", "--metric", "-m", help="Distance of both spaces (cosine, l2, dot)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals and randomization tests."),
+    full: bool = FullOption,
+    budget: Optional[float] = BudgetOption,
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -39,9 +41,10 @@ def answer(
 
     reg = home_arg(home)
     base, source = baseline_choice(reg, space_a, space_b, baseline)
-    res = api.compare(space_a, space_b, k=k, metric_a=metric, metric_b=metric, baseline=base, seed=seed, home=reg)
+    res = api.compare(space_a, space_b, k=k, metric_a=metric, metric_b=metric, baseline=base, seed=seed, full=full,
+                      budget=budget, home=reg)
     out = api.answer(space_a, space_b, label_field=label_field, metric=metric, seed=seed, comparison=res,
-                     baseline_source=source, home=reg)
+                     baseline_source=source, full=full, budget=budget, home=reg)
     if as_json:
         print_json(out)
         return

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from spacelens import api
-from spacelens.cli._common import HomeOption, JsonOption, console, engine_params, home_arg, print_json
+from spacelens.cli._common import (BudgetOption, FullOption, HomeOption, JsonOption, console, engine_params, home_arg,
+                                   print_json)
 from spacelens.errors import SpacelensError
 
 _IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -220,6 +221,8 @@ def compare(
                                                   "a .csv or .parquet file."),
     precompute: bool = typer.Option(False, "--precompute", hidden=True, help="Accepted for compatibility "
                                     "(graphs are always precomputed and cached)."),
+    full: bool = FullOption,
+    budget: Optional[float] = BudgetOption,
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -273,15 +276,16 @@ def compare(
     if (groups or export_changes is not None) and sample is not None:
         raise SpacelensError("--groups and --export-changes need every item's neighbours; --sample has a few",
                              "Drop --sample (the graphs are cached, so a full compare is reused)")
+    full = full or groups or export_changes is not None   # every item's neighbours: the full graphs
     a, b = positional
     from spacelens.cli._insight import baseline_choice, print_answer
 
     baseline, base_source = baseline_choice(reg, a, b, baseline)
     res = api.compare(a, b, k=k, metric_a=ma, metric_b=mb, approx=approx, sample=sample,
                       include_self=include_self, baseline=baseline, engine=engine, engine_params=params, seed=seed,
-                      cka=cka, by=by, primary_k=primary, recall=recall, home=reg)
+                      cka=cka, by=by, primary_k=primary, recall=recall, full=full, budget=budget, home=reg)
     ans = (api.answer(a, b, label_field=label_field, metric=ma, seed=seed, comparison=res,
-                      baseline_source=base_source, home=reg) if show_answer else None)
+                      baseline_source=base_source, full=full, budget=budget, home=reg) if show_answer else None)
     written = {}
     if histogram:
         from spacelens.compare.plots import histogram_png
@@ -303,6 +307,10 @@ def compare(
         out.update(written)
         print_json(out)
         return
+    if ans is None or not ans.get("sampled"):
+        from spacelens.cli._insight import print_budget
+
+        print_budget(res.info.get("budget"))
     print_answer(ans)
     _print_comparison(res)
     from spacelens.cli._insight import print_agreement, print_baseline_difference, print_by_group

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from spacelens import api, catalogue
-from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.cli._common import BudgetOption, FullOption, HomeOption, JsonOption, console, home_arg, print_json
 from spacelens.cli._table import Col, print_fitted
 from spacelens.errors import SpacelensError
 from spacelens.evaluate.leaderboard import settings_text
@@ -75,6 +75,8 @@ def evaluate(
                                            "reseeded run found automatically (same dataset, split and step; the "
                                            "experiment's parameters equal SPACE's but the seed); 'none' for no "
                                            "baseline."),
+    full: bool = FullOption,
+    budget: Optional[float] = BudgetOption,
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -97,17 +99,23 @@ def evaluate(
     params = {"scheduler": scheduler} if scheduler is not None else None
     if vs is not None or baseline is not None:
         _versus(space, vs, baseline, label_field, metric, _parse_k(k), split_field, query_split, reference_split,
-                engine, params, seed, as_json, home)
+                engine, params, seed, as_json, home, full, budget)
         return
     res = api.evaluate(space, label_field=label_field, metric=metric, k=_parse_k(k), split_field=split_field,
                        query_split=query_split, reference_split=reference_split, per_class=per_class,
                        avg_of_avgs=avg_of_avgs, clustering=clustering, cluster_field=cluster_field,
                        n_init=kmeans_restarts, seed=seed, engine=engine, engine_params=params, recall=recall,
-                       sample=sample, home=home_arg(home))
+                       sample=sample, full=full, budget=budget, home=home_arg(home))
     if as_json:
         print_json(res)
         return
     info = res["info"]
+    from spacelens.cli._insight import print_budget
+
+    print_budget(info.get("budget"))
+    if info.get("stored"):
+        console.print("[dim]a stored full evaluation with these settings answers (run with --full to compute "
+                      "it again)[/dim]")
     split = info["split"]
     where = (f", queries {split['field']}={split['query']} vs {split['reference'] or 'all items'}" if split else "")
     table = Table(title=f"evaluation of {res['space']} (labels {label_field!r}, {metric}, k={info['k']}{where})",
@@ -151,7 +159,7 @@ def evaluate(
 
 
 def _versus(space, vs, baseline, label_field, metric, k, split_field, query_split, reference_split, engine, params,
-            seed, as_json, home) -> None:
+            seed, as_json, home, full=False, budget=None) -> None:
     """``evaluate A --vs B``: the paired comparison (rendering in cli/_insight.py)."""
     if vs is None:
         raise SpacelensError("--baseline reads a comparison of two spaces", "Add --vs OTHER_SPACE")
@@ -162,10 +170,11 @@ def _versus(space, vs, baseline, label_field, metric, k, split_field, query_spli
     out = api.evaluate_versus(space, vs, label_field=label_field, baseline=baseline, metric=metric,
                               k=None if k == "max_bin_count" else k, split_field=split_field,
                               query_split=query_split, reference_split=reference_split, engine=engine,
-                              engine_params=params, seed=seed, home=reg)
-    res = api.compare(space, vs, metric_a=metric, metric_b=metric, baseline=baseline, seed=seed, home=reg)
+                              engine_params=params, seed=seed, full=full, budget=budget, home=reg)
+    res = api.compare(space, vs, metric_a=metric, metric_b=metric, baseline=baseline, seed=seed, full=full,
+                      budget=budget, home=reg)
     ans = api.answer(space, vs, metric=metric, seed=seed, comparison=res, versus=out, baseline_source=base_source,
-                     home=reg)
+                     full=full, budget=budget, home=reg)
     if as_json:
         print_json({**out, "answer": ans})
         return

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.cli._common import BudgetOption, FullOption, HomeOption, JsonOption, console, home_arg, print_json
 
 
 def evolution(
@@ -20,6 +20,8 @@ def evolution(
     metric: str = typer.Option("cosine", "--metric", "-m", help="Distance: cosine, l2 or dot."),
     run: Optional[str] = typer.Option(None, "--run", help="Which training run to follow (default: the latest)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the curves to this PNG file."),
+    full: bool = FullOption,
+    budget: Optional[float] = BudgetOption,
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -39,7 +41,7 @@ def evolution(
     from spacelens.evolution import evolution
 
     ev = evolution(experiment, split=split, k=k, label_field=label_field, metric=metric, run=run, plot=plot,
-                   home=reg)
+                   full=full, budget=budget, home=reg)
     if as_json:
         d = ev.to_dict()
         if plot is not None:
@@ -47,6 +49,9 @@ def evolution(
         print_json(d)
         return
     from spacelens.evolution import METRICS_SHOWN, SHORT, kept_fraction
+
+    if ev.info.get("sampled"):
+        console.print(ev.info['sampled']['line'], style='bold', soft_wrap=True, highlight=False, markup=False)
 
     cols = [m for m in METRICS_SHOWN if any(m in r.metrics for r in ev.epochs)]
     run_note = f", run {ev.info['run']}" if ev.info.get("run") else ""

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from spacelens.cli._common import HomeOption, JsonOption, console, home_arg, print_json
+from spacelens.cli._common import BudgetOption, FullOption, HomeOption, JsonOption, console, home_arg, print_json
 
 
 def report(
@@ -28,6 +28,8 @@ def report(
     json_output: Optional[Path] = typer.Option(None, "--json-output", help="Where to write the content as JSON "
                                                "(default: OUTPUT with .json)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and randomization tests."),
+    full: bool = FullOption,
+    budget: Optional[float] = BudgetOption,
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -44,7 +46,8 @@ def report(
     from spacelens.report import report
 
     out = report(space_a, space_b, output, baseline=baseline, label_field=label_field, k=k,
-                 json_output=json_output, metric_a=metric_a, metric_b=metric_b, seed=seed, home=home_arg(home))
+                 json_output=json_output, metric_a=metric_a, metric_b=metric_b, seed=seed, full=full, budget=budget,
+                 home=home_arg(home))
     if as_json:
         print_json(out)
         return

@@ -222,6 +222,18 @@ def _neighbour_blocks(reg, space, q_pos, ref_pos, qrows_all, k, metric, engine, 
             yield np.arange(s, e), idx
 
 
+def check_settings(metric: str, k) -> bool:
+    """One clear error for an unknown metric or k rule; returns whether ``k`` is a whole number."""
+    from spacelens.neighbors.base import METRICS as KNN_METRICS
+
+    if metric not in KNN_METRICS:
+        raise SpacelensError(f"Unknown metric {metric!r}", f"Use one of: {', '.join(KNN_METRICS)}")
+    whole = isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+    if not (k is None or k in ("max_bin_count", "all") or (whole and k > 0)):
+        raise SpacelensError(f"k={k!r} is not valid", "Use 'max_bin_count' (default), 'all' or a positive whole number")
+    return whole
+
+
 def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str = "cosine",
                    k: int | str | None = None, split_field: str = "split", query_split=None,
                    reference_split=None, avg_of_avgs: bool = False, clustering: bool = True,
@@ -241,14 +253,8 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     Returns a dict: metric -> value, ``"info"`` (settings and counts) and ``"per_class"`` (one
     record per label).
     """
-    from spacelens.neighbors.base import METRICS as KNN_METRICS
-
     t0 = time.perf_counter()
-    if metric not in KNN_METRICS:
-        raise SpacelensError(f"Unknown metric {metric!r}", f"Use one of: {', '.join(KNN_METRICS)}")
-    whole = isinstance(k, (int, np.integer)) and not isinstance(k, bool)
-    if not (k is None or k in ("max_bin_count", "all") or (whole and k > 0)):
-        raise SpacelensError(f"k={k!r} is not valid", "Use 'max_bin_count' (default), 'all' or a positive whole number")
+    whole = check_settings(metric, k)
     if sample is not None:
         from spacelens.evaluate.sampled import check_sample
 
@@ -409,6 +415,41 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                   "class_scored": ret.class_queries[present].astype(np.int64)}
         arrays.update({m: ret.per_class[m][present].astype(np.float64) for m in order})
         reg.put_artifact(ARTIFACT, rec, params, arrays, info=info, name=label_field)
+    return {**metrics, "space": rec.name, "info": info, "per_class": per_class}
+
+
+def stored_full_evaluation(reg: Registry, space: str, *, label_field: str, metric: str = "cosine", k=None,
+                           split_field: str = "split", query_split=None, reference_split=None,
+                           clustering: bool = True, n_init: int = 3, seed: int = 0) -> dict | None:
+    """The newest stored *full* (not sampled) evaluation of ``space`` with these settings, whichever
+    engine made it (exact ones first), in :func:`evaluate_space`'s form; None when there is none.
+
+    This is how a full result, once stored (``evaluate --full``), is used instead of a sample."""
+    from spacelens.neighbors.engines import is_exact
+
+    rec = reg.space(space)
+    split = ({"field": split_field, "query": str(query_split),
+              "reference": None if reference_split is None else str(reference_split)}
+             if query_split is not None else None)
+    want_cl = {"method": "kmeans", "n_init": int(n_init), "seed": int(seed)} if clustering else None
+    found = [a for a in reg.find_artifacts(kind=ARTIFACT, space=rec.name)
+             if a.space == rec.name and "sample" not in a.params and a.params.get("label_field") == label_field
+             and a.params.get("metric") == metric and a.params.get("k") == str(k if k is not None else "max_bin_count")
+             and a.params.get("split") == split and not a.params.get("avg_of_avgs")
+             and a.params.get("clustering") == want_cl]
+    if not found:
+        return None
+    art = min(found, key=lambda a: (not is_exact(a.params.get("engine")), -a.id))
+    info = dict(art.info)
+    info["stored"] = True
+    order = [m for m in METRICS]
+    labels = np.asarray(reg.load_artifact(art, "class_labels", mmap=False))
+    queries = np.asarray(reg.load_artifact(art, "class_queries", mmap=False))
+    scored = np.asarray(reg.load_artifact(art, "class_scored", mmap=False))
+    per = {m: np.asarray(reg.load_artifact(art, m, mmap=False)) for m in order if m in art.files}
+    per_class = [{"label": str(lab), "n_queries": int(queries[i]), "n_scored": int(scored[i]),
+                  **{m: jsonable(float(v[i])) for m, v in per.items()}} for i, lab in enumerate(labels)]
+    metrics = {m: info.get(m) for m in ALL_METRICS if m in info}
     return {**metrics, "space": rec.name, "info": info, "per_class": per_class}
 
 

@@ -33,7 +33,8 @@ from spacelens.stats import excludes_zero
 
 def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine", k=None,
                      split_field: str = "split", query_split=None, reference_split=None,
-                     engine: str = "auto", engine_params: dict | None = None, items=None) -> dict:
+                     engine: str = "auto", engine_params: dict | None = None, items=None,
+                     sample: int | None = None, seed: int = 0) -> dict:
     """Per-query retrieval scores of ``space``: ``{"rows", "labels", "k", "scores": {metric: array}}``.
 
     ``rows``: dataset row of each query; scores are NaN for lone queries (no other item of
@@ -41,7 +42,10 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
     rows to keep (None: all): queries and reference items are both restricted to them, as if
     the space embedded only those. Neighbours come from the cached kNN graph when the whole
     space is the reference (as for ``evaluate``). ``n_queries_all`` / ``n_reference_all``:
-    the counts before ``items`` restricted them, ``n_reference``: after.
+    the counts before ``items`` restricted them, ``n_reference``: after. ``sample``: score only
+    that many random queries (among those with something to retrieve, drawn with ``seed`` in
+    dataset-row order, so every space of one dataset draws the same items), searched exactly
+    among all references; only they are returned (``n_population``: how many they were drawn from).
     """
     rec = reg.space(space)
     labels = load_labels(reg, rec, label_field)
@@ -60,11 +64,21 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
     kk = resolve_k(k, counts, len(rc))
     scores = {m: np.full(len(q_pos), np.nan) for m in VERSUS_METRICS}
     keep = np.flatnonzero(~counts.lone)
+    n_population = len(keep)
     params = dict(engine_params or {})
+    if sample is not None and len(keep) > sample:
+        from spacelens.compare.sampled import sample_rows
+
+        by_row = np.argsort(reg.load_rows(rec)[q_pos[keep]], kind="stable")
+        keep = np.sort(keep[by_row[sample_rows(len(keep), int(sample), seed)]])
+    if sample is not None:      # sampled queries are searched exactly (an exact stored graph serves too)
+        engine, params = "exact", {}
     if len(keep) and kk > 0:
         graph = None
         if ref_pos is None:
             how, graph = _graph_choice(reg, rec, kk, metric, engine, params, len(q_pos) == rec.n_rows)
+            if sample is not None and how == "build":     # a few queries: search them, build nothing
+                how, engine, params = "stream", "exact", {}
         else:
             how = "self-subset" if ref_includes_query else "split"
         # the reference row each query is (self exclusion): q_pos and ref_pos are sorted
@@ -76,7 +90,12 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
             block = score_block(rc[idx], qc[qi], counts.r[qi])
             for m in VERSUS_METRICS:
                 scores[m][qi] = block[m]
-    return {"space": rec.name, "rows": reg.load_rows(rec)[q_pos], "labels": np.asarray(labels)[q_pos],
+    out_rows = reg.load_rows(rec)[q_pos]
+    out_labels = np.asarray(labels)[q_pos]
+    if sample is not None:
+        out_rows, out_labels = out_rows[keep], out_labels[keep]
+        scores = {m: v[keep] for m, v in scores.items()}
+    return {"space": rec.name, "rows": out_rows, "labels": out_labels, "n_population": int(n_population),
             "k": kk, "scores": scores, "n_lone": int(counts.lone.sum()), "n_queries_all": int(n_q_all),
             "n_reference": int(len(rc)), "n_reference_all": int(n_ref_all)}
 
@@ -126,7 +145,7 @@ def beyond_baseline(m: dict, base: dict) -> bool:
 
 
 def verdict(a: str, b: str, m: dict, wins: dict, metric: str = "mean_average_precision_at_r",
-            base: dict | None = None, c: str | None = None) -> str:
+            base: dict | None = None, c: str | None = None, population: int | None = None) -> str:
     """One sentence: who retrieves better on ``metric``, by how much, how sure, and against the baseline.
 
     Numbers have 3 decimals, or as many more as its interval needs to show that it excludes 0
@@ -137,7 +156,8 @@ def verdict(a: str, b: str, m: dict, wins: dict, metric: str = "mean_average_pre
     if excludes_zero(m["ci95"]) and d < 0:   # state the interval of winner - loser
         lo, hi = -hi, -lo
     n = ci_digits((lo, hi))
-    ci = f"95% CI {fmt_ci((lo, hi), sign=True)}, {format_p(m.get('p_value'))}, {m['n']:,} queries"
+    queries = f"{m['n']:,} sampled queries of {population:,}" if population else f"{m['n']:,} queries"
+    ci = f"95% CI {fmt_ci((lo, hi), sign=True)}, {format_p(m.get('p_value'))}, {queries}"
     if excludes_zero(m["ci95"]):
         win, lose = (b, a) if d > 0 else (a, b)
         won = wins["b"] if d > 0 else wins["a"]
@@ -224,7 +244,7 @@ def _coverage(scores: list[dict], n_shared: int, split: bool) -> dict:
 def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | None = None,
                     metric: str = "cosine", k=None, split_field: str = "split", query_split=None,
                     reference_split=None, engine: str = "auto", engine_params: dict | None = None,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, sample: int | None = None) -> dict:
     """Paired retrieval comparison of spaces ``a`` and ``b`` on the same queries and the same
     reference items (JSON-ready dict): the items every compared space embeds (:func:`shared_items`).
 
@@ -237,6 +257,9 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
     verdict's rule, per metric). ``coverage``: ``n_shared`` items, per space (a, b, baseline)
     its ``n_items`` and the queries and reference items it had and lost to the restriction,
     and ``note``, one sentence saying so (None when every space embeds the same items).
+    ``sample``: the same random queries (that many) scored in every space, each searched exactly
+    among all references: the means and differences are estimates of the full ones, their
+    intervals bootstrap intervals over the sampled queries (``sample``: ``{"n", "population", "seed"}``).
     """
     names = [a, b] + ([baseline] if baseline is not None else [])
     shared, recs = shared_items(reg, names)
@@ -244,7 +267,8 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
               reference_split=reference_split, engine=engine, engine_params=engine_params)
     scores = []
     for name, rec in zip(names, recs):
-        sc_ = per_query_scores(reg, name, items=None if rec.n_rows == len(shared) else shared, **kw)
+        sc_ = per_query_scores(reg, name, items=None if rec.n_rows == len(shared) else shared, sample=sample,
+                               seed=seed, **kw)
         sc_["n_items"] = int(rec.n_rows)
         if not len(sc_["rows"]) or not sc_["n_reference"]:
             what = "query" if not len(sc_["rows"]) else "reference"
@@ -257,6 +281,10 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
     out = {"space_a": sa["space"], "space_b": sb["space"], "label_field": label_field, "metric": metric,
            "k": {"a": sa["k"], "b": sb["k"]}, **_pair(sa, sb, seed)}
     out["coverage"] = _coverage(scores, len(shared), query_split is not None)
+    if sample is not None:
+        out["sample"] = {"n": out["n_queries"], "population": sa["n_population"], "seed": int(seed),
+                         "note": (f"{out['n_queries']:,} random queries of {sa['n_population']:,}, searched exactly "
+                                  "among all references: estimates of the full figures")}
     out["wins"] = {m: _wins(out["per_class"][m]) for m in VERSUS_METRICS}
     base = None
     if baseline is not None:
@@ -267,7 +295,8 @@ def evaluate_versus(reg, a: str, b: str, *, label_field: str, baseline: str | No
                                       for m in VERSUS_METRICS}}
     head = "mean_average_precision_at_r"
     out["verdict"] = verdict(out["space_a"], out["space_b"], out["metrics"][head], out["wins"][head],
-                             head, base["metrics"][head] if base else None, baseline)
+                             head, base["metrics"][head] if base else None, baseline,
+                             population=sa["n_population"] if sample is not None else None)
     out["settings"] = {"query_split": query_split, "reference_split": reference_split, "split_field": split_field,
                        "engine": engine, "seed": seed,
                        "interval": out["metrics"][head].get("interval"), "test": out["metrics"][head].get("test")}

@@ -135,6 +135,16 @@ def _reuse_training(reg, eng, art, rec):
     return twin
 
 
+def graph_available(reg, space, k: int, metric: str = "cosine", recall: float | None = None) -> bool:
+    """Whether a stored graph would serve ``knn_graph(space, k, metric)`` under the auto engine
+    (an exact one, or an approximate one that reached ``recall``, default 0.95): reads records
+    only, loads no array (budget estimates ask this of every space)."""
+    from spacelens.neighbors.auto import DEFAULT_RECALL
+
+    rec = _space(reg, space)
+    return _find_serving(reg, rec, k, check_metric(metric), DEFAULT_RECALL if recall is None else recall) is not None
+
+
 def cached_graph(reg, space, k: int, metric: str = "cosine", engine: str | Engine | None = "exact",
                  **engine_params_) -> KnnGraph | None:
     """A stored graph with at least ``k`` neighbours, or None (never computes).

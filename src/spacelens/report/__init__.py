@@ -34,7 +34,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def write_report(a: str, b: str, output, *, baseline: str | bool | None = None, label_field: str | None = None,
                  k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
-                 home=None) -> dict:
+                 full: bool = False, budget: float | None = None, home=None) -> dict:
     """Write the HTML report on ``a`` vs ``b`` to ``output`` (and the content as JSON to
     ``json_output``, default the same name with .json). Returns the content, with ``"html"``
     and ``"json"`` paths added."""
@@ -49,7 +49,7 @@ def write_report(a: str, b: str, output, *, baseline: str | bool | None = None, 
                              "Pass e.g. -o report.html")
     json_path = Path(json_output) if json_output else output.with_suffix(".json")
     content = build(a, b, baseline=baseline, label_field=label_field, k=k, metric_a=metric_a, metric_b=metric_b,
-                    seed=seed, home=home)
+                    seed=seed, full=full, budget=budget, home=home)
     page = render(content, all_figures(content, reg=home))
     _atomic_write(output, page)
     _atomic_write(json_path, dumps(content, indent=1))
@@ -58,7 +58,7 @@ def write_report(a: str, b: str, output, *, baseline: str | bool | None = None, 
 
 def report(a: str, b: str, output="report.html", *, baseline: str | bool | None = None, label_field: str | None = None,
            k="5,10,20", json_output=None, metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0,
-           home=None) -> dict:
+           full: bool = False, budget: float | None = None, home=None) -> dict:
     """Write one self-contained HTML report on ``a`` vs ``b`` (plots inline, no network) and its
     content as JSON: agreement per k (Jaccard, overlap@k, CKNNA, CKA), against ``baseline``
     (a reseeded run of ``a``) whether it is more than noise, and with ``label_field`` where
@@ -66,11 +66,14 @@ def report(a: str, b: str, output="report.html", *, baseline: str | bool | None 
     retrieves better. It opens with the answer (:func:`spacelens.answer`: which retrieves better,
     how alike, where they differ most), both spaces' PCA maps and, for spaces logged over epochs,
     the training curves. ``baseline`` None: a reseeded run of ``a`` found automatically; False
-    (or "none"): none. Returns the content with the ``html`` and ``json`` paths."""
+    (or "none"): none. ``full`` / ``budget``: as every verb (:mod:`spacelens.budget`): above
+    100,000 items a report whose full figures would take longer than the budget rests on samples
+    and says so first. Returns the content with the ``html`` and ``json`` paths."""
     if isinstance(baseline, str) and baseline.lower() == "none":
         baseline = False
     return write_report(a, b, output, baseline=baseline, label_field=label_field, k=k, json_output=json_output,
-                        metric_a=metric_a, metric_b=metric_b, seed=seed, home=home if isinstance(home, Registry) else Registry(home))
+                        metric_a=metric_a, metric_b=metric_b, seed=seed, full=full, budget=budget,
+                        home=home if isinstance(home, Registry) else Registry(home))
 
 
 __all__ = ["report", "write_report"]

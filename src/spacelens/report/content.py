@@ -38,8 +38,10 @@ MIXING_NOTEWORTHY = 0.02  # a class pair's share change worth a summary sentence
 
 
 def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: str | None = None, k="5,10,20",
-          metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0, home=None) -> dict:
-    """The report's content for spaces ``a`` and ``b`` (see the module docstring)."""
+          metric_a: str = "cosine", metric_b: str = "cosine", seed: int = 0, full: bool = False,
+          budget: float | None = None, home=None) -> dict:
+    """The report's content for spaces ``a`` and ``b`` (see the module docstring). ``full`` /
+    ``budget``: as every verb (:mod:`spacelens.budget`); a sampled report says so first."""
     from spacelens.answer import choose_label_field, propose_baseline
 
     reg = api.open_registry(home)
@@ -55,7 +57,7 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
         label_field = choose_label_field(reg, a, b)
         label_source = "stored evaluation" if label_field else None
     res = api.compare(a, b, k=k, metric_a=metric_a, metric_b=metric_b, baseline=baseline, seed=seed,
-                      by=label_field, home=reg)
+                      by=label_field, full=full, budget=budget, home=reg)
     d = res.to_dict(per_item=False)
     info = res.info
     out: dict = {"title": f"{a} vs {b}", "space_a": a, "space_b": b, "baseline": baseline,
@@ -88,12 +90,13 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
     if label_field:
         out["structure"] = api.composition(res, label_field=label_field, k=res.k, home=reg)
         out["retrieval"] = api.evaluate_versus(a, b, label_field=label_field, baseline=baseline, metric=metric_a,
-                                               seed=seed, home=reg)
+                                               seed=seed, full=full, budget=budget, home=reg)
     out["summary"] = summary(out)
     out["answer"] = api.answer(a, b, metric=metric_a, seed=seed, comparison=res, versus=out.get("retrieval"),
-                               baseline_source=base_source, home=reg)
+                               baseline_source=base_source, full=full, budget=budget, home=reg)
+    out["sampled"] = out["answer"].get("sampled")
     out["maps"] = {alias: _map(reg, name) for alias, name in (("A", a), ("B", b))}
-    out["training"] = training(reg, a, b, label_field=label_field, metric=metric_a)
+    out["training"] = training(reg, a, b, label_field=label_field, metric=metric_a, full=full, budget=budget)
     return out
 
 
@@ -103,7 +106,8 @@ def _map(reg, space: str) -> dict:
     return {"space": space, "method": "pca", "faithfulness": jsonable(dict(p.faithfulness)), "n_items": len(p.rows)}
 
 
-def training(reg, a: str, b: str, *, label_field: str | None = None, metric: str = "cosine") -> dict:
+def training(reg, a: str, b: str, *, label_field: str | None = None, metric: str = "cosine", full: bool = False,
+             budget: float | None = None) -> dict:
     """Per experiment of ``a`` and ``b`` with epochs (spaces of the same split and run logged with a
     step): its evolution, when cheap (at most TRAINING_MAX_EPOCHS epochs and TRAINING_MAX_ROWS
     epochs x items; stored comparisons and evaluations are reused). ``{"curves": [...],
@@ -126,7 +130,7 @@ def training(reg, a: str, b: str, *, label_field: str | None = None, metric: str
                                    f"{spaces[-1].n_rows:,} items: run 'spacelens evolution {rec.experiment}'"})
             continue
         ev = evolution(rec.experiment, split=rec.split, run=rec.run, label_field=label_field, metric=metric,
-                       home=reg).to_dict()
+                       full=full, budget=budget, home=reg).to_dict()
         ev["alias"], ev["space"], ev["step"] = alias, name, rec.step
         out["curves"].append(jsonable(ev))
     return out

@@ -238,7 +238,8 @@ def _answer(c: dict) -> str:
     if not ans:
         return ""
     items = "".join(f"<li>{_prose(s['text'])}</li>" for s in ans["sentences"])
-    return f'<section id="answer"><h2>The answer</h2><ol class="answer">{items}</ol></section>'
+    sampled = f'<p class="sampled"><b>{escape(ans["sampled"])}</b></p>' if ans.get("sampled") else ""
+    return f'<section id="answer"><h2>The answer</h2>{sampled}<ol class="answer">{items}</ol></section>'
 
 
 def _maps(c: dict, figs: dict) -> str:
