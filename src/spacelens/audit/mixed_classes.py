@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 MIN_SHARE = 0.1
-MIN_LIFT = 3.0
+MIN_LIFT = 2.0
 MIN_EDGES = 10
 
 
