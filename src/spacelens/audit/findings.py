@@ -22,7 +22,7 @@ WORDS = {"leak": ("near-duplicate across splits", "near-duplicates across splits
 def words(kind: str, n: int) -> str:
     """``"41 likely label errors"``, ``"1 outlier"``."""
     one, many = WORDS[kind]
-    return f"{n:,} {one if n == 1 else many}"
+    return f"no {many}" if n == 0 else f"{n:,} {one if n == 1 else many}"
 
 
 @dataclass

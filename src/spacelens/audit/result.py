@@ -38,8 +38,10 @@ def answer_sentence(d: dict) -> str:
     if "leak" in kinds and d.get("splits"):
         sp = d["splits"]
         share = kinds["leak"]["n"] / max(sp["n_query"], 1)
-        parts.append(f"{share:.1%} of queries ({kinds['leak']['n']:,} of {sp['n_query']:,}, split "
-                     f"{sp['query']!r}) have a near-duplicate in the reference split")
+        n_leak, where = kinds["leak"]["n"], f"split {sp['query']!r}"
+        parts.append(f"no query (of {sp['n_query']:,}, {where}) has a near-duplicate in the reference split"
+                     if not n_leak else f"{share:.1%} of queries ({n_leak:,} of {sp['n_query']:,}, {where}) have a "
+                     "near-duplicate in the reference split")
     for kind in ("duplicate", "label_error", "outlier"):
         if kind in kinds:
             parts.append(words(kind, kinds[kind]["n"]))
