@@ -94,7 +94,9 @@ def audit_space(reg, space: str, *, label_field: str | None = None, split_field:
     k = int(min(k, n - 1))
     if threshold is not None and not (isinstance(threshold, (int, float)) and threshold >= 0):
         raise SpacelensError(f"threshold={threshold!r} must be a distance >= 0", "Pass e.g. threshold=0.01")
-    graph = knn_graph(reg, rec, k, metric=metric, engine=engine)
+    # a stored graph with >= k neighbours serves; else one of exactly k is built (the shared 50 would
+    # cost exact search 3-5x more: faiss's top-k selection grows with k at small dimensions)
+    graph = knn_graph(reg, rec, k, metric=metric, engine=engine, k_max=k)
     idx = np.asarray(graph.indices[:, :k])
     dist = np.asarray(graph.distances[:, :k])
     t_graph = time.perf_counter() - t0
