@@ -55,7 +55,16 @@ def without_torch(home) -> None:
     cmp = spacelens.compare("digits.pixels", "digits.mlp", k=10, home=home)
     print(f"\ncompare digits.pixels vs digits.mlp: mean kNN Jaccard (k=10) {cmp.mean:.3f}")
     write_report(home, "digits.pixels", "digits.mlp", None, "report-pixels-vs-mlp.html")
+    audit_digits(home, "digits.mlp", split_field="split", other="digits.pixels")
     ready_to_look(home, "digits.pixels", "digits.mlp", k=10)
+
+
+def audit_digits(home, space: str, split_field: str | None = None, other: str | None = None) -> None:
+    """Can the evaluation be trusted? The audit's answer sentence (spacelens audit SPACE)."""
+    res = spacelens.audit(space, label_field="label", split_field=split_field, other=other, home=home)
+    print(f"\nAudit of {space}: {res.answer}")
+    for row in res.to_frame().head(3).itertuples():
+        print(f"  - {row.kind} {row.id}: {row.reason}")
 
 
 def write_report(home, a: str, b: str, baseline: str | None, filename: str) -> Path:
@@ -100,6 +109,7 @@ def main(argv=None) -> None:
         last = result["epochs"]
         write_report(home, f"digits-triplet.epoch_{last}.val", f"digits-arcface.epoch_{last}.val",
                      f"digits-triplet-seed1.epoch_{last}.val", "report-triplet-vs-arcface.html")
+        audit_digits(home, f"digits-triplet.epoch_{last}.val", other=f"digits-arcface.epoch_{last}.val")
         print()
         ready_to_look(home, f"digits-triplet.epoch_{last}.val", f"digits-arcface.epoch_{last}.val", k=10)
     else:

@@ -10,7 +10,10 @@ import spacelens.evaluate  # noqa: F401
 import spacelens.evolution  # noqa: F401
 import spacelens.project  # noqa: F401
 import spacelens.report  # noqa: F401
-from spacelens.api import (add, answer, build_index, change_groups, changed_items, compare, compare_all, composition, delete_index,
+# the package first: the verb imported below then takes its name (spacelens.audit is the function;
+# from spacelens.audit import ... still reaches the package)
+import spacelens.audit  # noqa: F401
+from spacelens.api import (add, answer, audit, build_index, change_groups, changed_items, compare, compare_all, composition, delete_index,
                            evaluate, evaluate_versus, knn, leaderboard, list_indexes, load_dataset,
                            load_space, log_space, ls, neighbour_changes, open_registry, project, prune_evaluations,
                            query, remove_evaluations, rm, show)
@@ -31,6 +34,8 @@ __all__ = [
     "evolution",
     # where and how two spaces differ (the answer first)
     "answer", "neighbour_changes", "changed_items", "change_groups", "composition", "evaluate_versus", "report",
+    # can the evaluation be trusted (leaks, duplicates, label errors, outliers)
+    "audit",
     # errors
     "SpacelensError", "NotFoundError", "SpacelensWarning", "__version__",
 ]

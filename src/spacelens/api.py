@@ -297,6 +297,60 @@ def prune_evaluations(dataset: str, *, home: Home = None) -> list[dict]:
     return _prune(open_registry(home), dataset)
 
 
+# -- the audit (spacelens.audit) ----------------------------------------------------------------
+def audit(space, labels=None, *, label_field: str | None = None, split_field: str | None = None, splits=None,
+          query_split=None, reference_split=None, other=None, k: int = 10, metric: str = "cosine",
+          engine: str = "auto", threshold: float | None = None, outliers_by_class: bool = False,
+          effect: bool = True, sample: int | None = None, seed: int = 0, home: Home = None):
+    """Can this evaluation be trusted? Leaks, duplicates, likely label errors, outliers and mixed
+    classes of ``space``, found from its kNN graph, with their effect on MAP@R, R-precision and P@1
+    (an :class:`~spacelens.audit.AuditResult`: ``.answer``, ``.to_frame()``, ``.to_dict()``).
+
+    ``space``: a registered space's name (``label_field``, ``split_field``: columns of its
+    dataset) or an array with ``labels`` and ``splits`` (one per row). ``query_split``: the split
+    whose items are queries (default: the smallest); ``reference_split``: default every other.
+    ``other``: a second space of the same dataset: which flags both raise (likely the data's
+    problem) and which only one (likely the model's). ``threshold``: the near-duplicate distance
+    (default: from the space's own nearest-neighbour distances, stated in the result). ``k``:
+    neighbours every detector reads. ``sample``: score that many random queries for the effect
+    (default: all, unless a full pass would take minutes). Rules: :mod:`spacelens.audit`.
+    """
+    from spacelens.audit import audit_space, compare_flags
+
+    if _is_array(space):
+        meta = None
+        if splits is not None:
+            from spacelens.scratch import as_matrix
+
+            meta = {"split": [str(s) for s in splits]}
+            if len(meta["split"]) != len(as_matrix(space, "Embeddings")):
+                raise SpacelensError("splits must have one value per row", "Pass one split name per row")
+            split_field = split_field or "split"
+        arrays = {"embeddings": space} if other is None else _named_pair(space, other, ("a", "b"), "audit")
+        scratch = _scratch(arrays, labels=labels, metadata=meta, label_field=label_field or "label", home=home,
+                           what="audit")
+        home = scratch.reg
+        space, other = scratch.names[0], (scratch.names[1] if other is not None else None)
+        label_field = (label_field or "label") if labels is not None else None
+    elif labels is not None or splits is not None:
+        raise SpacelensError(f"labels/splits were given with the registered space {space!r}",
+                             "Pass label_field=COLUMN and split_field=COLUMN for a registered space")
+    reg = open_registry(home)
+    kw = dict(label_field=label_field, split_field=split_field, query_split=query_split,
+              reference_split=reference_split, k=k, metric=metric, engine=engine, threshold=threshold,
+              outliers_by_class=outliers_by_class, effect=effect, sample=sample, seed=seed)
+    res = audit_space(reg, space, **kw)
+    if other is not None:
+        if reg.space(other).dataset != reg.space(space).dataset:
+            raise SpacelensError(f"Spaces {space!r} and {other!r} embed different datasets",
+                                 "Audit two spaces of one dataset (items are matched by row)")
+        res_b = audit_space(reg, other, **kw)
+        res._data["versus"] = compare_flags(res, res_b)
+        res._data["other"] = {"space": res_b.space, "answer": res_b.answer, "kinds": res_b["kinds"]}
+        res._data["answer"] += " " + res._data["versus"]["sentence"]
+    return res
+
+
 # -- neighbours (spacelens.neighbors) -----------------------------------------------------------
 def knn(space: str, k: int = 10, metric: str = "cosine", engine: str = "auto", home: Home = None, **params):
     """The kNN graph of ``space`` (a :class:`~spacelens.neighbors.KnnGraph`), cached in the registry.

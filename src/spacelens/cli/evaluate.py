@@ -262,3 +262,6 @@ def _print_group(rows: list[dict], by: str) -> None:
 def register(app: typer.Typer) -> None:
     app.command(rich_help_panel="Evaluate")(evaluate)
     app.command(rich_help_panel="Evaluate")(leaderboard)
+    from spacelens.cli.audit import audit
+
+    app.command(rich_help_panel="Evaluate")(audit)
