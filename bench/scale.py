@@ -14,7 +14,13 @@ N searched) for A and B; umap-learn fitting from raw vectors (its own neighbour 
 min(N, --umap-n); pytorch-metric-learning's AccuracyCalculator at min(N, --pml-n) when torch
 and PML are installed. The page load is measured by bench/ui.py.
 
-Usage: OMP_NUM_THREADS=2 python bench/scale.py [--n 1000000] [--classes 1000] [--sample 2000]
+--defaults runs the default story instead (issue 28: every verb within its budget, as a user
+types it, no --sample or --engine): add A, add B, compare A B, evaluate A (with clustering),
+evaluate A --vs B, answer, report, project A/B pca, and evolution over 10 logged epochs of
+--epoch-n items (logged through the API in one process); each with seconds, peak memory and
+what its figure rests on (sample and interval, or recall), and the story's total.
+
+Usage: OMP_NUM_THREADS=2 python bench/scale.py [--n 1000000] [--defaults] [--epoch-n 200000] [--classes 1000] [--sample 2000]
        [--eval-sample 1000] [--recall 0.95] [--umap-n 200000] [--pml-n 20000] [--skip-umap]
 Writes bench/results/scale_<N>.json and prints a markdown table.
 """
@@ -141,7 +147,9 @@ def figures(step: str, out: dict) -> tuple[str, str]:
     if step.startswith("compare"):
         mean = js.get("mean", js.get("similarity"))
         if js.get("sample"):
-            return f"mean Jaccard@10 {mean:.4f}", f"95% CI {_ci(js['sample']['ci95'])} ({js['sample']['n']:,} items)"
+            full = (js.get("budget") or {}).get("full_seconds")
+            return f"mean Jaccard@10 {mean:.4f}", (f"95% CI {_ci(js['sample']['ci95'])} ({js['sample']['n']:,} items"
+                                                    + (f"; full would take ~{full:.0f} s" if full else "") + ")")
         rest = f"engine {js.get('engine')}"
         if js.get("recall"):
             r = js["recall"]
@@ -150,7 +158,7 @@ def figures(step: str, out: dict) -> tuple[str, str]:
             c = js["exact_check"]
             rest += f"; exact check {c['mean']:.4f} (95% CI {_ci(c['ci95'])}, {c['n']:,} items)"
         return f"mean Jaccard@10 {mean:.4f}", rest
-    if step.startswith("evaluate"):
+    if step.startswith("evaluate") and "--vs" not in step:
         info = js["info"]
         fig = f"MAP@R {js['mean_average_precision_at_r']:.4f}, P@1 {js['precision_at_1']:.4f}"
         if info.get("sample"):
@@ -174,6 +182,56 @@ def figures(step: str, out: dict) -> tuple[str, str]:
     return "", ""
 
 
+LOG_EPOCHS = """
+import numpy as np, pandas as pd, spacelens
+a = np.load({path!r}, mmap_mode="r")[:{n}]
+rng = np.random.default_rng(1)
+drift = rng.standard_normal(a.shape, dtype=np.float32)
+ids = np.char.add("item", np.arange({n}).astype(str))
+for epoch in range({epochs}):
+    x = np.asarray(a) + drift * (1.5 * ({epochs} - 1 - epoch) / {epochs})   # settling towards A
+    spacelens.log_space(f"train.epoch_{{epoch}}.val", x, dataset="items", experiment="train", ids=ids, step=epoch,
+                        split="val", home={home!r})
+"""
+
+
+def default_plan(data: dict, home: str, epoch_n: int, epochs: int, folder: Path) -> list:
+    """The default story: every verb as typed, within its budget (issue 28)."""
+    return [
+        ("add A", ["add", "-e", data["a"], "-d", data["table"], "--dataset-name", "items",
+                   "--experiment-name", "A", "--space-name", "A"]),
+        ("add B", ["add", "-e", data["b"], "--dataset-name", "items", "--experiment-name", "B",
+                   "--space-name", "B"]),
+        ("compare A B", ["compare", "A", "B", "--no-items", "--json"]),
+        ("evaluate A", ["evaluate", "A", "-l", "label", "--json"]),
+        ("evaluate A --vs B", ["evaluate", "A", "--vs", "B", "-l", "label", "--json"]),
+        ("answer A B", ["answer", "A", "B", "-l", "label", "--json"]),
+        ("report A B", ["report", "A", "B", "-l", "label", "-o", str(folder / "report.html"), "--json"]),
+        ("project A pca", ["project", "A", "--method", "pca", "--json"]),
+        ("project B pca", ["project", "B", "--method", "pca", "--json"]),
+        (f"log {epochs} epochs of {epoch_n:,}", LOG_EPOCHS.format(path=data["a"], n=epoch_n, epochs=epochs,
+                                                                  home=home)),
+        (f"evolution ({epochs} epochs of {epoch_n:,})", ["evolution", "train", "-l", "label", "--json"]),
+    ]
+
+
+def budget_figure(step: str, js: dict) -> tuple[str, str]:
+    """``(figure, rests on)`` of the default story's answer, report and evolution steps."""
+    if step.startswith(("answer", "report")):
+        ans = js.get("answer", js) if step.startswith("report") else js
+        first = ans["sentences"][0]["text"] if ans.get("sentences") else ""
+        return first[:140], (ans.get("sampled") or "full results")[:200]
+    if step.startswith("evolution"):
+        last = js["epochs"][-1] if js.get("epochs") else {}
+        fig = f"last epoch MAP@R {last.get('metrics', {}).get('mean_average_precision_at_r')}"
+        return fig, ((js.get("info") or {}).get("sampled") or {}).get("line", "full figures")[:200]
+    if "--vs" in step:
+        m = js["metrics"]["mean_average_precision_at_r"]
+        return (f"MAP@R B - A {m['difference']:+.4f}",
+                f"95% CI {_ci(m['ci95'])} ({m['n']:,} queries{', sampled' if js.get('sample') else ''})")
+    return "", ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -190,6 +248,9 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", default=None, metavar="STEP",
                     help="run only the steps whose names start with these (e.g. 'add A' 'project A umap'), "
                          "and only the baselines that go with them; the data is generated as in a full run")
+    ap.add_argument("--defaults", action="store_true", help="the default story (every verb within its budget)")
+    ap.add_argument("--epoch-n", type=int, default=200_000, help="--defaults: items per logged epoch")
+    ap.add_argument("--epochs", type=int, default=10, help="--defaults: logged epochs")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     n = args.n
@@ -221,12 +282,21 @@ def main() -> None:
                      ("project A umap, seed 1 (graph stored)", ["project", "A", "--method", "umap", "--seed", "1",
                                                                 "--json"]),
                      ("project B umap", ["project", "B", "--method", "umap", "--json"])]
+        if args.defaults:
+            plan = default_plan(data, home, min(args.epoch_n, n), args.epochs, folder)
         if args.only:
             plan = [p for p in plan if p[0].startswith(tuple(args.only))]
         names = [p[0] for p in plan]
         for name, cmd in plan:
-            out = cli(home, *cmd)
+            if isinstance(cmd, str):      # a Python snippet (logging epochs through the API)
+                r = run_measured(python_cmd(cmd), env={"SPACELENS_NO_PROGRESS": "1"})
+                out = {"seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["peak_rss"] / MB), "rc": r["rc"],
+                       **({"error": r["stderr"][-600:]} if r["rc"] else {})}
+            else:
+                out = cli(home, *cmd)
             fig, rest = figures(name, out)
+            if args.defaults and "json" in out and not fig:
+                fig, rest = budget_figure(name, out["json"])
             steps.append({"step": name, "seconds": out["seconds"], "peak_rss_mb": out["peak_rss_mb"],
                           "figure": fig, "rests_on": rest, "rc": out["rc"],
                           **({"output": out["json"]} if "json" in out and not name.startswith("project") else {})})
@@ -269,9 +339,11 @@ def main() -> None:
               "page_load": "not run here (bench/ui.py)"}
     result["skipped_graphs"] = bool(args.skip_graphs)
     result["only"] = args.only
-    tag = "_sampled" if args.skip_graphs else "_only" if args.only else ""
+    tag = "_defaults" if args.defaults else "_sampled" if args.skip_graphs else "_only" if args.only else ""
     out = args.out or ROOT / "bench" / "results" / f"scale_{n}{tag}.json"
     out.write_text(json.dumps(result, indent=1, default=str))
+    if args.defaults:
+        print(f"\nthe default story: {total:.0f} s in all (goal: under 300 s)")
     print(f"\nN = {n:,} (A {n:,} x 256, B {n:,} x 128, {args.classes:,} classes); total {total:.0f} s\n")
     print("| step | seconds | peak RSS MB | figure | rests on |\n|---|---|---|---|---|")
     for s in steps + baselines:
