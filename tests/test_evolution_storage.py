@@ -196,6 +196,10 @@ def test_what_needs_pruned_vectors_says_so(run, home):
                                              r"stored for it: comparisons at k = 10; evaluations on label"):
         spacelens.evolution("run", k=4)
     assert spacelens.evolution("run", k=10).steps == STEPS   # the stored settings still work
+    # the fix the error names: logging the space again gives it vectors (and no pruned mark) again
+    x = np.ones((400, 16), np.float32) + np.eye(400, 16, dtype=np.float32)
+    again = spacelens.log_space("run.epoch_1.val", x, dataset="ds", experiment="run", step=1, split="val")
+    assert again.pruned_at is None and np.array_equal(spacelens.load_space("run.epoch_1.val")[0], x)
 
 
 def test_keep_best_reads_stored_evaluations(run, home):

@@ -158,7 +158,8 @@ def prune(experiment: str, *, keep_last: int | None = None, keep_every: int | No
 
 
 def load_space(name: str, *, home: Home = None):
-    """``(vectors, ids)``: the space's float32 matrix (memory-mapped) and its item ids."""
+    """``(vectors, ids)``: the space's float32 matrix (memory-mapped; a float16-stored space is
+    widened into memory) and its item ids. A pruned space raises :class:`~spacelens.registry.PrunedError`."""
     reg = open_registry(home)
     rec = reg.space(name)
     return reg.load_vectors(rec), reg.space_ids(rec)
