@@ -146,7 +146,7 @@ def test_staged_records_carry_every_field_the_registry_does_not_assign():
 
     from spacelens.registry import Dataset, NewDataset, NewSpace, Space
 
-    assigned = {"id", "created_at", "kind", "experiment", "dataset"}   # by record_space, not the caller
+    assigned = {"id", "created_at", "kind", "experiment", "dataset", "pruned_at"}   # by the registry, not the caller
     for record, staged in ((Dataset, NewDataset), (Space, NewSpace)):
         want = {f.name: f.type for f in fields(record) if f.name not in assigned}
         assert {f.name: f.type for f in fields(staged)} == want, staged.__name__

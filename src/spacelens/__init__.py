@@ -15,7 +15,7 @@ import spacelens.report  # noqa: F401
 import spacelens.audit  # noqa: F401
 from spacelens.api import (add, answer, audit, build_index, change_groups, changed_items, compare, compare_all, composition, delete_index,
                            evaluate, evaluate_versus, knn, leaderboard, list_indexes, load_dataset,
-                           load_space, log_space, ls, neighbour_changes, open_registry, project, prune_evaluations,
+                           load_space, log_space, ls, neighbour_changes, open_registry, project, prune, prune_evaluations,
                            query, remove_evaluations, rm, show)
 # Verbs built on the API (they call it; it never calls them): no import cycle.
 from spacelens.evolution import evolution
@@ -26,7 +26,7 @@ from spacelens.version import __version__
 
 __all__ = [
     # track
-    "add", "log_space", "ls", "show", "rm", "load_space", "load_dataset", "open_registry",
+    "add", "log_space", "ls", "show", "rm", "prune", "load_space", "load_dataset", "open_registry",
     # neighbours
     "knn", "query", "build_index", "list_indexes", "delete_index",
     # compare, evaluate, maps, training

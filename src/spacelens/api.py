@@ -66,33 +66,38 @@ def open_registry(home: Home = None) -> Registry:
 def add(embeddings, dataset=None, *, dataset_name: str, experiment_name: str, space_name: str,
         model_name: str | None = None, id_field: str | None = None, ids=None, params: dict | None = None,
         train_dataset: str | None = None, step: int | None = None, split: str | None = None,
-        overwrite: bool = False, home: Home = None) -> Space:
+        overwrite: bool = False, dtype: str = "float32", home: Home = None) -> Space:
     """Register an embedding space (and its dataset and experiment when they are new).
 
     ``embeddings``: a path (.npy, .npz, .parquet) or an array of shape (n_items, dim).
     ``dataset``: the metadata table (CSV/Parquet path or DataFrame); needed only the first
     time a dataset name is used. Rows are matched by ``ids`` (or ids stored in the file);
-    without ids, row i must be dataset row i.
+    without ids, row i must be dataset row i. ``dtype``: "float32" or "float16" on disk (half
+    the bytes; every reader still gets float32).
     """
     return tracking.add_space(open_registry(home), embeddings, dataset, dataset_name=dataset_name,
                               experiment_name=experiment_name, space_name=space_name, model_name=model_name,
                               id_field=id_field, ids=ids, params=params, train_dataset=train_dataset,
-                              step=step, split=split, overwrite=overwrite)
+                              step=step, split=split, overwrite=overwrite, dtype=dtype)
 
 
 def log_space(name: str, embeddings, *, dataset: str, experiment: str, ids=None, step: int | None = None,
               split: str | None = None, model_name: str | None = None, params: dict | None = None,
               overwrite: bool = True, run: str | None = None, replace_other_runs: bool = False,
-              home: Home = None) -> Space:
+              dtype: str = "float32", home: Home = None) -> Space:
     """Log a space from any training loop (no torch needed): the dataset must be registered.
 
     ``run``: names the training run (e.g. one per process); ``evolution`` follows one run. With
     ``replace_other_runs``, the experiment's stepped spaces of this split from other runs are
     removed in the same step (a re-run replaces the old one instead of mixing with it).
+    ``dtype="float16"`` halves the bytes of each logged epoch (readers get float32; the figures
+    agree with float32's, see the README's evolution section); :func:`prune` removes old epochs'
+    vectors and keeps their stored results.
     """
     return tracking.add_space(open_registry(home), embeddings, dataset_name=dataset, experiment_name=experiment,
                               space_name=name, ids=ids, step=step, split=split, model_name=model_name,
-                              params=params, overwrite=overwrite, run=run, replace_other_runs=replace_other_runs)
+                              params=params, overwrite=overwrite, run=run, replace_other_runs=replace_other_runs,
+                              dtype=dtype)
 
 
 def ls(kind: str | None = None, *, home: Home = None):
@@ -136,8 +141,25 @@ def rm(kind: str, name: str, *, cascade: bool = False, home: Home = None) -> lis
     return tracking.remove(open_registry(home), kind, name, cascade)
 
 
+def prune(experiment: str, *, keep_last: int | None = None, keep_every: int | None = None,
+          keep_best: str | None = None, label_field: str | None = None, split: str | None = None,
+          run: str | None = None, dry_run: bool = True, home: Home = None) -> tracking.PrunePlan:
+    """Remove the vector files of an experiment's old epochs, keeping their records and stored
+    results (evaluations, comparisons), so ``evolution`` still shows their figures.
+
+    Per run and split, kept: the last ``keep_last`` steps, steps divisible by ``keep_every``, the
+    best stored ``keep_best`` metric (e.g. "MAP@R", on ``label_field``) and always the last step.
+    ``dry_run`` (default True): only report what would go and the bytes it would free; pass
+    ``dry_run=False`` to prune. Anything that later needs a pruned space's vectors raises
+    :class:`~spacelens.registry.PrunedError`.
+    """
+    return tracking.prune(open_registry(home), experiment, dry_run=dry_run, keep_last=keep_last,
+                          keep_every=keep_every, keep_best=keep_best, label_field=label_field, split=split, run=run)
+
+
 def load_space(name: str, *, home: Home = None):
-    """``(vectors, ids)``: the space's float32 matrix (memory-mapped) and its item ids."""
+    """``(vectors, ids)``: the space's float32 matrix (memory-mapped; a float16-stored space is
+    widened into memory) and its item ids. A pruned space raises :class:`~spacelens.registry.PrunedError`."""
     reg = open_registry(home)
     rec = reg.space(name)
     return reg.load_vectors(rec), reg.space_ids(rec)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from spacelens import catalogue
 from spacelens.errors import SpacelensError
-from spacelens.registry import Registry, Space
+from spacelens.registry import PrunedError, Registry, Space
 
 # Verdict thresholds: "still improving" when the primary metric's mean over the last quarter of
 # the epochs beats the mean over the quarter before by at least MIN_GAIN; "settled" when the
@@ -203,9 +203,12 @@ def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val"
     with progress(f"Evolution of {experiment}", total=len(spaces)) as bar:
         for i, s in enumerate(spaces):
             within = dict(full=full, budget=budget, sampled=sampled)
-            prev = jaccard_between(reg, spaces[i - 1].name, s.name, k, metric, **within) if i else None
-            to_last = jaccard_between(reg, s.name, last, k, metric, **within)
-            mets = metrics_of(reg, s.name, label_field, metric, **within) if label_field else {}
+            try:
+                prev = jaccard_between(reg, spaces[i - 1].name, s.name, k, metric, **within) if i else None
+                to_last = jaccard_between(reg, s.name, last, k, metric, **within)
+                mets = metrics_of(reg, s.name, label_field, metric, **within) if label_field else {}
+            except PrunedError as exc:
+                raise _pruned_gap(reg, exc, k, metric, label_field) from None
             rows.append(EpochRow(int(s.step), s.name, s.n_rows, prev, to_last, mets))
             bar.advance(1)
     info = {"n_epochs": len(rows), "dataset": spaces[0].dataset, "first_step": rows[0].step, "last_step": rows[-1].step,
@@ -220,6 +223,23 @@ def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val"
     if best is not None:
         info["best"] = best
     return Evolution(experiment, split, k, metric, label_field, rows, _verdict(rows, k), info)
+
+
+def _pruned_gap(reg: Registry, exc: PrunedError, k: int, metric: str, label_field: str | None) -> SpacelensError:
+    """Evolution needs a figure of a pruned epoch that was not stored: say which settings were."""
+    from spacelens.compare.core import KIND
+    from spacelens.evaluate.core import ARTIFACT
+
+    arts = reg.find_artifacts(space=exc.space)
+    ks = sorted({a.params.get("k") for a in arts if a.kind == KIND and isinstance(a.params.get("k"), int)})
+    fields = sorted({str(a.params.get("label_field")) for a in arts if a.kind == ARTIFACT})
+    stored = "; ".join(x for x in (f"comparisons at k = {', '.join(map(str, ks))}" if ks else "",
+                                   f"evaluations on {', '.join(fields)}" if fields else "") if x) or "none"
+    wanted = f"k = {k}, {metric}" + (f", labels {label_field!r}" if label_field else "")
+    return SpacelensError(
+        f"Evolution ({wanted}) needs a figure of {exc.space!r} that was not stored before its vectors were "
+        f"pruned on {str(exc.pruned_at)[:10]} (stored for it: {stored})",
+        "Run evolution with the settings used before the prune, or pick a run that was not pruned (--run)")
 
 
 def _window(n: int) -> int:

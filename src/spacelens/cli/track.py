@@ -1,4 +1,4 @@
-"""Tracking verbs: ``add``, ``ls``, ``show``, ``rm``, ``gc``."""
+"""Tracking verbs: ``add``, ``ls``, ``show``, ``rm``, ``gc``, ``prune``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ def add(
     train_dataset: Optional[str] = typer.Option(None, "--train-dataset", help="Registered dataset the model "
                                                 "was trained on."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a space of the same name."),
+    step: Optional[int] = typer.Option(None, "--step", help="Training step / epoch the space was logged at "
+                                       "(what 'spacelens evolution' orders by)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split of the items (e.g. val), for evolution."),
+    dtype: str = typer.Option("float32", "--dtype", help="Storage on disk: float32, or float16 (half the "
+                              "bytes; readers still get float32; for epoch logs, see the README)."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -51,12 +56,13 @@ def add(
     """
     space = api.add(embeddings, dataset, dataset_name=dataset_name, experiment_name=experiment_name,
                     space_name=space_name, model_name=model_name, id_field=id_field, overwrite=overwrite,
-                    params=_parse_params(params), train_dataset=train_dataset, home=home_arg(home, create=True))
+                    params=_parse_params(params), train_dataset=train_dataset, step=step, split=split,
+                    dtype=dtype, home=home_arg(home, create=True))
     if as_json:
         print_json(record_dict(space))
         return
     console.print(f"[green]added[/green] space [bold]{space.name}[/bold]: {space.n_rows:,} x {space.dim} "
-                  f"float32, dataset [bold]{space.dataset}[/bold], experiment [bold]{space.experiment}[/bold]")
+                  f"{space.dtype}, dataset [bold]{space.dataset}[/bold], experiment [bold]{space.experiment}[/bold]")
 
 
 def _parse_params(text: Optional[str]) -> Optional[dict]:
@@ -79,15 +85,18 @@ def _parse_params(text: Optional[str]) -> Optional[dict]:
 _COLUMNS = {
     "datasets": ["name", "n_rows", "id_field", "columns", "content_hash", "created_at"],
     "experiments": ["name", "model_name", "train_dataset", "params", "created_at"],
-    "spaces": ["name", "dataset", "experiment", "n_rows", "dim", "step", "split", "created_at"],
+    "spaces": ["name", "dataset", "experiment", "n_rows", "dim", "dtype", "step", "split", "created_at", "pruned_at"],
 }
+# Shown only when some row differs from this (every space float32: no dtype column).
+_USUAL = {"dtype": "float32"}
 
 
 # Columns left out, highest first, when a table would not fit the terminal (0: always shown).
 _DROP = {
     "datasets": {"content_hash": 6, "created_at": 5, "id_field": 4, "columns": 3, "n_rows": 1},
     "experiments": {"created_at": 5, "train_dataset": 4, "model_name": 3, "params": 2},
-    "spaces": {"created_at": 8, "step": 6, "split": 5, "experiment": 4, "dataset": 3, "dim": 2, "n_rows": 1},
+    "spaces": {"created_at": 8, "dtype": 7, "step": 6, "split": 5, "experiment": 4, "dataset": 3, "dim": 2,
+               "n_rows": 1},
 }
 
 
@@ -98,6 +107,8 @@ def _cell(key, value) -> str:
         return ", ".join(c["name"] for c in value)
     if key == "created_at":
         return value[:16].replace("T", " ")
+    if key == "pruned_at":   # the vectors are gone, the stored results stay
+        return f"vectors pruned {value[:10]}"
     if key == "content_hash":
         return value[:12]
     if key == "params":  # nested settings (a loss with its distance ...) show by name; `show` has all
@@ -123,7 +134,8 @@ def ls(
         if not data[k]:
             console.print(f"[dim]no {k}[/dim]")
             continue
-        cols = [c for c in _COLUMNS[k] if c == "name" or any(rec.get(c) not in (None, {}, []) for rec in data[k])]
+        cols = [c for c in _COLUMNS[k] if c == "name" or any(rec.get(c) not in (None, {}, [], _USUAL.get(c))
+                                                             for rec in data[k])]
         spec = [Col(c, justify="right" if c in ("n_rows", "dim", "step") else "left",
                     wrap=c in ("columns", "params"), drop=_DROP[k].get(c, 0)) for c in cols]
         print_fitted(console, spec, [[_cell(c, rec.get(c)) for c in cols] for rec in data[k]],
@@ -150,6 +162,10 @@ def show(
         if key == "stats":
             for sk, sv in value.items():
                 table.add_row(f"stats.{sk}", _fmt_num(sv))
+        elif key == "pruned_at":
+            if value:
+                table.add_row("vectors", f"[yellow]pruned on {value[:10]}[/yellow]: the stored results below remain; "
+                              "anything that needs the vectors refuses")
         elif key == "derived":
             for d in value:
                 table.add_row(f"derived.{d['kind']}", _derived_line(d))
@@ -234,9 +250,67 @@ def gc(
     console.print(f"removed {len(removed)} unreferenced file(s)")
 
 
+def prune(
+    experiment: str = typer.Argument(..., help="Experiment whose epoch logs (spaces with a step) to prune."),
+    keep_last: Optional[int] = typer.Option(None, "--keep-last", help="Keep the last N steps of each run and split."),
+    keep_every: Optional[int] = typer.Option(None, "--keep-every", help="Keep every step divisible by M."),
+    keep_best: Optional[str] = typer.Option(None, "--keep-best", help="Keep the step with the best stored value "
+                                            "of this metric (e.g. MAP@R), from stored evaluations."),
+    label_field: Optional[str] = typer.Option(None, "--label-field", "-l", help="--keep-best: the evaluations on "
+                                              "this label column."),
+    split: Optional[str] = typer.Option(None, "--split", help="Only spaces of this split (default: all)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Only spaces of this training run (default: all)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Prune. Without it, only show what would be pruned."),
+    as_json: bool = JsonOption,
+    home: Optional[Path] = HomeOption,
+):
+    """Remove the vector files of old epochs, keeping their records and stored results.
+
+    Evaluations and comparisons stored before the prune stay, so 'spacelens evolution' still
+    shows the pruned epochs' figures; kNN graphs and search indexes of pruned spaces go with
+    their vectors. The last step of each run and split is always kept. Shows the plan and the
+    bytes it frees; nothing changes without --yes.
+
+    Example: spacelens prune triplet --keep-last 5 --keep-every 10 --keep-best MAP@R --yes
+    """
+    plan = api.prune(experiment, keep_last=keep_last, keep_every=keep_every, keep_best=keep_best,
+                     label_field=label_field, split=split, run=run, dry_run=not yes, home=home_arg(home))
+    if as_json:
+        print_json(plan.to_dict())
+        return
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    if not plan.prune:
+        console.print(f"nothing to prune in {experiment} ({len(plan.keep)} kept, "
+                      f"{len(plan.already_pruned)} pruned before)")
+        return
+    verb = "[red]pruned[/red]" if plan.applied else "would prune"
+    for p in plan.prune:
+        console.print(f"{verb} {p['space']} (step {p['step']}): {_bytes(p['bytes'])}, "
+                      f"{p['results']} stored result(s) kept")
+    kept = ", ".join(f"{k['step']} ({'; '.join(k['why'])})" for k in plan.keep[:8])
+    more = f" and {len(plan.keep) - 8} more" if len(plan.keep) > 8 else ""
+    console.print(f"kept steps: {kept}{more}")
+    if plan.applied:
+        console.print(f"{len(plan.prune)} space(s) pruned: {_bytes(plan.bytes_freed)} freed after the grace "
+                      "period readers get (default 10 minutes, as for 'rm')")
+    else:
+        console.print(f"[bold]dry run[/bold]: {len(plan.prune)} space(s), {_bytes(plan.bytes_freed)} would be "
+                      "freed. Pass --yes to prune")
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
 def register(app: typer.Typer) -> None:
     app.command(rich_help_panel="Track")(add)
     app.command(rich_help_panel="Track")(ls)
     app.command(rich_help_panel="Track")(show)
     app.command(rich_help_panel="Track")(rm)
     app.command(rich_help_panel="Track")(gc)
+    app.command(rich_help_panel="Track")(prune)

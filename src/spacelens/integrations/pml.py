@@ -168,13 +168,18 @@ class SpacelensLogger:
     removed, so a shorter re-run leaves no stale later epochs) or ``"keep"`` (they stay; this
     run's spaces are named ``<experiment>.<run>.epoch_<n>.<split>``). ``spacelens evolution``
     follows one run either way.
+    ``dtype``: how each epoch's vectors are stored, "float32" (default) or "float16" (half the
+    bytes; readers get float32; the figures agree with float32's, see the README).
     """
 
     def __init__(self, experiment: str, *, dataset: str, ids: Mapping[str, Sequence], home=None,
                  model_name: str | None = None, params: dict | None = None, splits: Sequence[str] | None = None,
                  label_field: str | None = None, name_format: str | None = None, record_accuracies: bool = True,
-                 run: str | None = None, rerun: str = "replace"):
+                 run: str | None = None, rerun: str = "replace", dtype: str = "float32"):
         from spacelens.api import open_registry
+        from spacelens.registry.store import check_dtype
+
+        self.dtype = check_dtype(dtype)
 
         if rerun not in RERUN_MODES:
             raise SpacelensError(f"rerun={rerun!r} is not a mode", f"Use one of: {', '.join(RERUN_MODES)}")
@@ -271,7 +276,7 @@ class SpacelensLogger:
         space = api.log_space(name, embeddings, dataset=self.dataset, experiment=self.experiment,
                               ids=self.ids[split], step=int(epoch), split=split, model_name=self.model_name,
                               params=self.params or None, overwrite=True, run=self.run,
-                              replace_other_runs=self.rerun == "replace", home=self.reg)
+                              replace_other_runs=self.rerun == "replace", dtype=self.dtype, home=self.reg)
         if self.label_field is not None:
             api.evaluate(name, label_field=self.label_field, home=self.reg)
         self.logged.append(name)

@@ -3,6 +3,7 @@
 from spacelens.registry.core import (
     KIND_ALIASES,
     KINDS,
+    PrunedError,
     Registry,
     RegistryBusyError,
     StaleResultError,
@@ -13,6 +14,6 @@ from spacelens.registry.core import (
 from spacelens.registry.names import validate_name
 from spacelens.registry.records import Artifact, Dataset, Experiment, NewDataset, NewSpace, Space, record_dict
 
-__all__ = ["KINDS", "KIND_ALIASES", "Artifact", "Dataset", "Experiment", "NewDataset", "NewSpace", "Registry",
+__all__ = ["KINDS", "KIND_ALIASES", "Artifact", "Dataset", "Experiment", "NewDataset", "NewSpace", "PrunedError", "Registry",
            "RegistryBusyError", "Space", "StaleResultError", "canonical", "default_home", "now_iso",
            "record_dict", "validate_name"]

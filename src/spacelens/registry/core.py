@@ -32,10 +32,10 @@ import numpy as np
 from spacelens.errors import NotFoundError, SpacelensError, SpacelensWarning
 from spacelens.registry.records import Artifact, Dataset, Experiment, NewDataset, NewSpace, Space, record_dict
 from spacelens.registry.schema import enable_wal, migrate
-from spacelens.registry.store import ObjectStore, Staging
+from spacelens.registry.store import CHUNK_BYTES, ObjectStore, Staging
 
 __all__ = ["KINDS", "KIND_ALIASES", "Artifact", "Dataset", "Experiment", "NewDataset", "NewSpace", "Registry",
-           "RegistryBusyError", "Space", "StaleResultError", "canonical", "default_home", "now_iso", "record_dict"]
+           "PrunedError", "RegistryBusyError", "Space", "StaleResultError", "canonical", "default_home", "now_iso", "record_dict"]
 
 KINDS = ("datasets", "experiments", "spaces")
 KIND_ALIASES = {
@@ -76,6 +76,18 @@ class RegistryBusyError(SpacelensError):
 
 class StaleResultError(SpacelensError):
     """A derived result was computed from a space that has been replaced since."""
+
+
+class PrunedError(SpacelensError):
+    """A space's vectors were pruned (its record and stored results remain); something needed them."""
+
+    def __init__(self, space: Space):
+        self.space, self.pruned_at = space.name, space.pruned_at
+        super().__init__(
+            f"Space {space.name!r}: its vectors were pruned on {str(space.pruned_at)[:10]}; its stored results remain "
+            "(evaluations and comparisons computed before the prune)",
+            "Use results stored before the prune (the same k, metric and label field), or log the space "
+            "again ('spacelens add ... --overwrite') to compute new ones")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -298,9 +310,25 @@ class Registry:
 
     # -- data access --------------------------------------------------------------------
     def load_vectors(self, space: str | Space, mmap: bool = True) -> np.ndarray:
-        """The space's float32 matrix, memory-mapped read-only by default."""
+        """The space's float32 matrix, memory-mapped read-only by default.
+
+        A space stored as float16 (an epoch log) is widened to float32 once, block by block,
+        into memory (read-only, like the map): every computation sees float32 whatever the
+        file holds. A pruned space raises :class:`PrunedError` (one clear line, not a traceback).
+        """
         rec = self._as_space(space)
-        return np.load(self.store.path(rec.array_file), mmap_mode="r" if mmap else None, allow_pickle=False)
+        if rec.pruned_at is not None or not rec.array_file:
+            raise PrunedError(rec)
+        arr = np.load(self.store.path(rec.array_file), mmap_mode="r" if mmap or rec.dtype != "float32" else None,
+                      allow_pickle=False)
+        if arr.dtype == np.float32:
+            return arr
+        out = np.empty(arr.shape, dtype=np.float32)
+        step = max(1, CHUNK_BYTES // (4 * max(1, arr.shape[1])))
+        for r0 in range(0, arr.shape[0], step):
+            out[r0:r0 + step] = arr[r0:r0 + step]
+        out.flags.writeable = False
+        return out
 
     def load_rows(self, space: str | Space) -> np.ndarray:
         """Dataset row index of each row of the space (``arange`` when it covers all rows)."""
@@ -462,6 +490,38 @@ class Registry:
                 conn.execute("DELETE FROM experiments WHERE id=?", (row["id"],))
                 removed.append(f"experiment {name}")
         return removed
+
+    def prune_vectors(self, spaces: list[Space], drop_kinds: tuple[str, ...] = ()) -> list[Space]:
+        """Remove the vector files of spaces, keeping their records and stored results.
+
+        One transaction: each space's ``pruned_at`` is set and its ``array_file`` emptied, and
+        its derived results of ``drop_kinds`` (those only useful with the vectors: kNN graphs,
+        search indexes) are deleted; the files go to the trash like those of ``remove``
+        (deleted after the grace period readers get). Results that stay are still served: the
+        content hash they were computed from is kept. Already pruned spaces are left as they
+        are, and so is a space replaced since its record was read (another record of that name
+        now: a re-logged epoch is not pruned by a plan made before it). Returns the spaces
+        pruned now (their records before the prune).
+        """
+        pruned: list[Space] = []
+        with self.staged() as staging, self.transaction(staging) as conn:
+            when = now_iso()
+            for given in spaces:
+                found = self._select(conn, "spaces", "WHERE s.id = ?", (given.id,))
+                if not found or found[0].pruned_at is not None:
+                    continue
+                rec = found[0]
+                staging.obsolete.append(rec.array_file)
+                if drop_kinds:
+                    marks = ",".join("?" * len(drop_kinds))
+                    where = f"kind IN ({marks}) AND (space_id=? OR other_space_id=?)"
+                    args = (*drop_kinds, rec.id, rec.id)
+                    for (files,) in conn.execute(f"SELECT files FROM artifacts WHERE {where}", args):
+                        staging.obsolete += list(json.loads(files).values())
+                    conn.execute(f"DELETE FROM artifacts WHERE {where}", args)
+                conn.execute("UPDATE spaces SET array_file='', pruned_at=? WHERE id=?", (when, rec.id))
+                pruned.append(rec)
+        return pruned
 
     # -- artifacts (derived results) ----------------------------------------------------
     @staticmethod

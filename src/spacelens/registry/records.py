@@ -50,6 +50,7 @@ class Space:
     stats: dict
     created_at: str
     run: str | None = None
+    pruned_at: str | None = None   # when its vectors were pruned (its stored results remain)
     kind: str = field(default="space", init=False)
 
 

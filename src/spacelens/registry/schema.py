@@ -10,6 +10,10 @@ mistake a new row for a removed one); derived results record the content hashes 
 they were computed from; spaces carry the training ``run`` they were logged in; files of
 removed entities wait in ``trash`` for a grace period, so a reader that resolved a record just
 before it was replaced can still open its files.
+
+Version 3 (over 2): ``spaces.pruned_at`` — when a space's vectors were pruned (its record and
+its stored results stay; ``array_file`` is then empty). A version-2 registry gains the column
+(NULL: not pruned); nothing else changes, so its files and results are kept as they are.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = {
     "datasets": """
@@ -52,14 +56,15 @@ CREATE TABLE spaces (
     dtype TEXT NOT NULL,
     n_rows INTEGER NOT NULL,
     content_hash TEXT NOT NULL,
-    array_file TEXT NOT NULL,       -- float32 .npy, rows in dataset order
+    array_file TEXT NOT NULL,       -- .npy of dtype (float32 or float16), rows in dataset order; '' when pruned
     rows_file TEXT,                 -- int64 .npy of dataset rows when the space covers a subset
     source_path TEXT,
     step INTEGER,                   -- training step / epoch, when logged from a loop
     split TEXT,
     stats TEXT NOT NULL DEFAULT '{}',
     created_at TEXT NOT NULL,
-    run TEXT                        -- training run the space was logged in (NULL: not from a run)
+    run TEXT,                       -- training run the space was logged in (NULL: not from a run)
+    pruned_at TEXT                  -- when its vectors were pruned (NULL: they are stored)
 )""",
     # Derived results (kNN graphs, comparisons, maps, evaluations, search indexes), valid only
     # while their spaces are the records (space_id: ids are never reused) and still hold the
@@ -97,7 +102,7 @@ _INDEXES = (
 _FROM_V1 = {
     "datasets": "SELECT * FROM old_datasets",
     "experiments": "SELECT * FROM old_experiments",
-    "spaces": "SELECT *, NULL FROM old_spaces",
+    "spaces": "SELECT *, NULL, NULL FROM old_spaces",
     "artifacts": ("SELECT a.*, s.content_hash, o.content_hash FROM old_artifacts a "
                   "JOIN old_spaces s ON s.id = a.space_id LEFT JOIN old_spaces o ON o.id = a.other_space_id"),
 }
@@ -133,7 +138,9 @@ def migrate(conn: sqlite3.Connection) -> None:
             for ddl in _TABLES.values():
                 conn.execute(ddl)
         elif version == 1:
-            _v1_to_v2(conn)
+            _v1_to_v2(conn)   # builds the tables in their current form
+        elif version == 2:
+            conn.execute("ALTER TABLE spaces ADD COLUMN pruned_at TEXT")
         for ddl in _INDEXES:
             conn.execute(ddl)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -166,6 +166,57 @@ class ObjectStore:
 _OWNED = re.compile(r"([0-9a-f]{16})-[0-9a-f]{32}\.")
 
 
+STORED_DTYPES = ("float32", "float16")
+FLOAT16_MAX_ERROR = 1e-2   # largest relative change of a row's vector that float16 storage may make
+
+
+def check_dtype(dtype) -> str:
+    """The storage dtype's name, or one clear error."""
+    name = str(np.dtype(dtype)) if isinstance(dtype, type) or isinstance(dtype, np.dtype) else str(dtype)
+    if name not in STORED_DTYPES:
+        raise SpacelensError(f"Spaces cannot be stored as {dtype!r}",
+                             f"Use one of: {', '.join(STORED_DTYPES)} (float16 halves the files of epoch logs)")
+    return name
+
+
+def _round_float16(block: np.ndarray, r0: int, order) -> tuple[np.ndarray, np.ndarray]:
+    """``block`` rounded to float16, and widened back to float32; refused where that damages a row."""
+    def src(i):
+        return r0 + i if order is None else int(order[r0 + i])
+
+    top = np.maximum(block.max(axis=1), -block.min(axis=1))   # largest |value| per row
+    big = top > np.finfo(np.float16).max
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise SpacelensError(
+            f"The embeddings hold values too large for float16 (first at row {src(i)}: "
+            f"|value| up to {float(top[i]):.4g} > 65504)",
+            "Store them as float32 (dtype='float32' / --dtype float32), or scale them down first")
+    half = block.astype(np.float16)
+    widened = half.astype(np.float32)
+    # Rounding moves a row by at most 2^-11 of its length (normal range) plus 2^-25 per value
+    # (subnormals): only rows whose largest value is below that bound's threshold can lose more
+    # than FLOAT16_MAX_ERROR (the row's length is at least its largest value), so only those are measured.
+    d = block.shape[1]
+    maybe = np.flatnonzero(top < np.sqrt(d) * 2.0**-25 / (FLOAT16_MAX_ERROR - 2.0**-11))
+    if maybe.size:
+        b = block[maybe].astype(np.float64)
+        norm = np.linalg.norm(b, axis=1)
+        err = np.linalg.norm(widened[maybe] - b, axis=1)
+        bad = maybe[err > FLOAT16_MAX_ERROR * norm]
+    else:
+        bad = maybe
+    if bad.size:
+        i = int(bad[0])
+        norm, err = float(np.linalg.norm(block[i].astype(np.float64))), \
+            float(np.linalg.norm((widened[i] - block[i]).astype(np.float64)))
+        raise SpacelensError(
+            f"Row {src(i)} of the embeddings is too small for float16 (rounding would change its vector "
+            f"by {err / norm:.1%}; its largest |value| is {float(top[i]):.3g})",
+            "Store them as float32 (dtype='float32' / --dtype float32), or scale them up first")
+    return half, widened
+
+
 def _owner(rel: str) -> str | None:
     """The staging id a stored file was written by (None for a file named without one)."""
     m = _OWNED.match(rel.rsplit("/", 1)[-1])
@@ -250,12 +301,18 @@ class Staging:
         self.written.append(h.rel)
         return h.rel
 
-    def copy_space(self, source: np.ndarray, order: np.ndarray | None) -> tuple[str, str, dict]:
-        """Stream ``source[order]`` into a float32 .npy; return (path, content hash, stats).
+    def copy_space(self, source: np.ndarray, order: np.ndarray | None,
+                   dtype: str = "float32") -> tuple[str, str, dict]:
+        """Stream ``source[order]`` into a .npy of ``dtype``; return (path, content hash, stats).
 
         One pass: converts to float32, refuses NaN/inf, hashes, and gathers norms and a
         per-row fingerprint for the duplicate share. Memory stays at one block.
+        ``dtype="float16"`` halves the file (epoch logs): values are rounded once here, and the
+        hash and statistics describe the rounded values, which is what every reader gets back
+        (widened to float32). Values float16 cannot hold (beyond ±65504, or so small that a row
+        loses more than :data:`FLOAT16_MAX_ERROR` of its length) are refused, not silently damaged.
         """
+        stored = np.dtype(check_dtype(dtype))
         n = source.shape[0] if order is None else len(order)
         d = source.shape[1]
         rows_per_chunk = max(1, CHUNK_BYTES // (4 * d))
@@ -265,7 +322,7 @@ class Staging:
         fingerprints = np.empty(n, dtype=np.uint64)
         weights = np.random.default_rng(0).integers(1, 2**63, size=d, dtype=np.uint64) | np.uint64(1)
         with self._atomic(".npy") as h:
-            out = np.lib.format.open_memmap(h.tmp, mode="w+", dtype=np.float32, shape=(n, d))
+            out = np.lib.format.open_memmap(h.tmp, mode="w+", dtype=stored, shape=(n, d))
             with progress("Copying embeddings", total=n) as bar:
                 for r0 in range(0, n, rows_per_chunk):
                     r1 = min(n, r0 + rows_per_chunk)
@@ -281,7 +338,10 @@ class Staging:
                             f"{', or too large for float32' if source.dtype.itemsize > 4 else ''})",
                             "Fix or drop those rows before adding the space",
                         )
-                    out[r0:r1] = block
+                    if stored == np.float32:
+                        out[r0:r1] = block
+                    else:   # rounded once; the hash and statistics below see the rounded values
+                        out[r0:r1], block = _round_float16(block, r0, order)
                     hasher.update(np.ascontiguousarray(block).tobytes())
                     norms[r0:r1] = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
                     with np.errstate(over="ignore"):
