@@ -335,19 +335,25 @@ def audit(space, labels=None, *, label_field: str | None = None, split_field: st
     elif labels is not None or splits is not None:
         raise SpacelensError(f"labels/splits were given with the registered space {space!r}",
                              "Pass label_field=COLUMN and split_field=COLUMN for a registered space")
+    from spacelens.audit.store import audit_params, store_audit
+
     reg = open_registry(home)
     kw = dict(label_field=label_field, split_field=split_field, query_split=query_split,
               reference_split=reference_split, k=k, metric=metric, engine=engine, threshold=threshold,
               outliers_by_class=outliers_by_class, effect=effect, sample=sample, seed=seed)
+    if other is not None and reg.space(other).dataset != reg.space(space).dataset:
+        raise SpacelensError(f"Spaces {space!r} and {other!r} embed different datasets",
+                             "Audit two spaces of one dataset (items are matched by row)")
+    key = audit_params(**kw)
     res = audit_space(reg, space, **kw)
+    store_audit(reg, res, key)   # read back by the page, the report and the leaderboard's clean column
     if other is not None:
-        if reg.space(other).dataset != reg.space(space).dataset:
-            raise SpacelensError(f"Spaces {space!r} and {other!r} embed different datasets",
-                                 "Audit two spaces of one dataset (items are matched by row)")
         res_b = audit_space(reg, other, **kw)
+        store_audit(reg, res_b, key)
         res._data["versus"] = compare_flags(res, res_b)
         res._data["other"] = {"space": res_b.space, "answer": res_b.answer, "kinds": res_b["kinds"]}
         res._data["answer"] += " " + res._data["versus"]["sentence"]
+        store_audit(reg, res, key, other=other)
     return res
 
 
