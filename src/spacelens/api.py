@@ -335,6 +335,8 @@ def audit(space, labels=None, *, label_field: str | None = None, split_field: st
     elif labels is not None or splits is not None:
         raise SpacelensError(f"labels/splits were given with the registered space {space!r}",
                              "Pass label_field=COLUMN and split_field=COLUMN for a registered space")
+    import numpy as np
+
     from spacelens.audit.store import audit_params, store_audit
 
     reg = open_registry(home)
@@ -351,7 +353,12 @@ def audit(space, labels=None, *, label_field: str | None = None, split_field: st
         res_b = audit_space(reg, other, **kw)
         store_audit(reg, res_b, key)
         res._data["versus"] = compare_flags(res, res_b)
-        res._data["other"] = {"space": res_b.space, "answer": res_b.answer, "kinds": res_b["kinds"]}
+        fb = res_b.to_frame()
+        only_b = [fb["row"].isin(v["rows_only_b"]) & (fb["kind"] == kind) for kind, v in res["versus"]["kinds"].items()]
+        res._data["other"] = {"space": res_b.space, "answer": res_b.answer, "kinds": res_b["kinds"],
+                              # the items only the other space flags (those both flag are in the frame)
+                              "items_only": fb[np.logical_or.reduce(only_b)].to_dict(orient="records")
+                              if only_b else []}
         res._data["answer"] += " " + res._data["versus"]["sentence"]
         store_audit(reg, res, key, other=other)
     return res
