@@ -52,7 +52,7 @@ def _splits(reg, rec, split_field, query_split, reference_split):
 
 def _frame(findings: list[Findings], ids, labels, classes, dataset_rows) -> pd.DataFrame:
     cols = {k: [] for k in ("kind", "id", "score", "reason", "evidence", "partner_id", "label", "suggested_label",
-                            "row")}
+                            "row", "partner_row")}
     for f in findings:
         for i, r in enumerate(f.rows.tolist()):
             p = int(f.partner[i])
@@ -67,6 +67,8 @@ def _frame(findings: list[Findings], ids, labels, classes, dataset_rows) -> pd.D
             sugg = f.extra.get("suggested")
             cols["suggested_label"].append(classes[sugg[i]] if sugg is not None else None)
             cols["row"].append(int(dataset_rows[r]))
+            cols["partner_row"].append(int(dataset_rows[p]) if p >= 0 else None)
+    cols["partner_row"] = pd.array(cols["partner_row"], dtype="Int64")   # whole rows, missing where none
     return pd.DataFrame(cols)
 
 

@@ -21,7 +21,8 @@ from spacelens.jsonable import jsonable
 ARTIFACT = "audit"
 PARAMS = ("label_field", "split_field", "query_split", "reference_split", "k", "metric", "engine", "threshold",
           "outliers_by_class", "effect", "sample", "seed")
-COLUMNS = ("kind", "id", "score", "reason", "evidence", "partner_id", "label", "suggested_label", "row")
+COLUMNS = ("kind", "id", "score", "reason", "evidence", "partner_id", "label", "suggested_label", "row",
+           "partner_row")
 
 
 def audit_params(**kw) -> dict:
@@ -46,6 +47,7 @@ def store_audit(reg, res: AuditResult, params: dict, other=None):
 def _result(reg, art) -> AuditResult:
     items = json.loads(bytes(reg.load_artifact(art, "items", mmap=False)).decode("utf-8"))
     frame = pd.DataFrame(items, columns=list(COLUMNS))
+    frame["partner_row"] = pd.array(frame["partner_row"], dtype="Int64")
     data = {k: v for k, v in art.info.items() if k != "n_flagged"}
     return AuditResult(data, frame)
 

@@ -26,7 +26,8 @@ from spacelens.views.data import Missing, plain
 
 router = APIRouter()
 KIND = "audit"
-CSV_COLUMNS = ["kind", "id", "row", "score", "reason", "evidence", "partner_id", "label", "suggested_label"]
+CSV_COLUMNS = ["kind", "id", "row", "score", "reason", "evidence", "partner_id", "partner_row", "label",
+               "suggested_label"]
 
 
 def audit_job_params(ctx: ServerContext, spec: dict) -> dict:
