@@ -262,16 +262,27 @@ def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = 
 
 
 def leaderboard(dataset: str, *, by: str = "mean_average_precision_at_r", label_field: str | None = None,
-                metric: str | None = None, k: int | None = None, home: Home = None) -> list[dict]:
+                metric: str | None = None, k: int | None = None, clean: bool | str = False,
+                home: Home = None) -> list[dict]:
     """The stored evaluations of the spaces of ``dataset``, ranked only among equal settings.
 
     One dict per space and settings (the latest evaluation), with ``group`` (rows of one group
     share ``settings``: label column, distance, k, split ...; 1 is the largest group) and
     ``rank`` within it, best ``by`` first. Filter with ``label_field``, ``metric``, ``k``.
+    ``clean``: each row also gets ``clean``, its MAP@R (``by`` when a per-query metric) with
+    the leaked queries and likely label errors left out, from the space's audit
+    (:mod:`spacelens.audit.clean`): True runs the audit where none is stored, "stored" only reads.
     """
     from spacelens.evaluate import leaderboard as _leaderboard
 
-    return _leaderboard(open_registry(home), dataset, by=by, label_field=label_field, metric=metric, k=k)
+    reg = open_registry(home)
+    rows = _leaderboard(reg, dataset, by=by, label_field=label_field, metric=metric, k=k)
+    if clean:
+        from spacelens.audit.clean import clean_figures
+
+        run = (lambda space, **kw: audit(space, home=reg, **kw)) if clean is True else None  # noqa: E731
+        rows = clean_figures(reg, rows, by=by, run_audit=run)
+    return rows
 
 
 def remove_evaluations(space: str, *, label_field: str | None = None, metric: str | None = None,

@@ -251,12 +251,13 @@ def _audit(c: dict) -> str:
         for name, words in _AUDIT_SETS:
             e = (eff["sets"].get(name) or {})
             r = (e.get("metrics") or {}).get(m)
-            if not r:
+            if not r or not e.get("n_flagged"):     # nothing of that kind left out: nothing to show
                 continue
             rows.append([escape(words), f"{e['n_flagged']:,} ({e['share']:.1%})", _f(r["all"], 4), _f(r["kept"], 4),
                          _f(r["difference"], 4, True), _ci(r["ci95"], 4, True)])
         out += [f"<h3>{escape(short(m))} of A with the flagged queries left out</h3>",
-                _table(["left out", "queries", "all", "without them", "difference", "95% CI"], rows),
+                _table(["left out", "queries", "all", "without them", "difference", "95% CI"], rows) if rows
+                else "<p>No query is flagged: every figure stands as it is.</p>",
                 f'<p class="note">{escape(eff["queries"]["note"])}; the difference is paired over the same '
                 "queries (the flagged ones are only left out of the mean).</p>"]
     vs = au.get("versus") or {}

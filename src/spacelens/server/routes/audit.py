@@ -32,7 +32,7 @@ CSV_COLUMNS = ["kind", "id", "row", "score", "reason", "evidence", "partner_id",
 
 def audit_job_params(ctx: ServerContext, spec: dict) -> dict:
     """The validated parameters of an audit job (one-line 4xx on a bad request)."""
-    from spacelens.server.routes.jobs import _k_param
+    from spacelens.server.routes.changes import _int
     from spacelens.server.routes.versus import label_field_param
 
     space = str(spec.get("space", ""))
@@ -43,7 +43,7 @@ def audit_job_params(ctx: ServerContext, spec: dict) -> dict:
         ctx.of_dataset(str(spec["dataset"]), space, other)
     if other == space:
         raise SpacelensError("The second space is the audited space itself", "Pick another space, or none")
-    params: dict = {"space": space, "k": _k_param(ctx, spec)}
+    params: dict = {"space": space, "k": ctx.check_k(_int(spec, "k", 10))}
     if other:
         params["other"] = other
     if spec.get("label_field"):
