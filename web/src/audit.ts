@@ -8,6 +8,7 @@
 // server job (POST /api/audit, progress and Cancel), stored, and read back (GET /api/audit) when
 // the page shows the same spaces again. Every text from the data goes through esc().
 import { ApiError, enc, getJSON, postJSON, url, type ClassRows } from './api';
+import { short } from './catalogue';
 import { jobResult, PROGRESS_HTML } from './jobs';
 import { setSelection } from './selection';
 import { state, status } from './state';
@@ -104,7 +105,7 @@ export function syncAudit(): void {
   shown = null;
   if (!state.a) { box().innerHTML = '<p class="muted">Pick a space.</p>'; return; }
   const b = other();
-  box().innerHTML = `<p class="muted">Leaks, duplicates, likely label errors, outliers and mixed classes of A (${esc(state.a)})${b ? `, and which of them B (${esc(b)}) raises too` : ''}, found from its kNN graph, with what leaving them out does to MAP@R.</p>`;
+  box().innerHTML = `<p class="muted">Leaks, duplicates, likely label errors, outliers and mixed classes of A (${esc(state.a)})${b ? `, and which of them B (${esc(b)}) raises too` : ''}, found from its kNN graph, with what leaving them out does to ${short(MAPR)}.</p>`;
   void readBack(k);
 }
 
@@ -193,7 +194,7 @@ function effectHtml(res: Audit): string {
       <td data-f="kept">${f3(m.all)} → ${f3(m.kept)}</td></tr>
       <tr class="ci-row"><td colspan="3" title="kept − all, its 95% interval paired over queries">difference <span data-f="difference">${signed(m.difference)}</span>, 95% CI <span data-f="ci95">${signed(m.ci95[0])} to ${signed(m.ci95[1])}</span></td></tr></tbody>`;
   }).join('');
-  return `<table class="versus audit-effect"><thead><tr><th>left out</th><th>queries</th><th title="MAP@R over all queries → without those left out (${esc(res.effect!.queries.note)})">MAP@R</th></tr></thead>${rows}</table>`;
+  return `<table class="versus audit-effect"><thead><tr><th>left out</th><th>queries</th><th title="${short(MAPR)} over all queries → without those left out (${esc(res.effect!.queries.note)})">${short(MAPR)}</th></tr></thead>${rows}</table>`;
 }
 
 function kindHtml(res: Audit, kind: string, many: string, s: KindSummary, v: VersusKind | null): string {
