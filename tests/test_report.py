@@ -17,7 +17,7 @@ from _web import ARTIFACTS, CHROMIUM, chromium
 import spacelens
 from spacelens.errors import SpacelensError
 
-SECTIONS = ("summary", "agreement", "noise", "where", "structure", "retrieval")
+SECTIONS = ("summary", "agreement", "noise", "where", "structure", "retrieval", "audit")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,40 @@ def test_content_equals_the_api(world):
     assert [g["rows"] for g in content["where"]["groups"]["groups"]] == [g["rows"] for g in groups["groups"]]
     assert groups["groups"] and content["where"]["groups"]["groups"][0]["description"] == groups["groups"][0]["description"]
     assert any(s.startswith("Region to look at first") for s in content["summary"])
+
+
+def test_audit_section_equals_the_api(world):
+    """Can the evaluation be trusted? The report's audit is spacelens.audit's (A against B), its
+    MAP@R over all queries is evaluate's, and the page shows the sentence and the top items."""
+    from html import escape
+
+    home, out = world["home"], world["out"]
+    au = json.loads(Path(out["json"]).read_text())["audit"]
+    ref = spacelens.audit("A", label_field="label", other="B", home=home)
+    d = ref.to_dict()
+    assert au["answer"] == ref.answer and "flagged by both" in au["answer"]
+    assert {k: v["n"] for k, v in au["kinds"].items()} == {k: v["n"] for k, v in d["kinds"].items()}
+    assert set(au["kinds"]) == {"duplicate", "label_error", "outlier"}          # no split column: no leaks
+    for kind in au["kinds"]:
+        want = ref.to_frame(kind)["id"].head(5).tolist()
+        assert [i["id"] for i in au["top"][kind]] == want
+    assert au["versus"]["kinds"] == {k: {n: v[n] for n in ("both", "only_a", "only_b")}
+                                     for k, v in d["versus"]["kinds"].items()}
+    assert au["n_flagged"] == len(d["items"])
+    m = "mean_average_precision_at_r"
+    ev = spacelens.evaluate("A", label_field="label", clustering=False, home=home)
+    for name in ("label_error", "clean", "any"):
+        got = au["effect"]["sets"][name]["metrics"][m]
+        assert got["all"] == pytest.approx(ev[m], abs=1e-12)
+        assert got["kept"] == pytest.approx(d["effect"]["sets"][name]["metrics"][m]["kept"], abs=1e-12)
+    html = Path(out["html"]).read_text()
+    section = html[html.index('<section id="audit">'):]
+    section = section[:section.index("</section>")]
+    assert "Can the evaluation be trusted?" in section
+    assert escape(ref.answer.split(";")[0]) in section
+    for kind in au["kinds"]:
+        for item in au["top"][kind]:
+            assert escape(item["id"]) in section
 
 
 def test_page_is_self_contained_with_every_section(world):

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.te
 
 # every GET route (its path template) -> (a request on it, the job it names when missing, or None)
 MISSING_GROUPS = {"kind": "change_groups", "a": "A", "b": "B", "k": 7, "top": 12}
+MISSING_AUDIT = {"kind": "audit", "space": "A", "other": "B", "label_field": "label", "k": 7}
 GETS = {
     "/api/info": ("/api/info", None),
     "/api/catalogue": ("/api/catalogue", None),
@@ -57,6 +58,7 @@ GETS = {
     "/api/jobs": ("/api/jobs", None),
     "/api/jobs/{job_id}": ("/api/jobs/1", None),
     "/api/change-groups": ("/api/change-groups?a=A&b=B&k=7", MISSING_GROUPS),
+    "/api/audit": ("/api/audit?space=A&other=B&label_field=label&k=7", MISSING_AUDIT),
     "/api/{rest:path}": ("/api/nothing-here", None),
     "/api/openapi.json": ("/api/openapi.json", None),
     "/api/docs": ("/api/docs", None),

@@ -284,16 +284,27 @@ def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = 
 
 
 def leaderboard(dataset: str, *, by: str = "mean_average_precision_at_r", label_field: str | None = None,
-                metric: str | None = None, k: int | None = None, home: Home = None) -> list[dict]:
+                metric: str | None = None, k: int | None = None, clean: bool | str = False,
+                home: Home = None) -> list[dict]:
     """The stored evaluations of the spaces of ``dataset``, ranked only among equal settings.
 
     One dict per space and settings (the latest evaluation), with ``group`` (rows of one group
     share ``settings``: label column, distance, k, split ...; 1 is the largest group) and
     ``rank`` within it, best ``by`` first. Filter with ``label_field``, ``metric``, ``k``.
+    ``clean``: each row also gets ``clean``, its MAP@R (``by`` when a per-query metric) with
+    the leaked queries and likely label errors left out, from the space's audit
+    (:mod:`spacelens.audit.clean`): True runs the audit where none is stored, "stored" only reads.
     """
     from spacelens.evaluate import leaderboard as _leaderboard
 
-    return _leaderboard(open_registry(home), dataset, by=by, label_field=label_field, metric=metric, k=k)
+    reg = open_registry(home)
+    rows = _leaderboard(reg, dataset, by=by, label_field=label_field, metric=metric, k=k)
+    if clean:
+        from spacelens.audit.clean import clean_figures
+
+        run = (lambda space, **kw: audit(space, home=reg, **kw)) if clean is True else None  # noqa: E731
+        rows = clean_figures(reg, rows, by=by, run_audit=run)
+    return rows
 
 
 def remove_evaluations(space: str, *, label_field: str | None = None, metric: str | None = None,
@@ -357,19 +368,32 @@ def audit(space, labels=None, *, label_field: str | None = None, split_field: st
     elif labels is not None or splits is not None:
         raise SpacelensError(f"labels/splits were given with the registered space {space!r}",
                              "Pass label_field=COLUMN and split_field=COLUMN for a registered space")
+    import numpy as np
+
+    from spacelens.audit.store import audit_params, store_audit
+
     reg = open_registry(home)
     kw = dict(label_field=label_field, split_field=split_field, query_split=query_split,
               reference_split=reference_split, k=k, metric=metric, engine=engine, threshold=threshold,
               outliers_by_class=outliers_by_class, effect=effect, sample=sample, seed=seed)
+    if other is not None and reg.space(other).dataset != reg.space(space).dataset:
+        raise SpacelensError(f"Spaces {space!r} and {other!r} embed different datasets",
+                             "Audit two spaces of one dataset (items are matched by row)")
+    key = audit_params(**kw)
     res = audit_space(reg, space, **kw)
+    store_audit(reg, res, key)   # read back by the page, the report and the leaderboard's clean column
     if other is not None:
-        if reg.space(other).dataset != reg.space(space).dataset:
-            raise SpacelensError(f"Spaces {space!r} and {other!r} embed different datasets",
-                                 "Audit two spaces of one dataset (items are matched by row)")
         res_b = audit_space(reg, other, **kw)
+        store_audit(reg, res_b, key)
         res._data["versus"] = compare_flags(res, res_b)
-        res._data["other"] = {"space": res_b.space, "answer": res_b.answer, "kinds": res_b["kinds"]}
+        fb = res_b.to_frame()
+        only_b = [fb["row"].isin(v["rows_only_b"]) & (fb["kind"] == kind) for kind, v in res["versus"]["kinds"].items()]
+        res._data["other"] = {"space": res_b.space, "answer": res_b.answer, "kinds": res_b["kinds"],
+                              # the items only the other space flags (those both flag are in the frame)
+                              "items_only": fb[np.logical_or.reduce(only_b)].to_dict(orient="records")
+                              if only_b else []}
         res._data["answer"] += " " + res._data["versus"]["sentence"]
+        store_audit(reg, res, key, other=other)
     return res
 
 

@@ -5,6 +5,7 @@ import { renderAnswer } from './answer';
 import { fitScale } from './colorscale';
 import { renderEvaluations } from './evaluation';
 import { syncVersus } from './versus';
+import { syncAudit } from './audit';
 import { mapRows } from './frame';
 import { baselineOf, renderHistogram } from './histogram';
 import { addMissing, showMissing, updateMissingButton } from './jobs';
@@ -90,6 +91,7 @@ export async function refresh(): Promise<void> {
   }
   void renderEvaluations(gen);
   syncVersus();
+  syncAudit();
   void renderAnswer();
 
   const loaded = (await Promise.all(loads)).filter((l): l is Loaded => l !== null);

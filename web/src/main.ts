@@ -5,11 +5,12 @@
 // This module only wires the page together; each concern has its module: state.ts (what is
 // shown), api.ts/frame.ts (talking to the server), views.ts/maps.ts (the two linked maps),
 // draw.ts/colorscale.ts (drawing them), pickers.ts (the controls), legend.ts, histogram.ts,
-// query.ts, selection.ts, evaluation.ts, tooltip.ts, changes.ts, versus.ts (the panels), jobs.ts
+// query.ts, selection.ts, evaluation.ts, tooltip.ts, changes.ts, versus.ts, audit.ts (the panels), jobs.ts
 // (computing what is missing) and registry.ts (the registry tab).
 import './style.css';
 import { traffic } from './api';
 import { answerHooks } from './answer';
+import { shownAudit } from './audit';
 import { loadCatalogue } from './catalogue';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
@@ -216,6 +217,6 @@ async function showPair(): Promise<void> {
 
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
-window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning };
+window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit };
 
 start().catch((e) => status(`error: ${(e as Error).message}`));

@@ -52,7 +52,7 @@ def _splits(reg, rec, split_field, query_split, reference_split):
 
 def _frame(findings: list[Findings], ids, labels, classes, dataset_rows) -> pd.DataFrame:
     cols = {k: [] for k in ("kind", "id", "score", "reason", "evidence", "partner_id", "label", "suggested_label",
-                            "row")}
+                            "row", "partner_row")}
     for f in findings:
         for i, r in enumerate(f.rows.tolist()):
             p = int(f.partner[i])
@@ -67,6 +67,8 @@ def _frame(findings: list[Findings], ids, labels, classes, dataset_rows) -> pd.D
             sugg = f.extra.get("suggested")
             cols["suggested_label"].append(classes[sugg[i]] if sugg is not None else None)
             cols["row"].append(int(dataset_rows[r]))
+            cols["partner_row"].append(int(dataset_rows[p]) if p >= 0 else None)
+    cols["partner_row"] = pd.array(cols["partner_row"], dtype="Int64")   # whole rows, missing where none
     return pd.DataFrame(cols)
 
 
@@ -152,6 +154,9 @@ def audit_space(reg, space: str, *, label_field: str | None = None, split_field:
         else:
             sets["duplicate"] = drows[np.unique(np.concatenate([dups.rows, dups.partner]))] if len(dups) else []
         sets["label_error"] = drows[errs.rows]
+        # what a "clean" figure leaves out (the leaderboard's clean column): leaks and likely label errors
+        leaked = drows[leaks.rows] if split_field is not None else np.zeros(0, np.int64)
+        sets["clean"] = np.union1d(leaked, drows[errs.rows])
         sets["any"] = np.unique(frame["row"].to_numpy()) if len(frame) else []
         from spacelens.audit.effect import effect_on_metrics
 
@@ -177,7 +182,10 @@ def compare_flags(a: AuditResult, b: AuditResult) -> dict:
         if not ra and not rb:
             continue
         out["kinds"][kind] = {"both": len(ra & rb), "only_a": len(ra - rb), "only_b": len(rb - ra),
-                              "ids_both": fa.loc[fa["row"].isin(ra & rb) & (fa["kind"] == kind), "id"].tolist()}
+                              "ids_both": fa.loc[fa["row"].isin(ra & rb) & (fa["kind"] == kind), "id"].tolist(),
+                              # dataset rows, for selecting each group (the page)
+                              "rows_both": sorted(ra & rb), "rows_only_a": sorted(ra - rb),
+                              "rows_only_b": sorted(rb - ra)}
     if a["mixed_classes"] is not None and b["mixed_classes"] is not None:
         pa = {frozenset((str(p["a"]), str(p["b"]))) for p in a["mixed_classes"]}
         pb = {frozenset((str(p["a"]), str(p["b"]))) for p in b["mixed_classes"]}

@@ -16,6 +16,7 @@ from spacelens.formatting import fmt_ci
 EFFECT_WORDS = {"leak": "that have a near-duplicate in the reference split",
                 "duplicate": "that have a duplicate in the space",
                 "label_error": "that are likely label errors",
+                "clean": "that leak or are likely label errors",
                 "any": "flagged for any reason"}
 HEAD_METRIC = "mean_average_precision_at_r"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from spacelens import api, catalogue
@@ -192,6 +193,9 @@ def leaderboard(
     k: Optional[int] = typer.Option(None, "-k", "--k", help="Only evaluations at this k."),
     prune: bool = typer.Option(False, "--prune", help="Delete evaluations superseded by a later one of the same "
                                "space and settings (they are never shown), then rank."),
+    clean: bool = typer.Option(False, "--clean", help="Beside the metric, its value with the leaked queries and "
+                               "likely label errors left out (from each space's audit; audited now where none "
+                               "is stored)."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -205,7 +209,7 @@ def leaderboard(
     """
     reg = home_arg(home)
     pruned = api.prune_evaluations(dataset, home=reg) if prune else []
-    rows = api.leaderboard(dataset, by=by, label_field=label_field, metric=metric, k=k, home=reg)
+    rows = api.leaderboard(dataset, by=by, label_field=label_field, metric=metric, k=k, clean=clean, home=reg)
     if as_json:
         print_json(rows)
         return
@@ -224,6 +228,13 @@ def leaderboard(
                       "settings are not comparable (narrow with --label-field, --metric, -k)")
     for group in groups:
         _print_group(group, by)
+    if clean:
+        console.print("[dim]clean: each space's figure without the queries its own audit flags as leaked (a "
+                      "near-duplicate in the reference split; only with a split) or as likely label errors, with "
+                      "the paired change; 'spacelens audit SPACE' lists them[/dim]")
+    notes = sorted({r["clean"]["note"] for r in rows if clean and r["clean"]["value"] is None})
+    for note in notes:
+        console.print(f"[dim]clean: none for some rows ({escape(note)})[/dim]")
     hidden = len(api.superseded_evaluations(dataset, home=reg)) if not prune else 0
     if hidden:
         console.print(f"[dim]{hidden} older evaluation(s) with the same space and settings are hidden (the latest "
@@ -253,6 +264,13 @@ def _print_group(rows: list[dict], by: str) -> None:
                         drop=0 if m == by else 1 + i))
         for v, r in zip(values, rows):
             v.append(_fmt(r[m]))
+        if m == metrics[0] and "clean" in rows[0]:   # beside it: the same without leaks and label errors
+            cm = rows[0]["clean"]["metric"]
+            cols.append(Col(f"{_SHORT[cm]} without leaks & label errors", justify="right", drop=0))
+            for v, r in zip(values, rows):
+                c = r["clean"]
+                v.append("-" if c["value"] is None else f"{_fmt(c['value'])} ({c['difference']:+.3f}, "
+                         f"{c['left_out']:,} left out)")
     console.print()
     console.print(f"[bold]{' · '.join(shared)}[/bold]  ({len(rows)} space{'s' if len(rows) != 1 else ''})",
                   soft_wrap=False)

@@ -10,6 +10,9 @@ The content is one JSON-ready dict (the ``--json`` of ``spacelens report``); the
   that changed most, with their neighbours kept, lost and gained.
 - ``structure`` (with a label field): neighbour-label composition and the pairs that changed.
 - ``retrieval`` (with a label field): ``evaluate A --vs B`` (and the baseline).
+- ``audit`` (with a label field): can the evaluation be trusted? :func:`spacelens.api.audit` of A
+  against B: its answer, per kind the count and the most certain items, which flags both spaces
+  raise, and what leaving the flagged queries out does to MAP@R (paired 95% CI).
 - ``summary``: the plain sentences a reader needs, in order.
 - ``answer``: the answer first (:func:`spacelens.api.answer`, the same dict): which retrieves
   better, how alike, where they differ most; A, B (and C, the baseline) named once.
@@ -91,6 +94,7 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
         out["structure"] = api.composition(res, label_field=label_field, k=res.k, home=reg)
         out["retrieval"] = api.evaluate_versus(a, b, label_field=label_field, baseline=baseline, metric=metric_a,
                                                seed=seed, full=full, budget=budget, home=reg)
+        out["audit"] = audit_section(reg, a, b, label_field, seed=seed)
     out["summary"] = summary(out)
     out["answer"] = api.answer(a, b, metric=metric_a, seed=seed, comparison=res, versus=out.get("retrieval"),
                                baseline_source=base_source, full=full, budget=budget, home=reg)
@@ -98,6 +102,37 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
     out["maps"] = {alias: _map(reg, name) for alias, name in (("A", a), ("B", b))}
     out["training"] = training(reg, a, b, label_field=label_field, metric=metric_a, full=full, budget=budget)
     return out
+
+
+AUDIT_TOP = 5      # most certain flagged items per kind in the report
+
+
+def audit_section(reg, a: str, b: str, label_field: str, *, seed: int = 0) -> dict:
+    """The audit of A against B by ``label_field`` (with the dataset's ``split`` column, when it
+    has one of two or more values: leaks across it), in brief: the answer, per kind the count and
+    the ``AUDIT_TOP`` most certain items (who flags each), the mixed class pairs and the effect on
+    the metrics. The effect is sampled at scale as the audit itself decides."""
+    rec = reg.space(a)
+    split = None
+    if "split" in reg.table_columns(rec.dataset):
+        values = reg.load_table(rec.dataset, columns=["split"])["split"]
+        split = "split" if values.nunique(dropna=True) >= 2 else None
+    res = api.audit(a, label_field=label_field, split_field=split, other=b, seed=seed, home=reg)
+    d = res.to_dict()
+    vs = d.get("versus") or {"kinds": {}}
+    both = {(kind, r) for kind, v in vs["kinds"].items() for r in v["rows_both"]}
+    top = {}
+    for kind in d["kinds"]:
+        rows = [i for i in d["items"] if i["kind"] == kind][:AUDIT_TOP]
+        top[kind] = [{"id": i["id"], "score": i["score"], "reason": i["reason"], "evidence": i["evidence"],
+                      "label": i["label"], "suggested_label": i["suggested_label"],
+                      "flagged_by": "both" if (kind, i["row"]) in both else f"{a} only"} for i in rows]
+    versus = {"sentence": vs.get("sentence"),
+              "kinds": {k: {n: v[n] for n in ("both", "only_a", "only_b")} for k, v in vs["kinds"].items()}}
+    return jsonable({"answer": d["answer"], "space": a, "other": b, "label_field": label_field, "split": d["splits"],
+                     "n_items": d["n_items"], "k": d["k"], "graph": d["graph"], "kinds": d["kinds"],
+                     "mixed_classes": d["mixed_classes"], "effect": d["effect"], "versus": versus, "top": top,
+                     "n_flagged": len(d["items"])})
 
 
 def _map(reg, space: str) -> dict:

@@ -232,6 +232,61 @@ def _retrieval(c: dict, figs: dict) -> str:
     return "".join(out)
 
 
+_AUDIT_KINDS = (("leak", "Near-duplicates across splits (leaks)"), ("duplicate", "Duplicates"),
+                ("label_error", "Likely label errors"), ("outlier", "Outliers"))
+_AUDIT_SETS = (("leak", "leaked queries"), ("duplicate", "duplicated queries"), ("label_error", "likely label errors"),
+               ("clean", "leaks and likely label errors"), ("any", "every flagged query"))
+
+
+def _audit(c: dict) -> str:
+    """Can the evaluation be trusted? The audit's answer, its effect on MAP@R, the top items per kind."""
+    au = c.get("audit")
+    if not au:
+        return ""
+    m = "mean_average_precision_at_r"
+    out = [f'<section id="audit"><h2>Can the evaluation be trusted?</h2><p><b>{_prose(_alias(au["answer"], c))}</b></p>']
+    eff = au.get("effect")
+    if eff:
+        rows = []
+        for name, words in _AUDIT_SETS:
+            e = (eff["sets"].get(name) or {})
+            r = (e.get("metrics") or {}).get(m)
+            if not r or not e.get("n_flagged"):     # nothing of that kind left out: nothing to show
+                continue
+            rows.append([escape(words), f"{e['n_flagged']:,} ({e['share']:.1%})", _f(r["all"], 4), _f(r["kept"], 4),
+                         _f(r["difference"], 4, True), _ci(r["ci95"], 4, True)])
+        out += [f"<h3>{escape(short(m))} of A with the flagged queries left out</h3>",
+                _table(["left out", "queries", "all", "without them", "difference", "95% CI"], rows) if rows
+                else "<p>No query is flagged: every figure stands as it is.</p>",
+                f'<p class="note">{escape(eff["queries"]["note"])}; the difference is paired over the same '
+                "queries (the flagged ones are only left out of the mean).</p>"]
+    vs = au.get("versus") or {}
+    for kind, title in _AUDIT_KINDS:
+        if kind not in au["kinds"]:
+            continue
+        k = au["kinds"][kind]
+        v = vs.get("kinds", {}).get(kind)
+        split = (f"; {v['both']:,} flagged in both spaces (likely the data's), {v['only_a']:,} in A only, "
+                 f"{v['only_b']:,} in B only" if v else "")
+        out.append(f"<h3>{escape(title)}: {k['n']:,} ({k['share']:.2%}){escape(split)}</h3>"
+                   f'<p class="note">{escape(k["rule"])}</p>')
+        items = au["top"].get(kind) or []
+        if items:
+            rows = [[escape(str(i["id"])), f"{i['score']:.2f}", escape(str(i["reason"])), escape(str(i["evidence"])),
+                     escape(_alias(str(i["flagged_by"]), c))] for i in items]
+            out.append(_table(["id", "score", "reason", "evidence", "flagged by"], rows, text=(2, 3, 4)))
+    pairs = au.get("mixed_classes")
+    if pairs:
+        rows = [[escape(str(p["a"])), escape(str(p["b"])), f"{p['share']:.1%}", f"{p['lift']:.0f}x"] for p in pairs[:10]]
+        out += [f"<h3>Mixed classes: {len(pairs):,} pair{'s' if len(pairs) > 1 else ''}</h3>",
+                _table(["class", "class", "neighbours exchanged", "vs chance"], rows, left=2)]
+    out.append(f'<p class="note">{au["n_flagged"]:,} flagged items in all, from the {au["k"]} nearest neighbours of each '
+               "item. Every item with its reason and evidence: <code>spacelens audit A --label-field "
+               f"{escape(str(au['label_field']))}{' --split-field split' if au.get('split') else ''} --vs B --json"
+               "</code>, or the analyzer page's audit panel (select them in both maps, export).</p></section>")
+    return "".join(out)
+
+
 def _answer(c: dict) -> str:
     """The answer first: its sentences (A, B and C defined at their first mention)."""
     ans = c.get("answer")
@@ -294,6 +349,7 @@ def render(content: dict, figures: dict[str, str]) -> str:
         _answer(c), f"<p class='meta'>{escape(meta)}</p>", _maps(c, figures), _training(c, figures),
         f'<section id="summary"><h2>Summary</h2><ul class="summary">{summary}</ul></section>',
         _agreement(c, figures), _noise(c), _where(c, figures), _structure(c, figures), _retrieval(c, figures),
+        _audit(c),
     ])
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{POLICY}\">"

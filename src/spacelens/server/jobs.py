@@ -15,7 +15,8 @@ that does not stop within ``kill_after_s`` of a cancel (a step without progress,
 a UMAP fit) is terminated. Results land in the registry as ordinary artifacts, so a
 finished job is simply read back by the next request; the exceptions are a "versus" job
 (which space retrieves better, :mod:`spacelens.server.routes.versus`) and a "change_groups"
-job (the items whose neighbourhoods changed together, :mod:`spacelens.server.routes.changes`),
+job (the items whose neighbourhoods changed together, :mod:`spacelens.server.routes.changes`)
+and an "audit" job (:mod:`spacelens.server.routes.audit`, stored in the registry too),
 whose JSON results travel back as the finished job's ``result`` (kept with the job, which is
 where ``GET /change-groups`` reads them).
 """
@@ -36,7 +37,7 @@ from typing import Callable
 
 from spacelens.errors import SpacelensError
 
-KINDS = ("projection", "comparison", "versus", "change_groups", "answer")
+KINDS = ("projection", "comparison", "versus", "change_groups", "answer", "audit")
 ACTIVE = ("queued", "running")
 GENERIC_ERROR = "internal error, see the server log"
 log = logging.getLogger("spacelens.server")
@@ -159,6 +160,13 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
             res = api.answer(params["a"], params["b"], label_field=params.get("label_field"),
                              baseline=params.get("baseline"), k=int(params["k"]), home=reg)
             return {"ok": True, "result": res}
+        elif kind == "audit":  # stored in the registry too (GET /audit reads it back); the result travels back
+            vs = f" and {params['other']}" if params.get("other") else ""
+            step(f"auditing {params['space']}{vs}: leaks, duplicates, label errors, outliers", 0, None)
+            res = api.audit(params["space"], label_field=params.get("label_field"),
+                            split_field=params.get("split_field"), other=params.get("other"), k=int(params["k"]),
+                            home=reg)
+            return {"ok": True, "result": res.to_dict()}
         else:  # pragma: no cover - validated before submission
             raise ValueError(kind)
     return {"ok": True}

@@ -46,9 +46,13 @@ def job_params(ctx: ServerContext, spec: dict) -> tuple[str, dict]:
         return kind, change_group_params(ctx, spec)
     elif kind == "answer":
         params = answer_params(ctx, spec)
+    elif kind == "audit":
+        from spacelens.server.routes.audit import audit_job_params
+
+        return kind, audit_job_params(ctx, spec)
     else:
         raise SpacelensError(f"Unknown job kind {str(kind)[:40]!r}",
-                             "Use 'projection', 'comparison', 'change_groups' or 'answer'")
+                             "Use 'projection', 'comparison', 'change_groups', 'answer' or 'audit'")
     if spec.get("dataset") is not None:
         ctx.of_dataset(str(spec["dataset"]), *(params.get(s) for s in ("space", "align_to", "a", "b")))
     return kind, params
