@@ -58,7 +58,8 @@ def test_candidates_are_the_true_nearest_within_the_bound(metric, kind, n, block
     center = column_mean(raw) if metric == "l2" else None
     target, norms = faiss_base(raw, vec, metric, center)
     kk = 23
-    fd, cand = symmetric.symmetric_knn(target, kk, metric, block=block)
+    scores, cand = symmetric.symmetric_knn(target, kk, metric, block=block)
+    fd = symmetric.distances(scores, metric)
     assert fd.shape == cand.shape == (n, kk) and (np.diff(fd, axis=1) >= 0).all()
     assert ((cand >= 0) & (cand < n)).all()
     assert all(len(set(row)) == kk for row in cand)          # no row offered twice

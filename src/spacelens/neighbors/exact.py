@@ -38,6 +38,7 @@ from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
                                          faiss_knn, faiss_rows, l2_as_inner_product, pair_distances,
                                          prepare_with_norms, row_norms, scored_knn, search_tolerance)
+from spacelens.neighbors.symmetric import distances as sym_distances
 from spacelens.neighbors.symmetric import n_products, symmetric_knn, worth_it
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
@@ -305,10 +306,10 @@ class ExactEngine(Engine):
         found = None
         if on_scores is None and self._use_symmetric(q, b, rows, groups, target, kk, metric):
             # a self-graph: every query's candidates from half the products, ranked below as usual
-            with progress(description or f"Exact kNN ({metric}, symmetric)", total=n_products(m)) as bar:
+            with progress(f"{description or f'Exact kNN ({metric})'}: candidates, half the products",
+                          total=n_products(m)) as bar:
                 found = symmetric_knn(target, kk, metric, advance=lambda: bar.advance(1))
-            if groups is not None:   # a query's candidates are those of its group
-                found = (found[0][groups.of_row], found[1][groups.of_row])
+            of = groups.of_row if groups is not None else np.arange(m)  # a query's candidates: its group's
         with progress(description or f"Exact kNN ({metric})", total=nq) as bar:
             small = nq * m * q.vec.shape[1] <= _ONE_CALL_MACS and nq * kk <= _ONE_CALL_CANDIDATES
             step = self.block_size or (max(1, _SCORED_BLOCK_ELEMENTS // max(1, m)) if on_scores is not None
@@ -316,7 +317,8 @@ class ExactEngine(Engine):
             for s in range(0, nq, step):
                 e = min(nq, s + step)
                 todo = self._block(q, np.arange(s, e), kk, tgt, indices, distances, on_scores,
-                                   None if found is None else (found[0][s:e], found[1][s:e]))
+                                   None if found is None else (sym_distances(found[0][of[s:e]], metric),
+                                                               found[1][of[s:e]]))
                 if len(todo):
                     pending.append(todo)
                 bar.advance(e - s)

@@ -32,8 +32,8 @@ BLOCK = 4096
 # Below this many dimensions the products are too cheap for halving them to pay for the
 # second side's selection (bench/self_graph.py).
 MIN_DIM = 64
-# Every row's heap is held at once (12 bytes a candidate): at most 2^27 candidates (1.5 GB).
-MAX_ENTRIES = 1 << 27
+# Every row's heap is held at once (12 bytes a candidate): at most 2^26 candidates (768 MB).
+MAX_ENTRIES = 1 << 26
 # Scores compared with the thresholds at once (a strip of rows: 1 MB of float32, in cache).
 _STRIP_ELEMENTS = 1 << 18
 
@@ -88,11 +88,12 @@ def symmetric_forms(target: np.ndarray, metric: str) -> tuple[np.ndarray, np.nda
 
 def symmetric_knn(target: np.ndarray, k: int, metric: str, block: int | None = None,
                   advance: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's ``k`` best rows of ``target`` (itself included): ``(distances float64, rows int64)``.
+    """Each row's ``k`` best rows of ``target`` (itself included): ``(scores float32, rows int64)``,
+    the scores (larger is nearer) made distances by :func:`distances`.
 
     ``target``: the searched rows as the exact engine hands them to faiss (cosine, dot: the
     prepared rows; l2: the centred rows augmented by :func:`faiss_target`, from 33 dims).
-    Distances increase along each row. Error: cosine and dot as faiss's inner product (one
+    Distances increase along each row. Error of the distances: cosine and dot as faiss's inner product (one
     float32 sum of d products); l2 one float32 sum of d + 2 terms of total size at most
     ``(|x| + |y|)^2`` (see :func:`symmetric_forms`), plus half an ulp of each squared norm:
     within ``search_tolerance(x, |y|, "l2", augmented=False)`` of the centred rows ``x``,
@@ -126,14 +127,17 @@ def symmetric_knn(target: np.ndarray, k: int, metric: str, block: int | None = N
             if advance:
                 advance()
     heaps.reorder()
-    fd = vals.astype(np.float64)
+    return vals, ids
+
+
+def distances(scores: np.ndarray, metric: str) -> np.ndarray:
+    """float64 distances from :func:`symmetric_knn`'s scores (for some rows at a time: the
+    scores take 4 bytes a candidate, the distances 8)."""
+    fd = scores.astype(np.float64)
     if metric == "cosine":
-        np.subtract(1.0, fd, out=fd)
-    else:                                  # dot: -x.y; l2: the score is already -|x - y|^2
-        np.negative(fd, out=fd)
-        if metric == "l2":
-            np.maximum(fd, 0.0, out=fd)
-    return fd, ids
+        return np.subtract(1.0, fd, out=fd)
+    np.negative(fd, out=fd)                # dot: -x.y; l2: the score is already -|x - y|^2
+    return np.maximum(fd, 0.0, out=fd) if metric == "l2" else fd
 
 
 def _feed_columns(heaps, vals: np.ndarray, scores: np.ndarray, s: int, s2: int, k: int) -> None:
