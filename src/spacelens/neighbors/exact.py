@@ -20,10 +20,10 @@ again with twice as many candidates, until the boundary is clear. Memory is boun
 query block (``block_size`` x ``k``), never n x n, plus for L2 one centred copy of the base
 (at most 2 GiB: beyond, faiss's L2 searches the rows as given, with more near-ties).
 
-A self-graph (every row against the others) from 128 dimensions takes its candidates from
+A self-graph (every row against the others) from 64 dimensions takes its candidates from
 half the products instead (:mod:`~spacelens.neighbors.symmetric`: each pair of row blocks
-multiplied once, both sides fed from it), then the same ranking: the same graph, 0.6-0.75x
-the time of faiss's flat search (bench/self_graph.py).
+multiplied once, both sides fed from it), then the same ranking: the same graph, 0.57-0.78x
+the CPU time of faiss's flat search at the same k (bench/self_graph.py).
 
 A caller that also needs each query's scores against every row (the trustworthiness of a map
 ranks its map neighbours among all items) can watch the search's own product

@@ -5,7 +5,7 @@ transpose of that of j and i: :func:`symmetric_knn` computes ``X_i X_j^T`` once 
 feeds both sides from it, half the multiply-adds of a flat search (``faiss.knn``). The rows of
 block i take its rows as candidates through faiss's heaps (the selection its flat search runs);
 the rows of block j take its columns, without transposing it (a transposed copy of a 4,096 x
-4,096 block costs more than its product at d = 256): only scores above a row's current k-th
+4,096 block cost more than its product at d = 256): only scores above a row's current k-th
 best can enter its list, so one comparison with those thresholds leaves a few hits per row
 (about k ln(n / block) over the whole search), and the best ``k`` of them per row go into its
 heap. Diagonal blocks come first, so every threshold is already that of a full list when the
@@ -27,12 +27,14 @@ import numpy as np
 
 from spacelens.parallel import thread_map
 
-# Rows per block: a 4,096 x 4,096 product (64 MB of float32) keeps the GEMM near full speed.
-BLOCK = 4096
-# Below this many dimensions the products are too cheap for halving them to pay for the
-# second side's selection (bench/self_graph.py, 30k rows: 0.64-0.76x faiss's CPU time at
-# d = 128, 1.02-1.12x at d = 64, where the flat path stays).
-MIN_DIM = 128
+# Rows per block: a 6,144 x 6,144 product (144 MB of float32). Larger blocks make fuller first
+# lists (fewer hits on the second side) and fewer passes: at 30k x 256, k = 50, the kernel took
+# 8.8 s of CPU with blocks of 2,048, 6.5 s with 4,096, 5.7 s with 6,144 and 8,192.
+BLOCK = 6144
+# Below this many dimensions the products are too cheap for halving them to pay much for the
+# second side's selection (bench/self_graph.py, 30k rows, k = 10 and 50, CPU time: 0.57-0.78x
+# faiss's from d = 64 to 768, 0.84-0.95x at d = 32, too close to call on a shared machine).
+MIN_DIM = 64
 # Every row's heap is held at once (12 bytes a candidate): at most 2^26 candidates (768 MB).
 MAX_ENTRIES = 1 << 26
 # Scores compared with the thresholds at once (a strip of rows: 1 MB of float32, in cache).
