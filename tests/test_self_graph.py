@@ -135,4 +135,9 @@ def test_the_engine_takes_the_symmetric_path_by_its_rule(monkeypatch):
     ExactEngine(symmetric=False).build_graph(wide, 5, "cosine")
     ExactEngine(symmetric=True).build_graph(wide[:, :20], 5, "l2")  # l2 below 33 dims: faiss's L2
     assert len(calls) == 1
+    monkeypatch.setattr("spacelens.neighbors.exact._L2_COPY_MAX_BYTES", 0)   # no centred, augmented copy
+    far = wide[:, :40] + np.float32(50)
+    g = ExactEngine(symmetric=True).build_graph(far, 5, "l2")
+    assert len(calls) == 1
+    np.testing.assert_array_equal(g.indices, brute(far, far, 5, "l2", np.arange(len(far)))[0])
     assert symmetric.worth_it(10_000, 256, 59) and not symmetric.worth_it(10_000, 32, 59)

@@ -41,7 +41,7 @@ from spacelens.errors import SpacelensError
 from spacelens.neighbors.base import Engine
 from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
-                                         faiss_knn, faiss_rows, l2_as_inner_product, pair_distances,
+                                         faiss_knn, faiss_rows, pair_distances,
                                          prepare_with_norms, row_norms, scored_knn, search_tolerance)
 from spacelens.neighbors.symmetric import distances as sym_distances
 from spacelens.neighbors.symmetric import n_products, symmetric_knn, worth_it
@@ -309,7 +309,7 @@ class ExactEngine(Engine):
         distances = np.empty((nq, k), dtype=np.float32)
         pending: list[np.ndarray] = []
         found = None
-        if on_scores is None and self._use_symmetric(q, b, rows, groups, target, kk, metric):
+        if on_scores is None and self._use_symmetric(q, b, rows, target, kk, metric):
             # a self-graph: every query's candidates from half the products, ranked below as usual
             with progress(f"{description or f'Exact kNN ({metric})'}: candidates, half the products",
                           total=n_products(m)) as bar:
@@ -337,13 +337,13 @@ class ExactEngine(Engine):
             todo = np.concatenate(left)
         return indices, distances
 
-    def _use_symmetric(self, q: Side, b: Side, rows, groups, target, kk: int, metric: str) -> bool:
+    def _use_symmetric(self, q: Side, b: Side, rows, target, kk: int, metric: str) -> bool:
         """Whether this search is a self-graph that :func:`symmetric_knn` can serve, and should."""
         if self.symmetric is False or q is not b or rows is None:
             return False
         if not np.array_equal(rows, np.arange(len(b))):
             return False
-        if metric == "l2" and not l2_as_inner_product(metric, target.shape[1] - 1):
+        if metric == "l2" and target.shape[1] != b.vec.shape[1] + 1:
             return False     # l2 below 33 dims, or without the centred copy: faiss's own L2
         return bool(self.symmetric) or worth_it(len(target), b.vec.shape[1], kk)
 
