@@ -21,10 +21,12 @@ _CHUNK_ELEMENTS = 1 << 22
 
 @dataclass
 class Groups:
-    """``reps[g]``: the lowest row of group g; ``members[g]``: its lowest rows, padded with -1."""
+    """``reps[g]``: the lowest row of group g; ``members[g]``: its lowest rows, padded with -1;
+    ``of_row[r]``: the group of row r."""
 
     reps: np.ndarray     # int64 (m,)
     members: np.ndarray  # int64 (m, w)
+    of_row: np.ndarray   # int64 (n,)
 
 
 def _row_hashes(raw: np.ndarray) -> np.ndarray:
@@ -97,4 +99,6 @@ def duplicate_groups(raw: np.ndarray, max_members: int) -> Groups | None:
     pos = np.arange(n) - start[gid]
     keep = pos < w
     members[group_of_sorted[gid[keep]], pos[keep]] = order[keep]
-    return Groups(reps=members[:, 0].copy(), members=members)
+    of_row = np.empty(n, dtype=np.int64)
+    of_row[order] = group_of_sorted[gid]
+    return Groups(reps=members[:, 0].copy(), members=members, of_row=of_row)

@@ -20,6 +20,11 @@ again with twice as many candidates, until the boundary is clear. Memory is boun
 query block (``block_size`` x ``k``), never n x n, plus for L2 one centred copy of the base
 (at most 2 GiB: beyond, faiss's L2 searches the rows as given, with more near-ties).
 
+A self-graph (every row against the others) from 64 dimensions takes its candidates from
+half the products instead (:mod:`~spacelens.neighbors.symmetric`: each pair of row blocks
+multiplied once, both sides fed from it), then the same ranking: the same graph, 0.57-0.78x
+the CPU time of faiss's flat search at the same k (bench/self_graph.py).
+
 A caller that also needs each query's scores against every row (the trustworthiness of a map
 ranks its map neighbours among all items) can watch the search's own product
 (``search_prepared(..., on_scores=...)``) instead of computing a second one.
@@ -38,6 +43,8 @@ from spacelens.neighbors.duplicates import duplicate_groups
 from spacelens.neighbors.metrics import (check_metric, check_vectors, column_mean, distances_of_pairs, faiss_base,
                                          faiss_knn, faiss_rows, pair_distances,
                                          prepare_with_norms, row_norms, scored_knn, search_tolerance)
+from spacelens.neighbors.symmetric import distances as sym_distances
+from spacelens.neighbors.symmetric import n_products, symmetric_knn, worth_it
 from spacelens.parallel import spans, thread_map
 from spacelens.progress import progress
 
@@ -224,14 +231,18 @@ class ExactEngine(Engine):
     name = "exact"
     summary = "brute force (faiss flat kernels), every true neighbour, ties by lower row"
 
-    def __init__(self, block_size: int | None = None, extra: int | None = None):
+    def __init__(self, block_size: int | None = None, extra: int | None = None, symmetric: bool | None = None):
         """``block_size``: queries per faiss call. None: all of them when the search is small
         (under ~2^34 multiply-adds and 8M candidates: well under a second; one call is ~5%
-        faster than two at 10k x 10k, k = 123), else 8,192 (progress, bounded memory)."""
+        faster than two at 10k x 10k, k = 123), else 8,192 (progress, bounded memory).
+        ``symmetric``: whether a self-graph takes its candidates from half the products
+        (:mod:`~spacelens.neighbors.symmetric`); None: where that was measured faster
+        (:func:`~spacelens.neighbors.symmetric.worth_it`). Never changes results."""
         if block_size is not None and int(block_size) < 1:
             raise SpacelensError(f"block_size={block_size} must be positive", "Use e.g. 8192")
         self.block_size = None if block_size is None else int(block_size)
         self.extra = extra
+        self.symmetric = symmetric
 
     @property
     def params(self) -> dict:
@@ -239,7 +250,7 @@ class ExactEngine(Engine):
 
     @property
     def settings(self) -> dict:
-        return {"block_size": self.block_size}
+        return {"block_size": self.block_size, "symmetric": self.symmetric}
 
     def estimate_seconds(self, n_queries: int, n_base: int, dim: int, k: int) -> float:
         from spacelens.neighbors.cost import exact_seconds
@@ -297,13 +308,22 @@ class ExactEngine(Engine):
         indices = np.empty((nq, k), dtype=np.int32)
         distances = np.empty((nq, k), dtype=np.float32)
         pending: list[np.ndarray] = []
+        found = None
+        if on_scores is None and self._use_symmetric(q, b, rows, target, kk, metric):
+            # a self-graph: every query's candidates from half the products, ranked below as usual
+            with progress(f"{description or f'Exact kNN ({metric})'}: candidates, half the products",
+                          total=n_products(m)) as bar:
+                found = symmetric_knn(target, kk, metric, advance=lambda: bar.advance(1))
+            of = groups.of_row if groups is not None else np.arange(m)  # a query's candidates: its group's
         with progress(description or f"Exact kNN ({metric})", total=nq) as bar:
             small = nq * m * q.vec.shape[1] <= _ONE_CALL_MACS and nq * kk <= _ONE_CALL_CANDIDATES
             step = self.block_size or (max(1, _SCORED_BLOCK_ELEMENTS // max(1, m)) if on_scores is not None
                                        else max(1, nq) if small else 8192)
             for s in range(0, nq, step):
                 e = min(nq, s + step)
-                todo = self._block(q, np.arange(s, e), kk, tgt, indices, distances, on_scores)
+                todo = self._block(q, np.arange(s, e), kk, tgt, indices, distances, on_scores,
+                                   None if found is None else (sym_distances(found[0][of[s:e]], metric),
+                                                               found[1][of[s:e]]))
                 if len(todo):
                     pending.append(todo)
                 bar.advance(e - s)
@@ -317,19 +337,35 @@ class ExactEngine(Engine):
             todo = np.concatenate(left)
         return indices, distances
 
+    def _use_symmetric(self, q: Side, b: Side, rows, target, kk: int, metric: str) -> bool:
+        """Whether this search is a self-graph that :func:`symmetric_knn` can serve, and should."""
+        if self.symmetric is False or q is not b or rows is None:
+            return False
+        if not np.array_equal(rows, np.arange(len(b))):
+            return False
+        if metric == "l2" and target.shape[1] != b.vec.shape[1] + 1:
+            return False     # l2 below 33 dims, or without the centred copy: faiss's own L2
+        return bool(self.symmetric) or worth_it(len(target), b.vec.shape[1], kk)
+
     def _block(self, qs, qi, kk, tgt: _Target, indices, distances,
-               on_scores: ScoresObserver | None = None) -> np.ndarray:
+               on_scores: ScoresObserver | None = None, found=None) -> np.ndarray:
         """Search queries ``qi``; write their results; return those whose boundary is unclear.
 
         ``on_scores``: see :meth:`search_prepared` (the first pass only: re-searches are not
-        shown again)."""
+        shown again). ``found``: the queries' candidates ``(distances, rows)`` already
+        searched (:func:`symmetric_knn`, whose l2 bound is the non-augmented one)."""
         rows, k, metric = tgt.query_rows, tgt.k, tgt.metric
         m = len(tgt.rows)
         contiguous = len(qi) > 0 and qi[-1] - qi[0] + 1 == len(qi)
         q = qs.take(slice(qi[0], qi[-1] + 1) if contiguous else qi)
         qrows = rows[qi] if rows is not None else None
         qv = fd = cand = None
-        if on_scores is not None:   # one product: the observer's scores and faiss's candidates
+        augmented = None
+        if found is not None:
+            fd, cand = found
+            qv = faiss_rows(q.raw, q.vec, metric, tgt.center)
+            augmented = False
+        elif on_scores is not None:   # one product: the observer's scores and faiss's candidates
             qv = faiss_rows(q.raw, q.vec, metric, tgt.center)
             scores, fd, cand = scored_knn(qv, tgt.rows, kk, metric, tgt.norms)
             on_scores(qi, scores)
@@ -350,7 +386,8 @@ class ExactEngine(Engine):
         if fd is None:
             qv = faiss_rows(q.raw, q.vec, metric, tgt.center)
             fd, cand = faiss_knn(qv, tgt.rows, kk, metric)
-        augmented = tgt.rows.shape[1] != qv.shape[1]            # l2 as an inner product
+        if augmented is None:
+            augmented = tgt.rows.shape[1] != qv.shape[1]        # l2 as an inner product
         qn = row_norms(qv) if metric != "cosine" else None      # for both bounds below
         tol = search_tolerance(qv, tgt.max_norm, metric, augmented, qn)
         if kk >= m:  # every distinct vector is a candidate: nothing can be missing
