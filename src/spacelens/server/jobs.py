@@ -136,9 +136,14 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
             aligned = f" aligned to {params['align_to']}" if params.get("align_to") else ""
             step(f"preparing the {METHODS[params['method']]} map of {params['space']}{aligned}", 0, None)
             api.project(params["space"], method=params["method"], align_to=params.get("align_to"), home=reg)
-        elif kind == "comparison":
-            step(f"preparing the comparison of {params['a']} and {params['b']} at k={params['k']}", 0, None)
-            api.compare(params["a"], params["b"], k=int(params["k"]), home=reg)
+        elif kind == "comparison":  # stored for the page; ``full``: whatever the budget says (both kNN graphs)
+            full = bool(params.get("full"))
+            step(f"preparing the {'full ' if full else ''}comparison of {params['a']} and {params['b']} "
+                 f"at k={params['k']}", 0, None)
+            res = api.compare(params["a"], params["b"], k=int(params["k"]), full=full, home=reg)
+            plan = (res.info or {}).get("budget") or {}
+            if plan.get("sampled"):  # within the budget: a sample, not stored; what it rests on travels back
+                return {"ok": True, "result": {"sampled": True, "mean": float(res.mean), "budget": plan}}
         elif kind == "versus":  # nothing stored: the result travels back with the job
             base = params.get("baseline")
             step(f"scoring retrieval of {params['a']} and {params['b']}" + (f" (baseline {base})" if base else "")
@@ -231,7 +236,7 @@ class JobManager:
     def key(kind: str, params: dict) -> str:
         if kind == "comparison":  # a/b order does not matter
             a, b = sorted((params["a"], params["b"]))
-            return f"comparison|{a}|{b}|{params['k']}"
+            return f"comparison|{a}|{b}|{params['k']}" + ("|full" if params.get("full") else "")
         return f"{kind}|" + "|".join(f"{k}={params[k]}" for k in sorted(params))
 
     # -- the API the routes use ------------------------------------------------------------
