@@ -65,6 +65,7 @@ scaleHooks.done = async () => {
   await reloadRegistry();
   await reloadComparison();
   stateK();
+  mapStatus();
   void renderAnswer(true);
 };
 
