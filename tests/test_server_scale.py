@@ -111,3 +111,20 @@ def test_full_must_be_true_or_false(world, bad):
     with _client(home) as c:
         r = c.post("/api/jobs", json={"kind": "comparison", "a": "A", "b": "B", "k": K, "full": bad})
         assert r.status_code == 400 and "full must be true or false" in r.json()["detail"]
+
+
+def test_the_worker_estimates_at_the_servers_gemm_speed(monkeypatch):
+    """The cost the page shows before a job (the server's plan) and the one the job's budget rule uses
+    (the worker's) rest on one GEMM measurement: the worker process starts with the server's."""
+    import spacelens.progress
+    from spacelens.neighbors import cost
+    from spacelens.server import jobs as jobs_mod
+
+    monkeypatch.delenv("SPACELENS_GFLOPS", raising=False)
+    for name in ("_QUEUE", "_CANCEL"):
+        monkeypatch.setattr(jobs_mod, name, None)
+    monkeypatch.setattr(cost, "_speed", None)
+    monkeypatch.setattr(spacelens.progress, "set_progress", lambda on: None)
+    jobs_mod._init_worker(None, None, 1.5e11)
+    assert cost.gemm_speed() == 1.5e11
+    assert cost.exact_seconds(10**5, 10**5, 16) == pytest.approx(cost.EXACT_OVERHEAD * 2 * 10**10 * 16 / 1.5e11)

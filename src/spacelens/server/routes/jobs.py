@@ -2,7 +2,9 @@
 
 - ``POST /jobs`` (JSON ``{kind: "projection", space, method[, align_to]}``,
   ``{kind: "comparison", a, b, k[, full]}`` or ``{kind: "change_groups", a, b, k[, top]}``): 202 with the job; an identical pending job is shared;
-  429 when the queue is full.
+  429 when the queue is full. A comparison follows the budget rule (:mod:`spacelens.budget`): where
+  it would be sampled it stores nothing (its ``result`` says so); ``full: true`` builds both kNN
+  graphs and stores it whatever it costs (the page's "Compute in the background").
 - ``GET /jobs``: every job this server knows; ``GET /jobs/{id}``: one job. Polling a job is
   its heartbeat: one nobody asked about for ``orphan_after_s`` (90 s) is cancelled.
 - ``DELETE /jobs/{id}`` (or ``POST /jobs/{id}/cancel``): cancel it; answers the job, whose
