@@ -217,7 +217,8 @@ def measure_scale(url: str, browser, shots: Path | None, after_timeout: float) -
             page.wait_for_function("window.__sl.state.comparison !== null && window.__sl.state.colors"
                                    " && window.__sl.state.colors.header.kind === 'coincidence'",
                                    timeout=after_timeout * 1000, polling=500)
-            page.wait_for_function("document.querySelector('#answer').dataset.state === 'done'", timeout=600_000)
+            page.wait_for_function("document.querySelector('#answer').dataset.state === 'done'"   # asked again
+                                   " && !document.querySelector('#answer .sampled-note')", timeout=600_000)
             rec["full_compare_s"] = round(time.perf_counter() - t0 + 3, 1)
             page.screenshot(path=str(shots / "scale-3-after-1440x900.png"))
         except Exception:  # noqa: BLE001 - too long for this run: Cancel it, and show that
@@ -251,21 +252,25 @@ def main_scale(args) -> None:
                 srv, url = serve(home)
                 try:
                     rec = measure_scale(url, browser, args.shots if n == args.sizes[-1] else None, args.after_timeout)
+                    rec["load_avg"] = round(os.getloadavg()[0], 1)
                 finally:
                     srv.should_exit = True
                     time.sleep(0.5)
-                results["sizes"][str(n)] = rec
+                results["sizes"][f"{n}-d{args.dim}"] = {"n": n, "dim": args.dim, **rec}
                 print(json.dumps({"n": n, **rec}), flush=True)
             browser.close()
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     print("\n| points/map | dim | answer strip s | maps drawn s | jobs started on open |\n|---|---|---|---|---|")
-    for n, r in results["sizes"].items():
-        print(f"| {int(n):,} | {args.dim} | {r['answer_s']} | {r['maps_drawn_s']} | "
+    for r in results["sizes"].values():
+        print(f"| {r['n']:,} | {r['dim']} | {r['answer_s']} | {r['maps_drawn_s']} | "
               f"{', '.join(j['kind'] for j in r['jobs_on_open'])} |")
     out = HERE / "results" / "ui_scale.json"
     out.parent.mkdir(exist_ok=True)
+    if out.exists():   # other sizes measured before keep their rows (each with its machine's load)
+        old = json.loads(out.read_text()).get("sizes", {})
+        results["sizes"] = {**old, **results["sizes"]}
     out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {out}")
 

@@ -34,17 +34,23 @@ export async function renderAnswer(again = false): Promise<void> {
   const box = $('#answer');
   if (!state.a || !state.b || state.a === state.b) { box.hidden = true; shownKey = ''; return; }
   const k = key();
+  // asked again: the sampled answer stays on show, its first line saying it is being redone
+  const keep = again && k === shownKey && shown !== null && box.querySelector('.sampled-note .short') !== null;
   if (again && k === shownKey) shownKey = '';
   if (k === shownKey || k === pending) return;
   pending = k;
   box.hidden = false;
-  box.classList.remove('open');
   box.dataset.state = 'working';
-  box.classList.remove('sampled');
-  box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
+  if (!keep) {
+    box.classList.remove('open');
+    box.classList.remove('sampled');
+    box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
+  }
+  const progressLine = () => (keep ? box.querySelector('.sampled-note .short') : box.querySelector('p'));
+  if (keep) progressLine()!.textContent = 'Sampled answer: working it out again from the stored comparison…';
   try {
     const job = await jobResult<Answer>('jobs', { kind: 'answer', a: state.a, b: state.b, k: state.k, dataset: state.dataset?.name },
-      null, (j) => { const line = box.querySelector('p'); if (line && j.stage && pending === k) line.textContent = `${j.stage}…`; });
+      null, (j) => { const line = progressLine(); if (line && j.stage && pending === k) line.textContent = `${j.stage}…`; });
     if (pending !== k) return;
     if (job.status !== 'done' || !job.result) throw new Error(job.error ?? `the answer was ${job.status}`);
     shown = job.result;
