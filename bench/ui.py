@@ -19,6 +19,14 @@ Measured per size:
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/ui.py --sizes 100000 1000000
 Writes bench/results/ui.json.
+
+``--scale-page`` (issue 28): the same page on a pair whose comparison is *not* stored, at a size
+where the budget rule (spacelens.budget) samples it: seconds to the sampled answer strip and to
+both maps drawn, the jobs the page started by itself (only the answer), and with ``--shots DIR``
+screenshots before, during and after the full comparison the panel's button starts.
+
+    OMP_NUM_THREADS=2 .venv/bin/python bench/ui.py --scale-page --sizes 1000000 --shots /tmp/shots
+Writes bench/results/ui_scale.json.
 """
 
 from __future__ import annotations
@@ -45,8 +53,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 K = 10
 
 
-def build_registry(home: Path, n: int, seed: int = 0) -> None:
-    """Dataset of n items, spaces A and B, a stored 'pca' map of each, a stored A/B comparison."""
+def build_registry(home: Path, n: int, seed: int = 0, comparison: bool = True, dim: int = 4) -> None:
+    """Dataset of n items, spaces A and B (``dim`` dimensions), a stored 'pca' map of each, and
+    (``comparison``) a stored A/B comparison."""
     import pandas as pd
 
     import spacelens
@@ -56,8 +65,11 @@ def build_registry(home: Path, n: int, seed: int = 0) -> None:
     labels = rng.integers(0, 10, n)
     table = pd.DataFrame({"id": [f"item{i:07d}" for i in range(n)], "label": labels,
                           "caption": pd.Series([f"an item of class {c}" for c in range(10)])[labels].to_numpy()})
+    base = None if comparison else rng.normal(size=(n, dim)).astype(np.float32)
     for name in ("A", "B"):
-        vectors = rng.normal(size=(n, 4)).astype(np.float32)
+        # without a stored comparison (--scale-page) B is A blurred, so that agreement has something to show
+        vectors = (rng.normal(size=(n, dim)).astype(np.float32) if comparison
+                   else base + np.float32(0.6) * rng.normal(size=(n, dim)).astype(np.float32))
         spacelens.add(vectors, table if name == "A" else None, dataset_name="items", experiment_name=f"run{name}",
                       space_name=name, home=home)
     reg = Registry(home)
@@ -71,6 +83,8 @@ def build_registry(home: Path, n: int, seed: int = 0) -> None:
                           "trustworthiness": np.full(n, np.nan, np.float32)},
                          info={"faithfulness": faith, "n_rows": n, "content_hash": rec.content_hash,
                                "synthetic": True})
+    if not comparison:
+        return
     shared = rng.binomial(K, 0.4, n)
     jac = (shared / (2 * K - shared)).astype(np.float32)
     reg.put_artifact("comparison", "A", {"k": K, "metric_a": "cosine", "metric_b": "cosine", "include_self": False,
@@ -166,11 +180,113 @@ def measure(url: str, browser, repeats: int) -> dict:
     return {"cold": loads[0], "warm": loads[1:]}
 
 
+# -- the page at scale (issue 28): no comparison stored, the budget rule samples it -----------------
+SAMPLED_SHOWN = "document.querySelector('#answer .sampled-note') !== null"
+OFFER_SHOWN = "document.querySelector('#histogram .scale-offer') !== null"
+JOBS = "fetch('api/jobs').then(r => r.json()).then(js => js.map(j => ({kind: j.kind, full: j.params.full === true, status: j.status})))"
+
+
+def measure_scale(url: str, browser, shots: Path | None, after_timeout: float) -> dict:
+    """Open the page on a pair whose comparison is not stored (the budget samples it): seconds from
+    navigation to the sampled answer strip and to both maps drawn (in-page clock); what ran on open
+    (the jobs); the offer in the histogram panel. ``shots``: 1440x900 screenshots before, during
+    and after (or, past ``after_timeout`` seconds, cancelled) the full comparison the button starts."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(url + LOAD_QUERY)
+    page.wait_for_function(SAMPLED_SHOWN, timeout=600_000, polling=50)
+    answer_ms = page.evaluate("performance.now()")
+    page.wait_for_function(DRAWN, timeout=600_000, polling=50)
+    drawn_ms = page.evaluate("Math.max(window.__sl.maps.A.drawnAt, window.__sl.maps.B.drawnAt)")
+    page.wait_for_function(OFFER_SHOWN, timeout=60_000, polling=100)
+    time.sleep(2)   # anything the page would start by itself has been posted by now
+    rec = {"answer_s": round(answer_ms / 1000, 2), "maps_drawn_s": round(drawn_ms / 1000, 2),
+           "jobs_on_open": page.evaluate(JOBS), "offer": page.inner_text("#histogram .scale-offer"),
+           "sampled_line": page.get_attribute("#answer .sampled-note .short", "title"),
+           "colour": page.evaluate("window.__sl.state.colors && window.__sl.state.colors.header.kind")}
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "scale-1-before-1440x900.png"))
+        page.click("#histogram .compute")
+        page.wait_for_function("(() => { const p = document.querySelector('#histogram .progress');"
+                               " return p && !p.hidden && /%/.test(p.textContent) })()", timeout=600_000, polling=200)
+        time.sleep(3)
+        page.screenshot(path=str(shots / "scale-2-during-1440x900.png"))
+        rec["during"] = page.inner_text("#histogram .progress")
+        t0 = time.perf_counter()
+        try:
+            page.wait_for_function("window.__sl.state.comparison !== null && window.__sl.state.colors"
+                                   " && window.__sl.state.colors.header.kind === 'coincidence'",
+                                   timeout=after_timeout * 1000, polling=500)
+            page.wait_for_function("document.querySelector('#answer').dataset.state === 'done'"   # asked again
+                                   " && !document.querySelector('#answer .sampled-note')", timeout=600_000)
+            rec["full_compare_s"] = round(time.perf_counter() - t0 + 3, 1)
+            page.screenshot(path=str(shots / "scale-3-after-1440x900.png"))
+        except Exception:  # noqa: BLE001 - too long for this run: Cancel it, and show that
+            page.click("#histogram .cancel")
+            page.wait_for_function("document.querySelector('#histogram .progress')?.dataset.status === 'cancelled'"
+                                   " || document.querySelector('#histogram .progress')?.hidden", timeout=120_000)
+            rec["cancelled_after_s"] = round(time.perf_counter() - t0, 1)
+            page.screenshot(path=str(shots / "scale-3-cancelled-1440x900.png"))
+        rec["jobs_after"] = page.evaluate(JOBS)
+    page.close()
+    return rec
+
+
+def main_scale(args) -> None:
+    from playwright.sync_api import sync_playwright
+
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                           "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
+               "chromium_args": CHROMIUM_ARGS, "dim": args.dim, "sizes": {}}
+    root = args.keep or Path(tempfile.mkdtemp(prefix="spacelens-bench-ui-scale-"))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            results["chromium"] = browser.version
+            for n in args.sizes:
+                home = root / f"home-scale-{n}-d{args.dim}-blur"
+                if not (home / "registry.sqlite").exists():
+                    t0 = time.perf_counter()
+                    build_registry(home, n, comparison=False, dim=args.dim)
+                    print(f"n={n:,}: registry built in {time.perf_counter() - t0:.1f} s", flush=True)
+                srv, url = serve(home)
+                try:
+                    rec = measure_scale(url, browser, args.shots if n == args.sizes[-1] else None, args.after_timeout)
+                    rec["load_avg"] = round(os.getloadavg()[0], 1)
+                finally:
+                    srv.should_exit = True
+                    time.sleep(0.5)
+                results["sizes"][f"{n}-d{args.dim}"] = {"n": n, "dim": args.dim, **rec}
+                print(json.dumps({"n": n, **rec}), flush=True)
+            browser.close()
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    print("\n| points/map | dim | answer strip s | maps drawn s | jobs started on open |\n|---|---|---|---|---|")
+    for r in results["sizes"].values():
+        print(f"| {r['n']:,} | {r['dim']} | {r['answer_s']} | {r['maps_drawn_s']} | "
+              f"{', '.join(j['kind'] for j in r['jobs_on_open'])} |")
+    out = HERE / "results" / "ui_scale.json"
+    out.parent.mkdir(exist_ok=True)
+    if out.exists():   # other sizes measured before keep their rows (each with its machine's load)
+        old = json.loads(out.read_text()).get("sizes", {})
+        results["sizes"] = {**old, **results["sizes"]}
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--repeats", type=int, default=3, help="warm page loads per size")
     ap.add_argument("--keep", type=Path, default=None, help="build the registries here and keep them")
+    ap.add_argument("--scale-page", action="store_true",
+                    help="the page at scale: no comparison stored, the answer sampled (writes ui_scale.json)")
+    ap.add_argument("--dim", type=int, default=16, help="--scale-page: dimensions of the two spaces")
+    ap.add_argument("--shots", type=Path, default=None,
+                    help="--scale-page: 1440x900 screenshots here (before, during, after the full comparison)")
+    ap.add_argument("--after-timeout", type=float, default=600,
+                    help="--scale-page: seconds to wait for the full comparison before cancelling it")
     args = ap.parse_args()
     if not os.path.exists(CHROMIUM):
         sys.exit(f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -181,6 +297,8 @@ def main() -> None:
     if not frontend_built():
         sys.exit("the front end is not built: run make web")
     os.environ.setdefault("SPACELENS_NO_PROGRESS", "1")
+    if args.scale_page:
+        return main_scale(args)
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
                "chromium_args": CHROMIUM_ARGS, "sizes": {}}

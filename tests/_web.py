@@ -51,10 +51,11 @@ def free_port() -> int:
 
 
 class serving:
-    """The analyzer app of a registry on a free localhost port, in a thread (a context manager)."""
+    """The analyzer app of a registry on a free localhost port, in a thread (a context manager);
+    ``app_kwargs`` go to ``create_app`` (``jobs="thread"``: jobs in this process too)."""
 
-    def __init__(self, home):
-        self.home = home
+    def __init__(self, home, **app_kwargs):
+        self.home, self.app_kwargs = home, app_kwargs
 
     def __enter__(self) -> str:
         import uvicorn
@@ -62,7 +63,7 @@ class serving:
         from spacelens.server import create_app
 
         port = free_port()
-        self.srv = uvicorn.Server(uvicorn.Config(create_app(self.home), host="127.0.0.1", port=port,
+        self.srv = uvicorn.Server(uvicorn.Config(create_app(self.home, **self.app_kwargs), host="127.0.0.1", port=port,
                                                 log_level="warning"))
         self.thread = threading.Thread(target=self.srv.run, daemon=True)
         self.thread.start()

@@ -51,6 +51,7 @@ GETS = {
     "/api/datasets/{name}/colors": ("/api/datasets/items/colors?by=coincidence&a=A&b=B&k=7",
                                     {"kind": "comparison", "a": "A", "b": "B", "k": 7}),
     "/api/comparison": ("/api/comparison?a=A&b=B&k=7", {"kind": "comparison", "a": "A", "b": "B", "k": 7}),
+    "/api/comparison/plan": ("/api/comparison/plan?a=A&b=B&k=7", None),
     "/api/datasets/{name}/items/{row}": ("/api/datasets/items/items/3?a=A&b=B&k=7", None),
     "/api/datasets/{name}/items/{row}/image": ("/api/datasets/items/items/3/image?column=label", None),
     "/api/datasets/{name}/search": ("/api/datasets/items/search?q=it00", None),

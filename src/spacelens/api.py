@@ -719,7 +719,8 @@ def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bo
 
     Within a budget like every verb (``full``, ``budget``: :mod:`spacelens.budget`): a figure
     that comes from a sample says so, and ``sampled`` holds the first line to show above the
-    sentences (what it rests on, what the full result would cost, how to get it).
+    sentences (what it rests on, what the full result would cost, how to get it), ``budget`` the
+    sampled results' plans (:meth:`spacelens.budget.Plan.to_dict`).
     """
     from spacelens.answer import build_answer, choose_label_field, propose_baseline
 
@@ -753,4 +754,5 @@ def answer(a: str, b: str, *, label_field: str | None = None, baseline: str | bo
         from spacelens.budget import sampled_line
 
         out["sampled"] = sampled_line(plans)
+        out["budget"] = plans   # each sampled result's plan (what it rests on, what the full one costs)
     return out

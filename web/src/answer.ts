@@ -5,6 +5,7 @@
 // automatically), and where they differ most, each class or group one click from selecting its items.
 // Computed as a job (stored comparisons are reused), so a long one shows progress and never blocks.
 import { jobResult } from './jobs';
+import { about, type Plan } from './scale';
 import { setSelection } from './selection';
 import { state } from './state';
 import { esc, $ } from './util';
@@ -14,6 +15,8 @@ interface Sentence { key: 'retrieval' | 'agreement' | 'where'; text: string; cla
 export interface Answer {
   sentences: Sentence[]; aliases: Record<string, string>; baseline: string | null; label_field: string | null;
   k: number; retrieval_skipped?: string;
+  /** The first line of an answer resting on samples (spacelens.budget), and each sampled result's plan. */
+  sampled?: string; budget?: Plan[];
 }
 
 /** Called when an answer arrives (main.ts redraws when the answer stored a comparison the page lacked). */
@@ -25,20 +28,29 @@ let shown: Answer | null = null;
 
 const key = () => `${state.a}|${state.b}|${state.k}`;
 
-/** Ask for the answer of the pair on screen (once per pair and k), and show it when it comes. */
-export async function renderAnswer(): Promise<void> {
+/** Ask for the answer of the pair on screen (once per pair and k, unless ``again``: what it rests
+ * on was computed meanwhile), and show it when it comes. */
+export async function renderAnswer(again = false): Promise<void> {
   const box = $('#answer');
   if (!state.a || !state.b || state.a === state.b) { box.hidden = true; shownKey = ''; return; }
   const k = key();
+  // asked again: the sampled answer stays on show, its first line saying it is being redone
+  const keep = again && k === shownKey && shown !== null && box.querySelector('.sampled-note .short') !== null;
+  if (again && k === shownKey) shownKey = '';
   if (k === shownKey || k === pending) return;
   pending = k;
   box.hidden = false;
-  box.classList.remove('open');
   box.dataset.state = 'working';
-  box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
+  if (!keep) {
+    box.classList.remove('open');
+    box.classList.remove('sampled');
+    box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
+  }
+  const progressLine = () => (keep ? box.querySelector('.sampled-note .short') : box.querySelector('p'));
+  if (keep) progressLine()!.textContent = 'Sampled answer: working it out again from the stored comparison…';
   try {
     const job = await jobResult<Answer>('jobs', { kind: 'answer', a: state.a, b: state.b, k: state.k, dataset: state.dataset?.name },
-      null, (j) => { const line = box.querySelector('p'); if (line && j.stage && pending === k) line.textContent = `${j.stage}…`; });
+      null, (j) => { const line = progressLine(); if (line && j.stage && pending === k) line.textContent = `${j.stage}…`; });
     if (pending !== k) return;
     if (job.status !== 'done' || !job.result) throw new Error(job.error ?? `the answer was ${job.status}`);
     shown = job.result;
@@ -58,6 +70,8 @@ export async function renderAnswer(): Promise<void> {
 function draw(box: HTMLElement, ans: Answer): void {
   box.dataset.state = 'drawn';
   box.innerHTML = '';
+  box.classList.toggle('sampled', Boolean(ans.sampled));
+  if (ans.sampled) box.append(sampledLine(ans));
   for (const s of ans.sentences) {
     const p = document.createElement('p');
     p.className = `sentence ${s.key}`;
@@ -96,7 +110,28 @@ function draw(box: HTMLElement, ans: Answer): void {
   more.onclick = () => { box.classList.toggle('open'); label(); };
   label();
   (box.querySelector('p:last-of-type') ?? box).append(more);   // at the end of the last line, never over a button
-  for (const span of box.querySelectorAll<HTMLElement>('p > span')) span.title = span.textContent ?? '';
+  for (const span of box.querySelectorAll<HTMLElement>('p > span')) span.title ||= span.textContent ?? '';
+}
+
+/** First, what a sampled answer rests on and what the full one would cost, in one short line (the
+ * server's whole line in its title, and in full under "details"); the sentences follow. */
+function sampledLine(ans: Answer): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 'sampled-note';
+  const plans = ans.budget ?? [];
+  const what = plans.map((b) => `${(b.sample ?? 0).toLocaleString()} random ${b.verb === 'comparison' ? 'items' : 'queries'} of ${b.n_items.toLocaleString()}`);
+  const seconds = plans.reduce((s, b) => s + b.full_seconds, 0);
+  const span = document.createElement('span');
+  span.className = 'short';
+  span.textContent = plans.length
+    ? `Sampled answer: ${what.join(' and ')}, with 95% intervals; in full it would take about ${about(seconds)} here.`
+    : ans.sampled ?? '';
+  const full = document.createElement('span');
+  full.className = 'long';
+  full.textContent = ans.sampled ?? '';
+  span.title = ans.sampled ?? '';
+  p.append(span, full);
+  return p;
 }
 
 /** The answer on show (for tests). */

@@ -11,7 +11,8 @@ export class ApiError extends Error {
   }
 }
 
-export interface JobSpec { kind: 'projection' | 'comparison' | 'change_groups'; top?: number; space?: string; method?: string; align_to?: string; a?: string; b?: string; k?: number; }
+/** A job the page can start; ``full``: a comparison in full (both kNN graphs) where the budget would sample it. */
+export interface JobSpec { kind: 'projection' | 'comparison' | 'change_groups'; top?: number; space?: string; method?: string; align_to?: string; a?: string; b?: string; k?: number; full?: boolean; }
 
 export interface Job {
   id: string; kind: string; params: Record<string, unknown>; status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';

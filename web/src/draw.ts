@@ -10,6 +10,7 @@ import { mapRows } from './frame';
 import { baselineOf, renderHistogram } from './histogram';
 import { addMissing, showMissing, updateMissingButton } from './jobs';
 import { renderLegend } from './legend';
+import { withPlan } from './scale';
 import { writeUrl } from './pickers';
 import { clearQuery, reapplySelection } from './query';
 import { clearSelection } from './selection';
@@ -58,7 +59,7 @@ export async function refresh(): Promise<void> {
 
   const colorsP = loadColors(ds.name).catch((e) => e as Error);
   const comparisonP = state.a !== state.b
-    ? getFrame<ComparisonHeader>('comparison', { a: state.a, b: state.b, k: state.k, baseline: baselineOf() }).catch((e) => e as Error)
+    ? getFrame<ComparisonHeader>('comparison', { a: state.a, b: state.b, k: state.k, baseline: baselineOf() }).catch((e) => withPlan(e as Error))
     : Promise.resolve(new Error('Pick two different spaces to compare them'));
   const loads = (['A', 'B'] as const).map(async (side): Promise<Loaded | null> => {
     const view = maps[side];

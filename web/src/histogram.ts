@@ -5,6 +5,7 @@ import { ApiError, getFrame, type ComparisonHeader } from './api';
 import { binLabel, histogramHtml, rowsOfBin } from './render';
 import { valueColor } from './colorscale';
 import { addMissing, PROGRESS_HTML, runJob } from './jobs';
+import { renderFullOffer, samplePlan } from './scale';
 import { writeUrl } from './pickers';
 import { clearQuery } from './query';
 import { setSelection } from './selection';
@@ -36,6 +37,8 @@ export function renderHistogram(err: Error | null): void {
   if (!c) {
     const spec = err instanceof ApiError ? err.missing : null;
     if (spec) addMissing(spec);
+    const plan = samplePlan(err);
+    if (spec && plan) { renderFullOffer(box, spec, plan); return; }   // too large to start unasked
     // another k is never substituted: the stored ones are offered, the asked one computed
     const others = spec ? otherKs(state.k) : [];
     const offer = others.length

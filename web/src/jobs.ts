@@ -11,9 +11,17 @@ export const jobHooks = { done: async (): Promise<void> => {} };
 
 export const PROGRESS_HTML = '<div class="progress" hidden><div class="track"><div class="bar"></div></div><div class="progress-row"><span class="stage"></span><button class="cancel" hidden>Cancel</button></div></div>';
 
+/** The same comparison (a/b in either order, k), full or not. */
+const sameComparison = (x: JobSpec, y: JobSpec) => x.kind === 'comparison' && y.kind === 'comparison'
+  && x.k === y.k && new Set([x.a, x.b, y.a, y.b]).size === 2 && x.a !== x.b && (x.a === y.a || x.a === y.b);
+
 export function addMissing(spec: JobSpec): void {
   const key = JSON.stringify(spec);
-  if (!state.missing.some((m) => JSON.stringify(m) === key)) state.missing.push(spec);
+  // one entry per comparison: the full one (a click's) where the budget would sample it
+  const same = state.missing.find((m) => sameComparison(m, spec));
+  if (same) {
+    if (spec.full && !same.full) state.missing[state.missing.indexOf(same)] = spec;
+  } else if (!state.missing.some((m) => JSON.stringify(m) === key)) state.missing.push(spec);
   updateMissingButton();
 }
 
@@ -37,7 +45,9 @@ const activeJobs = new Map<string, Promise<void>>();
 /** Jobs this page is waiting for (0: nothing will redraw the page on its own). */
 export function jobsRunning(): number { return activeJobs.size; }
 
-export async function runJob(spec: JobSpec, box: HTMLElement | null): Promise<void> {
+/** Run ``spec`` as a job, its progress and Cancel in ``box``; ``done`` once it has finished
+ * (by default the page's: reload the registry and redraw). */
+export async function runJob(spec: JobSpec, box: HTMLElement | null, done: () => Promise<void> = jobHooks.done): Promise<void> {
   const key = JSON.stringify(spec);
   if (activeJobs.has(key)) return activeJobs.get(key);
   let cancelled = false;
@@ -82,7 +92,7 @@ export async function runJob(spec: JobSpec, box: HTMLElement | null): Promise<vo
       return;
     }
     state.missing = state.missing.filter((m) => JSON.stringify(m) !== key);
-    await jobHooks.done();
+    await done();
   } catch (e) {
     if (box) box.insertAdjacentHTML('beforeend', `<p class="error">${esc((e as Error).message)}</p>`);
     status(`failed: ${(e as Error).message}`);

@@ -9,7 +9,7 @@
 // (computing what is missing) and registry.ts (the registry tab).
 import './style.css';
 import { traffic } from './api';
-import { answerHooks } from './answer';
+import { answerHooks, renderAnswer } from './answer';
 import { shownAudit } from './audit';
 import { loadCatalogue } from './catalogue';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
@@ -19,6 +19,7 @@ import { histogramHooks, otherKs, selectBin, setBaseline } from './histogram';
 import { jobHooks, jobsRunning, runJob } from './jobs';
 import { chooseDataset, compared, latestComparison, loadRegistry, options } from './pickers';
 import { renderRegistry } from './registry';
+import { computeFull, scaleHooks } from './scale';
 import { clearAll, clearQuery, onSearchInput, onSearchKey, placeResults, runQuery } from './query';
 import { clearSelection, exportSelection, setSelection } from './selection';
 import { els, state, status } from './state';
@@ -57,6 +58,16 @@ answerHooks.done = async (ans) => {
   }
   const base = document.querySelector<HTMLSelectElement>('#versus-baseline')?.value;
   if (base) await setBaseline(base);   // and its agreement marked on the histogram
+};
+
+// the full comparison of a pair too large to compare unasked is stored: its histogram, the maps in
+// its colours, and the answer again (its agreement now from every item)
+scaleHooks.done = async () => {
+  await reloadRegistry();
+  await reloadComparison();
+  stateK();
+  mapStatus();
+  void renderAnswer(true);
 };
 
 jobHooks.done = async () => {
@@ -169,7 +180,7 @@ async function start(): Promise<void> {
     for (const spec of [...state.missing]) {
       const box = spec.kind === 'comparison' ? els.histogram
         : (spec.space === state.a ? maps.A : maps.B).overlay;
-      void runJob(spec, box);
+      void (spec.full ? computeFull(spec, els.histogram) : runJob(spec, box));
     }
   };
   els.exportBtn.onclick = () => void exportSelection();
@@ -212,7 +223,7 @@ async function showPair(): Promise<void> {
   if (state.comparison || state.a === state.b) return;
   const spec = state.missing.find((m) => m.kind === 'comparison' && m.k === state.k
     && new Set([m.a, m.b]).size === 2 && [m.a, m.b].every((x) => x === state.a || x === state.b));
-  if (spec) void runJob(spec, els.histogram);
+  if (spec && !spec.full) void runJob(spec, els.histogram);   // a full one (hours at scale) waits for a click
 }
 
 // A handle for tests and benchmarks (read-only use).

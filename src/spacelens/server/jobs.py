@@ -137,9 +137,14 @@ def run_job(job_id: str, kind: str, params: dict, home: str, report=None,
             aligned = f" aligned to {params['align_to']}" if params.get("align_to") else ""
             step(f"preparing the {METHODS[params['method']]} map of {params['space']}{aligned}", 0, None)
             api.project(params["space"], method=params["method"], align_to=params.get("align_to"), home=reg)
-        elif kind == "comparison":
-            step(f"preparing the comparison of {params['a']} and {params['b']} at k={params['k']}", 0, None)
-            api.compare(params["a"], params["b"], k=int(params["k"]), home=reg)
+        elif kind == "comparison":  # stored for the page; ``full``: whatever the budget says (both kNN graphs)
+            full = bool(params.get("full"))
+            step(f"preparing the {'full ' if full else ''}comparison of {params['a']} and {params['b']} "
+                 f"at k={params['k']}", 0, None)
+            res = api.compare(params["a"], params["b"], k=int(params["k"]), full=full, home=reg)
+            plan = (getattr(res, "info", None) or {}).get("budget") or {}
+            if plan.get("sampled"):  # within the budget: a sample, not stored; what it rests on travels back
+                return {"ok": True, "result": {"sampled": True, "mean": float(res.mean), "budget": plan}}
         elif kind == "versus":  # nothing stored: the result travels back with the job
             base = params.get("baseline")
             step(f"scoring retrieval of {params['a']} and {params['b']}" + (f" (baseline {base})" if base else "")
@@ -190,9 +195,13 @@ def _queue_report(job_id: str, **fields) -> None:
         _QUEUE.put((job_id, fields))
 
 
-def _init_worker(queue, cancel) -> None:
+def _init_worker(queue, cancel, gemm_flops: float | None = None) -> None:
     global _QUEUE, _CANCEL
     _QUEUE, _CANCEL = queue, cancel
+    if gemm_flops:   # the server's measurement: the page's estimates (plan, answer) and the jobs' agree
+        from spacelens.neighbors.cost import set_gemm_speed
+
+        set_gemm_speed(gemm_flops)
     import spacelens.progress
 
     spacelens.progress.set_progress(False)  # no terminal bars in the worker: steps go to the observer
@@ -239,7 +248,7 @@ class JobManager:
     def key(kind: str, params: dict) -> str:
         if kind == "comparison":  # a/b order does not matter
             a, b = sorted((params["a"], params["b"]))
-            return f"comparison|{a}|{b}|{params['k']}"
+            return f"comparison|{a}|{b}|{params['k']}" + ("|full" if params.get("full") else "")
         return f"{kind}|" + "|".join(f"{k}={params[k]}" for k in sorted(params))
 
     # -- the API the routes use ------------------------------------------------------------
@@ -364,8 +373,12 @@ class JobManager:
             ctx = mp.get_context("spawn")
             self._queue = ctx.Queue()
             self._cancel = ctx.Value("q", 0, lock=False)
+            from spacelens.neighbors.cost import gemm_speed
+
+            # one GEMM speed for the server and its worker (measured once, ~50 ms): the cost the page
+            # shows before a job (GET /comparison/plan) is the one the job's budget rule uses
             self._executor = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker,
-                                                 initargs=(self._queue, self._cancel))
+                                                 initargs=(self._queue, self._cancel, gemm_speed()))
             self._listener = threading.Thread(target=self._listen, args=(self._queue,), daemon=True,
                                               name="spacelens-job-progress")
             self._listener.start()

@@ -2,7 +2,13 @@
 bin of each dataset row; header: mean, counts, the Jaccard value of each bin and the
 comparison's info). ``baseline=C`` (a reseeded run of ``a``): the header also carries the
 stored A-vs-C mean at the same k (``baseline.mean``; null with ``baseline.missing``, the job
-that computes it, when not stored: a GET never computes)."""
+that computes it, when not stored: a GET never computes).
+
+``/comparison/plan?a=&b=&k=``: whether that comparison is stored, and if not what the full one
+would cost here and whether the budget would sample it (:func:`spacelens.budget.plan_compare`,
+read from the registry's records: an estimate, nothing computed). The page asks before it
+starts a comparison by itself: one the budget would sample (hours of kNN graphs at a million
+items) starts only on a click, as a ``full`` job."""
 
 from __future__ import annotations
 
@@ -35,3 +41,21 @@ def comparison(a: str, b: str, k: int = 10, dataset: str | None = None, baseline
         except Missing as e:
             base = {"space": baseline, "k": comp.k, "mean": None, "missing": e.job}
     return frame(*comparison_frame(ctx.reg, ds, comp, base))
+
+
+@router.get("/comparison/plan")
+def comparison_plan(a: str, b: str, k: int = 10, dataset: str | None = None, ctx: ServerContext = Depends(context)):
+    from spacelens.budget import plan_compare
+
+    ctx.same_dataset(a, b)
+    if dataset is not None:
+        ctx.of_dataset(dataset, a, b)
+    if a == b:
+        raise SpacelensError("Compare two different spaces")
+    try:
+        ctx.comparison(a, b, k)
+        stored = True
+    except Missing:
+        stored = False
+    plan = plan_compare(ctx.reg, a, b, ctx.check_k(k)).to_dict()
+    return {"a": a, "b": b, "k": k, "stored": stored, **plan, "sampled": plan["sampled"] and not stored}

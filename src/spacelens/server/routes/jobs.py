@@ -1,8 +1,10 @@
 """Background jobs the page starts, polls and cancels.
 
 - ``POST /jobs`` (JSON ``{kind: "projection", space, method[, align_to]}``,
-  ``{kind: "comparison", a, b, k}`` or ``{kind: "change_groups", a, b, k[, top]}``): 202 with the job; an identical pending job is shared;
-  429 when the queue is full.
+  ``{kind: "comparison", a, b, k[, full]}`` or ``{kind: "change_groups", a, b, k[, top]}``): 202 with the job; an identical pending job is shared;
+  429 when the queue is full. A comparison follows the budget rule (:mod:`spacelens.budget`): where
+  it would be sampled it stores nothing (its ``result`` says so); ``full: true`` builds both kNN
+  graphs and stores it whatever it costs (the page's "Compute in the background").
 - ``GET /jobs``: every job this server knows; ``GET /jobs/{id}``: one job. Polling a job is
   its heartbeat: one nobody asked about for ``orphan_after_s`` (90 s) is cancelled.
 - ``DELETE /jobs/{id}`` (or ``POST /jobs/{id}/cancel``): cancel it; answers the job, whose
@@ -40,6 +42,8 @@ def job_params(ctx: ServerContext, spec: dict) -> tuple[str, dict]:
         if a == b:
             raise SpacelensError("Compare two different spaces")
         params = {"a": a, "b": b, "k": _k_param(ctx, spec)}
+        if _full_param(spec):
+            params["full"] = True
     elif kind == "change_groups":
         from spacelens.server.routes.changes import change_group_params
 
@@ -75,6 +79,14 @@ def answer_params(ctx: ServerContext, spec: dict) -> dict:
     if base is not None:
         params["baseline"] = False if base == "" else baseline_param(ctx, ds, a, b, str(base))
     return params
+
+
+def _full_param(spec: dict) -> bool:
+    """``full``: the whole comparison (both kNN graphs) even where the budget would sample it."""
+    full = spec.get("full", False)
+    if not isinstance(full, bool):
+        raise SpacelensError(f"full must be true or false, not {str(full)[:20]!r}")
+    return full
 
 
 def _k_param(ctx: ServerContext, spec: dict) -> int:
