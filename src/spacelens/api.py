@@ -152,7 +152,8 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
              split_field: str = "split", query_split=None, reference_split=None, per_class: bool = False,
              avg_of_avgs: bool = False, clustering: bool = True, clusters=None, cluster_field: str | None = None,
              n_init: int = 3, seed: int = 0, engine: str = "auto", engine_params: dict | None = None,
-             recall: float | None = None, sample: int | None = None, home: Home = None) -> "EvaluationResult":
+             recall: float | None = None, sample: int | None = None, clustering_sample: int | None = None,
+             home: Home = None) -> "EvaluationResult":
     """Retrieval and clustering metrics of a labeled space, as pytorch-metric-learning's AccuracyCalculator.
 
     ``space``: a registered space's name (with ``label_field``, a column of its dataset), or an
@@ -165,7 +166,8 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
     time is short, else approximate at ``recall``, default 0.95; the recall is in ``info``),
     "exact", "ivf", "hnsw" or "dask". ``sample``: score that many random queries only, searched
     exactly among all references: each kNN metric is then an estimate with its 95% CI in
-    ``info["sample"]["ci95"]`` (fast on any size). Definitions: :mod:`spacelens.evaluate`.
+    ``info["sample"]["ci95"]`` (fast on any size); NMI/AMI then too, k-means' restarts compared on
+    ``clustering_sample`` random items. Definitions: :mod:`spacelens.evaluate`.
     """
     from spacelens.display import EvaluationResult
     from spacelens.evaluate import evaluate_space, sort_per_class
@@ -184,7 +186,8 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
                          split_field=split_field, query_split=query_split, reference_split=reference_split,
                          avg_of_avgs=avg_of_avgs, clustering=clustering, clusters=clusters,
                          cluster_field=cluster_field, n_init=n_init, seed=seed, engine=engine,
-                         engine_params=engine_params, recall=recall, sample=sample)
+                         engine_params=engine_params, recall=recall, sample=sample,
+                         clustering_sample=clustering_sample)
     rows = res.pop("per_class")
     if per_class:
         res["per_class"] = sort_per_class(rows)
