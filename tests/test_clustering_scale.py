@@ -98,6 +98,6 @@ def test_cli_json_and_table_show_clustering_intervals(cli, home, tmp_path):
         lo, hi = js["info"]["sample"]["ci95"][m]
         assert lo <= js[m] <= hi
     out = cli("evaluate", "s", "-l", "label", "--sample", "50", check=True).out
-    row = next(line for line in out.splitlines() if line.strip().startswith("NMI"))
+    row = next(line for line in out.splitlines() if line.strip(" │┃|").startswith("NMI "))
     lo, hi = js["info"]["sample"]["ci95"]["NMI"]
     assert f"{lo:.4f}-{hi:.4f}" in row
