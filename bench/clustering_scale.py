@@ -102,7 +102,7 @@ def main() -> None:
                 if r["case"] == where:
                     r["err_NMI"] = abs(r["NMI"] - fulls[0]["NMI"])
                     r["covers_full"] = (None if r["ci_NMI"] is None else
-                                        bool(r["ci_NMI"][0] <= fulls[0]["NMI"] <= r["ci_NMI"][1]))
+                                        bool(r["ci_NMI"][0] - 1e-9 <= fulls[0]["NMI"] <= r["ci_NMI"][1] + 1e-9))
             print(f"done {where}", flush=True)
 
     def ci(v):
