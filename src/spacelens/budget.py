@@ -69,6 +69,12 @@ class Plan:
     sample: int | None = None
     parts: dict = field(default_factory=dict)   # what the full estimate is made of: {what: seconds}
     forced: bool = False      # --full was asked
+    deferrable: float = 0.0   # seconds a sample cannot save (k-means' fits behind NMI/AMI)
+
+    @property
+    def deferred(self) -> list[str]:
+        """Figures a sampled answer leaves out: those whose unsampleable cost alone exceeds the budget."""
+        return ["NMI", "AMI"] if self.sampled and self.deferrable > self.budget else []
 
     @property
     def reason(self) -> str:
@@ -87,20 +93,22 @@ class Plan:
         result would cost, and how to get it."""
         if not self.sampled:
             return None
+        left = (f" NMI and AMI are left out: k-means over all {self.n_items:,} items takes about "
+                f"{_seconds(self.deferrable)} here however few items score it." if self.deferred else "")
         return (f"Sampled answer: {self.sample:,} random of {self.n_items:,} items, with 95% intervals. "
                 f"The full {self.verb} would take about {_seconds(self.full_seconds)} here (budget "
                 f"{_seconds(self.budget)}): pass --full for it (full=True in Python); once stored it is "
-                f"used everywhere instead of the sample.")
+                f"used everywhere instead of the sample.{left}")
 
     def to_dict(self) -> dict:
         return {"verb": self.verb, "sampled": self.sampled, "sample": self.sample, "n_items": int(self.n_items),
                 "full_seconds": round(float(self.full_seconds), 1), "budget": self.budget, "forced": self.forced,
                 "parts": {k: round(float(v), 1) for k, v in self.parts.items()}, "reason": self.reason,
-                "headline": self.headline()}
+                "deferred": self.deferred, "headline": self.headline()}
 
 
 def decide(verb: str, n_items: int, parts: dict, *, full: bool = False, budget: float | None = None,
-           sample: int | None = None) -> Plan:
+           sample: int | None = None, deferrable: float = 0.0) -> Plan:
     """The plan for a verb over ``n_items`` whose full result costs ``sum(parts.values())`` seconds:
     sampled exactly when ``n_items > FULL_ALWAYS_MAX_ITEMS`` and that sum exceeds the budget."""
     b = budget_seconds(budget)
@@ -108,7 +116,7 @@ def decide(verb: str, n_items: int, parts: dict, *, full: bool = False, budget: 
     total = float(sum(parts.values()))
     sampled = (not full) and n_items > FULL_ALWAYS_MAX_ITEMS and total > b
     return Plan(verb, int(n_items), total, b, sampled, int(min(sample, n_items)) if sampled else None,
-                dict(parts), bool(full))
+                dict(parts), bool(full), float(deferrable))
 
 
 # -- what the full results cost ----------------------------------------------------------------
@@ -131,16 +139,19 @@ def search_seconds(n_queries: int, n_base: int, dim: int, k: int) -> float:
     return AutoEngine().estimate_seconds(n_queries, n_base, dim, k)
 
 
-def kmeans_seconds(n: int, dim: int, n_clusters: int, n_init: int = 3, points_per_cluster: int = 256) -> float:
+def kmeans_seconds(n: int, dim: int, n_clusters: int, n_init: int = 3, points_per_cluster: int = 256,
+                   assign: bool = True) -> float:
     """Seconds of evaluate's k-means (:func:`~spacelens.evaluate.clustering.kmeans_assignment`):
     per run, seeding on 16 points per cluster, ~20 Lloyd iterations on at most 256 points per
-    cluster, and every point assigned to its nearest centre."""
+    cluster, and (``assign``) every point assigned to its nearest centre. Without ``assign``: the
+    fits alone, which the sampled NMI/AMI estimate still runs
+    (:mod:`spacelens.evaluate.clustering_sampled`)."""
     c = max(1, min(int(n_clusters), int(n)))
     fit = min(n, points_per_cluster * c)
     seed_pts = min(n, 16 * c)
     per_run = (exact_seconds(seed_pts, c * (2 + int(math.log(c))), dim)   # k-means++ candidates
                + KMEANS_ITERATIONS * exact_seconds(fit, c, dim)          # Lloyd on the fitting points
-               + exact_seconds(n, c, dim))                               # assignment and inertia
+               + (exact_seconds(n, c, dim) if assign else 0.0))           # assignment and inertia
     return max(1, int(n_init)) * per_run
 
 
@@ -174,6 +185,7 @@ def plan_evaluate(reg, space: str, *, label_field: str, metric: str = "cosine", 
     """The plan of ``evaluate space`` (``spaces``: every space a paired evaluation scores): the
     search of the queries at the metrics' k (0 where a stored graph serves) and the k-means
     clustering behind NMI/AMI (with ``clustering``)."""
+    import numpy as np
     import pandas as pd
 
     from spacelens.evaluate.core import _select, check_settings, load_labels
@@ -181,6 +193,7 @@ def plan_evaluate(reg, space: str, *, label_field: str, metric: str = "cosine", 
 
     check_settings(metric, k)
     parts: dict = {}
+    fits = 0.0
     n_items = 0
     for name in spaces or (space,):
         rec = reg.space(name)
@@ -199,8 +212,10 @@ def plan_evaluate(reg, space: str, *, label_field: str, metric: str = "cosine", 
         elif kk > 0:
             parts[f"search of {name}'s queries"] = search_seconds(len(q_pos), len(rc), rec.dim, kk)
         if clustering:
-            parts[f"k-means of {name} (NMI, AMI)"] = kmeans_seconds(len(q_pos), rec.dim, len(set(qc.tolist())), n_init)
-    return decide(verb, n_items, parts, full=full, budget=budget)
+            n_lab = int(np.unique(qc).size)
+            parts[f"k-means of {name} (NMI, AMI)"] = kmeans_seconds(len(q_pos), rec.dim, n_lab, n_init)
+            fits += kmeans_seconds(len(q_pos), rec.dim, n_lab, n_init, assign=False)
+    return decide(verb, n_items, parts, full=full, budget=budget, deferrable=fits)
 
 
 def sampled_line(plans: list[dict]) -> str:

@@ -63,8 +63,9 @@ def evaluate(
     recall: float = typer.Option(0.95, "--recall", help="Target recall of an approximate search (measured against "
                                  "exact search on 1,000 random queries, reported with its 95% CI)."),
     sample: Optional[int] = typer.Option(None, "--sample", help="Score only this many random queries, searched "
-                                         "exactly among all references: each kNN metric with its 95% CI, "
-                                         "fast on any size (add --no-clustering to skip k-means on all items)."),
+                                         "exactly among all references: each kNN metric with its 95% CI; NMI/AMI "
+                                         "with theirs (k-means restarts compared on a sample of items; the fits "
+                                         "cost as in a full run: add --no-clustering to skip them)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler (threads, processes, "
                                             "or a scheduler address) for --engine dask."),
     vs: Optional[str] = typer.Option(None, "--vs", help="Another space of the dataset: which of the two retrieves "
@@ -137,7 +138,7 @@ def evaluate(
     console.print(f"{info['n_queries']:,} queries ({info['n_lone']:,} lone, left out of the kNN metrics), "
                   f"{info['n_reference']:,} references, {info['n_classes']:,} labels; neighbours: {info['knn']}; "
                   f"clustering: {info['clustering'] or 'skipped'}; {info['seconds']:.2f} s", highlight=False)
-    if info.get("sample"):
+    if (info.get("sample") or {}).get("n"):
         s_ = info["sample"]
         console.print(f"kNN metrics estimated from {s_['n']:,} random queries of {s_['population']:,} "
                       f"(seed {s_['seed']}), each searched exactly among all references; 95% CI per metric",

@@ -86,26 +86,38 @@ def kmeans_assignment(vectors: np.ndarray, n_clusters: int, *, seed: int = 0, n_
     points per cluster (None: all points). Runs are compared by their inertia on all points,
     and every point goes to its nearest centre. Deterministic for a given ``seed``.
     """
-    import faiss
-
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    n, d = x.shape
+    n = len(x)
     k = max(1, min(int(n_clusters), n))
     best, best_inertia = None, np.inf
     for run in range(max(1, int(n_init))):
-        rng = np.random.default_rng([seed, run])
-        m = min(n, SEED_POINTS_PER_CLUSTER * k)
-        sample = x if m == n else x[np.sort(rng.choice(n, m, replace=False))]
-        init = kmeans_plusplus(sample, k, rng)
-        km = faiss.Kmeans(d, k, niter=int(max_iter), seed=int(rng.integers(2**31)), early_stop_threshold=float(tol),
-                          min_points_per_centroid=1,      # no "please provide more points" warnings
-                          max_points_per_centroid=max_points_per_cluster or n)
-        km.train(x, init_centroids=init)
-        dist, assign = km.index.search(x, 1)
+        index = kmeans_run(x, k, seed=seed, run=run, max_iter=max_iter, tol=tol,
+                           max_points_per_cluster=max_points_per_cluster)
+        dist, assign = index.search(x, 1)
         inertia = float(dist.sum(dtype=np.float64))
         if inertia < best_inertia:
             best, best_inertia = assign[:, 0], inertia
     return best.astype(np.int64)
+
+
+def kmeans_run(x: np.ndarray, k: int, *, seed: int = 0, run: int = 0, max_iter: int = 300, tol: float = 1e-4,
+               max_points_per_cluster: int | None = 256):
+    """One seeded run of :func:`kmeans_assignment` (its ``run``-th restart): the faiss index of
+    its ``k`` centres, fitted on at most ``max_points_per_cluster`` points per cluster of ``x``
+    (float32, contiguous). The sampled estimate (:mod:`clustering_sampled`) reuses the very same
+    runs, so its clusters are the full evaluation's."""
+    import faiss
+
+    n, d = x.shape
+    rng = np.random.default_rng([seed, run])
+    m = min(n, SEED_POINTS_PER_CLUSTER * k)
+    sample = x if m == n else x[np.sort(rng.choice(n, m, replace=False))]
+    init = kmeans_plusplus(sample, k, rng)
+    km = faiss.Kmeans(d, k, niter=int(max_iter), seed=int(rng.integers(2**31)), early_stop_threshold=float(tol),
+                      min_points_per_centroid=1,      # no "please provide more points" warnings
+                      max_points_per_centroid=max_points_per_cluster or n)
+    km.train(x, init_centroids=init)
+    return km.index
 
 
 def nmi(labels, clusters) -> float:

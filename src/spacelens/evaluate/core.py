@@ -239,7 +239,8 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
                    reference_split=None, avg_of_avgs: bool = False, clustering: bool = True,
                    clusters=None, cluster_field: str | None = None, n_init: int = 3, seed: int = 0,
                    engine: str = "auto", engine_params: dict | None = None, store: bool = True,
-                   recall: float | None = None, sample: int | None = None) -> dict:
+                   recall: float | None = None, sample: int | None = None,
+                   clustering_sample: int | None = None) -> dict:
     """Retrieval (P@1, R-precision, MAP@R, MAP, MRR) and clustering (NMI, AMI) metrics of a space.
 
     Definitions: :mod:`spacelens.evaluate.retrieval` and :mod:`spacelens.evaluate.clustering`
@@ -250,6 +251,9 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     random queries (among those with something to retrieve, drawn with ``seed``), searched
     exactly among all references: each kNN metric is then an unbiased estimate of its full
     value, with a 95% interval in ``info["sample"]["ci95"]`` (:mod:`spacelens.evaluate.sampled`).
+    With ``sample``, k-means' restarts are compared on ``clustering_sample`` random items (default
+    ``max(sample, 50,000)``) and NMI/AMI come with their interval too
+    (:mod:`spacelens.evaluate.clustering_sampled`).
     Returns a dict: metric -> value, ``"info"`` (settings and counts) and ``"per_class"`` (one
     record per label).
     """
@@ -328,7 +332,7 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
     ret = acc.result(k=kk, n_queries=len(qc), n_lone=int(counts.lone.sum()), avg_of_avgs=avg_of_avgs)
 
     # -- clustering -----------------------------------------------------------------------
-    cluster_info, cm, clustering_key = None, {}, None
+    cluster_info, cm, clustering_key, cluster_ci = None, {}, None, None
     t_cl = time.perf_counter()
     if clusters is not None or cluster_field is not None:
         if clusters is not None and cluster_field is not None:
@@ -359,13 +363,22 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         # (and NMI/AMI) do not depend on the order the dataset's rows happen to be stored in
         ids = np.asarray(reg.load_ids(rec.dataset)).astype(str)[np.asarray(reg.load_rows(rec))[q_pos]]
         order = np.argsort(ids, kind="stable")
-        assign = np.empty(len(order), dtype=np.int64)
-        assign[order] = kmeans_assignment(np.ascontiguousarray(x[order]), n_lab, seed=seed, n_init=n_init)
-        cm = clustering_metrics(qc, assign)
         clustering_key = {"method": "kmeans", "n_init": int(n_init), "seed": int(seed)}
         cluster_info = (f"greedy k-means++ and faiss Lloyd (n_clusters={n_lab}, n_init={n_init}, seed={seed}, "
                         "tol=1e-4, fitted on <= 256 points per cluster) on "
                         + ("L2-normalised vectors" if metric == "cosine" else "raw vectors"))
+        if sample is not None:
+            from spacelens.evaluate.clustering_sampled import estimate
+
+            m = int(clustering_sample or max(int(sample), 50_000))
+            est = estimate(np.ascontiguousarray(x[order]), qc[order], n_lab, sample=m, seed=seed, n_init=n_init)
+            cm, cluster_ci = {k_: est[k_] for k_ in CLUSTER_METRICS}, est["ci95"]
+            clustering_key["sample"] = est["n"]
+            cluster_info += f"; {est['method']}"
+        else:
+            assign = np.empty(len(order), dtype=np.int64)
+            assign[order] = kmeans_assignment(np.ascontiguousarray(x[order]), n_lab, seed=seed, n_init=n_init)
+            cm = clustering_metrics(qc, assign)
     t_cl = time.perf_counter() - t_cl
 
     # -- result ---------------------------------------------------------------------------
@@ -379,6 +392,9 @@ def evaluate_space(reg: Registry, space: str, *, label_field: str, metric: str =
         metrics.update({m: estimates[m]["mean"] for m in order})
         sample_info["ci95"] = {m: estimates[m]["ci95"] for m in order}
     metrics.update(cm)
+    if cluster_ci is not None:
+        sample_info = sample_info or {"n": 0, "seed": int(seed), "population": int(len(keep)), "ci95": {}}
+        sample_info["ci95"].update(cluster_ci)
     knn_desc = {"cached": "cached kNN graph", "build": "kNN graph (built and cached)",
                 "stream": f"{engine} search of the queries, streamed (no graph cached)",
                 "split": "search of the reference split", "self-subset": "search within the split",
