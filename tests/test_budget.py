@@ -192,3 +192,22 @@ def test_cli_full_is_stated_in_the_plan(cli, tmp_path, home):
     assert full["budget"]["reason"].startswith("full comparison asked for (--full)")
     out = cli("compare", "A", "B", "--full", check=True).out
     assert "Sampled answer" not in out
+
+
+def test_nmi_ami_wait_for_full_when_k_means_alone_exceeds_the_budget(small_rule, tmp_path):
+    """k-means' fits cannot be sampled honestly: when they alone exceed the budget the sampled
+    evaluation leaves NMI/AMI out and its first line says so; within it they come with intervals."""
+    plan = budget.decide("evaluation", 10**6, {"search": 600.0, "k-means": 300.0}, deferrable=250.0)
+    assert plan.sampled and plan.deferred == ["NMI", "AMI"] and "NMI and AMI are left out" in plan.headline()
+    assert budget.decide("evaluation", 10**6, {"search": 600.0}, deferrable=30.0).deferred == []
+    h = tmp_path / "h"
+    _pair(h)
+    ev = spacelens.evaluate("A", label_field="label", budget=1e-9, home=h)
+    assert ev["info"]["budget"]["deferred"] == ["NMI", "AMI"] and "NMI" not in ev and "AMI" not in ev
+    assert "sample" in ev["info"]
+    reg = spacelens.open_registry(h)
+    plan = budget.plan_evaluate(reg, "A", label_field="label")
+    ok = spacelens.evaluate("A", label_field="label", budget=(plan.full_seconds + plan.deferrable) / 2, home=h)
+    if plan.deferrable < plan.full_seconds / 2:      # sampled, fits within the budget: NMI/AMI estimated
+        assert ok["info"]["budget"]["sampled"] and ok["info"]["budget"]["deferred"] == []
+        assert set(ok["info"]["sample"]["ci95"]) >= {"NMI", "AMI"}
