@@ -47,7 +47,9 @@ def test_eight_processes_opening_a_new_registry_at_once_all_succeed(tmp_path):
             assert out.strip() == "0"
         conn = sqlite3.connect(home / "registry.sqlite")
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        from spacelens.registry.schema import SCHEMA_VERSION
+
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         conn.close()
 
 
@@ -58,10 +60,10 @@ def test_files_are_written_without_holding_the_write_lock(home, labeled, monkeyp
     real = Staging.copy_space
     seen = {}
 
-    def copy_then_let_another_writer_in(self, source, order):
+    def copy_then_let_another_writer_in(self, source, order, **kw):
         other = Registry(home)   # "another process": its own connection
         seen["art"] = other.put_artifact("demo", "a", {}, {"x": np.arange(3)})
-        return real(self, source, order)
+        return real(self, source, order, **kw)
 
     monkeypatch.setattr(Staging, "copy_space", copy_then_let_another_writer_in)
     _add(labeled, "b", home=home, dataset=False)
