@@ -28,8 +28,9 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> dict:
-    """Run ``cmd``; return seconds, peak RSS and peak anonymous RSS (bytes) and the return code."""
+def run_measured(cmd: list[str], env: dict | None = None, timeout: float | None = None) -> dict:
+    """Run ``cmd``; return seconds, peak RSS and peak anonymous RSS (bytes) and the return code.
+    Past ``timeout`` seconds the command is killed and ``timed_out`` is True."""
     peak = {"VmRSS": 0, "RssAnon": 0}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -44,12 +45,18 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
-    out, err = proc.communicate()
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        timed_out = True
     seconds = time.perf_counter() - t0
     done.set()
     t.join()
     return {"seconds": seconds, "peak_rss": peak["VmRSS"], "peak_anon": peak["RssAnon"], "rc": proc.returncode,
-            "stdout": out, "stderr": err}
+            "stdout": out, "stderr": err, "timed_out": timed_out}
 
 
 def python_cmd(code: str) -> list[str]:

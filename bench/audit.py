@@ -96,6 +96,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--tools", nargs="+", default=["spacelens", "cleanlab"])
+    ap.add_argument("--timeout", type=float, default=None, help="seconds a tool may run; past it the row says "
+                    "'not finished in T s' (a lower bound on its time)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "audit.json"))
     args = ap.parse_args()
     import numpy as np
@@ -114,7 +116,13 @@ def main() -> None:
                      "mixed_classes": [list(m) for m in p.mixed_pairs]}
             for tool in args.tools:
                 code = SPACELENS if tool == "spacelens" else CLEANLAB
-                m = run_measured(python_cmd(code) + [str(path)], env={"SPACELENS_NO_PROGRESS": "1"})
+                m = run_measured(python_cmd(code) + [str(path)], env={"SPACELENS_NO_PROGRESS": "1"},
+                                 timeout=args.timeout)
+                if m["timed_out"]:
+                    results.append({"n": len(p.vectors), "tool": tool, "seconds": None, "timed_out": args.timeout,
+                                    "peak_rss_mb": m["peak_rss"] / 2**20, "kinds": {}})
+                    print(f"n={len(p.vectors):,} {tool:9s} not finished in {args.timeout:.0f} s", flush=True)
+                    continue
                 if m["rc"] != 0:
                     print(f"{tool} at {n:,} failed:\n{m['stderr'][-2000:]}")
                     continue
@@ -131,6 +139,10 @@ def main() -> None:
     print("\n| N | tool | seconds | peak RSS MB | " + " | ".join(f"{k} P / R / F1" for k in KINDS) + " |")
     print("|---|---|---|---|" + "---|" * len(KINDS))
     for r in results:
+        if r.get("timed_out"):
+            print(f"| {r['n']:,} | {r['tool']} | not finished in {r['timed_out']:.0f} | {r['peak_rss_mb']:,.0f} (so far) | "
+                  + " | ".join("-" for _ in KINDS) + " |")
+            continue
         cells = [f"{v['precision']:.2f} / {v['recall']:.2f} / **{v['f1']:.2f}**" for v in r["kinds"].values()]
         print(f"| {r['n']:,} | {r['tool']} | {r['seconds']:.1f} | {r['peak_rss_mb']:,.0f} | " + " | ".join(cells) + " |")
 

@@ -70,11 +70,12 @@ class Plan:
     parts: dict = field(default_factory=dict)   # what the full estimate is made of: {what: seconds}
     forced: bool = False      # --full was asked
     deferrable: float = 0.0   # seconds a sample cannot save (k-means' fits behind NMI/AMI)
+    sample_seconds: float = 0.0   # estimated seconds of the sampled answer without them
 
     @property
     def deferred(self) -> list[str]:
-        """Figures a sampled answer leaves out: those whose unsampleable cost alone exceeds the budget."""
-        return ["NMI", "AMI"] if self.sampled and self.deferrable > self.budget else []
+        """Figures a sampled answer leaves out: those whose unsampleable cost would take it past the budget."""
+        return ["NMI", "AMI"] if self.sampled and self.deferrable + self.sample_seconds > self.budget else []
 
     @property
     def reason(self) -> str:
@@ -108,7 +109,7 @@ class Plan:
 
 
 def decide(verb: str, n_items: int, parts: dict, *, full: bool = False, budget: float | None = None,
-           sample: int | None = None, deferrable: float = 0.0) -> Plan:
+           sample: int | None = None, deferrable: float = 0.0, sample_seconds: float = 0.0) -> Plan:
     """The plan for a verb over ``n_items`` whose full result costs ``sum(parts.values())`` seconds:
     sampled exactly when ``n_items > FULL_ALWAYS_MAX_ITEMS`` and that sum exceeds the budget."""
     b = budget_seconds(budget)
@@ -116,7 +117,7 @@ def decide(verb: str, n_items: int, parts: dict, *, full: bool = False, budget: 
     total = float(sum(parts.values()))
     sampled = (not full) and n_items > FULL_ALWAYS_MAX_ITEMS and total > b
     return Plan(verb, int(n_items), total, b, sampled, int(min(sample, n_items)) if sampled else None,
-                dict(parts), bool(full), float(deferrable))
+                dict(parts), bool(full), float(deferrable), float(sample_seconds))
 
 
 # -- what the full results cost ----------------------------------------------------------------
@@ -193,7 +194,7 @@ def plan_evaluate(reg, space: str, *, label_field: str, metric: str = "cosine", 
 
     check_settings(metric, k)
     parts: dict = {}
-    fits = 0.0
+    fits = sampled = 0.0
     n_items = 0
     for name in spaces or (space,):
         rec = reg.space(name)
@@ -204,6 +205,7 @@ def plan_evaluate(reg, space: str, *, label_field: str, metric: str = "cosine", 
         counts = label_counts(qc.astype("int32"), rc.astype("int32"), inc, len(classes))
         kk = resolve_k(k, counts, len(rc))
         n_items = max(n_items, len(q_pos))
+        sampled += exact_seconds(min(DEFAULT_SAMPLE, len(q_pos)), len(rc), rec.dim)
         if ref_pos is None and kk > 0:
             from spacelens.neighbors.cache import graph_available
 
@@ -215,7 +217,7 @@ def plan_evaluate(reg, space: str, *, label_field: str, metric: str = "cosine", 
             n_lab = int(np.unique(qc).size)
             parts[f"k-means of {name} (NMI, AMI)"] = kmeans_seconds(len(q_pos), rec.dim, n_lab, n_init)
             fits += kmeans_seconds(len(q_pos), rec.dim, n_lab, n_init, assign=False)
-    return decide(verb, n_items, parts, full=full, budget=budget, deferrable=fits)
+    return decide(verb, n_items, parts, full=full, budget=budget, deferrable=fits, sample_seconds=sampled)
 
 
 def sampled_line(plans: list[dict]) -> str:

@@ -200,9 +200,13 @@ def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val"
     last = spaces[-1].name
     rows: list[EpochRow] = []
     sampled: list[dict] = []
+    from spacelens.budget import budget_seconds
+
+    # one verb, one budget: shared by the comparisons (two an epoch) and evaluations it runs
+    per_call = budget_seconds(budget) / (len(spaces) * (3 if label_field else 2))
     with progress(f"Evolution of {experiment}", total=len(spaces)) as bar:
         for i, s in enumerate(spaces):
-            within = dict(full=full, budget=budget, sampled=sampled)
+            within = dict(full=full, budget=per_call, sampled=sampled)
             try:
                 prev = jaccard_between(reg, spaces[i - 1].name, s.name, k, metric, **within) if i else None
                 to_last = jaccard_between(reg, s.name, last, k, metric, **within)
