@@ -211,3 +211,17 @@ def test_nmi_ami_wait_for_full_when_k_means_alone_exceeds_the_budget(small_rule,
     if plan.deferrable < plan.full_seconds / 2:      # sampled, fits within the budget: NMI/AMI estimated
         assert ok["info"]["budget"]["sampled"] and ok["info"]["budget"]["deferred"] == []
         assert set(ok["info"]["sample"]["ci95"]) >= {"NMI", "AMI"}
+
+
+def test_a_large_report_leaves_the_audit_to_its_verb_until_one_is_stored(small_rule, tmp_path):
+    """The audit builds both spaces' kNN graphs: above the threshold the report does not run it
+    unasked (it says how), and shows a stored one once the audit verb has run."""
+    h = tmp_path / "h"
+    _pair(h)
+    out = spacelens.report("A", "B", tmp_path / "r.html", label_field="label", baseline=False, budget=1e-9, home=h)
+    assert "spacelens audit A -l label --vs B" in out["audit"]["skipped"]
+    assert "Not audited here" in (tmp_path / "r.html").read_text()
+    audited = spacelens.audit("A", label_field="label", other="B", home=h)
+    again = spacelens.report("A", "B", tmp_path / "r2.html", label_field="label", baseline=False, budget=1e-9,
+                             home=h)
+    assert again["audit"]["answer"] == audited.answer

@@ -94,7 +94,7 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
         out["structure"] = api.composition(res, label_field=label_field, k=res.k, home=reg)
         out["retrieval"] = api.evaluate_versus(a, b, label_field=label_field, baseline=baseline, metric=metric_a,
                                                seed=seed, full=full, budget=budget, home=reg)
-        out["audit"] = audit_section(reg, a, b, label_field, seed=seed)
+        out["audit"] = audit_section(reg, a, b, label_field, seed=seed, full=full)
     out["summary"] = summary(out)
     out["answer"] = api.answer(a, b, metric=metric_a, seed=seed, comparison=res, versus=out.get("retrieval"),
                                baseline_source=base_source, full=full, budget=budget, home=reg)
@@ -107,7 +107,7 @@ def build(a: str, b: str, *, baseline: str | bool | None = None, label_field: st
 AUDIT_TOP = 5      # most certain flagged items per kind in the report
 
 
-def audit_section(reg, a: str, b: str, label_field: str, *, seed: int = 0) -> dict:
+def audit_section(reg, a: str, b: str, label_field: str, *, seed: int = 0, full: bool = False) -> dict:
     """The audit of A against B by ``label_field`` (with the dataset's ``split`` column, when it
     has one of two or more values: leaks across it), in brief: the answer, per kind the count and
     the ``AUDIT_TOP`` most certain items (who flags each), the mixed class pairs and the effect on
@@ -117,7 +117,20 @@ def audit_section(reg, a: str, b: str, label_field: str, *, seed: int = 0) -> di
     if "split" in reg.table_columns(rec.dataset):
         values = reg.load_table(rec.dataset, columns=["split"])["split"]
         split = "split" if values.nunique(dropna=True) >= 2 else None
-    res = api.audit(a, label_field=label_field, split_field=split, other=b, seed=seed, home=reg)
+    from spacelens.audit.store import audit_params, stored_audit
+    from spacelens.budget import FULL_ALWAYS_MAX_ITEMS
+
+    n = max(rec.n_rows, reg.space(b).n_rows)
+    key = audit_params(label_field=label_field, split_field=split, k=10, metric="cosine", engine="auto",
+                       outliers_by_class=False, effect=True, seed=seed)
+    res = stored_audit(reg, a, key, other=b)
+    if res is None and not full and n > FULL_ALWAYS_MAX_ITEMS:
+        # the audit builds both spaces' kNN graphs: at this size not inside a report asked for in a minute
+        cmd = f"spacelens audit {a} -l {label_field}" + (" -s split" if split else "") + f" --vs {b}"
+        return {"skipped": f"Not audited here: at {n:,} items the audit builds both spaces' kNN graphs (minutes). "
+                           f"Run '{cmd}' (or the report with --full); the report then shows it."}
+    if res is None:
+        res = api.audit(a, label_field=label_field, split_field=split, other=b, seed=seed, home=reg)
     d = res.to_dict()
     vs = d.get("versus") or {"kinds": {}}
     both = {(kind, r) for kind, v in vs["kinds"].items() for r in v["rows_both"]}

@@ -243,6 +243,8 @@ def _audit(c: dict) -> str:
     au = c.get("audit")
     if not au:
         return ""
+    if au.get("skipped"):
+        return f'<section id="audit"><h2>Can the evaluation be trusted?</h2><p>{escape(au["skipped"])}</p></section>'
     m = "mean_average_precision_at_r"
     out = [f'<section id="audit"><h2>Can the evaluation be trusted?</h2><p><b>{_prose(_alias(au["answer"], c))}</b></p>']
     eff = au.get("effect")
