@@ -286,3 +286,25 @@ def test_baseline_is_proposed_for_the_report(home, tmp_path):
     assert 'id="training"' in html and 'alt="training curves"' in html
     none = spacelens.report("a.e2", "b.e2", tmp_path / "r2.html", baseline="none", k=10, home=home)
     assert none["baseline"] is None and "noise" not in none
+
+
+def test_report_audits_spaces_that_embed_one_split_of_a_two_split_dataset(tmp_path):
+    """The dataset's split column has train and val, the spaces only val (as the demo's): the
+    audit section runs without a split (nothing can leak) instead of failing the report."""
+    import numpy as np
+    import pandas as pd
+
+    import spacelens
+
+    h = tmp_path / "h"
+    rng = np.random.default_rng(0)
+    n = 200
+    t = pd.DataFrame({"id": [f"i{i}" for i in range(n)], "label": rng.integers(0, 4, n),
+                      "split": np.where(np.arange(n) < 100, "train", "val")})
+    val = t[t["split"] == "val"]
+    for name in ("A", "B"):
+        spacelens.add(rng.normal(size=(len(val), 6)).astype(np.float32), t if name == "A" else None,
+                      ids=val["id"].to_numpy(), dataset_name="d", experiment_name=name, space_name=name, home=h)
+    out = spacelens.report("A", "B", tmp_path / "r.html", label_field="label", baseline=False, home=h)
+    audited = spacelens.audit("A", label_field="label", other="B", home=h)
+    assert out["audit"]["split"] == audited.to_dict()["splits"] and out["audit"]["answer"] == audited.answer

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import datetime as _dt
 
+import pandas as pd
+
 from spacelens import api
 from spacelens.jsonable import jsonable
 
@@ -115,8 +117,8 @@ def audit_section(reg, a: str, b: str, label_field: str, *, seed: int = 0, full:
     rec = reg.space(a)
     split = None
     if "split" in reg.table_columns(rec.dataset):
-        values = reg.load_table(rec.dataset, columns=["split"])["split"]
-        split = "split" if values.nunique(dropna=True) >= 2 else None
+        values = reg.load_table(rec.dataset, columns=["split"])["split"].to_numpy()[reg.load_rows(rec)]
+        split = "split" if pd.Series(values).nunique(dropna=True) >= 2 else None   # among A's items
     from spacelens.audit.store import audit_params, stored_audit
     from spacelens.budget import FULL_ALWAYS_MAX_ITEMS
 
