@@ -122,3 +122,41 @@ def test_audit_jobs_can_be_cancelled(world):
             assert jm.get(first.id).status == "done"
     finally:
         jm.shutdown()
+
+
+def test_a_split_column_with_one_split_among_the_items_is_left_out(tmp_path):
+    """Spaces that embed only the val items of a train/val dataset (the demo's): the page's default
+    split column cannot hold a leak, so the audit runs without it instead of failing."""
+    import numpy as np
+    import pandas as pd
+
+    import spacelens
+    from spacelens.server.routes.audit import audit_job_params
+
+    h = tmp_path / "h"
+    rng = np.random.default_rng(0)
+    t = pd.DataFrame({"id": [f"i{i}" for i in range(120)], "label": rng.integers(0, 3, 120),
+                      "split": np.where(np.arange(120) < 60, "train", "val")})
+    spacelens.add(rng.normal(size=(60, 4)).astype(np.float32), t, ids=t["id"][60:].to_numpy(), dataset_name="d",
+                  experiment_name="e", space_name="A", home=h)
+    spacelens.add(rng.normal(size=(120, 4)).astype(np.float32), dataset_name="d", experiment_name="f",
+                  space_name="W", home=h)
+
+    class Ctx:   # the context's parts the validation reads
+        reg = spacelens.open_registry(h)
+
+        @staticmethod
+        def same_dataset(a, b):
+            return "d"
+
+        @staticmethod
+        def check_k(k):
+            return k
+
+        class tables:
+            @staticmethod
+            def columns(reg, ds):
+                return [{"name": c} for c in ("id", "label", "split")]
+
+    assert "split_field" not in audit_job_params(Ctx, {"space": "A", "split_field": "split"})
+    assert audit_job_params(Ctx, {"space": "W", "split_field": "split"})["split_field"] == "split"
