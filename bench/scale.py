@@ -215,6 +215,18 @@ def default_plan(data: dict, home: str, epoch_n: int, epochs: int, folder: Path)
     ]
 
 
+def compact(step: str, js: dict) -> dict:
+    """What a step's JSON keeps in the results file: the figures and what they rest on, not the
+    per-class tables and item lists (a report at 1M is ~10 MB of JSON)."""
+    if step.startswith("report"):
+        return {k: js.get(k) for k in ("answer", "sampled", "agreement", "settings")}
+    if "--vs" in step:
+        return {k: js.get(k) for k in ("metrics", "verdict", "sample", "budget", "coverage", "answer")}
+    if step.startswith("evaluate"):
+        return {k: v for k, v in js.items() if k != "per_class"}
+    return js
+
+
 def budget_figure(step: str, js: dict) -> tuple[str, str]:
     """``(figure, rests on)`` of the default story's answer, report and evolution steps."""
     if step.startswith(("answer", "report")):
@@ -299,7 +311,8 @@ def main() -> None:
                 fig, rest = budget_figure(name, out["json"])
             steps.append({"step": name, "seconds": out["seconds"], "peak_rss_mb": out["peak_rss_mb"],
                           "figure": fig, "rests_on": rest, "rc": out["rc"],
-                          **({"output": out["json"]} if "json" in out and not name.startswith("project") else {})})
+                          **({"output": compact(name, out["json"])} if "json" in out and not name.startswith("project")
+                             else {})})
             print(f"{name}: {out['seconds']} s, {out['peak_rss_mb']} MB; {fig}; {rest}", flush=True)
 
         # -- baselines -----------------------------------------------------------------------
