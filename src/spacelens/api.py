@@ -40,6 +40,12 @@ def _named_pair(a, b, names, verb: str) -> dict:
     return {names[0]: a, names[1]: b}
 
 
+def _sample_or_full(sample, full: bool) -> None:
+    """A sample and the full result at once: one clear error (the budget rule picks between them)."""
+    if sample is not None and full:
+        raise SpacelensError("sample= and full=True ask for opposite things", "Pass one of them (--sample N or --full)")
+
+
 def _baseline_name(names) -> str:
     return f"{names[0]}.reseeded"
 
@@ -213,8 +219,7 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
         raise SpacelensError(f"Evaluating space {space!r} needs its labels",
                              "Pass label_field=COLUMN (a column of its dataset)")
     reg = open_registry(home)
-    if sample is not None and full:
-        raise SpacelensError("sample= and full=True ask for opposite things", "Pass one of them (--sample N or --full)")
+    _sample_or_full(sample, full)
     plan, res = None, None
     if sample is None and clusters is None and cluster_field is None and not avg_of_avgs:
         from spacelens.budget import plan_evaluate
@@ -229,10 +234,12 @@ def evaluate(space, labels=None, *, label_field: str | None = None, metric: str 
                                          split_field=split_field, query_split=query_split,
                                          reference_split=reference_split, clustering=clustering,
                                          n_init=n_init, seed=seed)
-            sample = plan.sample if res is None else None
-            plan = plan if res is None else None
-    if plan is not None and plan.sampled and clustering and plan.deferred:
-        clustering = False          # k-means' fits alone exceed the budget: NMI/AMI wait for --full
+            if res is None:
+                sample = plan.sample
+                # k-means' fits cannot be sampled: past the budget NMI/AMI wait for --full
+                clustering = clustering and not plan.deferred
+            else:
+                plan = None
     if res is None:
         res = evaluate_space(reg, space, label_field=label_field, metric=metric, k=k,
                              split_field=split_field, query_split=query_split, reference_split=reference_split,
@@ -269,8 +276,7 @@ def evaluate_versus(a: str, b: str, *, label_field: str, baseline: str | None = 
     from spacelens.evaluate.versus import evaluate_versus as _versus
 
     reg = open_registry(home)
-    if sample is not None and full:
-        raise SpacelensError("sample= and full=True ask for opposite things", "Pass one of them (--sample N or --full)")
+    _sample_or_full(sample, full)
     plan = None
     if sample is None:
         from spacelens.budget import plan_evaluate
@@ -504,8 +510,7 @@ def compare(a, b, *, k=10, metric_a: str = "cosine", metric_b: str = "cosine", a
         baseline = scratch.names[2] if baseline is not None else None
     reg = open_registry(home)
     plan = None
-    if sample is not None and full:
-        raise SpacelensError("sample= and full=True ask for opposite things", "Pass one of them (--sample N or --full)")
+    _sample_or_full(sample, full)
     if sample is None and not approx and engine in (None, "auto"):
         from spacelens.budget import plan_compare
         from spacelens.compare.core import parse_ks, primary_k as _primary

@@ -163,10 +163,11 @@ def plan_compare(reg, a: str, b: str, k_max: int, metric_a: str = "cosine", metr
 
     ra, rb = reg.space(a), reg.space(b)
     others = [(rb, metric_b)] + ([(reg.space(baseline), metric_a)] if baseline else [])
+    rows_a = reg.load_rows(ra)
     parts: dict = {}
     n = 0
     for rec_o, metric_o in others:
-        shared = np.intersect1d(reg.load_rows(ra), reg.load_rows(rec_o), assume_unique=True).size
+        shared = np.intersect1d(rows_a, reg.load_rows(rec_o), assume_unique=True).size
         n = max(n, shared)
         for rec, metric in ((ra, metric_a), (rec_o, metric_o)):
             key = f"kNN graph of {rec.name}"
@@ -223,10 +224,10 @@ def plan_evaluate(reg, space: str, *, label_field: str, metric: str = "cosine", 
 def sampled_line(plans: list[dict]) -> str:
     """One first line for an answer resting on several sampled results (``Plan.to_dict()``s):
     what was sampled, what the full results would cost together, and how to get them."""
-    parts = [f"{p['sample']:,} random {'items' if p['verb'] == 'comparison' else 'queries'} of {p['n_items']:,} "
-             f"for the {p['verb']}" for p in plans]
     if len(plans) == 1:
         return plans[0]["headline"]
+    parts = [f"{p['sample']:,} random {'items' if p['verb'] == 'comparison' else 'queries'} of {p['n_items']:,} "
+             f"for the {p['verb']}" for p in plans]
     total = sum(p["full_seconds"] for p in plans)
     return (f"Sampled answer ({'; '.join(parts)}), with 95% intervals: the full results would take about "
             f"{_seconds(total)} here (budget {_seconds(plans[0]['budget'])}); pass --full for them.")
