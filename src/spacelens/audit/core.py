@@ -24,6 +24,15 @@ from spacelens.errors import SpacelensError
 DEFAULT_K = 10
 
 
+def holds_splits(reg, space, split_field: str) -> bool:
+    """Whether ``space``'s own items hold two or more values of ``split_field``: only then can an
+    item leak across splits (spaces of a dataset's val split only hold one)."""
+    from spacelens.evaluate.core import _column
+
+    rec = reg.space(space) if isinstance(space, str) else space
+    return pd.Series(_column(reg, rec, split_field, "splits")).nunique(dropna=True) >= 2
+
+
 def _splits(reg, rec, split_field, query_split, reference_split):
     """``(split names per row, query mask, reference mask, summary)``: the query split is the one
     given, else the smallest; the reference split is the one given, else every other."""

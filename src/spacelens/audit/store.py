@@ -34,6 +34,14 @@ def audit_params(**kw) -> dict:
     return jsonable(out)
 
 
+def default_params(label_field: str | None = None, split_field: str | None = None, k: int = 10,
+                   seed: int = 0) -> dict:
+    """The key :func:`spacelens.api.audit` stores under when only these are given (every other
+    argument at its default): how the page and the report find an audit run by the verb."""
+    return audit_params(label_field=label_field, split_field=split_field, k=k, metric="cosine", engine="auto",
+                        outliers_by_class=False, effect=True, seed=seed)
+
+
 def store_audit(reg, res: AuditResult, params: dict, other=None):
     """Keep ``res`` (the audit of ``res.space``; with ``other``, the two-space audit against it)."""
     d = res.to_dict()
@@ -66,4 +74,4 @@ def stored_audits(reg, space: str, *, label_field: str | None = None) -> list[Au
     return [_result(reg, a) for a in sorted(arts, key=lambda a: (a.created_at, a.id), reverse=True)]
 
 
-__all__ = ["ARTIFACT", "audit_params", "store_audit", "stored_audit", "stored_audits"]
+__all__ = ["ARTIFACT", "audit_params", "default_params", "store_audit", "stored_audit", "stored_audits"]

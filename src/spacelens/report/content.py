@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import datetime as _dt
 
-import pandas as pd
-
 from spacelens import api
 from spacelens.jsonable import jsonable
 
@@ -115,16 +113,14 @@ def audit_section(reg, a: str, b: str, label_field: str, *, seed: int = 0, full:
     the ``AUDIT_TOP`` most certain items (who flags each), the mixed class pairs and the effect on
     the metrics. The effect is sampled at scale as the audit itself decides."""
     rec = reg.space(a)
-    split = None
-    if "split" in reg.table_columns(rec.dataset):
-        values = reg.load_table(rec.dataset, columns=["split"])["split"].to_numpy()[reg.load_rows(rec)]
-        split = "split" if pd.Series(values).nunique(dropna=True) >= 2 else None   # among A's items
-    from spacelens.audit.store import audit_params, stored_audit
+    from spacelens.audit.core import holds_splits
+    from spacelens.audit.store import default_params, stored_audit
+
+    split = "split" if "split" in reg.table_columns(rec.dataset) and holds_splits(reg, rec, "split") else None
     from spacelens.budget import FULL_ALWAYS_MAX_ITEMS
 
     n = max(rec.n_rows, reg.space(b).n_rows)
-    key = audit_params(label_field=label_field, split_field=split, k=10, metric="cosine", engine="auto",
-                       outliers_by_class=False, effect=True, seed=seed)
+    key = default_params(label_field, split, seed=seed)
     res = stored_audit(reg, a, key, other=b)
     if res is None and not full and n > FULL_ALWAYS_MAX_ITEMS:
         # the audit builds both spaces' kNN graphs: at this size not inside a report asked for in a minute

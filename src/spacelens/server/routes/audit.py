@@ -54,12 +54,11 @@ def audit_job_params(ctx: ServerContext, spec: dict) -> dict:
         if split not in cols:
             raise SpacelensError(f"Dataset {ds!r} has no column {split[:60]!r}",
                                  f"Pass split_field: one of its columns ({', '.join(cols[:10])})")
-        import pandas as pd
+        from spacelens.audit.core import holds_splits
 
-        # a split column whose values are one split among A's items (spaces of the val split only):
-        # no leak to look for, so the audit runs without it, as the report does
-        values = ctx.reg.load_table(ds, columns=[split])[split].to_numpy()[ctx.reg.load_rows(ctx.reg.space(space))]
-        if pd.Series(values).nunique(dropna=True) >= 2:
+        # one split among A's items (spaces of the val split only): no leak to look for, so the
+        # audit runs without it, as the report does
+        if holds_splits(ctx.reg, space, split):
             params["split_field"] = split
     return params
 
@@ -74,14 +73,13 @@ def stored(space: str, other: str | None = None, label_field: str | None = None,
            k: int = 10, dataset: str | None = None, format: str = "json", ctx: ServerContext = Depends(context)):
     """The audit a finished job stored for these spaces as they are now (``format=csv``: its
     flagged items); 404 (``missing``: the job to start) when none has."""
-    from spacelens.audit.store import audit_params, stored_audit
+    from spacelens.audit.store import default_params, stored_audit
 
     if format not in ("json", "csv"):
         raise SpacelensError(f"format must be 'json' or 'csv', not {format[:20]!r}")
     params = audit_job_params(ctx, {"space": space, "other": other, "label_field": label_field,
                                     "split_field": split_field, "k": k, "dataset": dataset})
-    key = audit_params(label_field=params.get("label_field"), split_field=params.get("split_field"), k=params["k"],
-                       metric="cosine", engine="auto", outliers_by_class=False, effect=True, seed=0)
+    key = default_params(params.get("label_field"), params.get("split_field"), k=params["k"])
     res = stored_audit(ctx.reg, params["space"], key, other=params.get("other"))
     if res is None:
         vs = f" against {other!r}" if params.get("other") else ""
