@@ -225,3 +225,18 @@ def test_a_large_report_leaves_the_audit_to_its_verb_until_one_is_stored(small_r
     again = spacelens.report("A", "B", tmp_path / "r2.html", label_field="label", baseline=False, budget=1e-9,
                              home=h)
     assert again["audit"]["answer"] == audited.answer
+
+
+def test_evolution_shares_one_budget_and_says_which_figures_are_sampled(small_rule, tmp_path):
+    h = tmp_path / "h"
+    _pair(h)
+    x, ids = spacelens.load_space("A", home=h)
+    for step in range(3):
+        spacelens.log_space(f"run.e{step}", np.asarray(x) + step * 0.1, dataset="d", experiment="run", ids=ids,
+                            step=step, split="val", home=h)
+    ev = spacelens.evolution("run", budget=1e-6, home=h)
+    # 2 comparisons to the previous epoch and 2 to the last (the last against itself is 1 by definition)
+    assert ev.info["sampled"]["figures"] == 4
+    assert ev.info["sampled"]["line"].startswith("4 figures are sampled (150 random items or queries each")
+    assert "budget shared by the whole evolution" in ev.info["sampled"]["line"]
+    assert "sampled" not in spacelens.evolution("run", full=True, home=h).info

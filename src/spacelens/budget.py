@@ -35,7 +35,7 @@ KMEANS_ITERATIONS = 20            # Lloyd iterations a k-means run typically tak
 BUDGET_ENV = "SPACELENS_BUDGET"
 
 
-def _seconds(x: float) -> str:
+def seconds_words(x: float) -> str:
     """Seconds in words: ``42 s``, ``7.5 min``; below a second ``0.001 s`` (a budget set that low)."""
     return format_seconds(x) if x >= 1 else f"{x:.2g} s"
 
@@ -85,9 +85,9 @@ class Plan:
         if self.n_items <= FULL_ALWAYS_MAX_ITEMS:
             return f"full {self.verb}: {self.n_items:,} items (at most {FULL_ALWAYS_MAX_ITEMS:,} always run in full)"
         if not self.sampled:
-            return f"full {self.verb}: estimated {cost}, within the {_seconds(self.budget)} budget"
+            return f"full {self.verb}: estimated {cost}, within the {seconds_words(self.budget)} budget"
         return (f"sampled: the full {self.verb} would take {cost} here, more than the "
-                f"{_seconds(self.budget)} budget")
+                f"{seconds_words(self.budget)} budget")
 
     def headline(self) -> str | None:
         """The sampled answer's first line (None for a full one): what it rests on, what the full
@@ -95,10 +95,10 @@ class Plan:
         if not self.sampled:
             return None
         left = (f" NMI and AMI are left out: k-means over all {self.n_items:,} items takes about "
-                f"{_seconds(self.deferrable)} here however few items score it." if self.deferred else "")
+                f"{seconds_words(self.deferrable)} here however few items score it." if self.deferred else "")
         return (f"Sampled answer: {self.sample:,} random of {self.n_items:,} items, with 95% intervals. "
-                f"The full {self.verb} would take about {_seconds(self.full_seconds)} here (budget "
-                f"{_seconds(self.budget)}): pass --full for it (full=True in Python); once stored it is "
+                f"The full {self.verb} would take about {seconds_words(self.full_seconds)} here (budget "
+                f"{seconds_words(self.budget)}): pass --full for it (full=True in Python); once stored it is "
                 f"used everywhere instead of the sample.{left}")
 
     def to_dict(self) -> dict:
@@ -230,4 +230,4 @@ def sampled_line(plans: list[dict]) -> str:
              f"for the {p['verb']}" for p in plans]
     total = sum(p["full_seconds"] for p in plans)
     return (f"Sampled answer ({'; '.join(parts)}), with 95% intervals: the full results would take about "
-            f"{_seconds(total)} here (budget {_seconds(plans[0]['budget'])}); pass --full for them.")
+            f"{seconds_words(total)} here (budget {seconds_words(plans[0]['budget'])}); pass --full for them.")

@@ -200,13 +200,13 @@ def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val"
     last = spaces[-1].name
     rows: list[EpochRow] = []
     sampled: list[dict] = []
-    from spacelens.budget import budget_seconds
+    from spacelens.budget import budget_seconds, seconds_words
 
     # one verb, one budget: shared by the comparisons (two an epoch) and evaluations it runs
-    per_call = budget_seconds(budget) / (len(spaces) * (3 if label_field else 2))
+    total_budget = budget_seconds(budget)
+    within = dict(full=full, budget=total_budget / (len(spaces) * (3 if label_field else 2)), sampled=sampled)
     with progress(f"Evolution of {experiment}", total=len(spaces)) as bar:
         for i, s in enumerate(spaces):
-            within = dict(full=full, budget=per_call, sampled=sampled)
             try:
                 prev = jaccard_between(reg, spaces[i - 1].name, s.name, k, metric, **within) if i else None
                 to_last = jaccard_between(reg, s.name, last, k, metric, **within)
@@ -219,10 +219,11 @@ def epoch_evolution(reg: Registry, experiment: str, *, split: str | None = "val"
             "window": _window(len(rows)), "min_gain": MIN_GAIN, "settled_jaccard": SETTLED_JACCARD,
             "run": run, "other_runs": [r for r in all_runs if r != run]}
     if sampled:
-        from spacelens.budget import sampled_line
-
-        info["sampled"] = {"figures": len(sampled), "line": sampled_line(sampled[:1]).replace(
-            "Sampled answer", f"{len(sampled)} figures sampled, e.g.")}
+        cost = sum(p["full_seconds"] for p in sampled)
+        info["sampled"] = {"figures": len(sampled), "line": (
+            f"{len(sampled)} figures are sampled ({sampled[0]['sample']:,} random items or queries each, with 95% "
+            f"intervals): in full they would take about {seconds_words(cost)} here, more than the "
+            f"{seconds_words(total_budget)} budget shared by the whole evolution; pass --full for them.")}
     best = _best(rows)
     if best is not None:
         info["best"] = best
