@@ -146,3 +146,14 @@ def map_neighbours(coords: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros(dist.shape, bool)
     np.put_along_axis(out, nn, True, axis=1)
     return out
+
+
+def brute_jaccard(xa: np.ndarray, xb: np.ndarray, k: int) -> np.ndarray:
+    """Per-item Jaccard of the k cosine neighbours (self excluded) in two row-aligned spaces, by brute force."""
+    def knn(x):
+        u = x / np.linalg.norm(x, axis=1, keepdims=True)
+        s = u @ u.T
+        np.fill_diagonal(s, -np.inf)
+        return np.argsort(-s, axis=1)[:, :k]
+    na, nb = knn(xa), knn(xb)
+    return np.array([len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(na, nb)])

@@ -14,12 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _spaces import brute_jaccard
 from _web import open_page, require_page, serving, shot, wait_ready
 
 require_page()
 
 import spacelens  # noqa: E402
 from spacelens import budget  # noqa: E402
+
 
 N, K = 400, 7
 JOBS = "fetch('api/jobs').then(r => r.json()).then(js => js.map(j => [j.kind, j.params.full === true, j.params.b]))"
@@ -45,16 +47,6 @@ def world(tmp_path_factory):
         spacelens.project(name, method="pca", home=h)
     yield h, xs
     mp.undo()
-
-
-def _brute_jaccard(xa, xb, k):
-    def knn(x):
-        u = x / np.linalg.norm(x, axis=1, keepdims=True)
-        s = u @ u.T
-        np.fill_diagonal(s, -np.inf)
-        return np.argsort(-s, axis=1)[:, :k]
-    na, nb = knn(xa), knn(xb)
-    return np.array([len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(na, nb)])
 
 
 def test_the_page_at_scale_answers_from_a_sample_and_computes_agreement_only_when_asked(world, browser):
@@ -106,7 +98,7 @@ def test_the_page_at_scale_answers_from_a_sample_and_computes_agreement_only_whe
         assert page.locator("#compute-missing").is_hidden()
         # every item's agreement, as brute force counts it
         hist = page.evaluate("window.__sl.state.comparison.header.histogram")
-        jac = _brute_jaccard(xs["A"], xs["B"], K)
+        jac = brute_jaccard(xs["A"], xs["B"], K)
         assert sum(hist["counts"]) == N
         values, counts = np.unique(np.round(jac, 6), return_counts=True)
         got = {round(v, 6): c for v, c in zip(hist["values"], hist["counts"]) if c}

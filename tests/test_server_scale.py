@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _spaces import brute_jaccard
 from _web import local_client, wait_job
 
 pytest.importorskip("fastapi")
@@ -20,6 +21,7 @@ pytest.importorskip("httpx")
 import spacelens  # noqa: E402
 from spacelens import budget  # noqa: E402
 from spacelens.registry import Registry  # noqa: E402
+
 
 N, K = 400, 7
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -46,17 +48,6 @@ def _client(home):
     from spacelens.server import create_app
 
     return local_client(create_app(home, jobs="thread"))
-
-
-def _brute_jaccard(xa, xb, k):
-    """Per-item Jaccard of the k cosine neighbours (self excluded), by brute force."""
-    def knn(x):
-        u = x / np.linalg.norm(x, axis=1, keepdims=True)
-        s = u @ u.T
-        np.fill_diagonal(s, -np.inf)
-        return np.argsort(-s, axis=1)[:, :k]
-    na, nb = knn(xa), knn(xb)
-    return np.array([len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(na, nb)])
 
 
 def test_the_plan_is_read_not_computed_and_the_answer_says_it_is_sampled(world):
@@ -95,7 +86,7 @@ def test_only_a_full_comparison_job_stores_the_per_item_agreement(world):
         assert plan["stored"] and not plan["sampled"] and set(plan["parts"].values()) == {0}   # the graphs are stored
         # the colours the page fills in: every item's Jaccard, as brute force gives it
         got = c.get("/api/datasets/d/items/3", params={"a": "A", "b": "B", "k": K}).json()["jaccard"]
-        want = _brute_jaccard(xa, xb, K)
+        want = brute_jaccard(xa, xb, K)
         assert got == pytest.approx(want[3], abs=1e-6)
         comp = spacelens.compare("A", "B", k=K, home=home)   # reads the stored graphs: in full now
         assert not comp.info["budget"]["sampled"] and len(comp.jaccard) == N
