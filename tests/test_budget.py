@@ -240,3 +240,18 @@ def test_evolution_shares_one_budget_and_says_which_figures_are_sampled(small_ru
     assert ev.info["sampled"]["line"].startswith("4 figures are sampled (150 random items or queries each")
     assert "budget shared by the whole evolution" in ev.info["sampled"]["line"]
     assert "sampled" not in spacelens.evolution("run", full=True, home=h).info
+
+
+def test_sampled_paired_evaluation_on_spaces_over_different_items(small_rule, tmp_path):
+    """B holds A's own vectors for half of A's items: sampled over the shared items, every paired
+    difference is exactly 0 and the queries come from the shared items only."""
+    h = tmp_path / "h"
+    _pair(h, n=600)
+    x, ids = spacelens.load_space("A", home=h)
+    half = np.arange(0, 600, 2)
+    spacelens.add(np.asarray(x)[half], dataset_name="d", experiment_name="g", space_name="H", ids=ids[half], home=h)
+    v = spacelens.evaluate_versus("A", "H", label_field="label", budget=1e-9, home=h)
+    m = v["metrics"]["mean_average_precision_at_r"]
+    assert v["sample"]["n"] == 150 and v["sample"]["population"] <= 300
+    assert m["difference"] == 0 and m["ci95"] == [0.0, 0.0]
+    assert v["coverage"]["n_shared"] == 300
