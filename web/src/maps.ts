@@ -47,6 +47,8 @@ export class MapView {
   private lassoPoints: number[] = [];
   private markedRow: number | null = null;
   private box: Area | null = null;
+  /** Which dataset rows are shown (1) when a filter hides the others (null: all); see filter.ts. */
+  visible: Uint8Array | null = null;
   /** The area a fit shows; set by the page to the union of both maps so their cameras agree. */
   fitArea: (() => Area | null) | null = null;
 
@@ -201,6 +203,8 @@ export class MapView {
       this.phases.push(['index', performance.now()]);
     }
     const options: Record<string, unknown> = { zDataType: 'categorical', spatialIndex: this.spatialIndex };
+    const shown = this.shownPoints();
+    if (shown) options.filter = shown;   // a redraw keeps the filter (it would reset it)
     await plot.draw({ x: this.x, y: this.y, valueA: value }, options);
     this.spatialIndex = plot.get('spatialIndex') ?? null;
     this.phases.push(['draw', performance.now()]);
@@ -209,6 +213,26 @@ export class MapView {
     this.drawnAt = performance.now();
     this.root.dataset.drawn = '1';
     this.root.dataset.points = String(n);
+    this.root.dataset.shown = String(shown ? shown.length : n);
+  }
+
+  /** The points whose dataset rows ``visible`` keeps (null: no filter). */
+  shownPoints(): number[] | null {
+    const m = this.visible;
+    if (!m) return null;
+    const rows = this.rows, pts: number[] = [];
+    for (let p = 0; p < rows.length; p++) if (m[rows[p]]) pts.push(p);
+    return pts;
+  }
+
+  /** Show only the items of the dataset rows ``visible`` keeps (null: every item). */
+  setVisible(visible: Uint8Array | null): void {
+    this.visible = visible;
+    if (!this.plot || !this.n) return;
+    const pts = this.shownPoints();
+    if (pts) void this.plot.filter(pts, { preventEvent: true } as never);
+    else void this.plot.unfilter({ preventEvent: true } as never);
+    this.root.dataset.shown = String(pts ? pts.length : this.n);
   }
 
   clear(): void {
