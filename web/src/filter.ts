@@ -40,7 +40,7 @@ export function shownMask(): Uint8Array | null {
   return mask;
 }
 
-/** How many dataset rows the filters keep (the dataset's size when none is set). */
+/** How many drawn items the filters keep (the dataset's size when none is set). */
 export function shownRowCount(): number {
   return mask ? shownCount : (state.dataset?.n_rows ?? 0);
 }
@@ -80,8 +80,10 @@ function recompute(): void {
     const k = f.keep;
     for (let r = 0; r < n; r++) m[r] &= k[r];
   }
+  // counted: the kept items either map draws (a space may embed only some of the dataset's rows)
+  const pa = maps.A.pos, pb = maps.B.pos;
   let c = 0;
-  for (let r = 0; r < n; r++) c += m[r];
+  for (let r = 0; r < n; r++) if (m[r] && ((pa[r] ?? -1) >= 0 || (pb[r] ?? -1) >= 0)) c++;
   mask = m;
   shownCount = c;
 }
@@ -92,6 +94,13 @@ export function apply(): void {
   maps.B.setVisible(mask);
   document.body.dataset.filtered = mask ? String(shownCount) : '';
   for (const fn of listeners) fn();
+}
+
+/** The maps were drawn again (another pair or map): count and hide again. */
+export function reapplyFilters(): void {
+  if (!filters.size) return;
+  recompute();
+  apply();
 }
 
 /** A new dataset on screen: its rows are other rows, so the filters go. */

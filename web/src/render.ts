@@ -37,7 +37,8 @@ function compact(n: number): string {
   return String(n);
 }
 
-type HistInput = Pick<ComparisonHeader, 'histogram' | 'mean' | 'k' | 'n'> & Partial<Pick<ComparisonHeader, 'a' | 'b' | 'info' | 'baseline'>>;
+type HistInput = Pick<ComparisonHeader, 'histogram' | 'mean' | 'k' | 'n'> & Partial<Pick<ComparisonHeader, 'a' | 'b' | 'info' | 'baseline'>>
+  & { /** Filtered: the histogram counts only the shown items; the mean of all items and their number. */ all?: { mean: number; n: number } };
 
 /** The histogram of per-item Jaccard as SVG with its summary line (the page's and the widget's):
  * one bar per value Jaccard takes at k, counts on the y axis, the mean, the chance level
@@ -72,6 +73,7 @@ export function histogramHtml(h: HistInput, pickedBin: number | null, color: (v:
   const marks: { cls: string; v: number; text: string; title: string }[] = [
     { cls: 'mean', v: h.mean, text: `mean ${h.mean.toFixed(3)}`, title: `mean Jaccard of the ${h.n.toLocaleString()} shared items at k = ${h.k}` },
   ];
+  if (h.all) marks.push({ cls: 'all-mean', v: h.all.mean, text: `all items ${h.all.mean.toFixed(3)}`, title: `mean Jaccard of all ${h.all.n.toLocaleString()} shared items, filters aside` });
   if (chance !== null) marks.push({ cls: 'chance', v: chance, text: `chance ${chance.toFixed(3)}`, title: `expected mean Jaccard of two spaces that share nothing but chance, at k = ${h.k}` });
   if (baseMean !== null) marks.push({ cls: 'baseline', v: baseMean, text: `seed baseline ${baseMean.toFixed(3)}`, title: `A vs ${h.baseline!.space} (a reseeded run of A) at k = ${h.k}: what seeds alone change` });
   const markSvg = marks.map((m, i) => {
@@ -90,7 +92,7 @@ export function histogramHtml(h: HistInput, pickedBin: number | null, color: (v:
     ${yAxis}${bars}${hits}${markSvg}
     <text x="${left - 5}" y="${top - 12}" class="tick" text-anchor="end">items</text>
     ${xTicks}</svg>
-    <div class="muted" id="hist-summary" data-mean="${esc(h.mean)}" data-k="${esc(h.k)}" data-chance="${esc(chance ?? '')}" data-baseline="${esc(baseMean ?? '')}">k = <b>${h.k}</b> · ${h.n.toLocaleString()} shared items · mean Jaccard <b>${h.mean.toFixed(3)}</b>${chance !== null ? ` · chance ${chance.toFixed(3)}` : ''}${baseText}. ${bars_}: click one to select its items.</div>`;
+    <div class="muted" id="hist-summary" data-mean="${esc(h.mean)}" data-k="${esc(h.k)}" data-n="${esc(h.n)}" data-chance="${esc(chance ?? '')}" data-baseline="${esc(baseMean ?? '')}">k = <b>${h.k}</b> · ${h.all ? `<b>${h.n.toLocaleString()}</b> shown of ${h.all.n.toLocaleString()} shared items (filtered; all items: mean ${h.all.mean.toFixed(3)})` : `${h.n.toLocaleString()} shared items`} · mean Jaccard <b>${Number.isFinite(h.mean) ? h.mean.toFixed(3) : '–'}</b>${chance !== null ? ` · chance ${chance.toFixed(3)}` : ''}${baseText}. ${bars_}: click one to select its items.</div>`;
 }
 
 /** Dataset rows whose histogram bin is ``bin``. */
