@@ -231,7 +231,7 @@ export function renderFacets(): void {
       + ' <button class="link clear-filters">clear filters</button>'
     : '<span class="muted small">Click values or drag across a chart to show only those items; filters combine.</span>';
   head.querySelectorAll<HTMLButtonElement>('button.x').forEach((b) => { b.onclick = () => dropFilter(b.dataset.key!); });
-  head.querySelector<HTMLButtonElement>('.clear-filters')?.addEventListener('click', () => { for (const f of facets) f.picked.clear(); clearFilters(); renderFacets(); });
+  head.querySelector<HTMLButtonElement>('.clear-filters')?.addEventListener('click', clearAllFilters);
   if (!facets.length) { root.innerHTML = '<p class="muted small">No column to chart.</p>'; return; }
   root.innerHTML = facets.map((f) => {
     const own = getFilter(f.key)?.keep ?? null;
@@ -336,7 +336,14 @@ export function forgetFacets(): void {
   loadedFor = '';
 }
 
-export const facetHandle = { facets: () => facets, pick, describe };
+/** Drop every filter (the charts' and the search's). */
+export function clearAllFilters(): void {
+  for (const f of facets) f.picked.clear();
+  clearFilters();
+  renderFacets();
+}
+
+export const facetHandle = { facets: () => facets, pick, describe, clear: clearAllFilters };
 
 // the charts count what the other filters keep: redraw on every filter change (search's too)
 onFilter(() => { if (els && facets.length) renderFacets(); });

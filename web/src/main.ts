@@ -243,7 +243,7 @@ async function showPair(): Promise<void> {
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
 window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit,
-  setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle };
+  setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle, setSelection };
 
 // the address keeps the filters
 onFilter(writeUrl);
