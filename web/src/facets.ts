@@ -10,7 +10,7 @@
 // and a filter is a loop over bytes.
 import { enc, getFrame, type ColorHeader } from './api';
 import { codeValue, MISSING } from './colorscale';
-import { activeFilters, clearFilters, getFilter, onFilter, setFilter } from './filter';
+import { activeFilters, clearFilters, getFilter, onFilter, setFilter, zoomToShown } from './filter';
 import { els, state } from './state';
 import { esc } from './util';
 import { maps } from './views';
@@ -228,10 +228,12 @@ export function renderFacets(): void {
   head.innerHTML = active.length
     ? `<span class="filter-count"><b>${Number(shown).toLocaleString()}</b> of ${countDrawn().toLocaleString()} items shown</span> `
       + active.map((f) => `<span class="chip" data-key="${esc(f.key)}" title="${esc(f.label)}">${esc(f.label)} <button class="x" aria-label="drop this filter" data-key="${esc(f.key)}">×</button></span>`).join('')
+      + ' <button class="link zoom-shown" title="Zoom both maps to the shown items">zoom to them</button>'
       + ' <button class="link clear-filters">clear filters</button>'
     : '<span class="muted small">Click values or drag across a chart to show only those items; filters combine.</span>';
   head.querySelectorAll<HTMLButtonElement>('button.x').forEach((b) => { b.onclick = () => dropFilter(b.dataset.key!); });
   head.querySelector<HTMLButtonElement>('.clear-filters')?.addEventListener('click', clearAllFilters);
+  head.querySelector<HTMLButtonElement>('.zoom-shown')?.addEventListener('click', zoomToShown);
   if (!facets.length) { root.innerHTML = '<p class="muted small">No column to chart.</p>'; return; }
   root.innerHTML = facets.map((f) => {
     const own = getFilter(f.key)?.keep ?? null;

@@ -101,6 +101,26 @@ export function apply(): void {
   for (const fn of listeners) fn();
 }
 
+/** Zoom both maps (one camera) to the shown items: the union of their extents in both maps. */
+export function zoomToShown(): void {
+  const m = mask;
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (const v of [maps.A, maps.B]) {
+    for (let p = 0; p < v.n; p++) {
+      if (m && !m[v.rows[p]]) continue;
+      const x = v.x[p], y = v.y[p];
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+  }
+  if (!Number.isFinite(x0)) return;
+  const w = Math.max(x1 - x0, 0.02), h = Math.max(y1 - y0, 0.02);
+  // the other map follows through the linked camera (its 'view' event)
+  void maps.A.plot?.zoomToArea({ x: x0 - 0.06 * w, y: y0 - 0.06 * h, width: 1.12 * w, height: 1.12 * h }, { transition: false } as never);
+}
+
 /** The maps were drawn again (another pair or map): count and hide again. */
 export function reapplyFilters(): void {
   if (!filters.size) return;
