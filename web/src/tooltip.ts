@@ -6,6 +6,7 @@
 import { enc, getJSON, type Item } from './api';
 import type { MapView } from './maps';
 import { els, state } from './state';
+import { valueCellHtml } from './previews';
 import { esc, fmt } from './util';
 
 export class ItemTooltip {
@@ -66,12 +67,13 @@ export class ItemTooltip {
   }
 }
 
-/** An item as the tooltip shows it: id, images, agreement, the first 14 metadata fields. */
+/** An item as the tooltip shows it: id, images, agreement, the first 14 metadata fields (long
+ * text as a wrapped excerpt, the full text in its title). */
 export function itemHtml(item: Item): string {
   const meta = Object.entries(item.metadata).slice(0, 14)
-    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(fmt(v))}</td></tr>`).join('');
+    .map(([k, v]) => `<tr><th>${esc(k)}</th>${valueCellHtml(v)}</tr>`).join('');
   const jac = item.jaccard !== undefined ? `<tr><th>Jaccard A/B</th><td>${esc(fmt(item.jaccard))}</td></tr>` : '';
-  const imgs = item.images.map((im) => `<img src="${esc(im.url)}" alt="${esc(im.column)}" />`).join('');
+  const imgs = item.images.map((im) => `<img src="${esc(im.url)}" alt="${esc(item.id)}" title="${esc(im.column)}" />`).join('');
   return `<div class="tip-id">${esc(item.id)}</div>${imgs}<table>${jac}${meta}</table>`;
 }
 
