@@ -183,6 +183,7 @@ def test_query_answer_carries_each_neighbours_thumbnail(pics):
         res = c.get("/api/query", params={"space": "A", "vs": "B", "row": 9, "k": 6}).json()
         rows = {n["row"] for s in ("A", "B") for n in res["spaces"][s]}
         assert set(map(int, res["images"])) == rows and len(rows) >= 6
+        assert res["image_column"] == "image"
         for r, url in res["images"].items():
             assert url == f"api/datasets/pics/items/{r}/image?column=image"
             assert grey(c.get("/" + url).content) == grey_of(int(r))

@@ -180,7 +180,7 @@ def widget_class():
         def answer(self, path: str, params: dict):
             """The page's API paths, answered from the registry (frames as (header, buffers))."""
             from spacelens.views.frames import colors_frame, comparison_frame, map_frame, with_shared
-            from spacelens.views.images import image_roots, query_thumbnails
+            from spacelens.views.images import image_roots, query_previews
 
             reg = self._reg
             k = int(params.get("k", self.k))
@@ -207,8 +207,8 @@ def widget_class():
                 ids = self._tables.entry(reg, reg.space(space).dataset)["ids"]
                 ds = reg.space(space).dataset
                 res = api.query(space, str(ids[row]), k=k, vs=vs, home=reg)
-                images = query_thumbnails(res, self._tables.entry(reg, ds), ds, image_roots(reg, ds), inline=True)
-                return {**with_shared(res), "k": res.get("k") or k, "images": images}
+                previews = query_previews(res, self._tables.entry(reg, ds), ds, image_roots(reg, ds), inline=True)
+                return {**with_shared(res), "k": res.get("k") or k, **previews}
             raise SpacelensError(f"The widget cannot answer {path!r}", "Update spacelens and rebuild the front end")
 
         def item(self, dataset: str, row: int, a: str | None, b: str | None, k: int) -> dict:

@@ -123,8 +123,12 @@ def thumbnails(e: dict, dataset: str, rows, roots: list[Path], inline: bool = Fa
     return out
 
 
-def query_thumbnails(res: dict, e: dict, dataset: str, roots: list[Path], inline: bool = False) -> dict[str, str]:
-    """The thumbnails of a kNN query's neighbours in every space (``res``: spacelens.api.query)."""
+def query_previews(res: dict, e: dict, dataset: str, roots: list[Path], inline: bool = False) -> dict:
+    """What a kNN query answer (``res``: spacelens.api.query) carries for the neighbour tables:
+    ``images`` (each neighbour's thumbnail, ``{str(row): url}``, every space's) and
+    ``image_column`` (the dataset's first image column, which the thumbnails stand for; None
+    when no neighbour has an image to show)."""
     rows = [n["row"] for lst in res.get("spaces", {}).values() for n in lst]
-    return thumbnails(e, dataset, rows, roots, inline=inline)
-
+    images = thumbnails(e, dataset, rows, roots, inline=inline)
+    cols = image_columns(e["columns"])
+    return {"images": images, "image_column": cols[0] if images and cols else None}
