@@ -245,3 +245,21 @@ def test_the_demo_dataset_serves_each_digit_as_a_png(tmp_path, home):
     register_digits(table, images, reg, experiment_name="digits-pixels", space_name="digits.pixels",
                     overwrite=True)
     assert "image" in reg.table_columns("digits") and reg.image_folder("digits") == (home / "digit-images").resolve()
+
+
+def test_notebook_widget_sends_small_image_files_inline(pics):
+    """The widget has no file route: the kernel answers the tooltip and the query with data: URLs
+    of the files' own bytes (the same rule: nothing outside the dataset's image folder)."""
+    pytest.importorskip("anywidget")
+    from spacelens.notebook.analyzer import widget
+
+    w = widget("A", "B", color=None, k=6, home=pics["home"])
+    item = w.item("pics", 7, None, None, 6)
+    assert len(item["images"]) == 1
+    head, data = item["images"][0]["url"].split(",", 1)
+    assert head == "data:image/png;base64" and grey(base64.b64decode(data)) == grey_of(7)
+    res = w.answer("query", {"space": "A", "vs": "B", "row": 9, "k": 6})
+    rows = {n["row"] for s in ("A", "B") for n in res["spaces"][s]}
+    assert set(map(int, res["images"])) == rows and res["image_column"] == "image"
+    for r, url in res["images"].items():
+        assert grey(base64.b64decode(url.split(",", 1)[1])) == grey_of(int(r))
