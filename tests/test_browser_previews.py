@@ -105,11 +105,20 @@ def test_tooltip_and_tables_show_each_items_image_and_long_text_readably(browser
             assert cell.get_attribute("title") == t["notes"][row]                 # the full text, literally
             _cut_at_word(cell.inner_text(), t["notes"][row])
             box = page.locator("#tooltip").bounding_box()
-            assert box["width"] <= 330 and box["x"] + box["width"] <= size[0]      # wrapped, not one long line
+            assert box["width"] <= 330                                             # wrapped, not one long line
+            assert box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size[0] and box["y"] + box["height"] <= size[1]
         assert page.locator("#tooltip").inner_text().count(HOSTILE[:20]) == 1
         assert page.locator("#tooltip img").count() == 1 and page.locator("#tooltip script").count() == 0
         assert js(page, "window.__pwned") is None
         shot(page, "previews-tooltip")
+        # the point lowest on the screen: the tall tip opens above it, inside the window
+        low = js(page, "(() => { const m = window.__sl.maps.A; let best = 0, by = -1; for (let p = 0; p < m.rows.length; p++) "
+                       "{ const y = m.plot.getScreenPosition(p)[1]; if (y > by) { by = y; best = p; } } return m.rows[best]; })()")
+        if low != 5:
+            _hover(page, low)
+            page.wait_for_function(LOADED, arg="#tooltip img", timeout=20_000)
+            box = page.locator("#tooltip").bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= size[1], box
         # a short note is shown whole, no excerpt
         _hover(page, 5)
         assert page.locator("#tooltip td.long-text").count() == 0 and "short note" in page.locator("#tooltip").inner_text()

@@ -56,6 +56,7 @@ export class ItemTooltip {
       if (this.showing !== row) return;
       tip.innerHTML = itemHtml(item);
       tip.dataset.id = item.id;
+      this.place(tip, x!, y!);  // again, now that its size is known (an image, a long text)
     }).catch(() => { /* the row vanished: keep the short tooltip */ });
   }
 
@@ -77,9 +78,13 @@ export function itemHtml(item: Item): string {
   return `<div class="tip-id">${esc(item.id)}</div>${imgs}<table>${jac}${meta}</table>`;
 }
 
+/** Below right of the point, or on the other side where the window has no room for the tip. */
 function placeFixed(tip: HTMLElement, x: number, y: number): void {
-  tip.style.left = `${Math.min(x + 14, window.innerWidth - 320)}px`;
-  tip.style.top = `${Math.min(y + 14, window.innerHeight - 200)}px`;
+  const w = tip.offsetWidth || 320, h = tip.offsetHeight || 200;
+  const left = x + 14 + w <= window.innerWidth ? x + 14 : x - 14 - w;
+  const top = y + 14 + h <= window.innerHeight ? y + 14 : y - 14 - h;
+  tip.style.left = `${Math.max(0, left)}px`;
+  tip.style.top = `${Math.max(0, top)}px`;
 }
 
 // -- the page's tooltip ----------------------------------------------------------------------
