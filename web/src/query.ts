@@ -66,7 +66,7 @@ function renderQuery(res: QueryResult): void {
     const list = res.spaces[space] ?? [];
     title.innerHTML = `${esc(space)} <span class="muted">· ${list.length} neighbours</span>`;
     title.title = space;
-    table.innerHTML = neighbourTableHtml(list, shared, state.dataset?.id_field, changes, changeBadge);
+    table.innerHTML = neighbourTableHtml(list, shared, state.dataset?.id_field, changes, changeBadge, res);
     table.querySelectorAll<HTMLTableRowElement>('tbody tr').forEach((tr) => {
       const r = Number(tr.dataset.row);
       tr.onmouseenter = () => { maps.A.hoverRow(r); maps.B.hoverRow(r); };

@@ -1,8 +1,9 @@
 // Pure renderers shared by the analyzer page and the notebook widget (widget.ts): the agreement
 // histogram, the colour legend and the neighbour tables, as HTML strings from plain data. No
 // page globals here, so the widget can import them without the page's DOM.
-import type { ColorHeader, ComparisonHeader, Histogram, Neighbour } from './api';
+import type { ColorHeader, ComparisonHeader, Histogram, Neighbour, QueryResult } from './api';
 import { codeValue, MISSING, rampCss, type Scale } from './colorscale';
+import { excerpt, LONG_TEXT, thumbCellHtml } from './previews';
 import { cssColor, esc, fmt } from './util';
 
 /** The Jaccard value each histogram bin stands for (the value itself for one bin per value, the
@@ -144,17 +145,27 @@ export function legendHtml(h: ColorHeader, s: Scale, ctx: { k: number; a: string
   return { html };
 }
 
-/** One space's neighbours of the queried item: rank, id (★ when shared with the other space),
- * distance and up to four metadata columns; rows carry data-row for hover and click. */
+/** One space's neighbours of the queried item: rank, a thumbnail when the query answer's ``images``
+ * (dataset row -> image URL) has any, in place of its ``image_column``, id (★ when shared with the other space),
+ * distance and up to four metadata columns (long text cut to an excerpt; full text in the
+ * title); rows carry data-row for hover and click. */
 export function neighbourTableHtml<C extends string>(list: Neighbour[], shared: Set<string>, idField?: string,
-  changes?: Map<string, C>, badge?: (change: C | undefined) => string): string {
+  changes?: Map<string, C>, badge?: (change: C | undefined) => string,
+  previews?: Pick<QueryResult, 'images' | 'image_column'>): string {
+  const images = previews?.images;
+  const thumbs = images && list.some((n) => images[String(n.row)]);
   const extra = Array.from(new Set(list.flatMap((n) => Object.keys(n))))
-    .filter((k) => !['id', 'row', 'distance', 'rank', idField].includes(k)).slice(0, 4);
+    .filter((k) => !['id', 'row', 'distance', 'rank', idField, thumbs ? previews?.image_column : undefined].includes(k))
+    .slice(0, 4);
   const mark = (id: string) => (changes && badge ? badge(changes.get(id))
     : shared.has(id) ? '<span class="shared-mark">★</span> ' : '');
-  return `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => {
+  return `<thead><tr><th>#</th>${thumbs ? '<th class="thumb" title="image"></th>' : ''}<th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => {
     const id = String(n.id);
     const change = changes?.get(id) ?? '';
-    return `<tr data-row="${esc(n.row)}" data-id="${esc(n.id)}"${changes ? ` data-change="${change}"` : ''} class="${`${shared.has(id) ? 'shared ' : ''}${change}`.trim()}"><td>${i + 1}</td><td>${mark(id)}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`;
+    const cell = (v: unknown) => {
+      const text = fmt(v);
+      return `<td title="${esc(text)}">${esc(text.length > LONG_TEXT ? excerpt(text, 80) : text)}</td>`;
+    };
+    return `<tr data-row="${esc(n.row)}" data-id="${esc(n.id)}"${changes ? ` data-change="${change}"` : ''} class="${`${shared.has(id) ? 'shared ' : ''}${change}`.trim()}"><td>${i + 1}</td>${thumbs ? thumbCellHtml(images?.[String(n.row)], id) : ''}<td>${mark(id)}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => cell(n[k])).join('')}</tr>`;
   }).join('')}</tbody>`;
 }

@@ -3,14 +3,13 @@
 ``/datasets/{name}/items/{row}?a=&b=&k=``, ``.../items/{row}/image?column=``,
 ``/datasets/{name}/search?q=&limit=[&spaces=A,B]`` (only items every named space holds), ``POST /datasets/{name}/export?a=&b=&k=`` (body:
 little-endian uint32 row numbers; answer: CSV). Image files are served only from the
-folders the user passed (``image_roots``), never from a path a request names.
+dataset's image folder and the folders the server was started with (``image_roots``), never
+from a path a request names (the rule: :mod:`spacelens.views.images`).
 """
 
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -19,15 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from spacelens.errors import NotFoundError, SpacelensError
-from spacelens.views.colors import IMAGE_SUFFIXES
 from spacelens.server.context import SEARCH_LIMIT, ServerContext, context
 from spacelens.views.data import Missing, plain, row_record
+from spacelens.views.images import image_columns, image_file, image_roots, row_images
 
 router = APIRouter()
-
-
-def image_columns(e) -> list[str]:
-    return [c["name"] for c in e["columns"] if c["kind"] == "image"]
 
 
 @router.get("/datasets/{name}/items/{row}")
@@ -35,15 +30,8 @@ def item(name: str, row: int, a: str | None = None, b: str | None = None, k: int
          ctx: ServerContext = Depends(context)):
     e = ctx.check_row(name, row)
     ctx.of_dataset(name, a, b)
-    out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row), "images": []}
-    for col in image_columns(e):
-        v = out["metadata"].get(col)
-        if not isinstance(v, str) or not v:
-            continue
-        if v.lower().startswith(("http://", "https://", "data:image/")):
-            out["images"].append({"column": col, "url": v})
-        elif ctx.image_roots:
-            out["images"].append({"column": col, "url": f"/api/datasets/{name}/items/{row}/image?column={col}"})
+    out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row),
+           "images": row_images(e, name, row, image_roots(ctx.reg, name, ctx.image_roots))}
     if a and b:
         try:
             comp = ctx.comparison(a, b, k)
@@ -58,19 +46,11 @@ def item(name: str, row: int, a: str | None = None, b: str | None = None, k: int
 @router.get("/datasets/{name}/items/{row}/image")
 def item_image(name: str, row: int, column: str, ctx: ServerContext = Depends(context)):
     e = ctx.check_row(name, row)
-    if column not in image_columns(e):
+    if column not in image_columns(e["columns"]):
         raise NotFoundError(f"Column {column!r} of dataset {name!r} does not hold images")
     value = e["table"][column].iloc[row]
-    if not ctx.image_roots:
-        raise NotFoundError("Image files are not served", "Start 'spacelens ui --images DIR' to show images under DIR")
-    if not isinstance(value, str) or not value.lower().endswith(IMAGE_SUFFIXES):
-        raise NotFoundError(f"Row {row} has no image file in column {column!r}")
-    for root in ctx.image_roots:
-        p = (root / value).resolve() if not os.path.isabs(value) else Path(value).resolve()
-        if p.is_relative_to(root) and p.is_file():
-            return FileResponse(p)
-    raise NotFoundError(f"The image of row {row} is not under the image folders",
-                        "Pass its folder with 'spacelens ui --images DIR'")
+    path = image_file(value, image_roots(ctx.reg, name, ctx.image_roots), f"The image of row {row} in {column!r}")
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/datasets/{name}/search")
