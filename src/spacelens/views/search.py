@@ -152,10 +152,15 @@ def find_items(table: pd.DataFrame, ids: np.ndarray, q: str | Query, *, id_field
     needle = query.needle
     stopped = False
     if needle and (query.column is None or query.ids_only):
+        # one scan of the ids: the exact id and the prefixes are among those holding the text
         arr = _ids_arrow(ids, cache)
-        stopped = (add(_arrow_bool(_pc().equal(arr, needle)), EXACT_ID)
-                   or add(_arrow_bool(_pc().starts_with(arr, needle, ignore_case=True)), ID_PREFIX)
-                   or add(_arrow_bool(_pc().match_substring(arr, needle, ignore_case=True)), ID_SUBSTRING))
+        holding = _arrow_bool(_pc().match_substring(arr, needle, ignore_case=True))
+        sub = np.flatnonzero(holding)
+        if len(sub):
+            part = arr.take(sub)
+            stopped = (add(_rows_mask(n, sub[_arrow_bool(_pc().equal(part, needle))]), EXACT_ID)
+                       or add(_rows_mask(n, sub[_arrow_bool(_pc().starts_with(part, needle, ignore_case=True))]), ID_PREFIX)
+                       or add(holding, ID_SUBSTRING))
     if needle and not stopped:
         for col in search_cols:
             if add(column_mask(table[col], needle, cache, col), columns.index(col)):
@@ -206,6 +211,12 @@ def _pc():
 
 def _all(n: int, value: bool = True) -> np.ndarray:
     return np.full(n, value, dtype=bool)
+
+
+def _rows_mask(n: int, rows: np.ndarray) -> np.ndarray:
+    m = np.zeros(n, dtype=bool)
+    m[rows] = True
+    return m
 
 
 def _arrow_bool(a) -> np.ndarray:
