@@ -21,6 +21,7 @@ import { chooseDataset, compared, latestComparison, loadRegistry, options } from
 import { renderRegistry } from './registry';
 import { computeFull, scaleHooks } from './scale';
 import { clearAll, clearQuery, onSearchInput, onSearchKey, placeResults, runQuery } from './query';
+import { closeMatches, restoreSearchFilter } from './find';
 import { clearSelection, exportSelection, setSelection } from './selection';
 import { els, state, status } from './state';
 import { hideTooltip, showTooltip } from './tooltip';
@@ -155,6 +156,7 @@ async function start(): Promise<void> {
   if (state.methodChosen) { state.method = q.get('method')!; els.method.value = state.method; } else followFaithfulMap();
 
   els.dataset.onchange = async () => {
+    closeMatches();
     state.colorChosen = false;
     state.a = '';
     state.b = '';
@@ -200,6 +202,7 @@ async function start(): Promise<void> {
   await refresh();
   stateK();
   offerFaithfulMap();
+  if (saved.find) await restoreSearchFilter(saved.find);
   await restoreSelection(saved);
 }
 

@@ -1,10 +1,12 @@
 """Single items and selections: tooltip records, image files, search, CSV export.
 
 ``/datasets/{name}/items/{row}?a=&b=&k=``, ``.../items/{row}/image?column=``,
-``/datasets/{name}/search?q=&limit=[&spaces=A,B]`` (only items every named space holds), ``POST /datasets/{name}/export?a=&b=&k=`` (body:
-little-endian uint32 row numbers; answer: CSV). Image files are served only from the
-dataset's image folder and the folders the server was started with (``image_roots``), never
-from a path a request names (the rule: :mod:`spacelens.views.images`).
+``/datasets/{name}/search?q=&limit=[&spaces=A,B]`` (the first matches; only items every named
+space holds), ``/datasets/{name}/matches?q=&limit=[&spaces=A,B]`` (all matches, a binary frame),
+``POST /datasets/{name}/export?a=&b=&k=`` (body: little-endian uint32 row numbers; answer: CSV).
+Image files are served only from the dataset's image folder and the folders the server was
+started with (``image_roots``), never from a path a request names (the rule:
+:mod:`spacelens.views.images`).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from starlette.exceptions import HTTPException
 
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.server.context import SEARCH_LIMIT, ServerContext, context
+from spacelens.server.routes.maps import frame
 from spacelens.views.data import Missing, plain, row_record
 from spacelens.views.images import image_columns, image_file, image_roots, row_images
+from spacelens.views.search import SYNTAX, find_items
 
 router = APIRouter()
+MATCHES_LIMIT = 500   # rows of the matches' first page (all rows travel in the frame's buffer)
 
 
 @router.get("/datasets/{name}/items/{row}")
@@ -53,59 +58,50 @@ def item_image(name: str, row: int, column: str, ctx: ServerContext = Depends(co
     return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/datasets/{name}/search")
-def search(name: str, q: str, limit: int = 20, spaces: str | None = None, ctx: ServerContext = Depends(context)):
-    """Items whose id is ``q``, starts with it, holds it, then whose text holds it, at most
-    ``limit``. ``spaces`` (comma-separated names of the dataset's spaces): only items every one
-    of them holds (the items a query of the shown pair can answer)."""
-    import pandas as pd
-
-    e = ctx.tables.entry(ctx.reg, name)
-    q = q.strip()
-    limit = max(1, min(limit, SEARCH_LIMIT))
+def held_by(ctx: ServerContext, name: str, n: int, spaces: str | None) -> np.ndarray | None:
+    """Bool per dataset row: held by every space named in ``spaces`` (comma-separated); None
+    when none is named. The items a query of the shown pair can answer."""
     held = None
     for s in [x for x in (spaces or "").split(",") if x]:
         ctx.of_dataset(name, s)
-        rows = ctx.reg.load_rows(s)
-        mask = np.zeros(len(e["ids"]), dtype=bool)
-        mask[rows] = True
+        mask = np.zeros(n, dtype=bool)
+        mask[ctx.reg.load_rows(s)] = True
         held = mask if held is None else held & mask
-    if not q:
-        return []
-    ids = e["ids"]
+    return held
 
-    def within(found: np.ndarray) -> np.ndarray:
-        return found if held is None else found[held[found]]
 
-    hits: list[int] = within(np.flatnonzero(ids == q)).tolist()
-    ql = q.lower()
-    if "ids_lower" not in e:  # arrow strings: a prefix scan of a million ids takes milliseconds
-        e["ids_lower"] = pd.Series(ids, dtype="string[pyarrow]").str.lower()
-    if len(hits) < limit:
-        pre = within(np.flatnonzero(e["ids_lower"].str.startswith(ql).to_numpy(dtype=bool, na_value=False)))
-        hits += [int(r) for r in pre[:limit] if r not in hits]
-    if len(hits) < limit:  # then anywhere in the id: "7" finds "007"
-        sub = within(np.flatnonzero(e["ids_lower"].str.contains(ql, regex=False).to_numpy(dtype=bool, na_value=False)))
-        hits += [int(r) for r in sub[:limit] if r not in hits]
-    text_cols = [c["name"] for c in e["columns"] if c["kind"] in ("text", "categorical", "image")
-                 and not c["is_id"] and not pd.api.types.is_numeric_dtype(e["table"][c["name"]])]
-    matched_in: dict[int, str] = {}
-    for col in text_cols:
-        if len(hits) >= limit:
-            break
-        s = e["table"][col].astype("string[pyarrow]")
-        m = within(np.flatnonzero(s.str.contains(q, case=False, regex=False).to_numpy(dtype=bool, na_value=False)))
-        for r in m[:limit]:
-            r = int(r)
-            if r not in hits:
-                hits.append(r)
-                matched_in[r] = col
-    out = []
-    for r in hits[:limit]:
-        col = matched_in.get(r)
-        text = str(e["table"][col].iloc[r]) if col else None
-        out.append({"row": int(r), "id": str(ids[r]), "column": col, "text": text})
-    return out
+def _find(ctx: ServerContext, name: str, q: str, spaces: str | None, limit: int | None = None):
+    e = ctx.tables.entry(ctx.reg, name)
+    keep = held_by(ctx, name, len(e["ids"]), spaces)
+    cache = e.setdefault("search", {})
+    found = find_items(e["table"], e["ids"], q, id_field=e["record"].id_field, keep=keep, limit=limit, cache=cache)
+    return e, keep, found
+
+
+@router.get("/datasets/{name}/search")
+def search(name: str, q: str, limit: int = 20, spaces: str | None = None, ctx: ServerContext = Depends(context)):
+    """The first ``limit`` matches of ``q`` (:func:`spacelens.views.search.find_items`: the id
+    exactly, ids starting with it, holding it, then each column). ``spaces``: only items every
+    named space holds."""
+    limit = max(1, min(limit, SEARCH_LIMIT))
+    e, _, found = _find(ctx, name, q, spaces, limit)
+    return [{k: h[k] for k in ("row", "id", "column", "text")} for h in found.records(e["table"], e["ids"], limit)]
+
+
+@router.get("/datasets/{name}/matches")
+def matches(name: str, q: str, limit: int = 50, spaces: str | None = None, ctx: ServerContext = Depends(context)):
+    """Every match of ``q``, as a frame: the header says how many and where
+    (``{q, n, n_dataset, n_held, by_column, first, column, syntax}``, ``first`` the first
+    ``limit`` as the search route lists them, with ``mark`` to highlight), the buffer ``rows``
+    (uint32) holds all matching dataset rows, best first."""
+    limit = max(0, min(limit, MATCHES_LIMIT))
+    e, keep, found = _find(ctx, name, q, spaces)
+    n = len(e["ids"])
+    header = {"q": found.query.text, "needle": found.query.needle, "column": found.query.column,
+              "n": len(found), "n_dataset": n, "n_held": n if keep is None else int(keep.sum()),
+              "by_column": found.by_column(), "first": found.records(e["table"], e["ids"], limit),
+              "syntax": SYNTAX}
+    return frame(header, {"rows": found.rows.astype(np.uint32)})
 
 
 @router.post("/datasets/{name}/export")
