@@ -211,3 +211,27 @@ def test_the_address_saves_a_query_and_a_hostile_filter(world, server, browser):
         assert shown_rows(page, "A") == set(np.flatnonzero(t["kind"].to_numpy() == HOSTILE))
         assert HOSTILE in page.locator("#facets-head .chip").first.inner_text()
         assert page.evaluate("window.__pwned") is None
+
+
+def test_the_address_saves_a_search_filter_with_a_chart_filter(world, server, browser):  # noqa: F811
+    """Filter to a search's matches and to a chart's value: both are saved and restored (AND)."""
+    t = world["table"]
+    with open_page(browser, 1440, 900) as page:
+        open_explore(page, server)
+        page.fill("#search", "kind:dog")
+        page.press("#search", "Enter")
+        page.locator("#query-info .matches-filter").click()
+        dogs = set(np.flatnonzero(t["kind"].to_numpy() == "dog"))
+        page.wait_for_function(f"Number(document.body.dataset.filtered) === {len(dogs)}")
+        page.locator('.facet[data-id="label"] li.cat', has_text="1").first.click()
+        keep = dogs & set(np.flatnonzero(t["label"].to_numpy() == 1))
+        page.wait_for_function(f"Number(document.body.dataset.filtered) === {len(keep)}")
+        url = page.evaluate("location.href")
+        assert "find=kind%3Adog" in url and "f=label%3D1" in url
+    with open_page(browser, 1440, 900) as page:
+        page.goto(url)
+        wait_ready(page)
+        page.wait_for_function(f"Number(document.body.dataset.filtered) === {len(keep)}", timeout=60_000)
+        assert shown_rows(page, "A") == keep and shown_rows(page, "B") == keep & held("B")
+        chips = page.locator("#facets-head .chip").all_inner_texts()
+        assert any("dog" in c for c in chips) and any("label is 1" in c for c in chips)

@@ -35,7 +35,7 @@ export async function showMatches(q: string): Promise<void> {
   els.queryInfo.textContent = 'searching…';
   let frame;
   try {
-    frame = await getFrame<MatchesHeader>(`datasets/${enc(ds.name)}/matches`, { q, limit: FIRST, spaces: shownSpaces().join(',') });
+    frame = await getFrame<MatchesHeader>(`datasets/${enc(ds.name)}/matches`, { q, limit: FIRST, spaces: shownSpaces().join(','), either: 1 });
   } catch (e) {
     if (my === seq) { els.queryInfo.classList.add('said'); els.queryInfo.textContent = `The search failed: ${(e as Error).message}`; }
     return;
@@ -130,7 +130,7 @@ function render(): void {
   if (!shown) { p.hidden = true; p.innerHTML = ''; return; }
   const { header: h } = shown;
   const plural = h.n === 1 ? 'item matches' : 'items match';
-  const of = h.n_held < h.n_dataset ? ` of the ${h.n_held.toLocaleString()} items both shown spaces hold` : '';
+  const of = h.n_held < h.n_dataset ? ` of the ${h.n_held.toLocaleString()} items the maps draw` : '';
   const cols = Object.entries(h.by_column);
   const where = cols.slice(0, 4).map(([c, n]) => `${esc(c)} ${n.toLocaleString()}`).join(', ') + (cols.length > 4 ? ', …' : '');
   if (!h.n) {

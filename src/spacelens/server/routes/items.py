@@ -58,21 +58,22 @@ def item_image(name: str, row: int, column: str, ctx: ServerContext = Depends(co
     return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
 
 
-def held_by(ctx: ServerContext, name: str, n: int, spaces: str | None) -> np.ndarray | None:
-    """Bool per dataset row: held by every space named in ``spaces`` (comma-separated); None
-    when none is named. The items a query of the shown pair can answer."""
+def held_by(ctx: ServerContext, name: str, n: int, spaces: str | None, either: bool = False) -> np.ndarray | None:
+    """Bool per dataset row: held by every space named in ``spaces`` (comma-separated; the items
+    a query of the shown pair can answer), or with ``either`` by any of them (the items the
+    two maps draw); None when none is named."""
     held = None
     for s in [x for x in (spaces or "").split(",") if x]:
         ctx.of_dataset(name, s)
         mask = np.zeros(n, dtype=bool)
         mask[ctx.reg.load_rows(s)] = True
-        held = mask if held is None else held & mask
+        held = mask if held is None else (held | mask if either else held & mask)
     return held
 
 
-def _find(ctx: ServerContext, name: str, q: str, spaces: str | None, limit: int | None = None):
+def _find(ctx: ServerContext, name: str, q: str, spaces: str | None, limit: int | None = None, either: bool = False):
     e = ctx.tables.entry(ctx.reg, name)
-    keep = held_by(ctx, name, len(e["ids"]), spaces)
+    keep = held_by(ctx, name, len(e["ids"]), spaces, either)
     cache = e.setdefault("search", {})
     found = find_items(e["table"], e["ids"], q, id_field=e["record"].id_field, keep=keep, limit=limit, cache=cache)
     return e, keep, found
@@ -89,13 +90,15 @@ def search(name: str, q: str, limit: int = 20, spaces: str | None = None, ctx: S
 
 
 @router.get("/datasets/{name}/matches")
-def matches(name: str, q: str, limit: int = 50, spaces: str | None = None, ctx: ServerContext = Depends(context)):
+def matches(name: str, q: str, limit: int = 50, spaces: str | None = None, either: bool = False,
+            ctx: ServerContext = Depends(context)):
     """Every match of ``q``, as a frame: the header says how many and where
     (``{q, n, n_dataset, n_held, by_column, first, column, syntax}``, ``first`` the first
     ``limit`` as the search route lists them, with ``mark`` to highlight), the buffer ``rows``
-    (uint32) holds all matching dataset rows, best first."""
+    (uint32) holds all matching dataset rows, best first. ``either``: items any of ``spaces``
+    holds (what the maps draw) rather than every one."""
     limit = max(0, min(limit, MATCHES_LIMIT))
-    e, keep, found = _find(ctx, name, q, spaces)
+    e, keep, found = _find(ctx, name, q, spaces, either=either)
     n = len(e["ids"])
     header = {"q": found.query.text, "needle": found.query.needle, "column": found.query.column,
               "n": len(found), "n_dataset": n, "n_held": n if keep is None else int(keep.sum()),
