@@ -12,6 +12,7 @@ import { traffic } from './api';
 import { answerHooks, renderAnswer } from './answer';
 import { shownAudit } from './audit';
 import { loadCatalogue } from './catalogue';
+import { bindDensityToggle, densityInfo, densityRows, getDensity, inDrawOrder, screenTransform, setDensity } from './density';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh, reloadComparison } from './draw';
@@ -175,6 +176,7 @@ async function start(): Promise<void> {
   });
   els.color.onchange = () => { state.color = els.color.value; state.colorChosen = true; syncVersus(); void recolor(); };
   els.align.onchange = () => { state.align = els.align.checked; void refresh(); };
+  bindDensityToggle($<HTMLInputElement>('#density'));
   els.lasso.onchange = () => { maps.A.setLasso(els.lasso.checked); maps.B.setLasso(els.lasso.checked); };
   els.computeMissing.onclick = () => {
     for (const spec of [...state.missing]) {
@@ -228,6 +230,7 @@ async function showPair(): Promise<void> {
 
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
-window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit };
+window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit,
+  density: { get: getDensity, set: setDensity, rows: densityRows, info: densityInfo, transform: screenTransform, order: inDrawOrder } };
 
 start().catch((e) => status(`error: ${(e as Error).message}`));
