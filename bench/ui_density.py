@@ -93,7 +93,7 @@ def measure(url: str, browser, name: str, repeats: int, shots: Path | None, off_
             page.wait_for_timeout(300)
             page.screenshot(path=str(shots / f"density-{name}-off-{w}x{h}.png"))
         page.evaluate("window.__sl.density.set(true)")
-        page.wait_for_function("document.querySelector('#map-a canvas.density')?.dataset.levels > 0", timeout=60_000)
+        page.wait_for_function("document.querySelector('#map-a svg.density')?.dataset.levels > 0", timeout=60_000)
         if shots is not None:
             page.screenshot(path=str(shots / f"density-{name}-{w}x{h}.png"))
         if w == 1440:

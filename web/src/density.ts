@@ -3,9 +3,10 @@
 //
 // Contours: the points in view are binned into a screen-space histogram (CELL px cells), blurred
 // (d3-array's blur2) and traced with d3-contour at quantiles of the occupied cells' density,
-// then drawn as thin dark lines with a faint fill on a 2D canvas above the WebGL one (it takes
-// no pointer events). They follow the camera (recomputed at most once a frame after it moves),
-// the drawn points, and a visibility mask of dataset rows (filters). One toggle for all maps:
+// then drawn as thin dark lines with a faint fill: SVG paths above the WebGL canvas (they take
+// no pointer events; SVG, not a second canvas, so '#map-a canvas' still names the map's one).
+// They follow the camera (recomputed at most once a frame after it moves), the drawn points,
+// and a visibility mask of dataset rows (filters). One toggle for all maps:
 // on by default when a map has more than AUTO_MIN_POINTS points, the user's choice kept.
 import { blur2 } from 'd3-array';
 import { contours } from 'd3-contour';
@@ -13,6 +14,7 @@ import type { MapView } from './maps';
 
 /** Histogram cell, in CSS px: fine enough for detail, coarse enough to count several points a cell. */
 const CELL = 4;
+const SVG_NS = 'http://www.w3.org/2000/svg';
 /** Levels, as quantiles of the occupied cells' smoothed density (outermost first). */
 const QUANTILES = [0.35, 0.65, 0.85, 0.95];
 const MAX_BLUR = 10;   // cells: the widest smoothing (sparse views)
@@ -159,7 +161,7 @@ export interface LayerInfo {
 
 class Layer {
   readonly view: MapView;
-  readonly canvas: HTMLCanvasElement;
+  readonly svg: SVGSVGElement;
   info: LayerInfo = { shown: false, levels: [], ms: 0, points: 0, blur: 0, inner: [] };
   private plot: unknown = null;
   private key = '';
@@ -167,12 +169,13 @@ class Layer {
 
   constructor(view: MapView) {
     this.view = view;
-    const c = document.createElement('canvas');
-    c.className = 'density';
+    const svg = document.createElementNS(SVG_NS, 'svg');
+    svg.setAttribute('class', 'density');
+    svg.setAttribute('aria-hidden', 'true');
     // above the points, below the linked-item marker and the overlays; never in the way of the mouse
-    c.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;pointer-events:none';
-    view.canvas.after(c);
-    this.canvas = c;
+    svg.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;pointer-events:none;overflow:hidden';
+    view.canvas.after(svg);
+    this.svg = svg;
   }
 
   /** Follow the camera: after any frame the plot draws with another view or size, contours again. */
@@ -200,19 +203,13 @@ class Layer {
     const v = this.view;
     this.key = this.viewKey();
     const w = v.canvas.clientWidth, h = v.canvas.clientHeight;
-    const dpr = window.devicePixelRatio || 1;
-    const c = this.canvas;
-    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(h * dpr)) {
-      c.width = Math.round(w * dpr);
-      c.height = Math.round(h * dpr);
-    }
-    const ctx = c.getContext('2d')!;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, c.width, c.height);
+    const svg = this.svg;
+    svg.replaceChildren();
+    svg.setAttribute('viewBox', `0 0 ${Math.max(w, 1)} ${Math.max(h, 1)}`);
     const t = screenTransform(v);
     const shown = getDensity() && v.n > 0 && v.root.dataset.drawn === '1' && t !== null && w > 0 && h > 0;
     this.info = { shown: false, levels: [], ms: 0, points: 0, blur: 0, inner: [] };
-    c.dataset.levels = '0';
+    svg.dataset.levels = '0';
     if (!shown) return;
     const [ax, bx, cx, ay, by, cy] = t.map((a) => a / CELL);
     const gw = Math.ceil(w / CELL) + 2 * PAD, gh = Math.ceil(h / CELL) + 2 * PAD;
@@ -245,22 +242,24 @@ class Layer {
     }
     const polys = contours().size([gw, gh]).thresholds(levels)(grid as unknown as number[]);
     const t3 = performance.now();
-    // grid coordinates -> device px: value i sits at i + 0.5 in d3-contour's coordinates
-    const s = CELL * dpr;
-    ctx.setTransform(s, 0, 0, s, -PAD * s, -PAD * s);
-    ctx.lineJoin = 'round';
+    // grid coordinates -> CSS px: value i sits at i + 0.5 in d3-contour's coordinates
+    const X = (g: number) => ((g - PAD) * CELL).toFixed(1);
     polys.forEach((p, k) => {
       const f = (k + 1) / polys.length;
-      ctx.beginPath();
+      let d = '';
       for (const poly of p.coordinates) for (const ring of poly) {
-        ring.forEach(([x, y], j) => (j ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-        ctx.closePath();
+        ring.forEach(([x, y], j) => { d += `${j ? 'L' : 'M'}${X(x)} ${X(y)}`; });
+        d += 'Z';
       }
-      ctx.fillStyle = 'rgba(20, 24, 40, 0.035)';
-      ctx.fill('evenodd');
-      ctx.lineWidth = (0.6 + 0.6 * f) / CELL;   // in grid units: 0.6-1.2 CSS px
-      ctx.strokeStyle = `rgba(20, 24, 40, ${(0.35 + 0.4 * f).toFixed(2)})`;
-      ctx.stroke();
+      const path = document.createElementNS(SVG_NS, 'path');
+      path.setAttribute('d', d);
+      path.setAttribute('fill', 'rgba(20, 24, 40, 0.035)');
+      path.setAttribute('fill-rule', 'evenodd');
+      path.setAttribute('stroke', `rgba(20, 24, 40, ${(0.35 + 0.4 * f).toFixed(2)})`);
+      path.setAttribute('stroke-width', (0.6 + 0.6 * f).toFixed(2));   // 0.6-1.2 CSS px, the innermost darkest
+      path.setAttribute('stroke-linejoin', 'round');
+      path.dataset.level = String(levels[k]);
+      svg.append(path);
     });
     const last = polys[polys.length - 1];
     const inner = (last?.coordinates ?? []).map((poly) => {
@@ -274,7 +273,7 @@ class Layer {
     const ms = t4 - t0;
     const phases = { bin: t1 - t0, blur: t2 - t1, trace: t3 - t2, draw: t4 - t3 };
     this.info = { shown: true, levels, ms, phases, points: inView, blur, inner };
-    c.dataset.levels = String(polys.length);
-    c.dataset.ms = ms.toFixed(1);
+    svg.dataset.levels = String(polys.length);
+    svg.dataset.ms = ms.toFixed(1);
   }
 }
