@@ -8,7 +8,8 @@ Chromium (software WebGL, the flags of bench/ui.py).
 Measured per size, in the page (performance.now):
 
 - contours_ms: one density recompute of one map (bin the points in view into 4 px cells, blur,
-  trace 4 levels with d3-contour, draw on the 2D overlay); median of --repeats recomputes (the
+  trace 4 levels with d3-contour, build the SVG paths; the browser paints them after); median of
+  --repeats recomputes (the
   toggle turned off and on), and zoomed in on a sixteenth of the map (fewer points in view)
 - order_ms: putting the map's points in their fixed shuffled draw order (density.inDrawOrder), median of 5
 
