@@ -9,8 +9,7 @@ Measured per size, in the page (performance.now):
 
 - contours_ms: one density recompute of one map (bin the points in view into 4 px cells, blur,
   trace 4 levels with d3-contour, build the SVG paths; the browser paints them after); median of
-  --repeats recomputes (the
-  toggle turned off and on), and zoomed in on a sixteenth of the map (fewer points in view)
+  --repeats recomputes (the toggle turned off and on), and zoomed in on a sixteenth of the map
 - order_ms: putting the map's points in their fixed shuffled draw order (density.inDrawOrder), median of 5
 
 With --shots DIR: each pair with density on at 1440x900 and 1280x720 (density-<name>-WxH.png),
