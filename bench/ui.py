@@ -276,8 +276,8 @@ def main_scale(args) -> None:
 
 
 # -- exploring at scale (issue 26): filters, brushing and search on a million points ---------------
-EXPLORE_READY = ("document.body.dataset.ready && ['A','B'].every(s => window.__sl.maps[s].root.dataset.drawn === '1')"
-                 " && document.querySelectorAll('#facets .facet').length > 0")
+EXPLORE_READY = ("document.body.dataset.ready && ['A','B'].every(s => window.__sl.maps[s].root.dataset.drawn === '1')")
+CHARTS_READY = "document.querySelectorAll('#facets .facet').length > 0"
 # One step, timed in the page: run it, then wait until the browser has painted twice (both maps).
 TIMED = """async (step) => {
   const sl = window.__sl;
@@ -306,6 +306,8 @@ def measure_explore(url: str, browser, repeats: int, shots: Path | None) -> dict
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(url + LOAD_QUERY)
     page.wait_for_function(EXPLORE_READY, timeout=600_000, polling=100)
+    page.locator("#facets-panel").scroll_into_view_if_needed()   # the charts load once the panel is in view
+    page.wait_for_function(CHARTS_READY, timeout=600_000, polling=100)
     out = {}
     for name, step in EXPLORE_STEPS.items():
         times, js = [], []

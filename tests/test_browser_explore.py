@@ -71,6 +71,7 @@ def server(world):
 def open_explore(page, url, query="?dataset=d&a=A&b=B&method=pca&color=label&k=10"):
     page.goto(url + query)
     wait_ready(page)
+    page.locator("#facets-panel").scroll_into_view_if_needed()   # its charts load once it is in view
     page.wait_for_function(CHARTS_READY, timeout=60_000)
 
 

@@ -53,6 +53,7 @@ def page(world, browser):  # noqa: F811
         pg = cm.__enter__()
         pg.goto(url + QUERY)
         wait_ready(pg)
+        pg.locator("#facets-panel").scroll_into_view_if_needed()   # its charts load once it is in view
         pg.wait_for_function(CHARTS, timeout=300_000)
         pg.base_url = url
         yield pg

@@ -80,6 +80,8 @@ export interface DataSource {
 
 /** Bytes of point data received, for the page's own accounting (in the status bar's tooltip). */
 export const traffic = { frames: 0, bytes: 0, payload: 0 };
+/** The same for the Filter panel's charts (one byte a row a chart, loaded when the panel shows). */
+export const chartTraffic = { frames: 0, bytes: 0, payload: 0 };
 
 async function check(res: Response): Promise<Response> {
   if (res.ok) return res;
@@ -98,12 +100,16 @@ export async function getJSON<T>(path: string, params: Record<string, string | n
   return res.json() as Promise<T>;
 }
 
-export async function getFrame<H>(path: string, params: Record<string, string | number | undefined> = {}): Promise<Frame<H>> {
+/** A binary frame; ``account``: 'charts' for the Filter panel's per-column values, counted apart
+ * from what drawing the maps costs (``traffic``). */
+export async function getFrame<H>(path: string, params: Record<string, string | number | undefined> = {},
+  account: 'maps' | 'charts' = 'maps'): Promise<Frame<H>> {
   const res = await check(await fetch(url(path, params)));
   const frame = decodeFrame<H>(await res.arrayBuffer());
-  traffic.frames += 1;
-  traffic.bytes += frame.bytes;
-  for (const b of Object.values(frame.buffers)) traffic.payload += b.byteLength;
+  const t = account === 'maps' ? traffic : chartTraffic;
+  t.frames += 1;
+  t.bytes += frame.bytes;
+  for (const b of Object.values(frame.buffers)) t.payload += b.byteLength;
   return frame;
 }
 

@@ -42,11 +42,36 @@ const box = () => document.querySelector<HTMLElement>('#facets');
 /** The binned value of a numeric code (0..BINS-1), or -1 for missing. */
 const binOf = (code: number): number => (code === MISSING ? -1 : Math.min(BINS - 1, Math.floor((code * BINS) / 255)));
 
+/** Whether the Filter panel has been on screen: its charts load only then (a million rows cost a
+ * megabyte a chart), and from then on with every new pair. */
+let wanted = false;
+let watching = false;
+
+function watchPanel(): void {
+  if (watching) return;
+  watching = true;
+  const panel = document.querySelector('#facets-panel');
+  if (!panel || typeof IntersectionObserver === 'undefined') { wanted = true; return; }
+  const io = new IntersectionObserver((entries) => {
+    if (!entries.some((e) => e.isIntersecting)) return;
+    io.disconnect();
+    wanted = true;
+    void loadFacets();
+  });
+  io.observe(panel);
+}
+
 /** The facets for the pair on screen: (re)load what changed and draw. Called after every draw. */
 export async function loadFacets(): Promise<void> {
   const ds = state.dataset;
   const root = box();
   if (!ds || !root) return;
+  watchPanel();
+  if (!wanted && !pending.size) {   // a filter saved in the address loads its charts at once
+    if (!facets.length) root.innerHTML = '<p class="muted small">The charts load when this panel is in view.</p>';
+    return;
+  }
+  wanted = true;
   drawn = drawnRows();
   const key = `${ds.name}|${state.a}|${state.b}|${state.k}|${state.method}|${state.align}|${state.comparison ? 1 : 0}`;
   if (key === loadedFor) { renderFacets(); return; }
@@ -74,7 +99,7 @@ export async function loadFacets(): Promise<void> {
   const out: Facet[] = [];
   for (const s of specs) {
     try {
-      const f = await getFrame<ColorHeader>(`datasets/${enc(ds.name)}/colors`, s.params);
+      const f = await getFrame<ColorHeader>(`datasets/${enc(ds.name)}/colors`, s.params, 'charts');
       if (gen !== state.generation) return;
       const old = keepPicked.get(s.id);
       const numeric = f.header.kind !== 'categorical';

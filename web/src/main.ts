@@ -12,6 +12,7 @@ import { traffic } from './api';
 import { answerHooks, renderAnswer } from './answer';
 import { shownAudit } from './audit';
 import { loadCatalogue } from './catalogue';
+import { bindDensityToggle, densityChoice, densityInfo, densityRows, getDensity, inDrawOrder, screenTransform, setDensity } from './density';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh, reloadComparison } from './draw';
@@ -27,7 +28,7 @@ import { els, state, status } from './state';
 import { hideTooltip, showTooltip } from './tooltip';
 import { compareRetrieval, proposeBaseline, syncVersus } from './versus';
 import { $ } from './util';
-import { savedView, type SavedView, writeUrl } from './address';
+import { addressParts, savedView, type SavedView, writeUrl } from './address';
 import { facetHandle, restoreFilters } from './facets';
 import { activeFilters, onFilter, rowsMask, setFilter, shownMask } from './filter';
 import { maps, other, pointEvents } from './views';
@@ -126,6 +127,7 @@ async function openComparison(a: string, b: string, k: number | null): Promise<v
 async function start(): Promise<void> {
   const q = new URLSearchParams(location.search);
   const saved = savedView(q);
+  if (q.get('density') !== null) setDensity(q.get('density') === '1');
   await Promise.all([reloadRegistry(), loadCatalogue()]);
   const reg = state.registry!;
   const datasets = reg.datasets;
@@ -181,6 +183,8 @@ async function start(): Promise<void> {
   });
   els.color.onchange = () => { state.color = els.color.value; state.colorChosen = true; syncVersus(); void recolor(); };
   els.align.onchange = () => { state.align = els.align.checked; void refresh(); };
+  bindDensityToggle($<HTMLInputElement>('#density'));
+  $<HTMLInputElement>('#density').addEventListener('change', writeUrl);
   els.lasso.onchange = () => { maps.A.setLasso(els.lasso.checked); maps.B.setLasso(els.lasso.checked); };
   els.computeMissing.onclick = () => {
     for (const spec of [...state.missing]) {
@@ -246,9 +250,11 @@ async function showPair(): Promise<void> {
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
 window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit,
-  setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle, setSelection };
+  setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle, setSelection,
+  density: { get: getDensity, set: setDensity, rows: densityRows, info: densityInfo, transform: screenTransform, order: inDrawOrder } };
 
-// the address keeps the filters
-onFilter(writeUrl);
+addressParts.density = () => { const d = densityChoice(); return d === null ? null : d ? '1' : '0'; };
+// the address keeps the filters; the contours describe the shown points only
+onFilter(() => { writeUrl(); densityRows(shownMask()); });
 
 start().catch((e) => status(`error: ${(e as Error).message}`));

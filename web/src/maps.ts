@@ -1,6 +1,7 @@
 // One map panel: a regl-scatterplot canvas plus the dataset rows of its points, so two
 // panels can be linked through dataset rows (row r is the same item in every space).
 import createScatterplot, { createRenderer } from 'regl-scatterplot';
+import { densityChanged, inDrawOrder, POINT_OPACITY } from './density';
 import { spatialIndex } from './spatial';
 
 type Plot = ReturnType<typeof createScatterplot>;
@@ -162,11 +163,10 @@ export class MapView {
     this.space = space;
     this.method = method;
     this.n = x.length;
-    this.x = x;
-    this.y = y;
-    this.rows = rows;
+    // points in a fixed shuffled order, not row order, which favours the last rows' colour
+    ({ x: this.x, y: this.y, rows: this.rows } = inDrawOrder(x, y, rows, nDataset));
     this.pos = new Int32Array(nDataset).fill(-1);
-    for (let i = 0; i < rows.length; i++) this.pos[rows[i]] = i;
+    for (let i = 0; i < this.rows.length; i++) this.pos[this.rows[i]] = i;
     this.spatialIndex = null;
     this.box = null;
     this.root.dataset.drawn = '0';
@@ -193,7 +193,7 @@ export class MapView {
       // million points in software WebGL): drop them first.
       if (plot.get('isPointsDrawn')) await plot.clearPoints();
       look.pointSize = n > 500_000 ? 1.5 : n > 100_000 ? 2 : n > 10_000 ? 3 : 5;
-      look.opacity = n > 500_000 ? 0.5 : n > 100_000 ? 0.7 : 0.9;
+      Object.assign(look, POINT_OPACITY);
       this.spatialIndex = null;
     }
     await plot.set(look as never);
@@ -214,6 +214,7 @@ export class MapView {
     this.root.dataset.drawn = '1';
     this.root.dataset.points = String(n);
     this.root.dataset.shown = String(shown ? shown.length : n);
+    densityChanged(this);
   }
 
   /** The points whose dataset rows ``visible`` keeps (null: no filter). */
@@ -233,6 +234,7 @@ export class MapView {
     if (pts) void this.plot.filter(pts, { preventEvent: true } as never);
     else void this.plot.unfilter({ preventEvent: true } as never);
     this.root.dataset.shown = String(pts ? pts.length : this.n);
+    densityChanged(this);
   }
 
   clear(): void {
@@ -242,6 +244,7 @@ export class MapView {
     this.n = 0;
     this.rows = new Uint32Array(0);
     this.root.dataset.drawn = '0';
+    densityChanged(this);
   }
 
   /** Points of this map holding the given dataset rows (rows it does not hold are skipped). */
