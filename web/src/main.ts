@@ -14,6 +14,7 @@ import { shownAudit } from './audit';
 import { loadCatalogue } from './catalogue';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
+import { clusterLabelsApi, initClusterLabels } from './clusterlabels';
 import { mapStatus, recolor, refresh, reloadComparison } from './draw';
 import { histogramHooks, otherKs, selectBin, setBaseline } from './histogram';
 import { jobHooks, jobsRunning, runJob } from './jobs';
@@ -228,6 +229,8 @@ async function showPair(): Promise<void> {
 
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
-window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit };
+window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit, clusterLabels: clusterLabelsApi };
+
+initClusterLabels([maps.A, maps.B]);   // redrawn with every draw, filter and camera move of either map
 
 start().catch((e) => status(`error: ${(e as Error).message}`));
