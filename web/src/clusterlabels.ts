@@ -19,295 +19,8 @@ import { enc, getFrame, type ColorHeader, type Column, type LegendEntry } from '
 import type { MapView } from './maps';
 import { state } from './state';
 import { cssColor } from './util';
+import { affineFrom, binPoints, CELL, blur, coarsen, coarseness, findLabelRegions, HIDDEN, placeLabels, REST, SLOTS, slotOf, type Region } from './clusterregions';
 
-// -- the pure part: grid, regions, placement ----------------------------------------------------
-/** Grid cell (CSS px) of the screen-space density. */
-export const CELL = 10;
-/** Category slots: codes 0..31 each its own slot; missing (255) and any larger code share the last. */
-export const SLOTS = 33;
-export const HIDDEN = 255;   // a point's slot when it is filtered out
-const REST = SLOTS - 1;
-
-export interface Grid {
-  w: number; h: number; cell: number;
-  counts: Float32Array;   // SLOTS planes of w*h cells: points of each slot per cell
-  total: Float32Array;    // w*h: points per cell
-  n: number;              // points in view
-}
-
-/** A category slot for each category code (the page's colour codes: 0..254, 255 missing). */
-export const slotOf = (code: number): number => (code < REST ? code : REST);
-
-/** Bin the points in view: screen = affine(x, y) = [a*x + b*y + c, d*x + e*y + f]. */
-export function binPoints(x: ArrayLike<number>, y: ArrayLike<number>, slot: ArrayLike<number>, affine: number[],
-  width: number, height: number, cell = CELL): Grid {
-  const w = Math.max(1, Math.ceil(width / cell)), h = Math.max(1, Math.ceil(height / cell));
-  const wh = w * h;
-  const counts = new Float32Array(SLOTS * wh), total = new Float32Array(wh);
-  const [a, b, c, d, e, f] = affine;
-  const inv = 1 / cell;
-  let n = 0;
-  for (let i = 0, len = x.length; i < len; i++) {
-    const s = slot[i];
-    if (s === HIDDEN) continue;
-    const xi = x[i], yi = y[i];
-    const sx = a * xi + b * yi + c;
-    if (!(sx >= 0 && sx < width)) continue;
-    const sy = d * xi + e * yi + f;
-    if (!(sy >= 0 && sy < height)) continue;
-    const k = ((sy * inv) | 0) * w + ((sx * inv) | 0);
-    counts[s * wh + k]++;
-    total[k]++;
-    n++;
-  }
-  return { w, h, cell, counts, total, n };
-}
-
-/** Two passes of a 3x3 box blur (a 5x5 binomial-like kernel), zero outside the grid. */
-export function blur(src: Float32Array, w: number, h: number, offset = 0, out = new Float32Array(w * h)): Float32Array {
-  const tmp = new Float32Array(w * h);
-  out.set(src.subarray(offset, offset + w * h));
-  for (let pass = 0; pass < 2; pass++) {
-    for (let yy = 0; yy < h; yy++) {
-      const r = yy * w;
-      for (let xx = 0; xx < w; xx++) {
-        const k = r + xx;
-        tmp[k] = (out[k] + (xx > 0 ? out[k - 1] : 0) + (xx < w - 1 ? out[k + 1] : 0)) / 3;
-      }
-    }
-    for (let yy = 0; yy < h; yy++) {
-      const r = yy * w;
-      for (let xx = 0; xx < w; xx++) {
-        const k = r + xx;
-        out[k] = (tmp[k] + (yy > 0 ? tmp[k - w] : 0) + (yy < h - 1 ? tmp[k + w] : 0)) / 3;
-      }
-    }
-  }
-  return out;
-}
-
-export interface RegionOptions {
-  /** 'dominant': label with the category holding >= minShare of the region's points; 'lift': with
-   * the labelable category of highest lift (share / overall share) holding >= minSupport of them. */
-  mode: 'dominant' | 'lift';
-  /** Per slot: 1 when it can be a label (not "other", not missing). */
-  labelable: ArrayLike<number>;
-  /** Per slot: its share of all shown points of the map (lift mode). */
-  overall?: ArrayLike<number>;
-  minShare?: number;      // dominant: 0.5
-  minSupport?: number;    // lift: 0.3
-  minLift?: number;       // lift: 1.5
-  minPoints?: number;     // default max(8, 0.3% of the points in view)
-  /** A cell is dense when its smoothed count reaches this share of the 95th percentile (0.05). */
-  density?: number;
-}
-
-export interface Region {
-  slot: number;      // the category it is labelled with
-  n: number;         // points in the region
-  count: number;     // of them in the category
-  share: number;     // count / n
-  lift: number;      // share / overall share (1 in dominant mode without overall)
-  x: number; y: number;  // where its label goes (screen px): the centre of its cell with points nearest its centre
-  cells: number;
-}
-
-/** A grid with cells ``f`` times as wide (sparse views: a zoomed-in cluster has few points a cell). */
-export function coarsen(g: Grid, f: number): Grid {
-  if (f <= 1) return g;
-  const w = Math.ceil(g.w / f), h = Math.ceil(g.h / f), wh = w * h, fwh = g.w * g.h;
-  const counts = new Float32Array(SLOTS * wh), total = new Float32Array(wh);
-  for (let k = 0; k < fwh; k++) {
-    if (!g.total[k]) continue;
-    const K = Math.floor(Math.floor(k / g.w) / f) * w + Math.floor((k % g.w) / f);
-    total[K] += g.total[k];
-    for (let s = 0; s < SLOTS; s++) counts[s * wh + K] += g.counts[s * fwh + k];
-  }
-  return { w, h, cell: g.cell * f, counts, total, n: g.n };
-}
-
-/** How much coarser than the binning grid the regions are found: until the occupied cells hold
- * two points each on average (at most 8 times, 80 px). */
-export function coarseness(g: Grid): number {
-  let f = 1;
-  while (f < 8) {
-    const c = coarsen(g, f);
-    let occ = 0;
-    for (let k = 0; k < c.w * c.h; k++) if (c.total[k]) occ++;
-    if (!occ || g.n / occ >= 2) break;
-    f *= 2;
-  }
-  return f;
-}
-
-/** The labelled dense regions of a grid, largest first. Regions are found on a grid coarsened
- * where the points in view are sparse; a label goes to the centre of the binning grid's cell
- * with points nearest the region's centre, so it sits on points. */
-export function findLabelRegions(fine: Grid, o: RegionOptions): Region[] {
-  if (!fine.n) return [];
-  const f = coarseness(fine);
-  const g = coarsen(fine, f);
-  const { w, h } = g;
-  const wh = w * h;
-  const minShare = o.minShare ?? 0.5, minSupport = o.minSupport ?? 0.3, minLift = o.minLift ?? 1.5;
-  const minPoints = o.minPoints ?? Math.max(8, Math.ceil(0.003 * g.n));
-  const overall = o.overall;
-  // smoothed density and per-slot counts (only the slots present)
-  const dens = blur(g.total, w, h);
-  const present: number[] = [];
-  for (let s = 0; s < SLOTS; s++) {
-    const plane = g.counts.subarray(s * wh, (s + 1) * wh);
-    for (let k = 0; k < wh; k++) if (plane[k]) { present.push(s); break; }
-  }
-  const smooth = present.map((s) => blur(g.counts, w, h, s * wh));
-  // dense: the 95th percentile of the occupied cells' density, times o.density
-  const occ: number[] = [];
-  for (let k = 0; k < wh; k++) if (dens[k] > 0) occ.push(dens[k]);
-  occ.sort((p, q) => p - q);
-  const p95 = occ[Math.min(occ.length - 1, Math.floor(0.95 * occ.length))] ?? 0;
-  const t = Math.max(0.1, (o.density ?? 0.05) * p95);
-  // each dense cell's key: its dominant slot, or its labelable slot of highest lift with enough support
-  const key = new Int16Array(wh).fill(-1);
-  for (let k = 0; k < wh; k++) {
-    const tot = dens[k];
-    if (tot < t) continue;
-    let best = -1, bestV = -1;
-    for (let j = 0; j < present.length; j++) {
-      const v = smooth[j][k];
-      if (o.mode === 'dominant') {
-        if (v > bestV) { bestV = v; best = present[j]; }
-      } else {
-        const s = present[j];
-        if (!o.labelable[s] || v < minSupport * tot) continue;
-        const lift = v / Math.max(overall?.[s] ?? 1, 1e-12);
-        if (lift > bestV) { bestV = lift; best = s; }
-      }
-    }
-    key[k] = best;
-  }
-  // regions: 4-connected dense cells of one key
-  const region = new Int32Array(wh).fill(-1);
-  const stack = new Int32Array(wh);
-  let nr = 0;
-  for (let k0 = 0; k0 < wh; k0++) {
-    if (key[k0] < 0 || region[k0] >= 0) continue;
-    const kk = key[k0];
-    let top = 0;
-    stack[top++] = k0;
-    region[k0] = nr;
-    while (top) {
-      const k = stack[--top];
-      const xx = k % w;
-      const nb = [xx > 0 ? k - 1 : -1, xx < w - 1 ? k + 1 : -1, k >= w ? k - w : -1, k + w < wh ? k + w : -1];
-      for (const q of nb) {
-        if (q >= 0 && region[q] < 0 && key[q] === kk) { region[q] = nr; stack[top++] = q; }
-      }
-    }
-    nr++;
-  }
-  // per region: points per slot, cells, centre (px, weighted by points)
-  const cnt = new Float64Array(nr * SLOTS), n = new Float64Array(nr), cells = new Int32Array(nr);
-  const cx = new Float64Array(nr), cy = new Float64Array(nr);
-  for (let k = 0; k < wh; k++) {
-    const r = region[k];
-    if (r < 0) continue;
-    cells[r]++;
-    const tot = g.total[k];
-    if (!tot) continue;
-    n[r] += tot;
-    for (const s of present) cnt[r * SLOTS + s] += g.counts[s * wh + k];
-  }
-  const fw = fine.w, fwh = fine.w * fine.h, fc = fine.cell;
-  const regionOfFine = (k: number): number => region[Math.floor(Math.floor(k / fw) / f) * w + Math.floor((k % fw) / f)];
-  for (let k = 0; k < fwh; k++) {
-    const tot = fine.total[k];
-    if (!tot) continue;
-    const r = regionOfFine(k);
-    if (r < 0) continue;
-    cx[r] += tot * ((k % fw) + 0.5) * fc;
-    cy[r] += tot * (Math.floor(k / fw) + 0.5) * fc;
-  }
-  const out: (Region & { id: number })[] = [];
-  for (let r = 0; r < nr; r++) {
-    if (n[r] < minPoints) continue;
-    let slot = -1, count = 0;
-    if (o.mode === 'dominant') {
-      for (const s of present) if (cnt[r * SLOTS + s] > count) { count = cnt[r * SLOTS + s]; slot = s; }
-      if (!o.labelable[slot] || count < minShare * n[r]) continue;
-    } else {
-      let bestLift = 0;
-      for (const s of present) {
-        const c = cnt[r * SLOTS + s];
-        if (!o.labelable[s] || c < minSupport * n[r]) continue;
-        const lift = c / n[r] / Math.max(overall?.[s] ?? 1, 1e-12);
-        if (lift > bestLift) { bestLift = lift; slot = s; count = c; }
-      }
-      if (slot < 0 || bestLift < minLift) continue;
-    }
-    const share = count / n[r];
-    const lift = overall ? share / Math.max(overall[slot] ?? 1, 1e-12) : 1;
-    out.push({ id: r, slot, n: n[r], count, share, lift, x: 0, y: 0, cells: cells[r] });
-  }
-  // the label's place: the binning grid's cell with points (of the region) nearest its centre
-  const bestD = new Float64Array(nr).fill(Infinity), bestK = new Int32Array(nr).fill(-1);
-  const labelled = new Uint8Array(nr);
-  for (const r of out) { labelled[r.id] = 1; cx[r.id] /= n[r.id]; cy[r.id] /= n[r.id]; }
-  for (let k = 0; k < fwh; k++) {
-    if (!fine.total[k]) continue;
-    const r = regionOfFine(k);
-    if (r < 0 || !labelled[r]) continue;
-    const dx = ((k % fw) + 0.5) * fc - cx[r], dy = (Math.floor(k / fw) + 0.5) * fc - cy[r];
-    const dd = dx * dx + dy * dy;
-    if (dd < bestD[r]) { bestD[r] = dd; bestK[r] = k; }
-  }
-  for (const r of out) {
-    const k = bestK[r.id];
-    r.x = ((k % fw) + 0.5) * fc;
-    r.y = (Math.floor(k / fw) + 0.5) * fc;
-  }
-  out.sort((p, q) => q.n - p.n);
-  return out.map(({ id: _id, ...r }) => r);
-}
-
-export interface LabelBox { x: number; y: number; w: number; h: number; key?: number | string; }
-
-/** Greedy placement in the given order (largest region first): a label is kept when its box,
- * centred on (x, y) and moved inside the width x height area, overlaps no kept box (with ``pad``
- * px between) and no kept label of the same ``key`` is within ``near`` px. Returns the kept
- * indices and where each kept box's centre went. */
-export function placeLabels(boxes: LabelBox[], width: number, height: number, pad = 2, near = 150,
-  max = 40): { kept: number[]; at: [number, number][] } {
-  const kept: number[] = [], at: [number, number][] = [], rects: number[][] = [];
-  for (let i = 0; i < boxes.length && kept.length < max; i++) {
-    const b = boxes[i];
-    if (b.w > width || b.h > height) continue;
-    const x0 = Math.min(Math.max(b.x - b.w / 2, 0), width - b.w);
-    const y0 = Math.min(Math.max(b.y - b.h / 2, 0), height - b.h);
-    const r = [x0 - pad, y0 - pad, x0 + b.w + pad, y0 + b.h + pad];
-    if (rects.some((q) => r[0] < q[2] && q[0] < r[2] && r[1] < q[3] && q[1] < r[3])) continue;
-    if (b.key !== undefined && kept.some((j, m) => boxes[j].key === b.key
-      && Math.hypot(at[m][0] - b.x, at[m][1] - b.y) < near)) continue;
-    kept.push(i);
-    at.push([x0 + b.w / 2, y0 + b.h / 2]);
-    rects.push(r);
-  }
-  return { kept, at };
-}
-
-/** Screen = affine(data) from three points and where they are on the screen (null: collinear). */
-export function affineFrom(p: [number, number][], s: [number, number][]): number[] | null {
-  const [[x0, y0], [x1, y1], [x2, y2]] = p;
-  const det = x0 * (y1 - y2) - y0 * (x1 - x2) + (x1 * y2 - x2 * y1);
-  if (!Number.isFinite(det) || Math.abs(det) < 1e-12) return null;
-  const solve = (v0: number, v1: number, v2: number): number[] => [
-    (v0 * (y1 - y2) - y0 * (v1 - v2) + (v1 * y2 - v2 * y1)) / det,
-    (x0 * (v1 - v2) - v0 * (x1 - x2) + (x1 * v2 - x2 * v1)) / det,
-    (x0 * (y1 * v2 - y2 * v1) - y0 * (x1 * v2 - x2 * v1) + v0 * (x1 * y2 - x2 * y1)) / det,
-  ];
-  return [...solve(s[0][0], s[1][0], s[2][0]), ...solve(s[0][1], s[1][1], s[2][1])];
-}
-
-// -- the page part: which categories, when to recompute, the label elements ---------------------
 const FONT = '600 12px system-ui, sans-serif';
 const LABEL_H = 18;   // px: the label's box height (12 px text, padding)
 const SWATCH = 12;    // px: the colour dot and its gap
@@ -329,7 +42,11 @@ interface Panel {
   anchors: { x: Float32Array | null; idx: number[] };
   subscribed: unknown;        // the plot whose 'draw' event we follow
   sig: string;                // the camera and size the labels were placed for
+  inView: number;             // points in view at the last recompute (estimated when sampled)
 }
+
+/** At most about this many points in view are binned a map (a uniform sample beyond). */
+export const MAX_BINNED = 250_000;
 
 /** Where a map's points are on the screen now (an affine map of their coordinates; null when
  * nothing is drawn), and a signature of it with the canvas size: the labels move when it changes. */
@@ -398,7 +115,7 @@ export function initClusterLabels(views: MapView[]): void {
     layer.setAttribute('aria-hidden', 'true');
     view.canvas.parentElement!.appendChild(layer);
     const p: Panel = { view, layer, slots: null, slotsKey: [], overall: new Float64Array(SLOTS),
-      anchors: { x: null, idx: [] }, subscribed: null, sig: '' };
+      anchors: { x: null, idx: [] }, subscribed: null, sig: '', inView: Infinity };
     // new points, a recolour or a filter end by setting data-drawn or data-shown; camera moves
     // and resizes are followed through the plot's 'draw' event (see panelLabels)
     new MutationObserver(() => scheduleClusterLabels()).observe(view.root, { attributes: true, attributeFilter: ['data-drawn', 'data-shown'] });
@@ -521,7 +238,13 @@ function panelLabels(p: Panel, src: Source): number {
   p.sig = sig;
   const W = v.canvas.clientWidth, H = v.canvas.clientHeight;
   if (!affine || !W || !H) { layer.replaceChildren(); return 0; }
-  const grid = binPoints(v.x, v.y, p.slots!, affine, W, H);
+  // one point in `stride` when the last view held many more than MAX_BINNED points; when the
+  // view now holds fewer (zoomed in), binned again with a finer stride
+  const strideFor = (inView: number) => Math.max(1, Math.floor(Math.min(inView, v.n) / MAX_BINNED));
+  let grid = binPoints(v.x, v.y, p.slots!, affine, W, H, CELL, strideFor(p.inView));
+  p.inView = grid.n * grid.stride;
+  if (strideFor(p.inView) < grid.stride) grid = binPoints(v.x, v.y, p.slots!, affine, W, H, CELL, strideFor(p.inView));
+  p.inView = grid.n * grid.stride;
   const labelable = new Uint8Array(SLOTS);
   const bySlot = new Map<number, LegendEntry>();
   for (const e of src.legend) {
@@ -530,17 +253,20 @@ function panelLabels(p: Panel, src: Source): number {
   }
   const regions = findLabelRegions(grid, { mode: src.mode, labelable, overall: p.overall });
   const texts = regions.map((r) => labelText(bySlot.get(r.slot), r));
-  const boxes = regions.map((r, i) => ({ x: r.x, y: r.y, w: Math.ceil(textWidth(texts[i])) + SWATCH + 8, h: LABEL_H, key: r.slot }));
+  const boxes = regions.map((r, i) => ({ x: r.x, y: r.y, w: Math.ceil(textWidth(texts[i])) + (src.mode === 'dominant' ? SWATCH : 0) + 8, h: LABEL_H, key: r.slot }));
   const { kept, at } = placeLabels(boxes, W, H);
   const els = kept.map((i, m) => {
     const r = regions[i], e = bySlot.get(r.slot);
     const el = document.createElement('div');
     el.className = 'cluster-label';
-    const dot = document.createElement('i');
-    dot.style.background = cssColor(e?.color);
     const span = document.createElement('span');
     span.textContent = texts[i];
-    el.append(dot, span);
+    if (src.mode === 'dominant') {   // the category's colour on the map; not under a quantity's colours
+      const dot = document.createElement('i');
+      dot.style.background = cssColor(e?.color);
+      el.append(dot);
+    }
+    el.append(span);
     el.style.font = FONT;
     el.style.width = `${boxes[i].w}px`;
     el.style.transform = `translate(${Math.round(at[m][0] - boxes[i].w / 2)}px, ${Math.round(at[m][1] - LABEL_H / 2)}px)`;
