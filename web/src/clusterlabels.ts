@@ -63,7 +63,7 @@ function screenAffine(p: Panel): { affine: number[] | null; sig: string } {
 
 let panels: Panel[] = [];
 let on = true;
-let explicitMask: Uint8Array | null | undefined;   // undefined: follow the maps' filters
+let explicitMask: Uint8Array | null = null;   // null: follow the maps' filters (MapView.visible)
 let pending = 0;
 let lastRun = 0;
 const metaCache = new Map<string, Promise<Source | null>>();
@@ -84,8 +84,9 @@ export function setClusterLabelsOn(value: boolean): void {
   if (on) scheduleClusterLabels();
 }
 
-/** Recompute the labels soon (a draw, a recolour, a filter change); ``mask`` (per dataset row, 1
- * shown) makes them describe only those rows, null every row; left out, the maps' own filters. */
+/** Recompute the labels soon. ``mask`` (per dataset row, 1 shown) makes them describe only those
+ * rows until it is replaced; null (or a mask of another dataset's length) drops it, and the labels
+ * follow the maps' own filters (MapView.visible, set by filter.ts), which they always do unasked. */
 export function updateClusterLabels(mask?: Uint8Array | null): void {
   if (mask !== undefined) explicitMask = mask;
   scheduleClusterLabels();
@@ -232,7 +233,7 @@ function panelLabels(p: Panel, src: Source): number {
     });
     p.subscribed = plot;
   }
-  const mask = explicitMask !== undefined && (explicitMask === null || explicitMask.length === v.pos.length) ? explicitMask : v.visible;
+  const mask = (explicitMask && explicitMask.length === v.pos.length ? explicitMask : null) ?? v.visible;
   ensureSlots(p, src, mask);
   const { affine, sig } = screenAffine(p);
   p.sig = sig;
@@ -314,5 +315,5 @@ export function recomputeClusterLabels(): void {
 /** For tests and benchmarks (window.__sl.clusterLabels). */
 export const clusterLabelsApi = {
   binPoints, findLabelRegions, placeLabels, affineFrom, labelColumn, blur, coarsen, coarseness,
-  recompute: recomputeClusterLabels, stats: labelStats, isOn: clusterLabelsOn, setOn: setClusterLabelsOn,
+  recompute: recomputeClusterLabels, update: updateClusterLabels, stats: labelStats, isOn: clusterLabelsOn, setOn: setClusterLabelsOn,
 };
