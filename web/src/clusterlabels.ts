@@ -92,20 +92,15 @@ export function updateClusterLabels(mask?: Uint8Array | null): void {
   scheduleClusterLabels();
 }
 
-/** Recompute at the next animation frame (at most one a frame; slower at a million points). */
+/** Recompute at the next animation frame: at most one a frame, and (a slow machine at a million
+ * points) at most about a third of the time spent on them; a recompute reads the state it runs in,
+ * so the calls in between are one. */
 export function scheduleClusterLabels(): void {
   if (pending || !on) return;
-  const wait = Math.max(0, lastRun + 2 * labelStats.ms - performance.now());
-  pending = requestAnimationFrame(() => {
-    if (wait > 4) {
-      pending = 0;
-      setTimeout(() => scheduleClusterLabels(), wait);
-      lastRun = performance.now() - 2 * labelStats.ms;  // run at the next frame after the wait
-      return;
-    }
-    pending = 0;
-    recomputeClusterLabels();
-  });
+  pending = 1;
+  const run = () => requestAnimationFrame(() => { pending = 0; recomputeClusterLabels(); });
+  const wait = lastRun + 2 * labelStats.ms - performance.now();
+  if (wait > 4) setTimeout(run, wait); else run();
 }
 
 /** Labels for the maps of ``views`` (the page's two linked maps), with the controls' checkbox. */
@@ -143,6 +138,8 @@ function source(): Source | null {
     return { mode: 'dominant', by: c.header.by, codes: c.codes, legend: c.header.legend ?? [], key: `c:${c.header.by}` };
   }
   const ds = state.dataset;
+  const kind = ds?.columns.find((col) => col.name === state.color)?.kind;
+  if (kind === 'categorical' && c?.header.by !== state.color) return null;   // its colours are on their way
   const col = ds ? labelColumn(ds.columns) : null;
   if (!ds || !col) return null;
   const k = `${ds.name}\u0000${col.name}`;
