@@ -275,6 +275,94 @@ def main_scale(args) -> None:
     print(f"\nwrote {out}")
 
 
+# -- exploring at scale (issue 26): filters, brushing and search on a million points ---------------
+EXPLORE_READY = ("document.body.dataset.ready && ['A','B'].every(s => window.__sl.maps[s].root.dataset.drawn === '1')"
+                 " && document.querySelectorAll('#facets .facet').length > 0")
+# One step, timed in the page: run it, then wait until the browser has painted twice (both maps).
+TIMED = """async (step) => {
+  const sl = window.__sl;
+  const paint = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  await paint();
+  const t0 = performance.now();
+  document.body.dataset.filterMs = '';
+  await step(sl);
+  const js = Number(document.body.dataset.filterMs || NaN);
+  await paint();
+  return [performance.now() - t0, js];
+}"""
+EXPLORE_STEPS = {
+    # baseline: one repaint of both maps with nothing changed (what any hover or selection costs)
+    "repaint both maps (baseline)": "async (sl) => { sl.maps.A.plot.redraw(); sl.maps.B.plot.redraw(); }",
+    "filter: click one category (label)": "async (sl) => sl.facets.pick('label', [3])",
+    "filter: add a second category": "async (sl) => sl.facets.pick('label', [5])",
+    "filter: brush agreement range": "async (sl) => sl.facets.pick('agreement', [8, 20], true)",
+    "filter: drop all filters": "async (sl) => sl.facets.clear()",
+    "select rows in both maps (10k)": "async (sl) => { sl.state.selection; const r = new Uint32Array(10000).map((_, i) => i * 7); sl.maps.A.selectRows(r); sl.maps.B.selectRows(r); }",
+}
+
+
+def measure_explore(url: str, browser, repeats: int, shots: Path | None) -> dict:
+    """Each exploring step timed in the page (median of ``repeats``), with the baseline repaint."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(url + LOAD_QUERY)
+    page.wait_for_function(EXPLORE_READY, timeout=600_000, polling=100)
+    out = {}
+    for name, step in EXPLORE_STEPS.items():
+        times, js = [], []
+        for _ in range(repeats):
+            total, own = page.evaluate(f"({TIMED})({step})")
+            times.append(total)
+            js.append(own)
+            if name.startswith("filter:") and "drop" not in name:   # each repeat starts from the same filters
+                page.evaluate(f"({step.replace('sl.facets.pick', 'sl.facets.pick')})(window.__sl)")
+        own = [t for t in js if t == t]   # the page's own code, painting aside (filters only)
+        out[name] = {"ms": round(statistics.median(times), 1), "all_ms": [round(t, 1) for t in times],
+                     "js_ms": round(statistics.median(own), 1) if own else None}
+        if shots and name.startswith("filter: brush"):
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "explore-1M-filtered-1440x900.png"))
+        print(f"  {name}: {out[name]['ms']} ms (page code {out[name]['js_ms']} ms)", flush=True)
+    out["charts_render_ms"] = float(page.evaluate("Number(document.querySelector('#facets').dataset.ms)"))
+    page.close()
+    return out
+
+
+def main_explore(args) -> None:
+    root = args.keep or Path(tempfile.mkdtemp(prefix="spacelens-bench-explore-"))
+    results = {"machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
+               "chromium_args": CHROMIUM_ARGS, "sizes": {}}
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for n in args.sizes:
+                home = root / f"home-{n}"
+                if not (home / "registry.sqlite").exists():
+                    build_registry(home, n)
+                srv, url = serve(home)
+                try:
+                    print(f"n={n:,}", flush=True)
+                    results["sizes"][str(n)] = measure_explore(url, browser, args.repeats, args.shots)
+                finally:
+                    srv.should_exit = True
+                    time.sleep(0.5)
+            browser.close()
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    steps = list(EXPLORE_STEPS)
+    print("\n| step | points/map | to painted, ms | page code, ms | x baseline repaint |\n|---|---|---|---|---|")
+    for n, r in results["sizes"].items():
+        for st in steps:
+            print(f"| {st} | {int(n):,} | {r[st]['ms']} | {r[st]['js_ms'] if r[st]['js_ms'] is not None else '–'} | "
+                  f"{r[st]['ms'] / max(r[steps[0]]['ms'], 0.1):.2f} |")
+    out = HERE / "results" / "ui_explore.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -287,6 +375,8 @@ def main() -> None:
                     help="--scale-page: 1440x900 screenshots here (before, during, after the full comparison)")
     ap.add_argument("--after-timeout", type=float, default=600,
                     help="--scale-page: seconds to wait for the full comparison before cancelling it")
+    ap.add_argument("--explore", action="store_true",
+                    help="filters, brushing and search timed in the page (writes ui_explore.json)")
     args = ap.parse_args()
     if not os.path.exists(CHROMIUM):
         sys.exit(f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -299,6 +389,8 @@ def main() -> None:
     os.environ.setdefault("SPACELENS_NO_PROGRESS", "1")
     if args.scale_page:
         return main_scale(args)
+    if args.explore:
+        return main_explore(args)
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
                "chromium_args": CHROMIUM_ARGS, "sizes": {}}

@@ -6,6 +6,8 @@ evaluate, compare with a reseeded baseline, show the evolution over epochs, and 
 shareable HTML report on Triplet vs ArcFace (the reseeded Triplet as baseline, labels = digit
 class). Without torch it registers two spaces any machine can make (raw pixels, and the hidden
 layer of scikit-learn's MLPClassifier), evaluates and compares those and writes their report.
+Either way each digit is also written as a small PNG into the registry folder (its dataset's
+image folder), so the analyzer shows the digits in its tooltips and neighbour tables.
 Either way it says where the report is and how to open the analyzer on the result.
 
     SPACELENS_HOME=.demo-home python examples/demo.py [--quick]
@@ -24,7 +26,7 @@ import numpy as np
 import spacelens
 
 sys.path.insert(0, str(Path(__file__).parent))
-from triplet_vs_arcface import digits_table  # noqa: E402  (numpy/pandas/sklearn only)
+from triplet_vs_arcface import digits_table, register_digits  # noqa: E402  (numpy/pandas/sklearn/matplotlib)
 
 
 def mlp_hidden(x: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -43,8 +45,8 @@ def without_torch(home) -> None:
     table, images = digits_table()
     x = images.reshape(len(table), -1)
     train = (table["split"] == "train").to_numpy()
-    spacelens.add(x, table, dataset_name="digits", experiment_name="digits-pixels", model_name="raw-pixels",
-                  space_name="digits.pixels", overwrite=True, home=home)
+    register_digits(table, images, home, experiment_name="digits-pixels", model_name="raw-pixels",
+                    space_name="digits.pixels", overwrite=True)
     spacelens.add(mlp_hidden(x, table["label"].to_numpy(), train), dataset_name="digits",
                   experiment_name="digits-mlp", model_name="sklearn-mlp-64", space_name="digits.mlp",
                   overwrite=True, home=home)

@@ -3,7 +3,9 @@
 The seed workflow of spacelens, end to end and offline (the 1,797 8x8 digits ship with
 scikit-learn):
 
-1. register the digits metadata table (id, label, split, pixel stats) with its raw-pixel space;
+1. register the digits metadata table (id, label, split, pixel stats, image) with its raw-pixel
+   space; each digit is written as a small PNG into the registry folder (``digit-images/``),
+   the dataset's image folder, so the analyzer shows the digits in tooltips and neighbour tables;
 2. train a small CNN with a 512-d embedding head three times with pytorch-metric-learning
    (MPerClassSampler, Adam): TripletMarginLoss + MultiSimilarityMiner (seed 0), ArcFaceLoss
    (seed 0), and the Triplet recipe again with seed 1 as a baseline; the tester evaluates the
@@ -59,6 +61,42 @@ def digits_table(val_fraction: float = 0.3, split_seed: int = 0):
     table = pd.DataFrame({"id": [f"digit{i:04d}" for i in range(n)], "label": d.target.astype(int),
                           "split": split, "ink": (flat > 0).sum(1), "mean_intensity": flat.mean(1).round(4)})
     return table, images
+
+
+IMAGE_FOLDER = "digit-images"  # inside the registry folder: the dataset's image folder
+
+
+def with_digit_images(table: pd.DataFrame, images: np.ndarray, home) -> tuple[pd.DataFrame, Path]:
+    """Write each digit as a 32x32 grey PNG (8x8 upscaled, nearest; ink dark on white) into
+    ``HOME/digit-images/`` and return the table with an ``image`` column (paths relative to
+    that folder) and the folder, to register as the dataset's image folder."""
+    import matplotlib.image
+
+    folder = Path(home) / IMAGE_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"{i}.png" for i in table["id"]]
+    for name, im in zip(names, images.reshape(len(table), 8, 8)):
+        big = np.kron(im, np.ones((4, 4), dtype=im.dtype))  # nearest-neighbour upscale
+        matplotlib.image.imsave(folder / name, big, cmap="gray_r", vmin=0.0, vmax=1.0)
+    return table.assign(image=names), folder
+
+
+def register_digits(table: pd.DataFrame, images: np.ndarray, reg, **add) -> pd.DataFrame:
+    """Register the digits dataset with its images and raw-pixel space; returns the table.
+
+    A registry holding the digits dataset of an earlier version of this story (the same table
+    without the ``image`` column) has that dataset and its spaces replaced, said in one line.
+    """
+    import spacelens
+
+    full, folder = with_digit_images(table, images, reg.home)
+    old = next((d for d in reg.list("datasets") if d.name == "digits"), None)
+    if old is not None and [c["name"] for c in old.columns] == list(table.columns):
+        gone = spacelens.rm("dataset", "digits", cascade=True, home=reg)
+        print(f"Replacing the digits dataset of an earlier demo (now with images): removed {len(gone)} "
+              "entries", flush=True)
+    spacelens.add(images.reshape(len(table), -1), full, dataset_name="digits", images=folder, home=reg, **add)
+    return full
 
 
 def build(seed: int):
@@ -180,8 +218,8 @@ def main(argv=None) -> dict:
     t_start, c_start = time.perf_counter(), time.process_time()
 
     table, images = digits_table()
-    spacelens.add(images.reshape(len(table), -1), table, dataset_name="digits", experiment_name="digits-pixels",
-                  space_name="digits.pixels", model_name="raw-pixels", overwrite=True, home=reg)
+    table = register_digits(table, images, reg, experiment_name="digits-pixels", space_name="digits.pixels",
+                            model_name="raw-pixels", overwrite=True)
     print(f"Registered dataset 'digits' ({len(table)} items, {int((table.split == 'val').sum())} in val) "
           f"in {reg.home}", flush=True)
 

@@ -246,7 +246,9 @@ def test_version_2_registry_opens_and_gains_the_column(home):
     rec = reg.space("a")
     assert rec.pruned_at is None and reg.load_vectors(rec).shape == (60, 8)
     conn = sqlite3.connect(home / "registry.sqlite")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    from spacelens.registry.schema import SCHEMA_VERSION
+
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
 
 

@@ -314,7 +314,7 @@ def test_images_are_served_only_from_the_image_folder(world, client):
         resp = client.get(f"/api/datasets/pics/items/{row}/image", params={"column": "path"})
         assert resp.status_code == 404 and b"secret" not in resp.content
     item = client.get("/api/datasets/pics/items/0").json()
-    assert item["images"] == [{"column": "path", "url": "/api/datasets/pics/items/0/image?column=path"}]
+    assert item["images"] == [{"column": "path", "url": "api/datasets/pics/items/0/image?column=path"}]
 
 
 def test_images_are_not_served_without_an_image_folder(world):

@@ -55,6 +55,7 @@ GETS = {
     "/api/datasets/{name}/items/{row}": ("/api/datasets/items/items/3?a=A&b=B&k=7", None),
     "/api/datasets/{name}/items/{row}/image": ("/api/datasets/items/items/3/image?column=label", None),
     "/api/datasets/{name}/search": ("/api/datasets/items/search?q=it00", None),
+    "/api/datasets/{name}/matches": ("/api/datasets/items/matches?q=it00&spaces=A,B", None),
     "/api/query": ("/api/query?space=A&vs=B&row=3&k=7", None),
     "/api/jobs": ("/api/jobs", None),
     "/api/jobs/{job_id}": ("/api/jobs/1", None),

@@ -72,19 +72,20 @@ def open_registry(home: Home = None) -> Registry:
 def add(embeddings, dataset=None, *, dataset_name: str, experiment_name: str, space_name: str,
         model_name: str | None = None, id_field: str | None = None, ids=None, params: dict | None = None,
         train_dataset: str | None = None, step: int | None = None, split: str | None = None,
-        overwrite: bool = False, dtype: str = "float32", home: Home = None) -> Space:
+        overwrite: bool = False, dtype: str = "float32", images=None, home: Home = None) -> Space:
     """Register an embedding space (and its dataset and experiment when they are new).
 
     ``embeddings``: a path (.npy, .npz, .parquet) or an array of shape (n_items, dim).
     ``dataset``: the metadata table (CSV/Parquet path or DataFrame); needed only the first
     time a dataset name is used. Rows are matched by ``ids`` (or ids stored in the file);
     without ids, row i must be dataset row i. ``dtype``: "float32" or "float16" on disk (half
-    the bytes; every reader still gets float32).
+    the bytes; every reader still gets float32). ``images``: the folder the dataset's image column
+    names files in (relative paths are read against it); the page shows image files only from it.
     """
     return tracking.add_space(open_registry(home), embeddings, dataset, dataset_name=dataset_name,
                               experiment_name=experiment_name, space_name=space_name, model_name=model_name,
                               id_field=id_field, ids=ids, params=params, train_dataset=train_dataset,
-                              step=step, split=split, overwrite=overwrite, dtype=dtype)
+                              step=step, split=split, overwrite=overwrite, dtype=dtype, images=images)
 
 
 def log_space(name: str, embeddings, *, dataset: str, experiment: str, ids=None, step: int | None = None,

@@ -92,7 +92,7 @@ def add_space(reg: Registry, embeddings, dataset=None, *, dataset_name: str, exp
               space_name: str, model_name: str | None = None, id_field: str | None = None, ids=None,
               params: dict | None = None, train_dataset: str | None = None, step: int | None = None,
               split: str | None = None, overwrite: bool = False, run: str | None = None,
-              replace_other_runs: bool = False, dtype: str = "float32") -> Space:
+              replace_other_runs: bool = False, dtype: str = "float32", images=None) -> Space:
     """Register a space, with its dataset and experiment when they are new (one atomic step).
 
     Everything is read and checked first; then the files are staged (no lock held) and one
@@ -100,7 +100,8 @@ def add_space(reg: Registry, embeddings, dataset=None, *, dataset_name: str, exp
     training run the space was logged in; with ``replace_other_runs`` the experiment's stepped
     spaces of the same split from other runs are removed in the same transaction. ``dtype``:
     how the vectors are stored, "float32" or "float16" (half the bytes; readers get float32
-    back; see :meth:`~spacelens.registry.store.Staging.copy_space`).
+    back; see :meth:`~spacelens.registry.store.Staging.copy_space`). ``images``: the folder the
+    dataset's image column names files in (set or replaced; the page shows files only from it).
     """
     from spacelens.registry.store import check_dtype
 
@@ -110,6 +111,7 @@ def add_space(reg: Registry, embeddings, dataset=None, *, dataset_name: str, exp
         validate_name(value, what)
     if run is not None:
         validate_name(run, "run name")
+    image_root = reg.image_root_value(images) if images is not None else None
 
     old_ds = next(iter(d for d in reg.find(dataset_name) if isinstance(d, Dataset)), None)
     new_ds: DatasetSource | None = None
@@ -146,7 +148,8 @@ def add_space(reg: Registry, embeddings, dataset=None, *, dataset_name: str, exp
                 name=dataset_name, id_field=new_ds.id_field, n_rows=len(new_ds.table),
                 columns=[{"name": c, "dtype": str(t)} for c, t in new_ds.table.dtypes.items()],
                 source_path=new_ds.path, content_hash=_content_hash(new_ds.table),
-                table_file=staging.save_table(new_ds.table), ids_file=staging.save_array(new_ds.ids))
+                table_file=staging.save_table(new_ds.table), ids_file=staging.save_array(new_ds.ids),
+                image_root=image_root)
         array_file, digest, stats = staging.copy_space(src.array, order, dtype=dtype)
         space = NewSpace(name=space_name, dim=src.shape[1], n_rows=src.shape[0], content_hash=digest,
                          array_file=array_file, rows_file=staging.save_array(rows) if rows is not None else None,
@@ -154,7 +157,7 @@ def add_space(reg: Registry, embeddings, dataset=None, *, dataset_name: str, exp
         return reg.record_space(staging, space, dataset=dataset_name, new_dataset=staged_ds,
                                 experiment=experiment_name, model_name=model_name, params=params,
                                 train_dataset=train_dataset, overwrite=overwrite,
-                                replace_other_runs=replace_other_runs)
+                                replace_other_runs=replace_other_runs, image_root=image_root)
 
 
 def remove(reg: Registry, kind: str, name: str, cascade: bool = False) -> list[str]:

@@ -59,7 +59,12 @@ export interface ComparisonHeader {
 }
 export interface Item { row: number; id: string; metadata: Record<string, unknown>; images: { column: string; url: string }[]; jaccard?: number | null; }
 export interface Neighbour { id: string; row: number; distance: number; [key: string]: unknown; }
-export interface QueryResult { query: string; spaces: Record<string, Neighbour[]>; shared: string[]; k: number; }
+/** ``images``: dataset row -> the neighbour's image URL (http(s)/data: as they are, files through the image
+ * route); ``image_column``: the column those thumbnails show (the tables leave its paths out). */
+export interface QueryResult {
+  query: string; spaces: Record<string, Neighbour[]>; shared: string[]; k: number;
+  images?: Record<string, string>; image_column?: string | null;
+}
 export interface SearchHit { row: number; id: string; column: string | null; text: string | null; }
 
 export type Params = Record<string, string | number | undefined>;

@@ -4,6 +4,8 @@ import { ApiError, enc, getFrame, traffic, type ColorHeader, type ComparisonHead
 import { renderAnswer } from './answer';
 import { fitScale } from './colorscale';
 import { renderEvaluations } from './evaluation';
+import { loadFacets } from './facets';
+import { reapplyFilters } from './filter';
 import { syncVersus } from './versus';
 import { syncAudit } from './audit';
 import { mapRows } from './frame';
@@ -120,7 +122,9 @@ export async function refresh(): Promise<void> {
   state.loading = false;
   updateMissingButton();
   mapStatus();
+  reapplyFilters();
   document.body.dataset.ready = String(gen);
+  void loadFacets();
 }
 
 /** The pair's comparison, read again (a job stored it meanwhile): the histogram and, when the maps
@@ -135,6 +139,7 @@ export async function reloadComparison(): Promise<void> {
     state.missing = state.missing.filter((m) => m.kind !== 'comparison');
     updateMissingButton();
     renderHistogram(null);
+    void loadFacets();   // the agreement chart, now that there is a comparison
     if (state.color === 'coincidence') await recolor();
   } catch {
     /* still missing: the panel keeps its Compute button */

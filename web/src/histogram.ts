@@ -2,8 +2,9 @@
 // pair's k, in the colours of the agreement colouring (when the maps show it), counts on an
 // axis, the mean, chance and seed-baseline marks; a click on a bar selects its items.
 import { ApiError, getFrame, type ComparisonHeader } from './api';
-import { binLabel, histogramHtml, rowsOfBin } from './render';
-import { valueColor } from './colorscale';
+import { binLabel, binValues, histogramHtml, rowsOfBin } from './render';
+import { onFilter, shownMask } from './filter';
+import { MISSING, valueColor } from './colorscale';
 import { addMissing, PROGRESS_HTML, runJob } from './jobs';
 import { renderFullOffer, samplePlan } from './scale';
 import { writeUrl } from './pickers';
@@ -50,7 +51,7 @@ export function renderHistogram(err: Error | null): void {
     return;
   }
   const base = c.header.baseline;
-  box.innerHTML = histogramHtml(c.header, state.pickedBin, barColor)
+  box.innerHTML = histogramHtml(filtered(c), state.pickedBin, barColor)
     + (base?.missing ? `<div class="baseline-missing"><button class="compute">Compute seed baseline (A vs ${esc(base.space)}, k = ${esc(base.k)})</button>${PROGRESS_HTML}</div>` : '');
   box.querySelectorAll<SVGRectElement>('rect.hit').forEach((r) => {
     r.addEventListener('click', () => selectBin(Number(r.dataset.bin)));
@@ -59,13 +60,33 @@ export function renderHistogram(err: Error | null): void {
   if (baseBtn && base?.missing) baseBtn.onclick = () => void runJob(base.missing!, box.querySelector<HTMLElement>('.baseline-missing'));
 }
 
+/** The comparison's header for the shown items: with a filter, the counts and mean of the items it
+ * keeps (the values of the bins: the same Jaccard values), and the mean of all items beside them. */
+function filtered(c: NonNullable<typeof state.comparison>): Parameters<typeof histogramHtml>[0] {
+  const mask = shownMask();
+  if (!mask) return c.header;
+  const h = c.header.histogram, values = binValues(h), bins = c.bins;
+  const counts = new Array<number>(h.counts.length).fill(0);
+  let n = 0, sum = 0;
+  for (let r = 0; r < bins.length; r++) {
+    const b = bins[r];
+    if (b === MISSING || !mask[r]) continue;
+    counts[b]++;
+    n++;
+    sum += values[b];
+  }
+  return { ...c.header, histogram: { ...h, counts }, n, mean: n ? sum / n : NaN, all: { mean: c.header.mean, n: c.header.n } };
+}
+
 export function selectBin(bin: number): void {
   const c = state.comparison;
   if (!c) return;
-  const rows = rowsOfBin(c.bins, bin);
+  const mask = shownMask();
+  const rows = mask ? rowsOfBin(c.bins, bin).filter((r) => mask[r] === 1) : rowsOfBin(c.bins, bin);
   clearQuery();
-  setSelection(rows, binLabel(c.header, bin));
+  setSelection(rows, binLabel(c.header, bin) + (mask ? ' (shown items)' : ''));
   state.pickedBin = bin;
+  writeUrl();
   els.histogram.querySelectorAll('rect.bar').forEach((b) => b.classList.toggle('picked', Number((b as SVGElement).dataset.bin) === bin));
 }
 
@@ -95,3 +116,6 @@ export async function setBaseline(name: string): Promise<void> {
   }
   renderHistogram(null);
 }
+
+// the histogram counts the shown items: redrawn when the filters change
+onFilter(() => { if (state.comparison) renderHistogram(null); });

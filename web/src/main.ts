@@ -22,11 +22,15 @@ import { chooseDataset, compared, latestComparison, loadRegistry, options } from
 import { renderRegistry } from './registry';
 import { computeFull, scaleHooks } from './scale';
 import { clearAll, clearQuery, onSearchInput, onSearchKey, placeResults, runQuery } from './query';
+import { closeMatches, restoreSearchFilter } from './find';
 import { clearSelection, exportSelection, setSelection } from './selection';
 import { els, state, status } from './state';
 import { hideTooltip, showTooltip } from './tooltip';
 import { compareRetrieval, proposeBaseline, syncVersus } from './versus';
 import { $ } from './util';
+import { savedView, type SavedView, writeUrl } from './address';
+import { facetHandle, restoreFilters } from './facets';
+import { activeFilters, onFilter, rowsMask, setFilter, shownMask } from './filter';
 import { maps, other, pointEvents } from './views';
 
 // -- what pointing at the maps does ----------------------------------------------------
@@ -122,6 +126,7 @@ async function openComparison(a: string, b: string, k: number | null): Promise<v
 // -- start -----------------------------------------------------------------------------
 async function start(): Promise<void> {
   const q = new URLSearchParams(location.search);
+  const saved = savedView(q);
   await Promise.all([reloadRegistry(), loadCatalogue()]);
   const reg = state.registry!;
   const datasets = reg.datasets;
@@ -152,6 +157,7 @@ async function start(): Promise<void> {
   if (state.methodChosen) { state.method = q.get('method')!; els.method.value = state.method; } else followFaithfulMap();
 
   els.dataset.onchange = async () => {
+    closeMatches();
     state.colorChosen = false;
     state.a = '';
     state.b = '';
@@ -193,9 +199,20 @@ async function start(): Promise<void> {
   els.search.onkeydown = (ev) => void onSearchKey(ev);
   window.addEventListener('resize', placeResults);
   document.querySelectorAll<HTMLButtonElement>('.tab').forEach((b) => { b.onclick = () => showTab(b.dataset.tab!); });
+  restoreFilters(saved.filters);   // applied as their charts load
   await refresh();
   stateK();
   offerFaithfulMap();
+  if (saved.find) await restoreSearchFilter(saved.find);
+  await restoreSelection(saved);
+}
+
+/** The selection the address saved: the queried item, a histogram bar, or rows. */
+async function restoreSelection(saved: SavedView): Promise<void> {
+  const n = state.dataset?.n_rows ?? 0;
+  if (saved.item !== null && saved.item < n) await runQuery(saved.item);
+  else if (saved.bin !== null && state.comparison) selectBin(saved.bin);
+  else if (saved.sel?.length) setSelection(saved.sel.filter((r) => r < n), `${saved.sel.length.toLocaleString()} items saved in the address`);
 }
 
 /** Where k is set, say which k the comparison on screen is at and at which other k the pair is stored. */
@@ -229,7 +246,11 @@ async function showPair(): Promise<void> {
 
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
-window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit, clusterLabels: clusterLabelsApi };
+window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit,
+  setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle, setSelection, clusterLabels: clusterLabelsApi };
+
+// the address keeps the filters
+onFilter(writeUrl);
 
 initClusterLabels([maps.A, maps.B]);   // redrawn with every draw, filter and camera move of either map
 

@@ -3,6 +3,8 @@
 // when the address says nothing: the pair of spaces compared last.
 import './readable.css';
 import { enc, getJSON, type Comparison, type Dataset, type Registry, type Space } from './api';
+import { forgetFacets } from './facets';
+import { resetFilters } from './filter';
 import { els, state } from './state';
 import { forgetItems } from './tooltip';
 import { esc } from './util';
@@ -95,7 +97,12 @@ export function compared(a: string, b: string): Comparison | null {
  * comparison's k only when ``keepK`` is false (the page's first open without a k asked for): once
  * the page shows a k, only the user changes it. */
 export async function chooseDataset(name: string, keepK = false): Promise<void> {
+  const before = state.dataset?.name;
   state.dataset = name ? await getJSON<Dataset>(`datasets/${enc(name)}`) : null;
+  if (before !== undefined && before !== name) {   // another dataset's rows: its filters and charts go
+    resetFilters();
+    forgetFacets();
+  }
   forgetItems();
   const spaces = state.dataset ? spacesOf(state.dataset.name) : [];
   const names = spaceOptions(spaces);
@@ -130,16 +137,5 @@ export function fillColors(): void {
   options(els.color, items, state.color);
 }
 
-
-export function writeUrl(): void {
-  const q = new URLSearchParams();
-  if (state.dataset) q.set('dataset', state.dataset.name);
-  if (state.a) q.set('a', state.a);
-  if (state.b) q.set('b', state.b);
-  q.set('method', state.method);
-  if (state.color) q.set('color', state.color);
-  q.set('k', String(state.k));
-  if (state.align) q.set('align', '1');
-  if (state.baseline) q.set('baseline', state.baseline);
-  history.replaceState(null, '', `?${q}`);
-}
+// the page address lives in address.ts (saved views); re-exported for the modules that write it
+export { writeUrl } from './address';

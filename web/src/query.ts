@@ -11,6 +11,10 @@ import { maps } from './views';
 
 const HINT = 'Click a point, or search by id or text, to list its nearest neighbours in both spaces.';
 
+/** Enter on text that is not exactly one id, or "Show all matches" in the suggestions: the
+ * matches view (find.ts) lists and highlights every match. */
+export const searchHooks: { matches: ((q: string) => Promise<void>) | null } = { matches: null };
+
 export async function runQuery(row: number): Promise<void> {
   if (!state.dataset) return;
   els.queryInfo.textContent = 'querying…';
@@ -66,7 +70,7 @@ function renderQuery(res: QueryResult): void {
     const list = res.spaces[space] ?? [];
     title.innerHTML = `${esc(space)} <span class="muted">· ${list.length} neighbours</span>`;
     title.title = space;
-    table.innerHTML = neighbourTableHtml(list, shared, state.dataset?.id_field, changes, changeBadge);
+    table.innerHTML = neighbourTableHtml(list, shared, state.dataset?.id_field, changes, changeBadge, res);
     table.querySelectorAll<HTMLTableRowElement>('tbody tr').forEach((tr) => {
       const r = Number(tr.dataset.row);
       tr.onmouseenter = () => { maps.A.hoverRow(r); maps.B.hoverRow(r); };
@@ -110,7 +114,7 @@ let searchTimer = 0;
 let searchSeq = 0;
 
 /** The spaces on screen: a suggestion must be an item each of them holds (the query asks both). */
-function shownSpaces(): string[] {
+export function shownSpaces(): string[] {
   return [...new Set([state.a, state.b].filter(Boolean))];
 }
 
@@ -143,10 +147,13 @@ function showHits(hits: SearchHit[], q: string): void {
   box.innerHTML = hits.length
     ? hits.map((h) => `<li data-row="${h.row}"><b>${esc(h.id)}</b>${h.text ? ` <span class="muted">${esc(h.column)}: ${esc(h.text.slice(0, 80))}</span>` : ''}</li>`).join('')
     : `<li class="muted none">No item of ${esc(spacesText())} matches “${esc(q)}”.</li>`;
+  if (hits.length && searchHooks.matches) box.insertAdjacentHTML('beforeend', `<li class="all">Show all matches of “${esc(q)}” <span class="muted">(Enter)</span></li>`);
   box.hidden = false;
   box.querySelectorAll<HTMLLIElement>('li[data-row]').forEach((li) => {
     li.onclick = () => { box.hidden = true; els.search.value = li.querySelector('b')!.textContent ?? ''; void runQuery(Number(li.dataset.row)); };
   });
+  const all = box.querySelector<HTMLLIElement>('li.all');
+  if (all) all.onclick = () => { box.hidden = true; void searchHooks.matches?.(q); };
   placeResults();
 }
 
@@ -176,8 +183,8 @@ export function onSearchInput(): void {
   }, 150);
 }
 
-/** Enter: the item whose id is the text, else the first suggestion; anything else is answered in
- * words (never a raw error). Escape closes the list. */
+/** Enter: the item whose id is the text; else every match (the matches view); no match is
+ * answered in words (never a raw error). Escape closes the list. */
 export async function onSearchKey(ev: KeyboardEvent): Promise<void> {
   if (ev.key === 'Escape') { els.searchResults.hidden = true; return; }
   if (ev.key !== 'Enter') return;
@@ -194,8 +201,9 @@ export async function onSearchKey(ev: KeyboardEvent): Promise<void> {
     return;
   }
   if (seq !== searchSeq) return;
-  const pick = hits.find((h) => h.id === q) ?? hits[0];
-  if (!pick) { await explainNoMatch(q); return; }
+  const exact = hits.find((h) => h.id === q);
+  if (!exact && !hits.length) { await explainNoMatch(q); return; }
   els.searchResults.hidden = true;
-  await runQuery(pick.row);
+  if (!exact && searchHooks.matches) await searchHooks.matches(q);
+  else await runQuery((exact ?? hits[0]).row);
 }

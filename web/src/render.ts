@@ -1,8 +1,9 @@
 // Pure renderers shared by the analyzer page and the notebook widget (widget.ts): the agreement
 // histogram, the colour legend and the neighbour tables, as HTML strings from plain data. No
 // page globals here, so the widget can import them without the page's DOM.
-import type { ColorHeader, ComparisonHeader, Histogram, Neighbour } from './api';
+import type { ColorHeader, ComparisonHeader, Histogram, Neighbour, QueryResult } from './api';
 import { codeValue, MISSING, rampCss, type Scale } from './colorscale';
+import { excerpt, LONG_TEXT, thumbCellHtml } from './previews';
 import { cssColor, esc, fmt } from './util';
 
 /** The Jaccard value each histogram bin stands for (the value itself for one bin per value, the
@@ -37,7 +38,8 @@ function compact(n: number): string {
   return String(n);
 }
 
-type HistInput = Pick<ComparisonHeader, 'histogram' | 'mean' | 'k' | 'n'> & Partial<Pick<ComparisonHeader, 'a' | 'b' | 'info' | 'baseline'>>;
+type HistInput = Pick<ComparisonHeader, 'histogram' | 'mean' | 'k' | 'n'> & Partial<Pick<ComparisonHeader, 'a' | 'b' | 'info' | 'baseline'>>
+  & { /** Filtered: the histogram counts only the shown items; the mean of all items and their number. */ all?: { mean: number; n: number } };
 
 /** The histogram of per-item Jaccard as SVG with its summary line (the page's and the widget's):
  * one bar per value Jaccard takes at k, counts on the y axis, the mean, the chance level
@@ -72,6 +74,7 @@ export function histogramHtml(h: HistInput, pickedBin: number | null, color: (v:
   const marks: { cls: string; v: number; text: string; title: string }[] = [
     { cls: 'mean', v: h.mean, text: `mean ${h.mean.toFixed(3)}`, title: `mean Jaccard of the ${h.n.toLocaleString()} shared items at k = ${h.k}` },
   ];
+  if (h.all) marks.push({ cls: 'all-mean', v: h.all.mean, text: `all items ${h.all.mean.toFixed(3)}`, title: `mean Jaccard of all ${h.all.n.toLocaleString()} shared items, filters aside` });
   if (chance !== null) marks.push({ cls: 'chance', v: chance, text: `chance ${chance.toFixed(3)}`, title: `expected mean Jaccard of two spaces that share nothing but chance, at k = ${h.k}` });
   if (baseMean !== null) marks.push({ cls: 'baseline', v: baseMean, text: `seed baseline ${baseMean.toFixed(3)}`, title: `A vs ${h.baseline!.space} (a reseeded run of A) at k = ${h.k}: what seeds alone change` });
   const markSvg = marks.map((m, i) => {
@@ -90,7 +93,7 @@ export function histogramHtml(h: HistInput, pickedBin: number | null, color: (v:
     ${yAxis}${bars}${hits}${markSvg}
     <text x="${left - 5}" y="${top - 12}" class="tick" text-anchor="end">items</text>
     ${xTicks}</svg>
-    <div class="muted" id="hist-summary" data-mean="${esc(h.mean)}" data-k="${esc(h.k)}" data-chance="${esc(chance ?? '')}" data-baseline="${esc(baseMean ?? '')}">k = <b>${h.k}</b> · ${h.n.toLocaleString()} shared items · mean Jaccard <b>${h.mean.toFixed(3)}</b>${chance !== null ? ` · chance ${chance.toFixed(3)}` : ''}${baseText}. ${bars_}: click one to select its items.</div>`;
+    <div class="muted" id="hist-summary" data-mean="${esc(h.mean)}" data-k="${esc(h.k)}" data-n="${esc(h.n)}" data-chance="${esc(chance ?? '')}" data-baseline="${esc(baseMean ?? '')}">k = <b>${h.k}</b> · ${h.all ? `<b>${h.n.toLocaleString()}</b> shown of ${h.all.n.toLocaleString()} shared items (filtered; all items: mean ${h.all.mean.toFixed(3)})` : `${h.n.toLocaleString()} shared items`} · mean Jaccard <b>${Number.isFinite(h.mean) ? h.mean.toFixed(3) : '–'}</b>${chance !== null ? ` · chance ${chance.toFixed(3)}` : ''}${baseText}. ${bars_}: click one to select its items.</div>`;
 }
 
 /** Dataset rows whose histogram bin is ``bin``. */
@@ -142,17 +145,27 @@ export function legendHtml(h: ColorHeader, s: Scale, ctx: { k: number; a: string
   return { html };
 }
 
-/** One space's neighbours of the queried item: rank, id (★ when shared with the other space),
- * distance and up to four metadata columns; rows carry data-row for hover and click. */
+/** One space's neighbours of the queried item: rank, a thumbnail when the query answer's ``images``
+ * (dataset row -> image URL) has any, in place of its ``image_column``, id (★ when shared with the other space),
+ * distance and up to four metadata columns (long text cut to an excerpt; full text in the
+ * title); rows carry data-row for hover and click. */
 export function neighbourTableHtml<C extends string>(list: Neighbour[], shared: Set<string>, idField?: string,
-  changes?: Map<string, C>, badge?: (change: C | undefined) => string): string {
+  changes?: Map<string, C>, badge?: (change: C | undefined) => string,
+  previews?: Pick<QueryResult, 'images' | 'image_column'>): string {
+  const images = previews?.images;
+  const thumbs = images && list.some((n) => images[String(n.row)]);
   const extra = Array.from(new Set(list.flatMap((n) => Object.keys(n))))
-    .filter((k) => !['id', 'row', 'distance', 'rank', idField].includes(k)).slice(0, 4);
+    .filter((k) => !['id', 'row', 'distance', 'rank', idField, thumbs ? previews?.image_column : undefined].includes(k))
+    .slice(0, 4);
   const mark = (id: string) => (changes && badge ? badge(changes.get(id))
     : shared.has(id) ? '<span class="shared-mark">★</span> ' : '');
-  return `<thead><tr><th>#</th><th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => {
+  return `<thead><tr><th>#</th>${thumbs ? '<th class="thumb" title="image"></th>' : ''}<th>id</th><th>distance</th>${extra.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${list.map((n, i) => {
     const id = String(n.id);
     const change = changes?.get(id) ?? '';
-    return `<tr data-row="${esc(n.row)}" data-id="${esc(n.id)}"${changes ? ` data-change="${change}"` : ''} class="${`${shared.has(id) ? 'shared ' : ''}${change}`.trim()}"><td>${i + 1}</td><td>${mark(id)}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => `<td title="${esc(fmt(n[k]))}">${esc(fmt(n[k]))}</td>`).join('')}</tr>`;
+    const cell = (v: unknown) => {
+      const text = fmt(v);
+      return `<td title="${esc(text)}">${esc(text.length > LONG_TEXT ? excerpt(text, 80) : text)}</td>`;
+    };
+    return `<tr data-row="${esc(n.row)}" data-id="${esc(n.id)}"${changes ? ` data-change="${change}"` : ''} class="${`${shared.has(id) ? 'shared ' : ''}${change}`.trim()}"><td>${i + 1}</td>${thumbs ? thumbCellHtml(images?.[String(n.row)], id) : ''}<td>${mark(id)}${esc(n.id)}</td><td>${fmt(n.distance, 4)}</td>${extra.map((k) => cell(n[k])).join('')}</tr>`;
   }).join('')}</tbody>`;
 }

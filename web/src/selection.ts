@@ -2,6 +2,7 @@
 // their export as CSV.
 import { enc, postRows } from './api';
 import type { MapView } from './maps';
+import { writeUrl } from './address';
 import { els, state } from './state';
 import { maps } from './views';
 
@@ -12,6 +13,7 @@ export function setSelection(rows: Uint32Array, label: string, from: MapView | n
   state.pickedBin = null;
   if (mapsToo) for (const v of [maps.A, maps.B]) if (v !== from) v.selectRows(sorted);
   renderSelection();
+  writeUrl();
 }
 
 export function clearSelection(): void {
@@ -23,6 +25,7 @@ export function clearSelection(): void {
   // nothing picked any more: the "changed together" group loses its highlight too
   document.querySelectorAll('#groups li.picked').forEach((li) => li.classList.remove('picked'));
   renderSelection();
+  writeUrl();
 }
 
 export function renderSelection(): void {

@@ -6,6 +6,7 @@
 import { enc, getJSON, type Item } from './api';
 import type { MapView } from './maps';
 import { els, state } from './state';
+import { valueCellHtml } from './previews';
 import { esc, fmt } from './util';
 
 export class ItemTooltip {
@@ -55,6 +56,7 @@ export class ItemTooltip {
       if (this.showing !== row) return;
       tip.innerHTML = itemHtml(item);
       tip.dataset.id = item.id;
+      this.place(tip, x!, y!);  // again, now that its size is known (an image, a long text)
     }).catch(() => { /* the row vanished: keep the short tooltip */ });
   }
 
@@ -66,18 +68,23 @@ export class ItemTooltip {
   }
 }
 
-/** An item as the tooltip shows it: id, images, agreement, the first 14 metadata fields. */
+/** An item as the tooltip shows it: id, images, agreement, the first 14 metadata fields (long
+ * text as a wrapped excerpt, the full text in its title). */
 export function itemHtml(item: Item): string {
   const meta = Object.entries(item.metadata).slice(0, 14)
-    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(fmt(v))}</td></tr>`).join('');
+    .map(([k, v]) => `<tr><th>${esc(k)}</th>${valueCellHtml(v)}</tr>`).join('');
   const jac = item.jaccard !== undefined ? `<tr><th>Jaccard A/B</th><td>${esc(fmt(item.jaccard))}</td></tr>` : '';
-  const imgs = item.images.map((im) => `<img src="${esc(im.url)}" alt="${esc(im.column)}" />`).join('');
+  const imgs = item.images.map((im) => `<img src="${esc(im.url)}" alt="${esc(item.id)}" title="${esc(im.column)}" />`).join('');
   return `<div class="tip-id">${esc(item.id)}</div>${imgs}<table>${jac}${meta}</table>`;
 }
 
+/** Below right of the point, or on the other side where the window has no room for the tip. */
 function placeFixed(tip: HTMLElement, x: number, y: number): void {
-  tip.style.left = `${Math.min(x + 14, window.innerWidth - 320)}px`;
-  tip.style.top = `${Math.min(y + 14, window.innerHeight - 200)}px`;
+  const w = tip.offsetWidth || 320, h = tip.offsetHeight || 200;
+  const left = x + 14 + w <= window.innerWidth ? x + 14 : x - 14 - w;
+  const top = y + 14 + h <= window.innerHeight ? y + 14 : y - 14 - h;
+  tip.style.left = `${Math.max(0, left)}px`;
+  tip.style.top = `${Math.max(0, top)}px`;
 }
 
 // -- the page's tooltip ----------------------------------------------------------------------

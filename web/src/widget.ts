@@ -298,7 +298,7 @@ class Analyzer {
         const list = res.spaces[space] ?? [];
         this.$(title).innerHTML = `${esc(space)} <span class="muted">· ${list.length} neighbours</span>`;
         const t = this.$<HTMLTableElement>(table);
-        t.innerHTML = neighbourTableHtml(list, shared, 'id');
+        t.innerHTML = neighbourTableHtml(list, shared, 'id', undefined, undefined, res);
         t.querySelectorAll<HTMLTableRowElement>('tbody tr').forEach((tr) => {
           const r = Number(tr.dataset.row);
           tr.onmouseenter = () => { for (const v of this.views) v.hoverRow(r); };

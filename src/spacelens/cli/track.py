@@ -43,6 +43,9 @@ def add(
     split: Optional[str] = typer.Option(None, "--split", help="Split of the items (e.g. val), for evolution."),
     dtype: str = typer.Option("float32", "--dtype", help="Storage on disk: float32, or float16 (half the "
                               "bytes; readers still get float32; for epoch logs, see the README)."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Folder the dataset's image column names "
+                                          "files in (paths relative to it); the page shows them in tooltips "
+                                          "and neighbour tables. Sets or replaces the dataset's folder."),
     as_json: bool = JsonOption,
     home: Optional[Path] = HomeOption,
 ):
@@ -57,7 +60,7 @@ def add(
     space = api.add(embeddings, dataset, dataset_name=dataset_name, experiment_name=experiment_name,
                     space_name=space_name, model_name=model_name, id_field=id_field, overwrite=overwrite,
                     params=_parse_params(params), train_dataset=train_dataset, step=step, split=split,
-                    dtype=dtype, home=home_arg(home, create=True))
+                    dtype=dtype, images=images, home=home_arg(home, create=True))
     if as_json:
         print_json(record_dict(space))
         return

@@ -35,8 +35,9 @@ def ui(
     port: int = typer.Option(8501, "--port", "-p", help="Port to listen on (0: any free port)."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a web browser."),
     images: Optional[List[Path]] = typer.Option(None, "--images", help="Folder whose image files may be "
-                                                "shown in tooltips when a dataset column holds image paths "
-                                                "(repeatable). Without it only image URLs are shown."),
+                                                "shown (tooltips, neighbour tables) when a dataset column holds "
+                                                "image paths (repeatable). Without it: image URLs, and files under "
+                                                "a dataset's own image folder ('spacelens add --images')."),
     allow_host: Optional[List[str]] = typer.Option(None, "--allow-host", help="Another name the page may be "
                                                    "opened by (e.g. behind a proxy; repeatable). Requests naming "
                                                    "any other host are refused."),

@@ -180,6 +180,7 @@ def widget_class():
         def answer(self, path: str, params: dict):
             """The page's API paths, answered from the registry (frames as (header, buffers))."""
             from spacelens.views.frames import colors_frame, comparison_frame, map_frame, with_shared
+            from spacelens.views.images import image_roots, query_previews
 
             reg = self._reg
             k = int(params.get("k", self.k))
@@ -204,24 +205,24 @@ def widget_class():
                 space, vs = params.get("space", self.spaces[0]), params.get("vs", self.spaces[1])
                 row = int(params["row"])
                 ids = self._tables.entry(reg, reg.space(space).dataset)["ids"]
+                ds = reg.space(space).dataset
                 res = api.query(space, str(ids[row]), k=k, vs=vs, home=reg)
-                return {**with_shared(res), "k": res.get("k") or k}
+                previews = query_previews(res, self._tables.entry(reg, ds), ds, image_roots(reg, ds), inline=True)
+                return {**with_shared(res), "k": res.get("k") or k, **previews}
             raise SpacelensError(f"The widget cannot answer {path!r}", "Update spacelens and rebuild the front end")
 
         def item(self, dataset: str, row: int, a: str | None, b: str | None, k: int) -> dict:
             """A hovered item for the tooltip: id, metadata, image URLs, Jaccard of a and b at k
-            (the page's ``datasets/NAME/items/ROW``; image files are not served from a kernel,
-            only image columns that hold http(s) or data: URLs show)."""
+            (the page's ``datasets/NAME/items/ROW``; a kernel has no file route: small files under
+            the dataset's image folder come inline as data: URLs, image URLs as they are)."""
             from spacelens.views.data import row_record
+            from spacelens.views.images import image_roots, row_images
 
             e = self._tables.entry(self._reg, dataset)
             if not 0 <= row < len(e["ids"]):
                 raise SpacelensError(f"Row {row} is not in dataset {dataset!r}", "Hover a drawn point")
-            out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row), "images": []}
-            for col in (c["name"] for c in e["columns"] if c["kind"] == "image"):
-                v = out["metadata"].get(col)
-                if isinstance(v, str) and v.lower().startswith(("http://", "https://", "data:image/")):
-                    out["images"].append({"column": col, "url": v})
+            out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row),
+                   "images": row_images(e, dataset, row, image_roots(self._reg, dataset), inline=True)}
             if a and b:
                 comp = self._comparisons.get(self._reg, a, b, k)
                 i = int(np.searchsorted(comp.rows, row))

@@ -362,6 +362,27 @@ class Registry:
         rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
         return list(pq.read_schema(self.store.path(rec.table_file)).names)
 
+    def image_root_value(self, folder: str | os.PathLike) -> str:
+        """How a dataset's image folder is stored: relative to the home when inside it (the home
+        moves with its images), else absolute. The folder must exist."""
+        try:
+            p = Path(folder).expanduser().resolve(strict=True)
+        except (OSError, RuntimeError):
+            p = None
+        if p is None or not p.is_dir():
+            raise SpacelensError(f"No image folder {str(folder)!r}",
+                                 "Pass the existing folder that holds the dataset's image files with --images")
+        home = self.home.resolve()
+        return p.relative_to(home).as_posix() if p.is_relative_to(home) else str(p)
+
+    def image_folder(self, dataset: str | Dataset) -> Path | None:
+        """The folder the dataset's image column names files in (None: it has none)."""
+        rec = dataset if isinstance(dataset, Dataset) else self.dataset(dataset)
+        if not rec.image_root:
+            return None
+        p = Path(rec.image_root)
+        return (p if p.is_absolute() else self.home / p).resolve()
+
     def space_ids(self, space: str | Space) -> np.ndarray:
         """Item ids of each row of a space."""
         rec = self._as_space(space)
@@ -371,13 +392,15 @@ class Registry:
     def record_space(self, staging: Staging, space: NewSpace, *, dataset: str, new_dataset: NewDataset | None = None,
                      experiment: str, model_name: str | None = None, params: dict | None = None,
                      train_dataset: str | None = None, overwrite: bool = False,
-                     replace_other_runs: bool = False) -> Space:
+                     replace_other_runs: bool = False, image_root: str | None = None) -> Space:
         """Record a staged space (with its dataset and experiment when new) in one transaction.
 
         Everything is checked again under the lock: another process may have registered the same
         dataset meanwhile (same table: reused, the staged copy dropped; another table: refused),
         or a space of the same name. ``replace_other_runs``: remove the experiment's stepped
         spaces of ``space.split`` logged by other runs (a re-run replaces the old one).
+        ``image_root`` (from :meth:`image_root_value`): the image folder of a dataset registered
+        before, set or replaced (a new dataset's is in ``new_dataset``).
         """
         with self.transaction(staging) as conn:
             row = conn.execute("SELECT * FROM datasets WHERE name=?", (dataset,)).fetchone()
@@ -390,6 +413,8 @@ class Registry:
                 new_dataset = None
             ds_id = self._insert_dataset(conn, new_dataset) if new_dataset is not None else \
                 self._row(conn, "datasets", dataset)["id"]
+            if image_root is not None:
+                conn.execute("UPDATE datasets SET image_root=? WHERE id=?", (image_root, ds_id))
             exp_id = self._ensure_experiment(conn, experiment, model_name, params, train_dataset)
             old = conn.execute("SELECT * FROM spaces WHERE name=?", (space.name,)).fetchone()
             if old is not None:
@@ -413,10 +438,10 @@ class Registry:
     @staticmethod
     def _insert_dataset(conn, ds: NewDataset) -> int:
         cur = conn.execute(
-            "INSERT INTO datasets(name,id_field,n_rows,columns,source_path,content_hash,table_file,ids_file,created_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO datasets(name,id_field,n_rows,columns,source_path,content_hash,table_file,ids_file,created_at,"
+            "image_root) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (ds.name, ds.id_field, ds.n_rows, json.dumps(ds.columns), ds.source_path, ds.content_hash,
-             ds.table_file, ds.ids_file, now_iso()))
+             ds.table_file, ds.ids_file, now_iso(), ds.image_root))
         return cur.lastrowid
 
     def _ensure_experiment(self, conn, name, model_name, params, train_dataset) -> int:

@@ -18,6 +18,7 @@ class Dataset:
     table_file: str
     ids_file: str
     created_at: str
+    image_root: str | None = None  # folder of its image column's files (Registry.image_folder)
     kind: str = field(default="dataset", init=False)
 
 
@@ -94,6 +95,7 @@ class NewDataset:
     content_hash: str
     table_file: str
     ids_file: str
+    image_root: str | None = None
 
 
 @dataclass

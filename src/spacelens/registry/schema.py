@@ -14,6 +14,10 @@ before it was replaced can still open its files.
 Version 3 (over 2): ``spaces.pruned_at`` — when a space's vectors were pruned (its record and
 its stored results stay; ``array_file`` is then empty). A version-2 registry gains the column
 (NULL: not pruned); nothing else changes, so its files and results are kept as they are.
+
+Version 4 (over 3): ``datasets.image_root`` — the folder the dataset's image column names files
+in (``spacelens add --images DIR``): relative to the home when inside it (the home can move),
+else absolute; NULL: none. Older registries gain the column, NULL.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = {
     "datasets": """
@@ -35,7 +39,8 @@ CREATE TABLE datasets (
     content_hash TEXT NOT NULL,
     table_file TEXT NOT NULL,       -- Parquet copy, relative to home
     ids_file TEXT NOT NULL,         -- .npy of str ids in row order
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    image_root TEXT                 -- folder of the image column's files (relative to home when inside it)
 )""",
     "experiments": """
 CREATE TABLE experiments (
@@ -100,7 +105,7 @@ _INDEXES = (
 
 # Copying a version-1 table into its version-2 form: the new columns' values.
 _FROM_V1 = {
-    "datasets": "SELECT * FROM old_datasets",
+    "datasets": "SELECT *, NULL FROM old_datasets",
     "experiments": "SELECT * FROM old_experiments",
     "spaces": "SELECT *, NULL, NULL FROM old_spaces",
     "artifacts": ("SELECT a.*, s.content_hash, o.content_hash FROM old_artifacts a "
@@ -139,8 +144,9 @@ def migrate(conn: sqlite3.Connection) -> None:
                 conn.execute(ddl)
         elif version == 1:
             _v1_to_v2(conn)   # builds the tables in their current form
-        elif version == 2:
-            conn.execute("ALTER TABLE spaces ADD COLUMN pruned_at TEXT")
+        else:  # 2 or 3: add the columns the versions after it brought
+            _add_column(conn, "spaces", "pruned_at TEXT")
+            _add_column(conn, "datasets", "image_root TEXT")
         for ddl in _INDEXES:
             conn.execute(ddl)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -149,6 +155,12 @@ def migrate(conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _add_column(conn: sqlite3.Connection, table: str, column: str) -> None:
+    """``ALTER TABLE table ADD COLUMN column`` unless the table has it already."""
+    if column.split()[0] not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:

@@ -3,7 +3,8 @@
 ``create_app(home)`` returns a FastAPI app. Names in URLs are only ever looked up in the
 registry's database (they never become file paths), so no request can read a file outside
 the home; the one exception is opt-in: image files named by a dataset column are served
-only from folders the user passed as ``image_roots``. Point data (map coordinates, colour
+only from under its dataset's image folder (registered with it) or a folder the user passed
+as ``image_roots`` (the rule: :mod:`spacelens.views.images`). Point data (map coordinates, colour
 codes, histogram bins) travels in the binary frame of :mod:`spacelens.views.binary`.
 
 Every request passes :mod:`spacelens.server.security` first (allowed Host names and Origins,
@@ -45,7 +46,7 @@ def create_app(home=None, *, jobs: str = "process", image_roots=(), static: str 
 
     ``jobs``: where missing maps/comparisons are computed ("process": one worker process,
     "thread": in this process, for tests). ``image_roots``: folders from which image files
-    named in dataset columns may be served (none by default: only image URLs are shown).
+    named in dataset columns may be served, besides each dataset's own image folder.
     ``host``: the address the server listens on; requests must name it, a loopback name, or
     one of ``allowed_hosts`` (``"*"``: any) in their Host header. ``token``: the access token
     required from every request; by default one is generated when ``host`` is not a loopback

@@ -57,12 +57,9 @@ def check_method(method: str) -> str:
 
 
 # -- maps ------------------------------------------------------------------------------
-def load_map(reg: Registry, space: str, method: str, align_to: str | None = None) -> MapData:
-    """The stored 2-D map of ``space`` by ``method`` (raises Missing when not computed).
-
-    ``align_to``: the map rotated/reflected/scaled onto that space's map of the same method.
-    """
-    rec = reg.space(space)  # NotFoundError for a bad name
+def _map_artifact(reg: Registry, space: str, method: str, align_to: str | None = None):
+    """The stored map artifact of ``space`` by ``method`` (raises Missing when not computed)."""
+    reg.space(space)  # NotFoundError for a bad name
     if align_to is not None:
         reg.space(align_to)
     method = check_method(method)
@@ -78,7 +75,16 @@ def load_map(reg: Registry, space: str, method: str, align_to: str | None = None
                       f"with 'spacelens project {space} --method {method}{flag}'", job)
     # the page's own settings first (seed 0, k 10), then the newest
     arts.sort(key=lambda a: (a.params.get("seed", 0) != 0, a.params.get("k", 10) != 10, -a.id))
-    art = arts[0]
+    return arts[0], method
+
+
+def load_map(reg: Registry, space: str, method: str, align_to: str | None = None) -> MapData:
+    """The stored 2-D map of ``space`` by ``method`` (raises Missing when not computed).
+
+    ``align_to``: the map rotated/reflected/scaled onto that space's map of the same method.
+    """
+    rec = reg.space(space)
+    art, method = _map_artifact(reg, space, method, align_to)
     coords = _coords(reg, art)
     if coords.shape != (rec.n_rows, 2):
         raise SpacelensError(f"The stored {method} map of {space!r} has shape {coords.shape}, not ({rec.n_rows}, 2)",
@@ -86,6 +92,21 @@ def load_map(reg: Registry, space: str, method: str, align_to: str | None = None
     info = art.info or {}
     faith = info.get("faithfulness") or {k: info[k] for k in ("knn_preservation", "trustworthiness") if k in info}
     return MapData(coords=coords, rows=reg.load_rows(rec), faithfulness=_plain(faith), method=method)
+
+
+def load_map_preservation(reg: Registry, space: str, method: str,
+                          align_to: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per item of the map (its dataset rows, then the values): the share of the item's k nearest
+    neighbours in the space that stay among its k nearest on the map (the map's per-item
+    faithfulness, whose mean the map's title shows)."""
+    rec = reg.space(space)
+    art, method = _map_artifact(reg, space, method, align_to)
+    if "knn_preservation" not in art.files:
+        raise Missing(f"The stored {METHODS[method]} map of {space!r} has no per-item kNN preservation",
+                      f"Recompute it with 'spacelens project {space} --method {method}'",
+                      {"kind": "projection", "space": space, "method": method, **({"align_to": align_to} if align_to else {})})
+    values = np.asarray(reg.load_artifact(art, "knn_preservation"), dtype=np.float32)
+    return reg.load_rows(rec), values
 
 
 def _coords(reg: Registry, art) -> np.ndarray:

@@ -11,8 +11,8 @@ import numpy as np
 
 from spacelens.errors import SpacelensError
 from spacelens.registry import Registry
-from spacelens.views.colors import coincidence_codes, histogram
-from spacelens.views.data import ComparisonData, TableCache, load_map, normalise
+from spacelens.views.colors import coincidence_codes, histogram, numeric_codes
+from spacelens.views.data import ComparisonData, TableCache, load_map, load_map_preservation, normalise
 
 
 def map_frame(reg: Registry, name: str, method: str, align_to: str | None = None) -> tuple[dict, dict]:
@@ -38,10 +38,21 @@ def map_frame(reg: Registry, name: str, method: str, align_to: str | None = None
 
 
 def colors_frame(reg: Registry, dataset: str, by: str, tables: TableCache,
-                 comparison: ComparisonData | None = None) -> tuple[dict, dict]:
-    """A colour code per dataset row: by a column, or by the per-item Jaccard of ``comparison``."""
+                 comparison: ComparisonData | None = None, map_of: tuple | None = None) -> tuple[dict, dict]:
+    """A colour code per dataset row: by a column, by the per-item Jaccard of ``comparison``, or
+    (``by="faithfulness"``, ``map_of=(space, method, align_to)``) by each item's kNN preservation
+    on that map (grey: items the map does not hold)."""
     n_rows = reg.dataset(dataset).n_rows
-    if by == "coincidence":
+    if by == "faithfulness":
+        if map_of is None:
+            raise SpacelensError("Colouring by faithfulness needs a map", "Pass space=SPACE and method=METHOD")
+        rows, values = load_map_preservation(reg, *map_of)
+        v = np.full(n_rows, np.nan)
+        v[rows] = values
+        codes, meta = numeric_codes(v, lo=0.0, hi=1.0, kind="numeric")
+        meta["mean"] = float(np.mean(values)) if len(values) else None
+        meta["space"], meta["method"] = map_of[0], map_of[1]
+    elif by == "coincidence":
         if comparison is None:
             raise SpacelensError("Colouring by coincidence needs two spaces", "Pass a=SPACE_A and b=SPACE_B")
         codes, meta = coincidence_codes(n_rows, comparison.rows, comparison.jaccard)

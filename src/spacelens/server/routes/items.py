@@ -1,16 +1,17 @@
 """Single items and selections: tooltip records, image files, search, CSV export.
 
 ``/datasets/{name}/items/{row}?a=&b=&k=``, ``.../items/{row}/image?column=``,
-``/datasets/{name}/search?q=&limit=[&spaces=A,B]`` (only items every named space holds), ``POST /datasets/{name}/export?a=&b=&k=`` (body:
-little-endian uint32 row numbers; answer: CSV). Image files are served only from the
-folders the user passed (``image_roots``), never from a path a request names.
+``/datasets/{name}/search?q=&limit=[&spaces=A,B]`` (the first matches; only items every named
+space holds), ``/datasets/{name}/matches?q=&limit=[&spaces=A,B]`` (all matches, a binary frame),
+``POST /datasets/{name}/export?a=&b=&k=`` (body: little-endian uint32 row numbers; answer: CSV).
+Image files are served only from the dataset's image folder and the folders the server was
+started with (``image_roots``), never from a path a request names (the rule:
+:mod:`spacelens.views.images`).
 """
 
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -19,15 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from spacelens.errors import NotFoundError, SpacelensError
-from spacelens.views.colors import IMAGE_SUFFIXES
 from spacelens.server.context import SEARCH_LIMIT, ServerContext, context
+from spacelens.server.routes.maps import frame
 from spacelens.views.data import Missing, plain, row_record
+from spacelens.views.images import image_columns, image_file, image_roots, row_images
+from spacelens.views.search import SYNTAX, find_items
 
 router = APIRouter()
-
-
-def image_columns(e) -> list[str]:
-    return [c["name"] for c in e["columns"] if c["kind"] == "image"]
+MATCHES_LIMIT = 500   # rows of the matches' first page (all rows travel in the frame's buffer)
 
 
 @router.get("/datasets/{name}/items/{row}")
@@ -35,15 +35,8 @@ def item(name: str, row: int, a: str | None = None, b: str | None = None, k: int
          ctx: ServerContext = Depends(context)):
     e = ctx.check_row(name, row)
     ctx.of_dataset(name, a, b)
-    out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row), "images": []}
-    for col in image_columns(e):
-        v = out["metadata"].get(col)
-        if not isinstance(v, str) or not v:
-            continue
-        if v.lower().startswith(("http://", "https://", "data:image/")):
-            out["images"].append({"column": col, "url": v})
-        elif ctx.image_roots:
-            out["images"].append({"column": col, "url": f"/api/datasets/{name}/items/{row}/image?column={col}"})
+    out = {"row": row, "id": str(e["ids"][row]), "metadata": row_record(e["table"], row),
+           "images": row_images(e, name, row, image_roots(ctx.reg, name, ctx.image_roots))}
     if a and b:
         try:
             comp = ctx.comparison(a, b, k)
@@ -58,74 +51,60 @@ def item(name: str, row: int, a: str | None = None, b: str | None = None, k: int
 @router.get("/datasets/{name}/items/{row}/image")
 def item_image(name: str, row: int, column: str, ctx: ServerContext = Depends(context)):
     e = ctx.check_row(name, row)
-    if column not in image_columns(e):
+    if column not in image_columns(e["columns"]):
         raise NotFoundError(f"Column {column!r} of dataset {name!r} does not hold images")
     value = e["table"][column].iloc[row]
-    if not ctx.image_roots:
-        raise NotFoundError("Image files are not served", "Start 'spacelens ui --images DIR' to show images under DIR")
-    if not isinstance(value, str) or not value.lower().endswith(IMAGE_SUFFIXES):
-        raise NotFoundError(f"Row {row} has no image file in column {column!r}")
-    for root in ctx.image_roots:
-        p = (root / value).resolve() if not os.path.isabs(value) else Path(value).resolve()
-        if p.is_relative_to(root) and p.is_file():
-            return FileResponse(p)
-    raise NotFoundError(f"The image of row {row} is not under the image folders",
-                        "Pass its folder with 'spacelens ui --images DIR'")
+    path = image_file(value, image_roots(ctx.reg, name, ctx.image_roots), f"The image of row {row} in {column!r}")
+    return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+
+
+def held_by(ctx: ServerContext, name: str, n: int, spaces: str | None, either: bool = False) -> np.ndarray | None:
+    """Bool per dataset row: held by every space named in ``spaces`` (comma-separated; the items
+    a query of the shown pair can answer), or with ``either`` by any of them (the items the
+    two maps draw); None when none is named."""
+    held = None
+    for s in [x for x in (spaces or "").split(",") if x]:
+        ctx.of_dataset(name, s)
+        mask = np.zeros(n, dtype=bool)
+        mask[ctx.reg.load_rows(s)] = True
+        held = mask if held is None else (held | mask if either else held & mask)
+    return held
+
+
+def _find(ctx: ServerContext, name: str, q: str, spaces: str | None, limit: int | None = None, either: bool = False):
+    e = ctx.tables.entry(ctx.reg, name)
+    keep = held_by(ctx, name, len(e["ids"]), spaces, either)
+    cache = e.setdefault("search", {})
+    found = find_items(e["table"], e["ids"], q, id_field=e["record"].id_field, keep=keep, limit=limit, cache=cache)
+    return e, keep, found
 
 
 @router.get("/datasets/{name}/search")
 def search(name: str, q: str, limit: int = 20, spaces: str | None = None, ctx: ServerContext = Depends(context)):
-    """Items whose id is ``q``, starts with it, holds it, then whose text holds it, at most
-    ``limit``. ``spaces`` (comma-separated names of the dataset's spaces): only items every one
-    of them holds (the items a query of the shown pair can answer)."""
-    import pandas as pd
-
-    e = ctx.tables.entry(ctx.reg, name)
-    q = q.strip()
+    """The first ``limit`` matches of ``q`` (:func:`spacelens.views.search.find_items`: the id
+    exactly, ids starting with it, holding it, then each column). ``spaces``: only items every
+    named space holds."""
     limit = max(1, min(limit, SEARCH_LIMIT))
-    held = None
-    for s in [x for x in (spaces or "").split(",") if x]:
-        ctx.of_dataset(name, s)
-        rows = ctx.reg.load_rows(s)
-        mask = np.zeros(len(e["ids"]), dtype=bool)
-        mask[rows] = True
-        held = mask if held is None else held & mask
-    if not q:
-        return []
-    ids = e["ids"]
+    e, _, found = _find(ctx, name, q, spaces, limit)
+    return [{k: h[k] for k in ("row", "id", "column", "text")} for h in found.records(e["table"], e["ids"], limit)]
 
-    def within(found: np.ndarray) -> np.ndarray:
-        return found if held is None else found[held[found]]
 
-    hits: list[int] = within(np.flatnonzero(ids == q)).tolist()
-    ql = q.lower()
-    if "ids_lower" not in e:  # arrow strings: a prefix scan of a million ids takes milliseconds
-        e["ids_lower"] = pd.Series(ids, dtype="string[pyarrow]").str.lower()
-    if len(hits) < limit:
-        pre = within(np.flatnonzero(e["ids_lower"].str.startswith(ql).to_numpy(dtype=bool, na_value=False)))
-        hits += [int(r) for r in pre[:limit] if r not in hits]
-    if len(hits) < limit:  # then anywhere in the id: "7" finds "007"
-        sub = within(np.flatnonzero(e["ids_lower"].str.contains(ql, regex=False).to_numpy(dtype=bool, na_value=False)))
-        hits += [int(r) for r in sub[:limit] if r not in hits]
-    text_cols = [c["name"] for c in e["columns"] if c["kind"] in ("text", "categorical", "image")
-                 and not c["is_id"] and not pd.api.types.is_numeric_dtype(e["table"][c["name"]])]
-    matched_in: dict[int, str] = {}
-    for col in text_cols:
-        if len(hits) >= limit:
-            break
-        s = e["table"][col].astype("string[pyarrow]")
-        m = within(np.flatnonzero(s.str.contains(q, case=False, regex=False).to_numpy(dtype=bool, na_value=False)))
-        for r in m[:limit]:
-            r = int(r)
-            if r not in hits:
-                hits.append(r)
-                matched_in[r] = col
-    out = []
-    for r in hits[:limit]:
-        col = matched_in.get(r)
-        text = str(e["table"][col].iloc[r]) if col else None
-        out.append({"row": int(r), "id": str(ids[r]), "column": col, "text": text})
-    return out
+@router.get("/datasets/{name}/matches")
+def matches(name: str, q: str, limit: int = 50, spaces: str | None = None, either: bool = False,
+            ctx: ServerContext = Depends(context)):
+    """Every match of ``q``, as a frame: the header says how many and where
+    (``{q, n, n_dataset, n_held, by_column, first, column, syntax}``, ``first`` the first
+    ``limit`` as the search route lists them, with ``mark`` to highlight), the buffer ``rows``
+    (uint32) holds all matching dataset rows, best first. ``either``: items any of ``spaces``
+    holds (what the maps draw) rather than every one."""
+    limit = max(0, min(limit, MATCHES_LIMIT))
+    e, keep, found = _find(ctx, name, q, spaces, either=either)
+    n = len(e["ids"])
+    header = {"q": found.query.text, "needle": found.query.needle, "column": found.query.column,
+              "n": len(found), "n_dataset": n, "n_held": n if keep is None else int(keep.sum()),
+              "by_column": found.by_column(), "first": found.records(e["table"], e["ids"], limit),
+              "syntax": SYNTAX}
+    return frame(header, {"rows": found.rows.astype(np.uint32)})
 
 
 @router.post("/datasets/{name}/export")

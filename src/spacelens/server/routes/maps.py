@@ -2,7 +2,8 @@
 
 ``/spaces/{name}/map?method=&align_to=`` (x, y float32, plus the rows the map holds when it
 covers a subset) and ``/datasets/{name}/colors?by=COLUMN|coincidence&a=&b=&k=`` (a uint8
-colour code per dataset row).
+colour code per dataset row; ``by=faithfulness&space=&method=[&align_to=]``: each item's
+kNN preservation on that map).
 """
 
 from __future__ import annotations
@@ -34,10 +35,16 @@ def space_map(name: str, method: str = "umap", align_to: str | None = None, ctx:
 
 
 @router.get("/datasets/{name}/colors")
-def colors(name: str, by: str = Query(..., description="a column name, or 'coincidence'"),
-           a: str | None = None, b: str | None = None, k: int = 10, ctx: ServerContext = Depends(context)):
+def colors(name: str, by: str = Query(..., description="a column name, 'coincidence' or 'faithfulness'"),
+           a: str | None = None, b: str | None = None, k: int = 10, space: str | None = None,
+           method: str | None = None, align_to: str | None = None, ctx: ServerContext = Depends(context)):
     ctx.reg.dataset(name)  # NotFoundError for a bad name first
     comp = None
+    if by == "faithfulness":
+        if not space or not method:
+            raise SpacelensError("Colouring by faithfulness needs a map", "Pass space=SPACE and method=METHOD")
+        ctx.of_dataset(name, space, align_to or None)
+        return frame(*colors_frame(ctx.reg, name, by, ctx.tables, map_of=(space, method, align_to or None)))
     if by == "coincidence":
         if not a or not b:
             raise SpacelensError("Colouring by coincidence needs two spaces", "Pass a=SPACE_A and b=SPACE_B")
