@@ -15,6 +15,7 @@ import { loadCatalogue } from './catalogue';
 import { bindDensityToggle, densityChoice, densityInfo, densityRows, getDensity, inDrawOrder, screenTransform, setDensity } from './density';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
+import { clusterLabelsApi, clusterLabelsOn, initClusterLabels, setClusterLabelsOn } from './clusterlabels';
 import { mapStatus, recolor, refresh, reloadComparison } from './draw';
 import { histogramHooks, otherKs, selectBin, setBaseline } from './histogram';
 import { jobHooks, jobsRunning, runJob } from './jobs';
@@ -128,6 +129,7 @@ async function start(): Promise<void> {
   const q = new URLSearchParams(location.search);
   const saved = savedView(q);
   if (q.get('density') !== null) setDensity(q.get('density') === '1');
+  if (q.get('labels') === '0') setClusterLabelsOn(false);
   await Promise.all([reloadRegistry(), loadCatalogue()]);
   const reg = state.registry!;
   const datasets = reg.datasets;
@@ -185,6 +187,7 @@ async function start(): Promise<void> {
   els.align.onchange = () => { state.align = els.align.checked; void refresh(); };
   bindDensityToggle($<HTMLInputElement>('#density'));
   $<HTMLInputElement>('#density').addEventListener('change', writeUrl);
+  $<HTMLInputElement>('#cluster-labels').addEventListener('change', writeUrl);
   els.lasso.onchange = () => { maps.A.setLasso(els.lasso.checked); maps.B.setLasso(els.lasso.checked); };
   els.computeMissing.onclick = () => {
     for (const spec of [...state.missing]) {
@@ -251,10 +254,14 @@ async function showPair(): Promise<void> {
 declare global { interface Window { __sl: unknown } }
 window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit,
   setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle, setSelection,
-  density: { get: getDensity, set: setDensity, rows: densityRows, info: densityInfo, transform: screenTransform, order: inDrawOrder } };
+  density: { get: getDensity, set: setDensity, rows: densityRows, info: densityInfo, transform: screenTransform, order: inDrawOrder },
+  clusterLabels: clusterLabelsApi };
 
+addressParts.labels = () => (clusterLabelsOn() ? null : '0');
 addressParts.density = () => { const d = densityChoice(); return d === null ? null : d ? '1' : '0'; };
 // the address keeps the filters; the contours describe the shown points only
 onFilter(() => { writeUrl(); densityRows(shownMask()); });
+
+initClusterLabels([maps.A, maps.B]);   // redrawn with every draw, filter and camera move of either map
 
 start().catch((e) => status(`error: ${(e as Error).message}`));
