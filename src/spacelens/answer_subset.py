@@ -230,7 +230,7 @@ def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, ful
     if sample is not None:
         out["sample"] = {"n_in_subset": n_q, "n": int(len(pair_rows)), "population": int(sa["n_population"]),
                          "seed": int(seed)}
-    if plan is not None:
+    if plan is not None and plan.sampled:     # what the sample rests on, what the full scores would cost
         out["budget"] = plan.to_dict()
     if n_q >= MIN_UNITS:
         m = paired_difference(sa_v, sb_v, interval="bootstrap", seed=seed)
