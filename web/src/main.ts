@@ -12,6 +12,7 @@ import { traffic } from './api';
 import { answerHooks, renderAnswer } from './answer';
 import { shownAudit } from './audit';
 import { loadCatalogue } from './catalogue';
+import { rowsMask, setFilter } from './filter';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
 import { mapStatus, recolor, refresh, reloadComparison } from './draw';
@@ -228,6 +229,6 @@ async function showPair(): Promise<void> {
 
 // A handle for tests and benchmarks (read-only use).
 declare global { interface Window { __sl: unknown } }
-window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit };
+window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit, setFilter, rowsMask };
 
 start().catch((e) => status(`error: ${(e as Error).message}`));
