@@ -113,3 +113,14 @@ def test_bad_bodies(client):
     assert r.status_code == 413 and "240 rows" in r.json()["detail"]
     r = client.post("/api/figures", params={"b": "S"}, content=b"")
     assert r.status_code == 400 and "\n" not in r.json()["detail"]   # the missing parameter, in one line
+
+
+def test_a_row_list_may_exceed_the_json_body_limit(home):
+    """The rows travel as 4 bytes each, like an export's: past the JSON body limit (1 MiB, 262,144
+    rows; 64 bytes here) the export's larger limit applies."""
+    with local_client(create_app(home, jobs="thread", max_body=64)) as c:
+        r = post(c, np.arange(100), a="W", b="S", k=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["n_items"] == 100
+        r = c.post("/api/versus", json={"a": "W", "b": "S", "label_field": "label", "pad": "x" * 100})
+        assert r.status_code == 413
