@@ -6,9 +6,9 @@ MAP@R difference on the shown queries).
 
 A plain request, not a job: the stored comparison is read from the context's cache and the
 per-query scores from its :class:`~spacelens.answer_subset.ScoreCache`, so every filter after
-the first is a lookup and a bootstrap (0.2 s at 10,000 items, about 1 s at 40,000 on a loaded
+the first is a lookup and a bootstrap (0.16 s at 10,000 items, 0.38 s at 40,000 on a loaded
 2-core machine: ``bench/figures.py``). The first one scores every query of both spaces from
-their stored kNN graphs (3 s at 10,000 items, 21 s at 40,000 in classes of 1,000): it runs in
+their stored kNN graphs (3 s at 10,000 items, 5.5-21 s at 40,000 in classes of 1,000): it runs in
 the threadpool, so the server keeps answering meanwhile; the page says it is working and keeps
 only the latest answer, and a second request for the same scores waits for the first instead
 of computing them again.
