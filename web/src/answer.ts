@@ -4,6 +4,7 @@
 // alike the neighbourhoods are against chance and the seed baseline (a reseeded run of A, found
 // automatically), and where they differ most, each class or group one click from selecting its items.
 // Computed as a job (stored comparisons are reused), so a long one shows progress and never blocks.
+import { figuresForAnswer, figuresPaused } from './figures';
 import { jobResult } from './jobs';
 import { about, type Plan } from './scale';
 import { setSelection } from './selection';
@@ -42,6 +43,7 @@ export async function renderAnswer(again = false): Promise<void> {
   box.hidden = false;
   box.dataset.state = 'working';
   if (!keep) {
+    figuresPaused();   // the shown items' line comes back with the new answer
     box.classList.remove('open');
     box.classList.remove('sampled');
     box.innerHTML = `<p class="muted">Working out which of A and B is better and where they differ (k = ${state.k})…</p>`;
@@ -111,6 +113,8 @@ function draw(box: HTMLElement, ans: Answer): void {
   label();
   (box.querySelector('p:last-of-type') ?? box).append(more);   // at the end of the last line, never over a button
   for (const span of box.querySelectorAll<HTMLElement>('p > span')) span.title ||= span.textContent ?? '';
+  // with a filter on, a line for the shown items follows (figures.ts)
+  figuresForAnswer({ a: state.a, b: state.b, k: state.k, label_field: ans.label_field, baseline: ans.baseline });
 }
 
 /** First, what a sampled answer rests on and what the full one would cost, in one short line (the

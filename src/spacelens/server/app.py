@@ -78,7 +78,7 @@ def create_app(home=None, *, jobs: str = "process", image_roots=(), static: str 
 
     # outermost last: security headers on every answer, the Host check, the token, the body limit
     app.add_middleware(security.BodyLimit, max_bytes=max_body, large_bytes=max(max_body, MAX_EXPORT_BODY),
-                       large_paths=("/export",))
+                       large_paths=("/export", "/figures"))   # row lists: 4 bytes a row
     if token:
         app.add_middleware(security.TokenCheck, token=token)
     app.add_middleware(security.HostCheck, allowed=security.allowed_host_names(host, allowed_hosts))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from spacelens.answer_subset import ScoreCache
 from spacelens.errors import NotFoundError, SpacelensError
 from spacelens.registry import Registry
 from spacelens.views.data import ComparisonCache, ComparisonData, TableCache
@@ -29,6 +30,7 @@ class ServerContext:
     jobs: JobManager
     image_roots: list[Path] = field(default_factory=list)
     max_k: int = MAX_K
+    scores: ScoreCache = field(default_factory=ScoreCache)   # per-query scores for the shown items' figures
 
     # -- checks ----------------------------------------------------------------------------
     def check_k(self, k: int) -> int:
