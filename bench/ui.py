@@ -297,7 +297,16 @@ EXPLORE_STEPS = {
     "filter: add a second category": "async (sl) => sl.facets.pick('label', [5])",
     "filter: brush agreement range": "async (sl) => sl.facets.pick('agreement', [8, 20], true)",
     "filter: drop all filters": "async (sl) => sl.facets.clear()",
+"search: find 'class 7' (100k matches), select them": "async (sl) => sl.find.show('class 7')",
+    "search: filter to the matches": "async (sl) => sl.find.filter(true)",
+    "search: drop the search filter": "async (sl) => sl.find.filter(false)",
     "select rows in both maps (10k)": "async (sl) => { sl.state.selection; const r = new Uint32Array(10000).map((_, i) => i * 7); sl.maps.A.selectRows(r); sl.maps.B.selectRows(r); }",
+}
+
+# run before each timed repeat (untimed), so that each repeat does the same work
+EXPLORE_PREP = {
+    "filter: drop all filters": "async (sl) => sl.facets.pick('agreement', [8, 20], true)",
+    "search: drop the search filter": "async (sl) => sl.find.filter(true)",
 }
 
 
@@ -312,6 +321,8 @@ def measure_explore(url: str, browser, repeats: int, shots: Path | None) -> dict
     for name, step in EXPLORE_STEPS.items():
         times, js = [], []
         for _ in range(repeats):
+            if name in EXPLORE_PREP:
+                page.evaluate(f"({EXPLORE_PREP[name]})(window.__sl)")
             total, own = page.evaluate(f"({TIMED})({step})")
             times.append(total)
             js.append(own)
@@ -325,6 +336,10 @@ def measure_explore(url: str, browser, repeats: int, shots: Path | None) -> dict
             page.screenshot(path=str(shots / "explore-1M-filtered-1440x900.png"))
         print(f"  {name}: {out[name]['ms']} ms (page code {out[name]['js_ms']} ms)", flush=True)
     out["charts_render_ms"] = float(page.evaluate("Number(document.querySelector('#facets').dataset.ms)"))
+    # the overlays' own cost for the last view (both maps): contours and cluster labels
+    out["density_ms"] = page.evaluate("['A','B'].map(s => (window.__sl.density.info(window.__sl.maps[s]) || {}).ms)")
+    out["labels"] = page.evaluate("window.__sl.clusterLabels.stats")
+    print(f"  charts {out['charts_render_ms']} ms, contours {out['density_ms']} ms, labels {out['labels']}", flush=True)
     page.close()
     return out
 

@@ -238,6 +238,8 @@ def test_draw_order_favours_no_class_and_the_maps_stay_linked(page, world):
            for c, r in (("c0", 0), ("c1", N - 1))}
     assert np.abs(rgb["c0"] - rgb["c1"]).sum() > 60
     dx, dy, dsd = page.evaluate(CENTRE, ["A", world["dense"]])
+    js(page, "window.__sl.clusterLabels.setOn(false)")   # a label over the blob would hide its pixels
+    page.wait_for_function("[...document.querySelectorAll('#map-a .cluster-labels')].every(l => l.hidden)")
     img = np.asarray(Image.open(io.BytesIO(page.locator("#map-a canvas").first.screenshot())).convert("RGB")).astype(int)
     yy, xx = np.mgrid[:img.shape[0], :img.shape[1]]
     core = img[(xx - dx) ** 2 + (yy - dy) ** 2 <= (1.5 * dsd) ** 2]

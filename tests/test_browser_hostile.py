@@ -95,7 +95,13 @@ def test_hostile_text_on_every_panel_of_the_page(browser, world, server):
         row = int(page.locator("#tooltip").get_attribute("data-row"))
         tip = text(page, "#tooltip")
         assert world["table"]["id"][row] in tip and h.CLASS_COL in tip and h.NOTE_COL in tip
-        assert world["table"][h.CLASS_COL][row] in tip
+        value = world["table"][h.CLASS_COL][row]
+        if len(value) <= 120:
+            assert value in tip
+        else:   # long text shows as an excerpt, the whole value (literally) in the cell's title
+            assert value[:100] in tip and value not in tip
+            titles = page.evaluate("[...document.querySelectorAll('#tooltip [title]')].map(e => e.title)")
+            assert value in titles
         # the neighbour tables of a clicked item: ids, column names and values as text
         page.mouse.click(x, y)
         page.locator("#table-a tbody tr").first.wait_for(timeout=30_000)

@@ -23,7 +23,7 @@ import { chooseDataset, compared, latestComparison, loadRegistry, options } from
 import { renderRegistry } from './registry';
 import { computeFull, scaleHooks } from './scale';
 import { clearAll, clearQuery, onSearchInput, onSearchKey, placeResults, runQuery } from './query';
-import { closeMatches, restoreSearchFilter } from './find';
+import { closeMatches, filterToMatches, restoreSearchFilter, showMatches } from './find';
 import { clearSelection, exportSelection, setSelection } from './selection';
 import { els, state, status } from './state';
 import { hideTooltip, showTooltip } from './tooltip';
@@ -255,7 +255,7 @@ declare global { interface Window { __sl: unknown } }
 window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit,
   setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle, setSelection,
   density: { get: getDensity, set: setDensity, rows: densityRows, info: densityInfo, transform: screenTransform, order: inDrawOrder },
-  clusterLabels: clusterLabelsApi };
+  clusterLabels: clusterLabelsApi, find: { show: showMatches, filter: filterToMatches } };
 
 addressParts.labels = () => (clusterLabelsOn() ? null : '0');
 addressParts.density = () => { const d = densityChoice(); return d === null ? null : d ? '1' : '0'; };
