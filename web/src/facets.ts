@@ -16,7 +16,8 @@ import { esc } from './util';
 import { maps } from './views';
 
 const BINS = 40;         // bars of a numeric chart
-const TOP = 8;           // categories shown before "show all"
+const TOP = 8;           // categories shown before "show all" (all of them when up to TOP_ALL)
+const TOP_ALL = 12;
 const MAX_COLUMNS = 16;  // charts of metadata columns (the first ones)
 
 export interface Facet {
@@ -284,7 +285,7 @@ function dropFilter(key: string): void {
 
 function categoryChart(f: Facet, all: Uint32Array, shown: Uint32Array): string {
   const entries = (f.header.legend ?? []).filter((e) => all[e.code] > 0).sort((a, b) => all[b.code] - all[a.code]);
-  const list = f.expanded ? entries : entries.slice(0, TOP);
+  const list = f.expanded || entries.length <= TOP_ALL ? entries : entries.slice(0, TOP);
   const max = Math.max(1, ...list.map((e) => all[e.code]));
   const rows = list.map((e) => {
     const w = (100 * all[e.code]) / max, ws = (100 * shown[e.code]) / max;
@@ -293,7 +294,7 @@ function categoryChart(f: Facet, all: Uint32Array, shown: Uint32Array): string {
       + `<span class="cat-label">${esc(e.label)}</span><span class="cat-bar"><i class="all" style="width:${w.toFixed(1)}%"></i><i class="shown" style="width:${ws.toFixed(1)}%"></i></span>`
       + `<span class="cat-n">${compactCount(shown[e.code])}</span></li>`;
   }).join('');
-  const more = entries.length > TOP ? `<button class="link more">${f.expanded ? 'fewer' : `all ${entries.length}`}</button>` : '';
+  const more = entries.length > TOP_ALL ? `<button class="link more">${f.expanded ? 'fewer' : `all ${entries.length}`}</button>` : '';
   const other = f.header.note ? `<div class="muted small">${esc(f.header.note)}</div>` : '';
   return `<ul class="cats">${rows}</ul>${more}${other}`;
 }
