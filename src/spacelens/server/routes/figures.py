@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
 from spacelens.errors import SpacelensError
 from spacelens.server.context import ServerContext, context
+from spacelens.server.rows import read_rows
 from spacelens.views.data import Missing
 
 router = APIRouter()
@@ -33,18 +33,11 @@ async def figures(request: Request, a: str, b: str, k: int = 10, label_field: st
                   baseline: str | None = None, ctx: ServerContext = Depends(context)):
     ds = await run_in_threadpool(ctx.same_dataset, a, b)
     n_rows = (await run_in_threadpool(ctx.reg.dataset, ds)).n_rows
-    limit = 4 * max(n_rows, 1)     # each row named at most once
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"The rows are more than dataset {ds!r} holds ({n_rows} rows, "
-                                f"{limit} bytes as uint32)")
-        chunks.append(chunk)
-    return await run_in_threadpool(shown_figures, ctx, ds, b"".join(chunks), a, b, k, label_field, baseline)
+    rows = await read_rows(request, ds, n_rows)
+    return await run_in_threadpool(shown_figures, ctx, ds, rows, a, b, k, label_field, baseline)
 
 
-def shown_figures(ctx: ServerContext, ds: str, body: bytes, a: str, b: str, k: int, label_field: str | None,
+def shown_figures(ctx: ServerContext, ds: str, rows: np.ndarray, a: str, b: str, k: int, label_field: str | None,
                   baseline: str | None) -> dict:
     from spacelens.answer_subset import subset_figures
     from spacelens.server.routes.versus import baseline_param, label_field_param
@@ -52,10 +45,6 @@ def shown_figures(ctx: ServerContext, ds: str, body: bytes, a: str, b: str, k: i
     ctx.check_k(k)
     if a == b:
         raise SpacelensError("Pick two different spaces: A and B are the same space")
-    if len(body) % 4:
-        raise SpacelensError("The rows must be little-endian uint32 dataset row numbers",
-                             f"Send 4 bytes a row ({len(body)} bytes is not a multiple of 4)")
-    rows = np.frombuffer(body, dtype="<u4").astype(np.int64)
     label = label_field_param(ctx, ds, label_field) if label_field else None
     base = baseline_param(ctx, ds, a, b, baseline) if baseline else None
     try:

@@ -17,10 +17,10 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
-from spacelens.errors import NotFoundError, SpacelensError
+from spacelens.errors import NotFoundError
 from spacelens.server.context import SEARCH_LIMIT, ServerContext, context
+from spacelens.server.rows import read_rows
 from spacelens.server.routes.maps import frame
 from spacelens.views.data import Missing, plain, row_record
 from spacelens.views.images import image_columns, image_file, image_roots, row_images
@@ -112,25 +112,13 @@ async def export(name: str, request: Request, a: str | None = None, b: str | Non
                  ctx: ServerContext = Depends(context)):
     # a selection names each row at most once: 4 bytes a dataset row is the most it can need
     n_rows = (await run_in_threadpool(ctx.reg.dataset, name)).n_rows
-    limit = 4 * max(n_rows, 1)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"The selection is larger than dataset {name!r} ({n_rows} rows, "
-                                f"{limit} bytes as uint32)")
-        chunks.append(chunk)
-    return await run_in_threadpool(export_csv, ctx, name, b"".join(chunks), a, b, k)
+    rows = await read_rows(request, name, n_rows, "selected rows")
+    return await run_in_threadpool(export_csv, ctx, name, rows, a, b, k)
 
 
-def export_csv(ctx: ServerContext, name: str, body: bytes, a: str | None, b: str | None, k: int) -> Response:
+def export_csv(ctx: ServerContext, name: str, rows: np.ndarray, a: str | None, b: str | None, k: int) -> Response:
     e = ctx.tables.entry(ctx.reg, name)
     ctx.of_dataset(name, a, b)
-    if len(body) % 4:
-        raise SpacelensError("The selection must be little-endian uint32 row numbers")
-    rows = np.unique(np.frombuffer(body, dtype="<u4").astype(np.int64))
-    if len(rows) and rows[-1] >= len(e["ids"]):
-        raise SpacelensError(f"Row {int(rows[-1])} is not in dataset {name!r} ({len(e['ids'])} rows)")
     table = e["table"].iloc[rows].reset_index(drop=True)
     id_field = e["record"].id_field
     if id_field in table.columns:
