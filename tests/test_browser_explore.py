@@ -126,6 +126,9 @@ def test_filters_combine_on_both_maps_and_the_histogram(world, server, browser):
         for side in "AB":
             assert shown_rows(page, side) == keep & held(side)
         assert "label is" in page.locator("#facets-head").inner_text()
+        # the status bar, always in view, says the maps are filtered and how many each shows
+        assert page.locator("#status").inner_text() == (f"{len(keep)} of {N} + {len(keep & held('B'))} of 500 points "
+                                                        "shown (filtered)")
         # the histogram counts the shown items that both spaces hold, with their mean
         summary = page.locator("#hist-summary")
         both = np.array(sorted(keep & held("B")))

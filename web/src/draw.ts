@@ -24,7 +24,9 @@ import { maps } from './views';
 export function mapStatus(): void {
   const n = maps.A.n + maps.B.n;
   const perPoint = n ? (traffic.bytes / n).toFixed(1) : '–';
-  status(`${maps.A.n.toLocaleString()} + ${maps.B.n.toLocaleString()} points`,
+  const count = (v: typeof maps.A) => (v.visible ? `${Number(v.root.dataset.shown ?? v.n).toLocaleString()} of ${v.n.toLocaleString()}` : v.n.toLocaleString());
+  const filtered = maps.A.visible || maps.B.visible;
+  status(`${count(maps.A)} + ${count(maps.B)} points${filtered ? ' shown (filtered)' : ''}`,
     `${(traffic.bytes / 1e6).toFixed(1)} MB of point data in ${traffic.frames} binary frames, ${perPoint} bytes a point a map`);
 }
 

@@ -260,7 +260,7 @@ window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup,
 addressParts.labels = () => (clusterLabelsOn() ? null : '0');
 addressParts.density = () => { const d = densityChoice(); return d === null ? null : d ? '1' : '0'; };
 // the address keeps the filters; the contours describe the shown points only
-onFilter(() => { writeUrl(); densityRows(shownMask()); });
+onFilter(() => { writeUrl(); densityRows(shownMask()); if (!document.body.dataset.tab || document.body.dataset.tab === 'analyzer') mapStatus(); });
 
 initClusterLabels([maps.A, maps.B]);   // redrawn with every draw, filter and camera move of either map
 
