@@ -79,7 +79,9 @@ def _registry_tab(page, url):
 
 
 def _in_window(page, selector: str, h: int) -> bool:
-    box = page.locator(selector).first.bounding_box()
+    loc = page.locator(selector).first
+    loc.wait_for(state="visible", timeout=10_000)   # a late job's registry reload redraws the tab
+    box = loc.bounding_box()
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= h, (selector, box, h)
     return True
 
