@@ -19,7 +19,7 @@ import { enc, getFrame, type ColorHeader, type Column, type LegendEntry } from '
 import type { MapView } from './maps';
 import { state } from './state';
 import { cssColor } from './util';
-import { affineFrom, binPoints, CELL, blur, coarsen, coarseness, findLabelRegions, HIDDEN, placeLabels, REST, SLOTS, slotOf, type Region } from './clusterregions';
+import { binPoints, CELL, blur, coarsen, coarseness, findLabelRegions, HIDDEN, placeLabels, REST, SLOTS, slotOf, type Region } from './clusterregions';
 
 const FONT = '600 12px system-ui, sans-serif';
 const LABEL_H = 18;   // px: the label's box height (12 px text, padding)
@@ -39,7 +39,6 @@ interface Panel {
   slots: Uint8Array | null;   // per point: slot, HIDDEN when filtered out
   slotsKey: unknown[];        // what slots was built from
   overall: Float64Array;      // per slot: share of the shown points
-  anchors: { x: Float32Array | null; idx: number[] };
   subscribed: unknown;        // the plot whose 'draw' event we follow
   sig: string;                // the camera and size the labels were placed for
   inView: number;             // points in view at the last recompute (estimated when sampled)
@@ -48,16 +47,11 @@ interface Panel {
 /** At most about this many points in view are binned a map (a uniform sample beyond). */
 export const MAX_BINNED = 250_000;
 
-/** Where a map's points are on the screen now (an affine map of their coordinates; null when
- * nothing is drawn), and a signature of it with the canvas size: the labels move when it changes. */
+/** Where a map's points are on the screen now (the map's affine screen transform; null before
+ * its plot exists), and a signature of it with the canvas size: the labels move when it changes. */
 function screenAffine(p: Panel): { affine: number[] | null; sig: string } {
   const v = p.view;
-  let affine: number[] | null = null;
-  try {
-    const idx = anchors(p);
-    const s = idx.map((i) => v.plot!.getScreenPosition(i) as [number, number] | undefined);
-    if (s.every((q) => q)) affine = affineFrom(idx.map((i) => [v.x[i], v.y[i]] as [number, number]), s as [number, number][]);
-  } catch { /* points not drawn yet */ }
+  const affine = v.screenTransform();
   return { affine, sig: `${affine?.map((a) => a.toFixed(3)).join(',')}|${v.canvas.clientWidth}x${v.canvas.clientHeight}` };
 }
 
@@ -110,8 +104,7 @@ export function initClusterLabels(views: MapView[]): void {
     layer.className = 'cluster-labels';
     layer.setAttribute('aria-hidden', 'true');
     view.canvas.parentElement!.appendChild(layer);
-    const p: Panel = { view, layer, slots: null, slotsKey: [], overall: new Float64Array(SLOTS),
-      anchors: { x: null, idx: [] }, subscribed: null, sig: '', inView: Infinity };
+    const p: Panel = { view, layer, slots: null, slotsKey: [], overall: new Float64Array(SLOTS), subscribed: null, sig: '', inView: Infinity };
     // new points, a recolour or a filter end by setting data-drawn or data-shown; camera moves
     // and resizes are followed through the plot's 'draw' event (see panelLabels)
     new MutationObserver(() => scheduleClusterLabels()).observe(view.root, { attributes: true, attributeFilter: ['data-drawn', 'data-shown'] });
@@ -183,26 +176,6 @@ function ensureSlots(p: Panel, src: Source, mask: Uint8Array | null): void {
 }
 
 /** Three points far apart (not on one line), to read the camera off the plot. */
-function anchors(p: Panel): number[] {
-  const v = p.view;
-  if (p.anchors.x === v.x && p.anchors.idx.length === 3) return p.anchors.idx;
-  const x = v.x, y = v.y, n = v.n;
-  let i0 = 0, i1 = 0;
-  for (let i = 1; i < n; i++) { if (x[i] < x[i0]) i0 = i; if (x[i] > x[i1]) i1 = i; }
-  let i2 = 0, best = -1;
-  const dx = x[i1] - x[i0], dy = y[i1] - y[i0];
-  for (let i = 0; i < n; i++) {
-    const cross = Math.abs(dx * (y[i] - y[i0]) - dy * (x[i] - x[i0]));
-    if (cross > best) { best = cross; i2 = i; }
-  }
-  if (dx === 0 && dy === 0) {  // every x equal: take the y extremes
-    for (let i = 1; i < n; i++) { if (y[i] < y[i0]) i0 = i; if (y[i] > y[i1]) i1 = i; }
-    i2 = i0;
-  }
-  p.anchors = { x: v.x, idx: [i0, i1, i2] };
-  return p.anchors.idx;
-}
-
 let measureCtx: CanvasRenderingContext2D | null = null;
 function textWidth(s: string): number {
   measureCtx ??= document.createElement('canvas').getContext('2d');
@@ -311,6 +284,6 @@ export function recomputeClusterLabels(): void {
 
 /** For tests and benchmarks (window.__sl.clusterLabels). */
 export const clusterLabelsApi = {
-  binPoints, findLabelRegions, placeLabels, affineFrom, labelColumn, blur, coarsen, coarseness,
+  binPoints, findLabelRegions, placeLabels, labelColumn, blur, coarsen, coarseness,
   recompute: recomputeClusterLabels, update: updateClusterLabels, stats: labelStats, isOn: clusterLabelsOn, setOn: setClusterLabelsOn,
 };

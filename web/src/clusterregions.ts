@@ -289,16 +289,3 @@ export function placeLabels(boxes: LabelBox[], width: number, height: number, pa
   }
   return { kept, at };
 }
-
-/** Screen = affine(data) from three points and where they are on the screen (null: collinear). */
-export function affineFrom(p: [number, number][], s: [number, number][]): number[] | null {
-  const [[x0, y0], [x1, y1], [x2, y2]] = p;
-  const det = x0 * (y1 - y2) - y0 * (x1 - x2) + (x1 * y2 - x2 * y1);
-  if (!Number.isFinite(det) || Math.abs(det) < 1e-12) return null;
-  const solve = (v0: number, v1: number, v2: number): number[] => [
-    (v0 * (y1 - y2) - y0 * (v1 - v2) + (v1 * y2 - v2 * y1)) / det,
-    (x0 * (v1 - v2) - v0 * (x1 - x2) + (x1 * v2 - x2 * v1)) / det,
-    (x0 * (y1 * v2 - y2 * v1) - y0 * (x1 * v2 - x2 * v1) + v0 * (x1 * y2 - x2 * y1)) / det,
-  ];
-  return [...solve(s[0][0], s[1][0], s[2][0]), ...solve(s[0][1], s[1][1], s[2][1])];
-}

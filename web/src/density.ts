@@ -74,20 +74,6 @@ export function densityInfo(view: MapView): LayerInfo | null {
   return layers.get(view)?.info ?? null;
 }
 
-/** Screen position (CSS px) of data point (x, y) = [ax*x + bx*y + cx, ay*x + by*y + cy]:
- * regl-scatterplot's getScreenPosition (clip = projection . view . model) as one affine map. */
-export function screenTransform(view: MapView): number[] | null {
-  const plot = view.plot;
-  if (!plot) return null;
-  const v = plot.get('cameraView') as ArrayLike<number>;
-  const dar = plot.get('aspectRatio') as number;
-  const w = Number(plot.get('width')) || view.canvas.clientWidth;
-  const h = Number(plot.get('height')) || view.canvas.clientHeight;
-  const asp = w / h;
-  return [w / 2 * v[0] * dar / asp, w / 2 * v[4] / asp, w / 2 * (v[12] / asp + 1),
-    -h / 2 * v[1] * dar, -h / 2 * v[5], h / 2 * (1 - v[13])];
-}
-
 /** A draw order of a map's points that favours no colour: the points ordered by a fixed shuffle
  * of the dataset's rows (the same item at the same depth in every map), instead of row order,
  * where data sorted by class paint the last class over the rest. Null when the rows are not a
@@ -206,7 +192,7 @@ class Layer {
     const svg = this.svg;
     svg.replaceChildren();
     svg.setAttribute('viewBox', `0 0 ${Math.max(w, 1)} ${Math.max(h, 1)}`);
-    const t = screenTransform(v);
+    const t = v.screenTransform();
     const shown = getDensity() && v.n > 0 && v.root.dataset.drawn === '1' && t !== null && w > 0 && h > 0;
     this.info = { shown: false, levels: [], ms: 0, points: 0, blur: 0, inner: [] };
     svg.dataset.levels = '0';

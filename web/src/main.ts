@@ -12,7 +12,7 @@ import { traffic } from './api';
 import { answerHooks, renderAnswer } from './answer';
 import { shownAudit } from './audit';
 import { loadCatalogue } from './catalogue';
-import { bindDensityToggle, densityChoice, densityInfo, densityRows, getDensity, inDrawOrder, screenTransform, setDensity } from './density';
+import { bindDensityToggle, densityChoice, densityInfo, densityRows, getDensity, inDrawOrder, setDensity } from './density';
 import { followFaithfulMap, offerFaithfulMap } from './mapchoice';
 import { findGroups, selectGroup } from './changes';
 import { clusterLabelsApi, clusterLabelsOn, initClusterLabels, setClusterLabelsOn } from './clusterlabels';
@@ -33,6 +33,7 @@ import { addressParts, savedView, type SavedView, writeUrl } from './address';
 import { facetHandle, restoreFilters } from './facets';
 import { activeFilters, onFilter, rowsMask, setFilter, shownMask } from './filter';
 import { maps, other, pointEvents } from './views';
+import type { MapView } from './maps';
 
 // -- what pointing at the maps does ----------------------------------------------------
 pointEvents.over = (view, point, ev) => {
@@ -254,7 +255,7 @@ async function showPair(): Promise<void> {
 declare global { interface Window { __sl: unknown } }
 window.__sl = { state, maps, traffic, runQuery, selectBin, refresh, selectGroup, jobsRunning, shownAudit,
   setFilter, rowsMask, shownMask, activeFilters, facets: facetHandle, setSelection,
-  density: { get: getDensity, set: setDensity, rows: densityRows, info: densityInfo, transform: screenTransform, order: inDrawOrder },
+  density: { get: getDensity, set: setDensity, rows: densityRows, info: densityInfo, transform: (v: MapView) => v.screenTransform(), order: inDrawOrder },
   clusterLabels: clusterLabelsApi, find: { show: showMatches, filter: filterToMatches } };
 
 addressParts.labels = () => (clusterLabelsOn() ? null : '0');

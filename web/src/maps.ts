@@ -143,6 +143,22 @@ export class MapView {
       height: 1.08 * a.height }, { transition: false });
   }
 
+  /** Screen position (CSS px) of data point (x, y) = [ax*x + bx*y + cx, ay*x + by*y + cy]:
+   * regl-scatterplot's getScreenPosition (clip = projection . view . model) as one affine map, for
+   * the overlays that place many points at once (density contours, cluster labels); null before
+   * the plot exists. */
+  screenTransform(): number[] | null {
+    const plot = this.plot;
+    if (!plot) return null;
+    const v = plot.get('cameraView') as ArrayLike<number>;
+    const dar = plot.get('aspectRatio') as number;
+    const w = Number(plot.get('width')) || this.canvas.clientWidth;
+    const h = Number(plot.get('height')) || this.canvas.clientHeight;
+    const asp = w / h;
+    return [w / 2 * v[0] * dar / asp, w / 2 * v[4] / asp, w / 2 * (v[12] / asp + 1),
+      -h / 2 * v[1] * dar, -h / 2 * v[5], h / 2 * (1 - v[13])];
+  }
+
   /** Follow another map's camera, without announcing it (no feedback loop between two maps). */
   setView(view: number[]): void {
     if (!this.plot || !this.n) return;
