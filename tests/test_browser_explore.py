@@ -150,6 +150,27 @@ def test_filters_combine_on_both_maps_and_the_histogram(world, server, browser):
             assert shown_rows(page, side) == held(side)
 
 
+SPANS = """['A', 'B'].map((s) => { const v = window.__sl.maps[s], w = v.canvas.clientWidth, h = v.canvas.clientHeight;
+    const xy = v.plot.get('filteredPoints').map((p) => v.plot.getScreenPosition(p));
+    const xs = xy.map((q) => q[0]), ys = xy.map((q) => q[1]);
+    const inside = xs.every((x) => x >= 0 && x <= w) && ys.every((y) => y >= 0 && y <= h);
+    return [inside, Math.max((Math.max(...xs) - Math.min(...xs)) / w, (Math.max(...ys) - Math.min(...ys)) / h)]; })"""
+
+
+def test_zoom_to_the_shown_items(world, server, browser):  # noqa: F811
+    with open_page(browser, 1440, 900) as page:
+        open_explore(page, server)
+        page.locator('.facet[data-id="label"] li.cat', has_text="1").first.click()
+        page.wait_for_function("document.body.dataset.filtered")
+        before = page.evaluate(SPANS)
+        page.locator("#facets-head .zoom-shown").click()
+        page.wait_for_function(f"{SPANS}.every(([inside, span], i) => inside && span > {[s for _, s in before]}[i] + 0.05)",
+                               timeout=10_000)
+        after = page.evaluate(SPANS)
+        # one camera for both maps: every shown point of each in its canvas, the wider spread filling most of it
+        assert all(inside for inside, _ in after) and max(s for _, s in after) > 0.6, (before, after)
+
+
 def test_brushing_a_numeric_chart_keeps_that_range(world, server, browser):  # noqa: F811
     t = world["table"]
     with open_page(browser, 1280, 720) as page:

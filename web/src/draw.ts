@@ -24,7 +24,7 @@ import { maps } from './views';
 export function mapStatus(): void {
   const n = maps.A.n + maps.B.n;
   const perPoint = n ? (traffic.bytes / n).toFixed(1) : '–';
-  const count = (v: typeof maps.A) => (v.visible ? `${Number(v.root.dataset.shown ?? v.n).toLocaleString()} of ${v.n.toLocaleString()}` : v.n.toLocaleString());
+  const count = (v: typeof maps.A) => (v.visible ? `${v.shownN.toLocaleString()} of ${v.n.toLocaleString()}` : v.n.toLocaleString());
   const filtered = maps.A.visible || maps.B.visible;
   status(`${count(maps.A)} + ${count(maps.B)} points${filtered ? ' shown (filtered)' : ''}`,
     `${(traffic.bytes / 1e6).toFixed(1)} MB of point data in ${traffic.frames} binary frames, ${perPoint} bytes a point a map`);

@@ -10,7 +10,7 @@
 // and a filter is a loop over bytes.
 import { enc, getFrame, type ColorHeader } from './api';
 import { codeValue, MISSING } from './colorscale';
-import { activeFilters, clearFilters, getFilter, onFilter, setFilter, zoomToShown } from './filter';
+import { activeFilters, clearFilters, getFilter, onFilter, setFilter, shownRowCount, zoomToShown } from './filter';
 import { els, state } from './state';
 import { esc } from './util';
 import { maps } from './views';
@@ -250,9 +250,8 @@ export function renderFacets(): void {
   const fails = failCounts();
   const head = document.querySelector<HTMLElement>('#facets-head')!;
   const active = activeFilters();
-  const shown = document.body.dataset.filtered;
   head.innerHTML = active.length
-    ? `<span class="filter-count"><b>${Number(shown).toLocaleString()}</b> of ${countDrawn().toLocaleString()} items shown</span> `
+    ? `<span class="filter-count"><b>${shownRowCount().toLocaleString()}</b> of ${countDrawn().toLocaleString()} items shown</span> `
       + active.map((f) => `<span class="chip" data-key="${esc(f.key)}" title="${esc(f.label)}">${esc(f.label)} <button class="x" aria-label="drop this filter" data-key="${esc(f.key)}">×</button></span>`).join('')
       + ' <button class="link zoom-shown" title="Zoom both maps to the shown items">zoom to them</button>'
       + ' <button class="link clear-filters">clear filters</button>'

@@ -8,6 +8,7 @@
 // and read ``shownMask()``; they never keep their own copy of the mask.
 import { state } from './state';
 import { maps } from './views';
+import { unionArea } from './maps';
 
 export interface Filter {
   key: string;          // one per source: 'search', 'facet:label', 'facet:agreement', ...
@@ -53,20 +54,13 @@ export function isShown(row: number): boolean {
 export function setFilter(key: string, label: string, keep: Uint8Array | null, saved?: string): void {
   if (keep) filters.set(key, { key, label, keep, saved });
   else if (!filters.delete(key)) return;
-  const t0 = performance.now();
-  recompute();
-  apply();
-  // what the page's own code took (masks, point lists, the charts' counts), painting aside: for bench/ui.py
-  document.body.dataset.filterMs = (performance.now() - t0).toFixed(1);
+  refilter();
 }
 
 export function clearFilters(): void {
   if (!filters.size) return;
   filters.clear();
-  const t0 = performance.now();
-  recompute();
-  apply();
-  document.body.dataset.filterMs = (performance.now() - t0).toFixed(1);
+  refilter();
 }
 
 /** Dataset rows -> a keep mask over ``n`` rows. */
@@ -94,7 +88,7 @@ function recompute(): void {
 }
 
 /** Apply the filters to both maps and tell the listeners. */
-export function apply(): void {
+function apply(): void {
   maps.A.setVisible(mask);
   maps.B.setVisible(mask);
   document.body.dataset.filtered = mask ? String(shownCount) : '';
@@ -103,29 +97,25 @@ export function apply(): void {
 
 /** Zoom both maps (one camera) to the shown items: the union of their extents in both maps. */
 export function zoomToShown(): void {
-  const m = mask;
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-  for (const v of [maps.A, maps.B]) {
-    for (let p = 0; p < v.n; p++) {
-      if (m && !m[v.rows[p]]) continue;
-      const x = v.x[p], y = v.y[p];
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-    }
-  }
-  if (!Number.isFinite(x0)) return;
-  const w = Math.max(x1 - x0, 0.02), h = Math.max(y1 - y0, 0.02);
+  const u = unionArea([maps.A.bounds(true), maps.B.bounds(true)]);
+  if (!u) return;
+  const w = Math.max(u.width, 0.02), h = Math.max(u.height, 0.02);
   // the other map follows through the linked camera (its 'view' event)
-  void maps.A.plot?.zoomToArea({ x: x0 - 0.06 * w, y: y0 - 0.06 * h, width: 1.12 * w, height: 1.12 * h }, { transition: false } as never);
+  maps.A.zoomTo({ x: u.x, y: u.y, width: w, height: h }, 0.06);
 }
 
 /** The maps were drawn again (another pair or map): count and hide again. */
 export function reapplyFilters(): void {
-  if (!filters.size) return;
+  if (filters.size) refilter();
+}
+
+/** Combine the filters, apply them and tell the listeners, timing the page's own code (masks,
+ * point lists, the charts' counts; painting aside) for bench/ui.py. */
+function refilter(): void {
+  const t0 = performance.now();
   recompute();
   apply();
+  document.body.dataset.filterMs = (performance.now() - t0).toFixed(1);
 }
 
 /** A new dataset on screen: its rows are other rows, so the filters go. */

@@ -1,7 +1,7 @@
 // Two linked map panels: the same item hovered in both, one camera for both (zoom or pan either
 // map and the other follows), and one fit that shows both maps whole. Used by the analyzer page
 // (views.ts) and the notebook widget (widget.ts); no page globals, so each can make its own pair.
-import { type Area, MapView, type MapHandlers } from './maps';
+import { type Area, MapView, type MapHandlers, unionArea } from './maps';
 
 export type PointEvents = Omit<MapHandlers, 'view'>;
 
@@ -21,13 +21,7 @@ export function linkedMaps(rootA: HTMLElement, rootB: HTMLElement, events: Point
   const B = new MapView(rootB, handlers);
   const other = (v: MapView): MapView => (v === A ? B : A);
   /** The union of both maps' extents: fitting either map to it gives both the same camera. */
-  const bothBounds = (): Area | null => {
-    const boxes = [A.bounds(), B.bounds()].filter((b): b is Area => b !== null);
-    if (!boxes.length) return null;
-    const x0 = Math.min(...boxes.map((b) => b.x)), y0 = Math.min(...boxes.map((b) => b.y));
-    const x1 = Math.max(...boxes.map((b) => b.x + b.width)), y1 = Math.max(...boxes.map((b) => b.y + b.height));
-    return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-  };
+  const bothBounds = (): Area | null => unionArea([A.bounds(), B.bounds()]);
   A.fitArea = bothBounds;
   B.fitArea = bothBounds;
   return { A, B, other };

@@ -50,6 +50,7 @@ export class MapView {
   private box: Area | null = null;
   /** Which dataset rows are shown (1) when a filter hides the others (null: all); see filter.ts. */
   visible: Uint8Array | null = null;
+  shownN = 0;                     // points shown now (all n without a filter)
   /** The area a fit shows; set by the page to the union of both maps so their cameras agree. */
   fitArea: (() => Area | null) | null = null;
 
@@ -117,30 +118,39 @@ export class MapView {
     if (width > 0 && height > 0) void this.plot.set({ width, height }).then(() => { if (!userMoved) this.fit(); else this.placeMarker(); });
   }
 
-  /** The bounding box of the drawn points (null when nothing is drawn). */
-  bounds(): Area | null {
+  /** The bounding box of the drawn points, or with ``shownOnly`` of those ``visible`` keeps (null:
+   * none). The whole map's box is kept until the points change. */
+  bounds(shownOnly = false): Area | null {
     if (!this.n) return null;
-    if (this.box) return this.box;
+    const keep = shownOnly ? this.visible : null;
+    if (!keep && this.box) return this.box;
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
     for (let i = 0; i < this.n; i++) {
+      if (keep && !keep[this.rows[i]]) continue;
       const x = this.x[i], y = this.y[i];
       if (x < x0) x0 = x;
       if (x > x1) x1 = x;
       if (y < y0) y0 = y;
       if (y > y1) y1 = y;
     }
-    this.box = { x: x0, y: y0, width: Math.max(x1 - x0, 1e-3), height: Math.max(y1 - y0, 1e-3) };
-    return this.box;
+    if (!Number.isFinite(x0)) return null;
+    const box = { x: x0, y: y0, width: Math.max(x1 - x0, 1e-3), height: Math.max(y1 - y0, 1e-3) };
+    if (!keep) this.box = box;
+    return box;
   }
 
   /** Zoom so the whole map (both maps, when linked) fits the canvas, whatever its aspect ratio. */
   fit(): void {
     if (!this.plot || !this.n) return;
     const a = this.fitArea?.() ?? this.bounds();
-    if (!a) return;
+    if (a) this.zoomTo(a, 0.04);
+  }
+
+  /** Move the camera to show ``a`` with a margin of ``pad`` of its size on each side. */
+  zoomTo(a: Area, pad: number): void {
     // The camera moves at once; the promise only resolves on the next drawn frame, so no await.
-    void this.plot.zoomToArea({ x: a.x - 0.04 * a.width, y: a.y - 0.04 * a.height, width: 1.08 * a.width,
-      height: 1.08 * a.height }, { transition: false });
+    void this.plot?.zoomToArea({ x: a.x - pad * a.width, y: a.y - pad * a.height, width: (1 + 2 * pad) * a.width,
+      height: (1 + 2 * pad) * a.height }, { transition: false });
   }
 
   /** Screen position (CSS px) of data point (x, y) = [ax*x + bx*y + cx, ay*x + by*y + cy]:
@@ -229,7 +239,8 @@ export class MapView {
     this.drawnAt = performance.now();
     this.root.dataset.drawn = '1';
     this.root.dataset.points = String(n);
-    this.root.dataset.shown = String(shown ? shown.length : n);
+    this.shownN = shown ? shown.length : n;
+    this.root.dataset.shown = String(this.shownN);
     densityChanged(this);
   }
 
@@ -249,7 +260,8 @@ export class MapView {
     const pts = this.shownPoints();
     if (pts) void this.plot.filter(pts, { preventEvent: true } as never);
     else void this.plot.unfilter({ preventEvent: true } as never);
-    this.root.dataset.shown = String(pts ? pts.length : this.n);
+    this.shownN = pts ? pts.length : this.n;
+    this.root.dataset.shown = String(this.shownN);
     densityChanged(this);
   }
 
@@ -340,6 +352,15 @@ export function buildSpatialIndex(x: ArrayLike<number>, y: ArrayLike<number>): P
     worker.onerror = (e) => { e.preventDefault(); worker.terminate(); resolve(spatialIndex(x, y)); };
     worker.postMessage({ x: xs, y: ys }, [xs.buffer, ys.buffer]);
   });
+}
+
+/** The smallest area holding every one of ``boxes`` (null when there are none). */
+export function unionArea(boxes: (Area | null)[]): Area | null {
+  const bs = boxes.filter((b): b is Area => b !== null);
+  if (!bs.length) return null;
+  const x0 = Math.min(...bs.map((b) => b.x)), y0 = Math.min(...bs.map((b) => b.y));
+  const x1 = Math.max(...bs.map((b) => b.x + b.width)), y1 = Math.max(...bs.map((b) => b.y + b.height));
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
 /** Resolves after the browser has painted the current frame (two animation frames). */
