@@ -53,6 +53,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 K = 10
 
 
+def machine() -> dict:
+    """What each results file says about the machine it was measured on."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()[0],
+            "date": time.strftime("%Y-%m-%d")}
+
+
 def build_registry(home: Path, n: int, seed: int = 0, comparison: bool = True, dim: int = 4) -> None:
     """Dataset of n items, spaces A and B (``dim`` dimensions), a stored 'pca' map of each, and
     (``comparison``) a stored A/B comparison."""
@@ -235,9 +241,7 @@ def measure_scale(url: str, browser, shots: Path | None, after_timeout: float) -
 def main_scale(args) -> None:
     from playwright.sync_api import sync_playwright
 
-    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
-               "chromium_args": CHROMIUM_ARGS, "dim": args.dim, "sizes": {}}
+    results = {"machine": machine(), "chromium_args": CHROMIUM_ARGS, "dim": args.dim, "sizes": {}}
     root = args.keep or Path(tempfile.mkdtemp(prefix="spacelens-bench-ui-scale-"))
     try:
         with sync_playwright() as p:
@@ -346,8 +350,7 @@ def measure_explore(url: str, browser, repeats: int, shots: Path | None) -> dict
 
 def main_explore(args) -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="spacelens-bench-explore-"))
-    results = {"machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
-               "chromium_args": CHROMIUM_ARGS, "sizes": {}}
+    results = {"machine": machine(), "chromium_args": CHROMIUM_ARGS, "sizes": {}}
     from playwright.sync_api import sync_playwright
 
     try:
@@ -408,9 +411,7 @@ def main() -> None:
         return main_scale(args)
     if args.explore:
         return main_explore(args)
-    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "load_avg": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d")},
-               "chromium_args": CHROMIUM_ARGS, "sizes": {}}
+    results = {"machine": machine(), "chromium_args": CHROMIUM_ARGS, "sizes": {}}
     rows = []
     root = args.keep or Path(tempfile.mkdtemp(prefix="spacelens-bench-ui-"))
     try:
