@@ -182,3 +182,33 @@ def screen_point(page, side: str, point: int) -> tuple[float, float]:
     x, y = js(page, f"window.__sl.maps.{side}.plot.getScreenPosition({point})")
     box = page.locator(f"#map-{side.lower()} canvas").bounding_box()
     return box["x"] + x, box["y"] + y
+
+
+def hover_point(page, side: str, point: int, timeout: float = 60) -> tuple[float, float, int]:
+    """Hover point ``point`` of map ``side`` as a hand does (arrive with a move) until the map
+    reports a hovered point; (x, y, dataset row hovered). The point's place is read again on every
+    try: a late redraw (a background job's, a resize's) may move the camera under a still mouse,
+    and a mouse that does not move sends no new hover."""
+    end = time.monotonic() + timeout
+    while True:
+        x, y = screen_point(page, side, point)
+        page.mouse.move(x + 4, y + 4)
+        page.mouse.move(x, y, steps=3)
+        try:
+            page.wait_for_function(f"window.__sl.maps.{side}.plot.get('hoveredPoint') !== undefined", timeout=3_000)
+            row = js(page, f"(() => {{ const m = window.__sl.maps.{side}, p = m.plot.get('hoveredPoint'); "
+                           f"return p === undefined ? null : m.rows[p]; }})()")
+            if row is not None:
+                return x, y, int(row)
+        except Exception:   # playwright's TimeoutError: move away and try again
+            pass
+        if time.monotonic() > end:
+            raise AssertionError(f"no point hovered in map {side} near point {point} within {timeout:.0f} s")
+        page.mouse.move(5, 5)
+
+
+def wait_registry(page, timeout: float = 60):
+    """Until the Registry tab is drawn with its experiments view and nothing is drawing it still
+    (a job's ending redraws it; ``data-pending`` is on the tab until the redraw is done)."""
+    page.wait_for_function("(r => r.dataset.view === '1' && r.dataset.pending === undefined)"
+                           "(document.querySelector('#registry'))", timeout=timeout * 1000)

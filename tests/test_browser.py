@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from _web import (
     ARTIFACTS,
+    hover_point,
     js,
     open_page,
     require_page,
@@ -30,6 +31,7 @@ from _web import (
     serving,
     shot,
     wait_ready,
+    wait_registry,
     wait_settled,
 )
 
@@ -148,10 +150,7 @@ def test_choose_two_spaces_and_both_maps_draw(page, server, world):
 def test_hover_in_one_map_highlights_the_item_in_the_other(page, server, world):
     load(page, server)
     for point in (5, 123, 400):
-        page.mouse.move(*screen_point(page, "A", point))
-        page.wait_for_function("window.__sl.maps.A.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-        hovered = js(page, "window.__sl.maps.A.plot.get('hoveredPoint')")
-        row = js(page, f"window.__sl.maps.A.rows[{hovered}]")
+        *_, row = hover_point(page, "A", point)
         want_b = js(page, f"window.__sl.maps.B.pos[{row}]")
         page.wait_for_function(f"window.__sl.maps.B.plot.get('hoveredPoint') === {want_b}", timeout=20_000)
         page.wait_for_function(f"document.querySelector('#tooltip').dataset.id === '{world['table']['id'][row]}'",
@@ -160,9 +159,7 @@ def test_hover_in_one_map_highlights_the_item_in_the_other(page, server, world):
         assert world["table"]["caption"][row] in tip
         page.mouse.move(5, 5)
         page.wait_for_function("document.querySelector('#tooltip').hidden", timeout=20_000)
-    page.mouse.move(*screen_point(page, "B", 77))  # and the other way round
-    page.wait_for_function("window.__sl.maps.B.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-    row = js(page, "window.__sl.maps.B.rows[window.__sl.maps.B.plot.get('hoveredPoint')]")
+    *_, row = hover_point(page, "B", 77)  # and the other way round
     page.wait_for_function(f"window.__sl.maps.A.plot.get('hoveredPoint') === window.__sl.maps.A.pos[{row}]",
                            timeout=20_000)
 
@@ -239,10 +236,7 @@ def test_knn_query_fills_both_tables_with_the_api_neighbours(page, server, world
 
 def test_clicking_a_point_queries_it(page, server, world):
     load(page, server)
-    x, y = screen_point(page, "B", 250)
-    page.mouse.move(x, y)
-    page.wait_for_function("window.__sl.maps.B.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-    row = js(page, "window.__sl.maps.B.rows[window.__sl.maps.B.plot.get('hoveredPoint')]")
+    x, y, row = hover_point(page, "B", 250)
     page.mouse.click(x, y)
     page.wait_for_function("document.querySelectorAll('#table-a tbody tr').length > 0", timeout=20_000)
     item = world["table"]["id"][row]
@@ -278,7 +272,7 @@ def test_missing_map_is_computed_from_the_page(page, server, world):
 def test_registry_tab_lists_everything_and_opens_a_comparison(page, server, world):
     load(page, server)
     page.click("button.tab[data-tab='registry']")
-    page.wait_for_function("document.querySelector('#registry').dataset.view === '1'", timeout=60_000)
+    wait_registry(page, 60)
     page.click("#reg-raw > summary")  # the raw records are collapsed under the experiments view
     page.wait_for_selector("#reg-comparisons tr.link")
     spaces = page.locator("#reg-spaces tbody tr td:first-child").all_inner_texts()
@@ -302,11 +296,7 @@ def test_a_space_on_a_subset_of_the_items_links_by_item(page, server, world):
     assert page.locator("#map-b").get_attribute("data-points") == "250"
     rows = js(page, "Array.from(window.__sl.maps.B.rows)")   # in the maps' shuffled draw order
     assert sorted(rows) == world["subset"].tolist()
-    x, y = screen_point(page, "B", 100)
-    page.mouse.move(x + 3, y + 3)   # arrive with a move, as a hand would (one jump may not register a hover)
-    page.mouse.move(x, y, steps=3)
-    page.wait_for_function("window.__sl.maps.B.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-    row = js(page, "window.__sl.maps.B.rows[window.__sl.maps.B.plot.get('hoveredPoint')]")
+    *_, row = hover_point(page, "B", 100)
     assert row in set(world["subset"].tolist())
     page.wait_for_function(f"window.__sl.maps.A.plot.get('hoveredPoint') === window.__sl.maps.A.pos[{row}]", timeout=20_000)
     page.wait_for_function(f"document.querySelector('#tooltip').dataset.id === '{world['table']['id'][row]}'",
@@ -343,10 +333,7 @@ def in_viewport(page, selector: str) -> dict:
 
 def click_point(page, side: str, point: int) -> int:
     """Click a map point as a user does; the dataset row that was hovered under the mouse."""
-    x, y = screen_point(page, side, point)
-    page.mouse.move(x, y)
-    page.wait_for_function(f"window.__sl.maps.{side}.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-    row = js(page, f"window.__sl.maps.{side}.rows[window.__sl.maps.{side}.plot.get('hoveredPoint')]")
+    x, y, row = hover_point(page, side, point)
     page.mouse.click(x, y)
     page.wait_for_function("document.querySelectorAll('#table-b tbody tr').length > 0", timeout=20_000)
     return row
@@ -433,10 +420,7 @@ def test_zooming_one_map_moves_the_other(sized, server):
 def test_hover_marks_the_item_in_the_other_map_with_a_ring(sized, server):
     page = sized(1440, 900)
     load(page, server)
-    x, y = screen_point(page, "A", 77)
-    page.mouse.move(x, y)
-    page.wait_for_function("window.__sl.maps.A.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-    row = js(page, "window.__sl.maps.A.rows[window.__sl.maps.A.plot.get('hoveredPoint')]")
+    x, y, row = hover_point(page, "A", 77)
     page.wait_for_function(f"document.querySelector('#map-b').dataset.marked === '{row}'", timeout=20_000)
     ring = page.locator("#map-b .marker").bounding_box()
     bx, by = screen_point(page, "B", js(page, f"window.__sl.maps.B.pos[{row}]"))
@@ -558,7 +542,7 @@ def test_registry_tab_reads_without_overflow(sized, server, world):
         load(page, server)
         assert "bytes" not in page.locator("#status").inner_text()
         page.click("button.tab[data-tab='registry']")
-        page.wait_for_function("document.querySelector('#registry').dataset.view === '1'", timeout=60_000)
+        wait_registry(page, 60)
         page.click("#reg-raw > summary")  # the raw records are collapsed under the experiments view
         page.wait_for_selector("#reg-maps tbody tr")
         assert "bytes" not in page.locator("#status").inner_text()

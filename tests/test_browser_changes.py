@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _web import js, require_page, screen_point, selected_rows, serving, shot, wait_ready
+from _web import hover_point, js, require_page, selected_rows, serving, shot, wait_ready
 from test_change_groups import K, planted
 
 import spacelens
@@ -66,10 +66,7 @@ def test_clicked_item_shows_neighbours_kept_lost_gained_in_maps_and_tables(page1
     # an item of the reshuffled blob: most of its neighbours change
     row = int(planted_world["s1"][5])
     point = js(page, f"window.__sl.maps.A.pos[{row}]")
-    x, y = screen_point(page, "A", point)
-    page.mouse.move(x, y)
-    page.wait_for_function("window.__sl.maps.A.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-    clicked = js(page, "window.__sl.maps.A.rows[window.__sl.maps.A.plot.get('hoveredPoint')]")
+    x, y, clicked = hover_point(page, "A", point)
     page.mouse.click(x, y)
     page.wait_for_function("document.querySelectorAll('#table-b tbody tr[data-change]').length > 0", timeout=20_000)
     page.wait_for_function("Number(document.querySelector('#map-a svg.changes-layer')?.dataset.count || 0) > 0",

@@ -16,7 +16,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from _web import js, open_page, require_page, screen_point, selected_rows, serving, shot, wait_ready
+from _web import hover_point, js, open_page, require_page, selected_rows, serving, shot, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -251,9 +251,7 @@ def test_draw_order_favours_no_class_and_the_maps_stay_linked(page, world):
 
     # hover in A: the same dataset row is hovered (and ringed) in B
     for point in (3, 1500, 2900):
-        page.mouse.move(*screen_point(page, "A", point))
-        page.wait_for_function("window.__sl.maps.A.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-        row = js(page, "window.__sl.maps.A.rows[window.__sl.maps.A.plot.get('hoveredPoint')]")
+        *_, row = hover_point(page, "A", point)
         page.wait_for_function(f"window.__sl.maps.B.plot.get('hoveredPoint') === window.__sl.maps.B.pos[{row}]", timeout=20_000)
         page.wait_for_function(f"document.querySelector('#map-b').dataset.marked === '{row}'", timeout=20_000)
         page.mouse.move(5, 5)
@@ -273,11 +271,7 @@ def test_draw_order_favours_no_class_and_the_maps_stay_linked(page, world):
     assert len(sel_a) > 100 and sel_a == sel_b and sel_a <= set(world["sparse"])
     # a click on one point queries its row: the ring in B marks that row
     page.keyboard.press("Escape")
-    x, y = screen_point(page, "A", 10)
-    page.mouse.move(x + 3, y + 3)   # arrive with a move, as a hand would (one jump may not register a hover)
-    page.mouse.move(x, y, steps=3)
-    page.wait_for_function("window.__sl.maps.A.plot.get('hoveredPoint') !== undefined", timeout=20_000)
-    row = js(page, "window.__sl.maps.A.rows[window.__sl.maps.A.plot.get('hoveredPoint')]")
+    x, y, row = hover_point(page, "A", 10)
     page.mouse.click(x, y)
     page.wait_for_function(f"window.__sl.state.queryRow === {row}", timeout=20_000)
     page.mouse.move(5, 5)

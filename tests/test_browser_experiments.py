@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _web import js, open_page, require_page, serving, shot, wait_ready, wait_settled
+from _web import js, open_page, require_page, serving, shot, wait_ready, wait_registry, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 require_page()
@@ -75,7 +75,7 @@ def _registry_tab(page, url):
     wait_ready(page, 1)
     wait_settled(page)   # background jobs end by reloading the registry, which redraws the tab
     page.click("button.tab[data-tab='registry']")
-    page.wait_for_function("document.querySelector('#registry').dataset.view === '1'", timeout=60_000)
+    wait_registry(page)
 
 
 def _in_window(page, selector: str, h: int) -> bool:

@@ -14,7 +14,7 @@ import warnings
 from urllib.parse import urlencode
 
 import pytest
-from _web import js, open_page, require_page, screen_point, serving, shot, wait_ready
+from _web import hover_point, js, open_page, require_page, serving, shot, wait_ready, wait_registry
 
 import _hostile as h
 
@@ -88,9 +88,7 @@ def test_hostile_text_on_every_panel_of_the_page(browser, world, server):
         assert h.SCORE_COL in text(page, "#legend")
         assert "mean Jaccard" in text(page, "#histogram")
         # the tooltip of a hovered item: its id and every column, literally
-        x, y = screen_point(page, "A", 5)
-        page.mouse.move(x - 5, y - 5)
-        page.mouse.move(x, y, steps=3)
+        x, y, _ = hover_point(page, "A", 5)
         page.locator("#tooltip[data-id]").wait_for(timeout=30_000)
         row = int(page.locator("#tooltip").get_attribute("data-row"))
         tip = text(page, "#tooltip")
@@ -135,7 +133,7 @@ def test_hostile_text_on_every_panel_of_the_page(browser, world, server):
         shot(page, "hostile-panels")
         # the registry tab: column names, the experiment's params (markup as a key and a value)
         page.click("button.tab[data-tab=registry]")
-        page.wait_for_function("document.querySelector('#registry').dataset.view === '1'", timeout=30_000)
+        wait_registry(page, 30)
         lead = text(page, "#xp")  # the experiments view: the leaderboard names the spaces and the label column
         assert h.CLASS_COL in lead and (h.A in lead or h.B in lead)
         page.click("#reg-raw > summary")  # the raw records, collapsed under it

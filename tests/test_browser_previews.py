@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from _previews import HOSTILE, grey_of, image_dataset
-from _web import js, open_page, require_page, screen_point, serving, shot, wait_ready
+from _web import hover_point, js, open_page, require_page, serving, shot, wait_ready
 
 import spacelens
 from spacelens import api
@@ -72,9 +72,8 @@ def _load(page, url, dataset="pics", a="pa", b="pb", k=K):
 
 def _hover(page, row: int, side: str = "A") -> None:
     """Hover dataset row ``row``'s point; the tooltip must be that item's."""
-    x, y = screen_point(page, side, js(page, f"window.__sl.maps.{side}.pos[{row}]"))
-    page.mouse.move(x - 6, y - 6)
-    page.mouse.move(x, y, steps=3)
+    *_, hovered = hover_point(page, side, js(page, f"window.__sl.maps.{side}.pos[{row}]"))
+    assert hovered == row, (hovered, row)   # the fixtures spread the points: none hides another
     page.wait_for_function(f"document.querySelector('#tooltip').dataset.row === '{row}' && "
                            "document.querySelector('#tooltip').dataset.id !== undefined", timeout=20_000)
 

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _web import js, open_page, require_page, screen_point, serving, shot, wait_ready
+from _web import hover_point, js, open_page, require_page, serving, shot, wait_ready
 from test_change_groups import K, planted
 
 import spacelens
@@ -115,9 +115,7 @@ def test_maps_keep_their_size_when_a_point_is_clicked(browser, url, world, size)
         assert head["y"] + head["height"] <= h
         assert js(page, "document.querySelector('.work').scrollHeight <= document.querySelector('.work').clientHeight + 1")
         row = int(world["s1"][5])
-        x, y = screen_point(page, "A", js(page, f"window.__sl.maps.A.pos[{row}]"))
-        page.mouse.move(x, y)
-        page.wait_for_function("window.__sl.maps.A.plot.get('hoveredPoint') !== undefined", timeout=20_000)
+        x, y, _ = hover_point(page, "A", js(page, f"window.__sl.maps.A.pos[{row}]"))
         page.mouse.click(x, y)
         page.wait_for_function("document.querySelectorAll('#table-b tbody tr[data-change]').length > 0", timeout=20_000)
         page.wait_for_timeout(300)

@@ -85,9 +85,12 @@ jobHooks.done = async () => {
 };
 
 // -- tabs ------------------------------------------------------------------------------
-async function reloadRegistry(): Promise<void> {
+/** Load the registry (the pickers read it) and redraw its tab; with ``drawn``, resolve only once the
+ * tab is drawn, so a job counts as running until what it stored is on the page. */
+async function reloadRegistry(drawn = true): Promise<void> {
   const reg = await loadRegistry();
-  renderRegistry($('#registry'), reg, openComparison);
+  const tab = renderRegistry($('#registry'), reg, openComparison);
+  if (drawn) await tab;
 }
 
 function showTab(tab: string): void {
@@ -131,7 +134,7 @@ async function start(): Promise<void> {
   const saved = savedView(q);
   if (q.get('density') !== null) setDensity(q.get('density') === '1');
   if (q.get('labels') === '0') setClusterLabelsOn(false);
-  await Promise.all([reloadRegistry(), loadCatalogue()]);
+  await Promise.all([reloadRegistry(false), loadCatalogue()]);   // the maps need not wait for the tab
   const reg = state.registry!;
   const datasets = reg.datasets;
   // With nothing in the address, open on the pair compared last: the story the user just told.

@@ -167,8 +167,11 @@ function curvesHtml(curves: Curve[]): string {
 let rendering = 0;
 let drawn = '';   // what the tab shows now: redrawn only when the records or the view changed
 
-export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: string, b: string, k: number | null) => void): void {
+/** Draw the registry tab from ``reg``; resolves once the experiments view that leads it is drawn
+ * too (``data-pending`` is on the tab until then), so a job's ending can wait for its redraw. */
+export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: string, b: string, k: number | null) => void): Promise<void> {
   const gen = ++rendering;
+  root.dataset.pending = '1';
   const draw = (view: ExperimentsView | null, failed = '') => {
     if (gen !== rendering) return;
     const key = JSON.stringify([reg, view, failed]);
@@ -224,7 +227,8 @@ export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: strin
     });
   };
   if (!root.querySelector('#xp')) draw(null);
-  void Promise.all([loadCatalogue(), getJSON<ExperimentsView>('experiments-view')])
+  return Promise.all([loadCatalogue(), getJSON<ExperimentsView>('experiments-view')])
     .then(([, view]) => draw(view))
-    .catch((e: unknown) => draw(null, e instanceof Error ? e.message : String(e)));
+    .catch((e: unknown) => draw(null, e instanceof Error ? e.message : String(e)))
+    .finally(() => { if (gen === rendering) delete root.dataset.pending; });
 }
