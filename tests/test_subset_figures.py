@@ -195,6 +195,40 @@ def test_sampled_retrieval_counts_the_sampled_queries_shown(world):
     assert f"{len(shown)} of the 80 sampled queries" in got["sentence"]
 
 
+def test_a_narrow_filter_draws_its_sample_from_the_shown_queries(world):
+    """The answer's sample of 30 holds few of 100 shown queries: 30 are drawn among the shown
+    ones instead (the same draw in A and B), each searched among all 300 references; their
+    figures are brute force's. A filter no larger than the sample gets every shown query."""
+    from spacelens.evaluate.versus import per_query_scores
+
+    reg, lab = world["reg"], world["lab"]
+    pa, pb = brute_ap_at_r(world["xa"], lab), brute_ap_at_r(world["xb"], lab)
+    rows = np.arange(100)     # the answer's 30 random queries of 300 hold ~10 of these
+    answer_draw = per_query_scores(reg, "A", label_field="label", sample=30)["rows"]
+    assert np.isin(answer_draw, rows).sum() < 15
+    got = subset_figures(reg, "A", "B", rows, k=K, label_field="label", sample=30)
+    r = got["retrieval"]
+    drawn = per_query_scores(reg, "A", label_field="label", sample=30, queries=rows)["rows"]
+    assert np.array_equal(drawn, per_query_scores(reg, "B", label_field="label", sample=30, queries=rows)["rows"])
+    assert len(drawn) == 30 and np.isin(drawn, rows).all()
+    assert r["sample"]["from_shown"] and r["sample"]["n"] == 30 and r["n_queries"] == 30
+    assert r["sample"]["population"] == int((~np.isnan(pa[rows])).sum())
+    assert r["mean_a"] == pytest.approx(pa[drawn].mean(), abs=1e-9)
+    assert r["mean_b"] == pytest.approx(pb[drawn].mean(), abs=1e-9)
+    ref = paired_difference(pa[drawn], pb[drawn], interval="bootstrap", seed=0)
+    assert r["ci95"] == pytest.approx(ref["ci95"], abs=1e-9)
+    assert f"30 queries sampled of the {r['sample']['population']} shown" in got["sentence"]
+    # no larger than the sample: every shown query, exactly
+    small = np.arange(40, 65)
+    r = subset_figures(reg, "A", "B", small, k=K, label_field="label", sample=30)["retrieval"]
+    ok = ~np.isnan(pa[small])
+    assert r["sample"]["from_shown"] and r["n_queries"] == ok.sum()
+    assert r["mean_b"] - r["mean_a"] == pytest.approx((pb[small][ok] - pa[small][ok]).mean(), abs=1e-9)
+    # a wide filter keeps the answer's own sample (no new search)
+    wide = subset_figures(reg, "A", "B", np.arange(N), k=K, label_field="label", sample=30)["retrieval"]
+    assert not wide["sample"]["from_shown"] and wide["n_queries"] == 30
+
+
 # -- awkward subsets and bad input ------------------------------------------------------------------
 
 def test_no_item_shown(world):

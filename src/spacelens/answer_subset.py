@@ -17,8 +17,12 @@ The same figures as :mod:`spacelens.answer`, restricted, never computed another 
   what each query can retrieve, so the subset's figures would not be those of the answer).
   The paired difference B - A uses :func:`~spacelens.evaluate.paired.paired_difference`
   exactly as ``evaluate_versus`` does (the same percentile-bootstrap interval; no p-value). When the answer's
-  retrieval was sampled, only the sampled queries that fall in the subset count, and the
-  figure says how many ("312 of the 2,000 sampled queries").
+  retrieval was sampled, the sampled queries that fall in the subset count, and the figure says
+  how many ("312 of the 2,000 sampled queries"); when they are fewer than half of what a sample
+  of the subset would give (a filter keeping 1% of a million items holds ~20 of 2,000), the
+  same number of queries is drawn among the subset's own ("2,000 queries sampled of the 9,870
+  shown", or "all 640 shown queries"), searched exactly among all references, so a narrow
+  filter at scale still gets an interval.
 
 Fewer than :data:`MIN_UNITS` queries (or items) give the means but no interval: the sentence
 says they are too few. Per-query scores cost a search of every query; :class:`ScoreCache`
@@ -187,16 +191,17 @@ def _restriction_key(shared: np.ndarray | None) -> str | None:
     return None if shared is None else hashlib.blake2b(np.ascontiguousarray(shared).tobytes(), digest_size=16).hexdigest()
 
 
-def _scores(reg, name: str, rec, shared: np.ndarray, label_field: str, metric: str, sample, seed, cache) -> dict:
+def _scores(reg, name: str, rec, shared: np.ndarray, label_field: str, metric: str, sample, seed, cache,
+            queries: np.ndarray | None = None) -> dict:
     from spacelens.evaluate.versus import per_query_scores
 
     items = None if rec.n_rows == len(shared) else shared
     compute = lambda: per_query_scores(reg, name, label_field=label_field, metric=metric, items=items,  # noqa: E731
-                                       sample=sample, seed=seed)
+                                       sample=sample, seed=seed, queries=queries)
     if cache is None:
         return compute()
     key = (str(reg.home), name, rec.content_hash, rec.dataset, label_field, metric, sample, seed,
-           _restriction_key(items))
+           _restriction_key(items), _restriction_key(queries))
     return cache.get(key, compute)
 
 
@@ -216,6 +221,17 @@ def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, ful
     sa, sb = (_scores(reg, n, r, shared, label_field, metric, sample, seed, cache) for n, r in zip(names[:2], recs))
     pair_rows, ia, ib = np.intersect1d(sa["rows"], sb["rows"], assume_unique=True, return_indices=True)
     inside = np.isin(pair_rows, rows)
+    from_shown = False
+    if sample is not None:
+        # the answer's sample holds few of a narrow filter's queries (a 1% filter: ~1% of them):
+        # draw the sample from the shown queries instead, each still searched among all references
+        mine = np.intersect1d(shared, rows, assume_unique=True)
+        if inside.sum() < min(sample, len(mine)) / 2:
+            sa, sb = (_scores(reg, n, r, shared, label_field, metric, sample, seed, cache, queries=mine)
+                      for n, r in zip(names[:2], recs))
+            pair_rows, ia, ib = np.intersect1d(sa["rows"], sb["rows"], assume_unique=True, return_indices=True)
+            inside = np.ones(len(pair_rows), bool)
+            from_shown = True
     sa_v = sa["scores"][PRIMARY_METRIC][ia][inside]
     sb_v = sb["scores"][PRIMARY_METRIC][ib][inside]
     ok = ~(np.isnan(sa_v) | np.isnan(sb_v))
@@ -228,8 +244,10 @@ def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, ful
            "sample": None, "too_few": n_q < MIN_UNITS, "winner": None}
     out["difference"] = (out["mean_b"] - out["mean_a"]) if n_q else None
     if sample is not None:
+        # from_shown: drawn among the shown queries (population: those with something to
+        # retrieve); else the answer's own sample, n_in_subset of its n queries shown
         out["sample"] = {"n_in_subset": n_q, "n": int(len(pair_rows)), "population": int(sa["n_population"]),
-                         "seed": int(seed)}
+                         "seed": int(seed), "from_shown": from_shown}
     if plan is not None and plan.sampled:     # what the sample rests on, what the full scores would cost
         out["budget"] = plan.to_dict()
     if n_q >= MIN_UNITS:
@@ -248,8 +266,13 @@ def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, ful
 # -- the sentence ---------------------------------------------------------------------------------
 
 def _queries_words(r: dict) -> str:
-    if r["sample"]:
-        return f"{r['n_queries']:,} of the {r['sample']['n']:,} sampled queries"
+    s = r["sample"]
+    if s and s["from_shown"]:
+        if s["n"] >= s["population"]:
+            return f"all {r['n_queries']:,} shown queries"
+        return f"{r['n_queries']:,} queries sampled of the {s['population']:,} shown"
+    if s:
+        return f"{r['n_queries']:,} of the {s['n']:,} sampled queries"
     return f"{r['n_queries']:,} queries"
 
 

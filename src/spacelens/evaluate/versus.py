@@ -34,7 +34,7 @@ from spacelens.stats import excludes_zero
 def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine", k=None,
                      split_field: str = "split", query_split=None, reference_split=None,
                      engine: str = "auto", engine_params: dict | None = None, items=None,
-                     sample: int | None = None, seed: int = 0) -> dict:
+                     sample: int | None = None, seed: int = 0, queries=None) -> dict:
     """Per-query retrieval scores of ``space``: ``{"rows", "labels", "k", "scores": {metric: array}}``.
 
     ``rows``: dataset row of each query; scores are NaN for lone queries (no other item of
@@ -46,6 +46,8 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
     that many random queries (among those with something to retrieve, drawn with ``seed`` in
     dataset-row order, so every space of one dataset draws the same items), searched exactly
     among all references; only they are returned (``n_population``: how many they were drawn from).
+    ``queries``: dataset rows the queries are limited to (None: all), the references left whole:
+    the queries of a subset (a page filter), each still searched among every reference item.
     """
     rec = reg.space(space)
     labels = load_labels(reg, rec, label_field)
@@ -64,6 +66,8 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
     kk = resolve_k(k, counts, len(rc))
     scores = {m: np.full(len(q_pos), np.nan) for m in VERSUS_METRICS}
     keep = np.flatnonzero(~counts.lone)
+    if queries is not None:
+        keep = keep[np.isin(reg.load_rows(rec)[q_pos[keep]], np.asarray(queries))]
     n_population = len(keep)
     params = dict(engine_params or {})
     if sample is not None and len(keep) > sample:
@@ -77,7 +81,7 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
         graph = None
         if ref_pos is None:
             how, graph = _graph_choice(reg, rec, kk, metric, engine, params, len(q_pos) == rec.n_rows)
-            if sample is not None and how == "build":     # a few queries: search them, build nothing
+            if (sample is not None or queries is not None) and how == "build":   # some queries: search them, build nothing
                 how, engine, params = "stream", "exact", {}
         else:
             how = "self-subset" if ref_includes_query else "split"
@@ -92,7 +96,7 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
                 scores[m][qi] = block[m]
     out_rows = reg.load_rows(rec)[q_pos]
     out_labels = np.asarray(labels)[q_pos]
-    if sample is not None:
+    if sample is not None or queries is not None:
         out_rows, out_labels = out_rows[keep], out_labels[keep]
         scores = {m: v[keep] for m, v in scores.items()}
     return {"space": rec.name, "rows": out_rows, "labels": out_labels, "n_population": int(n_population),
