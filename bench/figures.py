@@ -9,6 +9,9 @@ comparison at k = 10 stored, as the page has it once the answer ran):
 - figures cold: ``subset_figures`` on 30% of the items with an empty ScoreCache (graphs stored:
   the page's first filter after the answer); figures warm: another 30% with the cache filled
   (every later filter); figures sampled warm: the same with 2,000 sampled queries.
+- narrow: a filter keeping 1% of the items, with 2,000 sampled queries: the answer's sample holds
+  ~20 of them, so the figures draw their queries among the shown items (a new exact search of
+  each); "queries" is how many the figure rests on, "answer's" how many it would have had.
 Ratios are against "versus again". Seconds are medians of ``--repeat`` runs of each call.
 
     OMP_NUM_THREADS=2 python bench/figures.py                  # 10k and 40k
@@ -73,10 +76,17 @@ def case(n: int, d: int, n_classes: int, repeat: int) -> dict:
     subset_figures(reg, "A", "B", rows1, label_field="label", cache=cache, sample=2000)
     warm_s, figs = timed(lambda: subset_figures(reg, "A", "B", rows2, label_field="label", cache=cache,
                                                 sample=2000), repeat)
+    narrow = np.sort(rng.choice(n, max(1, n // 100), replace=False))
+    narrow_s, fign = timed(lambda: subset_figures(reg, "A", "B", narrow, label_field="label", cache=ScoreCache(),
+                                                  sample=2000), repeat)
+    from spacelens.evaluate.versus import per_query_scores
+    held = int(np.isin(per_query_scores(reg, "A", label_field="label", sample=2000)["rows"], narrow).sum())
     return {"n": n, "d": d, "classes": n_classes, "shown": len(rows1), "versus_first_s": first, "versus_again_s": again,
             "figures_cold_s": cold, "figures_warm_s": warm, "figures_sampled_warm_s": warm_s,
             "cold_vs_versus": cold / again, "warm_vs_versus": warm / again,
-            "sentence": fig["sentence"], "sampled_sentence": figs["sentence"]}
+            "narrow_shown": int(len(narrow)), "narrow_s": narrow_s, "narrow_queries": fign["retrieval"]["n_queries"],
+            "narrow_answer_queries": held, "narrow_vs_versus": narrow_s / again,
+            "sentence": fig["sentence"], "sampled_sentence": figs["sentence"], "narrow_sentence": fign["sentence"]}
 
 
 def main() -> None:
@@ -90,13 +100,14 @@ def main() -> None:
     os.environ.setdefault("SPACELENS_NO_PROGRESS", "1")
     rows = []
     print(f"{'N':>8} {'shown':>7} {'versus 1st':>10} {'versus':>8} {'fig cold':>9} {'fig warm':>9} "
-          f"{'sampled':>8} {'cold/vs':>8} {'warm/vs':>8}")
+          f"{'sampled':>8} {'cold/vs':>8} {'warm/vs':>8} {'narrow':>7} {'narr/vs':>8} {'queries':>8} {'of answer':>9}")
     for n in args.n:
         r = case(n, args.d, max(2, n // args.classes_per), args.repeat)
         rows.append(r)
         print(f"{n:>8,} {r['shown']:>7,} {r['versus_first_s']:>10.2f} {r['versus_again_s']:>8.2f} "
               f"{r['figures_cold_s']:>9.2f} {r['figures_warm_s']:>9.3f} {r['figures_sampled_warm_s']:>8.3f} "
-              f"{r['cold_vs_versus']:>8.2f} {r['warm_vs_versus']:>8.3f}", flush=True)
+              f"{r['cold_vs_versus']:>8.2f} {r['warm_vs_versus']:>8.3f} {r['narrow_s']:>7.2f} "
+              f"{r['narrow_vs_versus']:>8.3f} {r['narrow_queries']:>8,} {r['narrow_answer_queries']:>9,}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),

@@ -84,13 +84,18 @@ def test_a_category_filter_at_a_million(world, page):
     assert shown_count(page, "A") == N and shown_count(page, "B") == N
 
 
+def agreement_bins(comp) -> np.ndarray:
+    """Each item's bin of the agreement chart: 40 bins over codes 0..254 (Jaccard 0..1
+    quantised), the chart's own rule, by numpy."""
+    code = np.clip(np.rint(comp.jaccard.astype(np.float64) * 254), 0, 254)
+    return np.minimum(39, np.floor(code * 40 / 255))
+
+
 def test_a_brushed_agreement_range_at_a_million(world, page):
     comp = world["comp"]
     page.evaluate("window.__sl.facets.pick('agreement', [10, 17], true)")
     page.wait_for_function("document.body.dataset.filtered", timeout=60_000)
-    # bins 10..17 of 40 over codes 0..254 (Jaccard 0..1 quantised): the chart's own rule, by numpy
-    code = np.clip(np.rint(comp.jaccard.astype(np.float64) * 254), 0, 254)
-    bins = np.minimum(39, np.floor(code * 40 / 255))
+    bins = agreement_bins(comp)
     want = int(((bins >= 10) & (bins <= 17)).sum())
     assert shown_count(page, "A") == want and shown_count(page, "B") == want
     url = page.evaluate("location.href")
@@ -160,5 +165,41 @@ def test_search_finds_every_match_at_a_million(world, page):
     page.wait_for_function(f"Number(document.body.dataset.filtered) === {len(want)}", timeout=120_000)
     assert shown_count(page, "A") == len(want) and shown_count(page, "B") == len(want)
     shot(page, "million-search-filtered")
+    page.evaluate("window.__sl.facets.clear()")
+    page.wait_for_function("!document.body.dataset.filtered")
+
+
+def _ink(page) -> tuple[int, float]:
+    """Map A's canvas pixels, overlays (contours, labels, the ring) hidden: how many are inked
+    (over 30 from white, of 441) and how far from white they are on average."""
+    import io
+
+    from PIL import Image
+
+    png = page.locator("#map-a canvas").screenshot(style="svg.density, .cluster-labels, .marker { display: none !important; }")
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.float64)
+    d = np.sqrt(((255 - img) ** 2).sum(axis=-1))
+    ink = d > 30
+    return int(ink.sum()), float(d[ink].mean()) if ink.any() else 0.0
+
+
+def test_a_narrow_filter_at_a_million_is_drawn_plainly(world, page):
+    """The ~120 items of the top agreement bins, of a million: regl-scatterplot sized and faded
+    them for a million points in view (1.5 px, a few % opaque: 42 of 441 from white, near
+    invisible). They are drawn as a few hundred points are: larger, opaque."""
+    bins = agreement_bins(world["comp"])
+    want = int((bins >= 38).sum())
+    assert 20 <= want <= 2_000
+    page.keyboard.press("Escape")   # no selection (an earlier test's would fade the other points)
+    page.wait_for_function("window.__sl.state.selection.length === 0")
+    page.evaluate("window.__sl.facets.pick('agreement', [38, 39], true)")
+    page.wait_for_function(f"Number(document.body.dataset.filtered) === {want}", timeout=60_000)
+    inked, dark = 0, 0.0
+    for _ in range(40):          # until painted (software WebGL repaints a million points in ~1.5 s)
+        page.wait_for_timeout(250)
+        inked, dark = _ink(page)
+        if inked >= 10 * want and dark >= 90:
+            break
+    assert inked >= 10 * want and dark >= 90, (want, inked, dark)
     page.evaluate("window.__sl.facets.clear()")
     page.wait_for_function("!document.body.dataset.filtered")

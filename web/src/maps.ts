@@ -12,6 +12,12 @@ let sharedRenderer: Renderer | null = null;
 // camera): a resize then keeps their view instead of fitting the maps again.
 let userMoved = false;
 
+/** Point size (CSS px) for ``n`` points shown: small enough that a million do not merge into one
+ * blot, large enough that a few hundred can be seen and hovered. */
+export function pointSizeFor(n: number): number {
+  return n > 500_000 ? 1.5 : n > 100_000 ? 2 : n > 10_000 ? 3 : 5;
+}
+
 export interface MapHandlers {
   over(view: MapView, point: number, ev: MouseEvent | null): void;
   out(view: MapView): void;
@@ -214,11 +220,12 @@ export class MapView {
     const value = new Float32Array(n);
     if (codes) for (let i = 0; i < n; i++) value[i] = codes[this.rows[i]];
     const look: Record<string, unknown> = { colorBy: 'valueA', pointColor: palette.length ? palette : ['#4e79a7'] };
+    const shown = this.shownPoints();
     if (fresh) {
       // Old points would be re-rendered by every setting change below (a second each at a
       // million points in software WebGL): drop them first.
       if (plot.get('isPointsDrawn')) await plot.clearPoints();
-      look.pointSize = n > 500_000 ? 1.5 : n > 100_000 ? 2 : n > 10_000 ? 3 : 5;
+      look.pointSize = pointSizeFor(shown ? shown.length : n);
       Object.assign(look, POINT_OPACITY);
       this.spatialIndex = null;
     }
@@ -229,9 +236,9 @@ export class MapView {
       this.phases.push(['index', performance.now()]);
     }
     const options: Record<string, unknown> = { zDataType: 'categorical', spatialIndex: this.spatialIndex };
-    const shown = this.shownPoints();
     if (shown) options.filter = shown;   // a redraw keeps the filter (it would reset it)
     await plot.draw({ x: this.x, y: this.y, valueA: value }, options);
+    if (shown) this.recountInView();
     this.spatialIndex = plot.get('spatialIndex') ?? null;
     this.phases.push(['draw', performance.now()]);
     await afterPaint();
@@ -253,6 +260,14 @@ export class MapView {
     return pts;
   }
 
+  /** regl-scatterplot sets its density opacity from the points in view, counted again only when
+   * the camera moves (and reset to every point by a draw): a filter keeping 1% of a million would
+   * be drawn as faint as all of them. Setting the same view counts the shown points again, on the
+   * next frame, before it paints. */
+  private recountInView(): void {
+    void this.plot!.set({ cameraView: this.plot!.get('cameraView') } as never);
+  }
+
   /** Show only the items of the dataset rows ``visible`` keeps (null: every item). */
   setVisible(visible: Uint8Array | null): void {
     this.visible = visible;
@@ -260,7 +275,11 @@ export class MapView {
     const pts = this.shownPoints();
     if (pts) void this.plot.filter(pts, { preventEvent: true } as never);
     else void this.plot.unfilter({ preventEvent: true } as never);
-    this.shownN = pts ? pts.length : this.n;
+    // the points as large as their shown number asks: 119 points of a million at 1.5 px are dust
+    const shown = pts ? pts.length : this.n;
+    if (pointSizeFor(shown) !== pointSizeFor(this.shownN)) void this.plot.set({ pointSize: pointSizeFor(shown) } as never);
+    this.recountInView();
+    this.shownN = shown;
     this.root.dataset.shown = String(this.shownN);
     densityChanged(this);
   }
