@@ -12,7 +12,7 @@ import { enc, getFrame, type ColorHeader } from './api';
 import { codeValue, MISSING } from './colorscale';
 import { activeFilters, clearFilters, getFilter, onFilter, setFilter, shownRowCount, zoomToShown } from './filter';
 import { els, state } from './state';
-import { esc } from './util';
+import { esc, spanDigits } from './util';
 import { maps } from './views';
 
 const BINS = 40;         // bars of a numeric chart
@@ -164,7 +164,7 @@ function binBounds(f: Facet, bin: number): [number, number] {
 function binRange(f: Facet): [string, string] {
   const bins = [...f.picked].sort((a, b) => a - b);
   const span = Math.abs((f.header.max ?? 1) - (f.header.min ?? 0));
-  const digits = span >= 20 ? 0 : span >= 2 ? 1 : 2;
+  const digits = spanDigits(span);
   return [binBounds(f, bins[0])[0].toFixed(digits), binBounds(f, bins[bins.length - 1])[1].toFixed(digits)];
 }
 
@@ -312,7 +312,7 @@ function numericChart(f: Facet, all: Uint32Array, shown: Uint32Array): string {
       + `<rect class="shown${on ? ' on' : ''}" data-bin="${b}" x="${(b * bw).toFixed(1)}" y="${(base - hs).toFixed(1)}" width="${(bw - 0.6).toFixed(1)}" height="${hs.toFixed(1)}"><title>${lo.toFixed(3)} to ${hi.toFixed(3)}: ${s[b].toLocaleString()} shown of ${a[b].toLocaleString()}</title></rect>`;
   }).join('');
   const lo = codeValue(f.header, 0), hi = codeValue(f.header, 254);
-  const digits = Math.abs(hi - lo) >= 20 ? 0 : Math.abs(hi - lo) >= 2 ? 1 : 2;
+  const digits = spanDigits(Math.abs(hi - lo));
   const missing = all[MISSING] ? `<span class="muted small"> · ${all[MISSING].toLocaleString()} without a value</span>` : '';
   const brushed = f.picked.size ? `<span class="brushed">${esc(binRange(f).join(' to '))}</span>` : '';
   return `<svg class="num" viewBox="0 0 ${W} ${H}" width="100%" preserveAspectRatio="none" data-bins="${BINS}">${bars}`

@@ -4,7 +4,7 @@
 import type { ColorHeader, ComparisonHeader, Histogram, Neighbour, QueryResult } from './api';
 import { codeValue, MISSING, rampCss, type Scale } from './colorscale';
 import { excerpt, LONG_TEXT, thumbCellHtml } from './previews';
-import { cssColor, esc, fmt } from './util';
+import { cssColor, esc, fmt, spanDigits } from './util';
 
 /** The Jaccard value each histogram bin stands for (the value itself for one bin per value, the
  * middle of the bin for equal-width bins). */
@@ -123,7 +123,7 @@ export function legendHtml(h: ColorHeader, s: Scale, ctx: { k: number; a: string
       ? '<div class="ramp-meaning"><span>fewer shared neighbours</span><span>more shared neighbours</span></div>' : '';
     // as many decimals as the range needs: 16 to 41 ink pixels, 0.12 to 0.82 Jaccard
     const span = Math.abs(codeValue(h, s.maxCode) - codeValue(h, s.minCode));
-    const digits = h.kind === 'coincidence' ? 2 : span >= 20 ? 0 : span >= 2 ? 1 : span >= 0.2 ? 2 : 3;
+    const digits = h.kind === 'coincidence' ? 2 : spanDigits(span);
     const mean = h.mean !== undefined && hi > lo
       ? `<i class="ramp-mean" style="left:${Math.min(100, Math.max(0, ((h.mean - lo) / (hi - lo)) * 100))}%" title="mean ${fmt(h.mean)}"></i>` : '';
     const missing = s.counts[MISSING];

@@ -24,3 +24,8 @@ export function duration(s: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
+
+/** Decimals that tell the ends of a range ``span`` wide apart: 16 to 41, 0.12 to 0.82, 0.013 to 0.094. */
+export function spanDigits(span: number): number {
+  return span >= 20 ? 0 : span >= 2 ? 1 : span >= 0.2 ? 2 : 3;
+}
