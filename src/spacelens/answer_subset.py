@@ -19,10 +19,10 @@ The same figures as :mod:`spacelens.answer`, restricted, never computed another 
   exactly as ``evaluate_versus`` does (the same percentile-bootstrap interval; no p-value). When the answer's
   retrieval was sampled, the sampled queries that fall in the subset count, and the figure says
   how many ("312 of the 2,000 sampled queries"); when they are fewer than half of what a sample
-  of the subset would give (a filter keeping 1% of a million items holds ~20 of 2,000), the
-  same number of queries is drawn among the subset's own ("2,000 queries sampled of the 9,870
-  shown", or "all 640 shown queries"), searched exactly among all references, so a narrow
-  filter at scale still gets an interval.
+  of the subset would give (a filter keeping 1% of a million items holds ~20 of 2,000),
+  :data:`SUBSET_SAMPLE` queries are drawn among the subset's own instead ("500 queries sampled
+  of the 9,870 shown", or "all 320 shown queries"), searched exactly among all references, so a
+  narrow filter at scale still gets an interval.
 
 Fewer than :data:`MIN_UNITS` queries (or items) give the means but no interval: the sentence
 says they are too few. Per-query scores cost a search of every query; :class:`ScoreCache`
@@ -47,6 +47,10 @@ from spacelens.jsonable import jsonable
 from spacelens.stats import excludes_zero, mean_ci
 
 MIN_UNITS = 20      # fewer queries (items) than this: means, but no interval
+# queries drawn among a narrow filter's own (when the answer's sample holds too few of them): a
+# quarter of the answer's 2,000, so each new filter costs a quarter of its search (about 7 s at
+# 1M x 256 in classes of 1,000), for an interval about twice as wide
+SUBSET_SAMPLE = 500
 AGREEMENT_INTERVAL = "t interval over the shown items"
 SAMPLED_INTERVAL = "t interval over the sampled items, finite population correction"
 
@@ -226,8 +230,9 @@ def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, ful
         # the answer's sample holds few of a narrow filter's queries (a 1% filter: ~1% of them):
         # draw the sample from the shown queries instead, each still searched among all references
         mine = np.intersect1d(shared, rows, assume_unique=True)
-        if inside.sum() < min(sample, len(mine)) / 2:
-            sa, sb = (_scores(reg, n, r, shared, label_field, metric, sample, seed, cache, queries=mine)
+        draw = min(int(sample), SUBSET_SAMPLE)
+        if inside.sum() < min(draw, len(mine)) / 2:
+            sa, sb = (_scores(reg, n, r, shared, label_field, metric, draw, seed, cache, queries=mine)
                       for n, r in zip(names[:2], recs))
             pair_rows, ia, ib = np.intersect1d(sa["rows"], sb["rows"], assume_unique=True, return_indices=True)
             inside = np.ones(len(pair_rows), bool)
