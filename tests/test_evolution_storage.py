@@ -202,6 +202,33 @@ def test_what_needs_pruned_vectors_says_so(run, home):
     assert again.pruned_at is None and np.array_equal(spacelens.load_space("run.epoch_1.val")[0], x)
 
 
+def test_pruned_spaces_are_left_out_of_the_matrix_and_the_baselines(run, home, cli):
+    """compare --all leaves pruned epochs out (and says so) instead of failing on them; its values
+    are the pairwise comparisons of the rest. A pruned reseeded run is not proposed as a baseline."""
+    from spacelens.answer import propose_baseline
+
+    spacelens.prune("run", keep_last=2, dry_run=False)
+    mat = spacelens.compare_all("ds", k=5, cka=False)
+    kept = ["raw", "run.epoch_5.val", "run.epoch_6.val"]
+    assert mat.spaces == kept and mat.info["pruned"] == [f"run.epoch_{s}.val" for s in (1, 2, 3, 4)]
+    for i, a in enumerate(kept):
+        for j, b in enumerate(kept[i + 1:], i + 1):
+            assert mat.jaccard[i, j] == pytest.approx(spacelens.compare(a, b, k=5, cka=False).mean, abs=1e-12)
+    res = cli("compare", "--all", "ds", "-k", "5", "--no-cka", check=True)
+    assert "Left out, their vectors pruned: run.epoch_1.val, run.epoch_2.val" in " ".join(res.out.split())
+    # one recipe run with two seeds; the second's epoch 1 pruned: no baseline for epoch 1, one for 6
+    x, _ = _generated(n=400, d=16, n_classes=8, seed=2)
+    for seed in (0, 1):
+        for step in (1, 6):
+            spacelens.log_space(f"s{seed}.epoch_{step}.val", x + seed, dataset="ds", experiment=f"s{seed}", step=step,
+                                split="val", params={"lr": 0.1, "seed": seed})
+    assert propose_baseline(Registry(home), "s0.epoch_1.val") == "s1.epoch_1.val"
+    spacelens.prune("s1", keep_last=1, dry_run=False)
+    reg = Registry(home)
+    assert propose_baseline(reg, "s0.epoch_1.val") is None
+    assert propose_baseline(reg, "s0.epoch_6.val") == "s1.epoch_6.val"
+
+
 def test_keep_best_reads_stored_evaluations(run, home):
     best = max(run.epochs, key=lambda r: (r.metrics["mean_average_precision_at_r"], -r.step))
     plan = spacelens.prune("run", keep_last=1, keep_best="MAP@R")

@@ -60,14 +60,15 @@ def is_reseed(exp_a, exp_b) -> bool:
 
 def reseeded_runs(reg, space: str, exclude=()) -> list[str]:
     """Spaces that are reseeded runs of ``space`` (:func:`is_reseed` experiments; same dataset,
-    split and step), the first-registered experiment first, within it the latest space first."""
+    split and step), the first-registered experiment first, within it the latest space first.
+    Spaces whose vectors were pruned are left out: a baseline is compared and evaluated anew."""
     rec = reg.space(space)
     exp = reg.experiment(rec.experiment)
     skip = {rec.name, *exclude}
     experiments = {e.name: e for e in reg.list("experiments")}
     found = []
     for s in reg.spaces_of(dataset=rec.dataset):
-        if s.name in skip or s.split != rec.split or s.step != rec.step:
+        if s.name in skip or s.split != rec.split or s.step != rec.step or s.pruned_at is not None:
             continue
         other = experiments.get(s.experiment)
         if other is not None and is_reseed(exp, other):

@@ -28,7 +28,9 @@ export interface Column {
   label?: boolean; label_reason?: string | null; evaluated?: boolean; class_name?: boolean;
 }
 export interface Dataset { name: string; n_rows: number; id_field: string; spaces: string[]; columns: Column[]; }
-export interface Space { name: string; dataset: string; experiment: string; dim: number; n_rows: number; maps: string[]; step?: number | null; split?: string | null; run?: string | null; }
+export interface Space { name: string; dataset: string; experiment: string; dim: number; n_rows: number; maps: string[]; step?: number | null; split?: string | null; run?: string | null;
+  pruned_at?: string | null;   // its vectors were removed (spacelens prune): listed, never offered in a picker
+}
 export interface Evaluation { id: number; space: string; name: string | null; params: Record<string, unknown>; metrics: Record<string, number>; created_at: string; info?: Record<string, unknown>; }
 export interface Comparison { id: number; a: string; b: string; dataset: string; k: number | null; mean: number | null; info: Record<string, unknown>; created_at?: string; seed_pair?: boolean; }
 export interface MapRecord { id?: number; space: string; method: string; align_to?: string | null; params?: Record<string, unknown>; faithfulness: Record<string, number>; }

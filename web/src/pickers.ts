@@ -14,8 +14,10 @@ export async function loadRegistry(): Promise<Registry> {
   return state.registry;
 }
 
+/** The spaces of dataset ``ds`` the page can show: those whose vectors were pruned cannot be
+ * compared or mapped again, so the pickers leave them out (the Registry tab lists them). */
 export function spacesOf(ds: string): Space[] {
-  return (state.registry?.spaces ?? []).filter((s) => s.dataset === ds);
+  return (state.registry?.spaces ?? []).filter((s) => s.dataset === ds && !s.pruned_at);
 }
 
 export interface Option { value: string; label: string; title?: string; group?: string; full?: string }

@@ -194,7 +194,7 @@ export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: strin
     table('reg-experiments', 'Experiments', ['name', 'model', 'trained on', 'params'],
       exps.map((e) => [esc(e.name), esc(e.model_name ?? '–'), esc(e.train_dataset ?? '–'), chips(e.params as Record<string, unknown>, 12, varying)])),
     table('reg-spaces', 'Spaces', ['name', 'dataset', 'experiment', 'dim', 'items', 'maps'],
-      reg.spaces.map((s) => [esc(s.name), esc(s.dataset), esc(s.experiment), num(s.dim), num(s.n_rows), esc(s.maps.map((m) => METHOD[m] ?? m).join(', ') || '–')])),
+      reg.spaces.map((s) => [esc(s.name) + (s.pruned_at ? ` <span class="tag" title="its vectors were removed on ${esc(s.pruned_at.slice(0, 10))} (spacelens prune); its stored results remain">vectors pruned</span>` : ''), esc(s.dataset), esc(s.experiment), num(s.dim), num(s.n_rows), esc(s.maps.map((m) => METHOD[m] ?? m).join(', ') || '–')])),
     table('reg-comparisons', 'Comparisons (click to open)', ['space A', 'space B', 'dataset', 'k', 'mean Jaccard'],
       reg.comparisons.map((c) => [esc(c.a), esc(c.b), esc(c.dataset), num(c.k), num(c.mean)]),
       reg.comparisons.map((c) => `class="link" data-a="${esc(c.a)}" data-b="${esc(c.b)}" data-k="${c.k ?? ''}"`)),

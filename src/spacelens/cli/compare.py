@@ -162,6 +162,10 @@ def _print_matrix(mat) -> None:
         from spacelens.compare.cka import cka_rows
 
         table(mat.cka, f"{mat.dataset}: linear CKA ({cka_rows(mat.info['metric'])})")
+    pruned = mat.info.get("pruned") or []
+    if pruned:
+        console.print(f"[dim]Left out, their vectors pruned: {', '.join(pruned)} (their stored results remain: "
+                      "spacelens evolution shows them).[/dim]")
 
 
 def compare(

@@ -592,13 +592,18 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
 
     One cached graph per space serves all pairs of spaces that cover the same items; a pair
     over different items is compared on its shared items (searched for that pair). With
-    approximate graphs, ``info["recall"]`` holds each space's measured recall.
+    approximate graphs, ``info["recall"]`` holds each space's measured recall. Spaces whose
+    vectors were pruned (``spacelens prune``) are left out, named in ``info["pruned"]``.
     """
     reg.dataset(dataset)  # NotFoundError with the known names
-    spaces = reg.spaces_of(dataset=dataset)
+    every = reg.spaces_of(dataset=dataset)
+    spaces = [s for s in every if s.pruned_at is None]
+    pruned = [s.name for s in every if s.pruned_at is not None]
     if len(spaces) < 2:
-        raise SpacelensError(f"Dataset {dataset!r} has {len(spaces)} space(s); a matrix needs at least two",
-                             "Register more spaces of it with 'spacelens add'")
+        gone = f" ({len(pruned)} more had their vectors pruned: {', '.join(pruned[:3])}{', …' if len(pruned) > 3 else ''})" \
+            if pruned else ""
+        raise SpacelensError(f"Dataset {dataset!r} has {len(spaces)} space(s) with vectors{gone}; a matrix needs at "
+                             "least two", "Register more spaces of it with 'spacelens add'")
     ks = parse_ks(k)
     if len(ks) != 1:
         raise SpacelensError("compare --all takes one k", "Pass e.g. -k 10")
@@ -658,4 +663,6 @@ def compare_all(reg, dataset: str, k: int = 10, metric: str = "cosine", approx: 
            "pairs": pairs, "seconds": round(time.perf_counter() - t0, 3)}
     if recalls:
         out["recall"] = jsonable(recalls)
+    if pruned:
+        out["pruned"] = pruned
     return SimilarityMatrix(dataset, names, k, jac, ck, out)
