@@ -65,4 +65,8 @@ def test_pickers_leave_pruned_spaces_out_and_the_registry_marks_them(browser, wo
         marked = {name: tag for name, tag in rows}
         assert set(marked) == set(KEPT + PRUNED)
         assert all(marked[n] == "vectors pruned" for n in PRUNED) and not any(marked[n] for n in KEPT)
+        # the comparison of a pruned epoch is listed, but not offered as a link to the maps
+        links = page.locator("#reg-comparisons tr.link").evaluate_all("rs => rs.map(r => [r.dataset.a, r.dataset.b])")
+        assert links and all(a in KEPT and b in KEPT for a, b in links)
+        assert page.locator("#reg-comparisons tr.pruned").count() == 1
         shot(page, "registry-pruned")

@@ -178,6 +178,7 @@ export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: strin
     if (view && key === drawn && root.querySelector('#xp')) return;   // nothing new: keep scroll, open sections, toggles
     drawn = key;
     const varying = new Set(view?.varying_params ?? []);
+    const pruned = new Set(reg.spaces.filter((s) => s.pruned_at).map((s) => s.name));
     const exps = reg.experiments as Record<string, unknown>[];
     const boards = Object.entries(view?.leaderboards ?? {}).filter(([, rows]) => rows.length);
     const lead = view === null
@@ -197,7 +198,9 @@ export function renderRegistry(root: HTMLElement, reg: Registry, open: (a: strin
       reg.spaces.map((s) => [esc(s.name) + (s.pruned_at ? ` <span class="tag" title="its vectors were removed on ${esc(s.pruned_at.slice(0, 10))} (spacelens prune); its stored results remain">vectors pruned</span>` : ''), esc(s.dataset), esc(s.experiment), num(s.dim), num(s.n_rows), esc(s.maps.map((m) => METHOD[m] ?? m).join(', ') || '–')])),
     table('reg-comparisons', 'Comparisons (click to open)', ['space A', 'space B', 'dataset', 'k', 'mean Jaccard'],
       reg.comparisons.map((c) => [esc(c.a), esc(c.b), esc(c.dataset), num(c.k), num(c.mean)]),
-      reg.comparisons.map((c) => `class="link" data-a="${esc(c.a)}" data-b="${esc(c.b)}" data-k="${c.k ?? ''}"`)),
+      reg.comparisons.map((c) => (pruned.has(c.a) || pruned.has(c.b)
+        ? `class="pruned" title="${esc(pruned.has(c.a) ? c.a : c.b)}'s vectors were pruned: this comparison cannot be opened on the maps"`
+        : `class="link" data-a="${esc(c.a)}" data-b="${esc(c.b)}" data-k="${c.k ?? ''}"`))),
     table('reg-evaluations', 'Evaluations', ['space', 'settings', 'metrics'],
       reg.evaluations.map((e) => [esc(e.space),
         chips(Object.fromEntries(Object.entries(e.params).filter(([, v]) => v !== null && typeof v !== 'object'))),
