@@ -76,7 +76,8 @@ def test_the_figures_are_the_librarys(client, app, home):
     # a baseline restricts nothing here (W2 holds every item) but is accepted; k without a stored comparison
     other = post(client, rows, a="W", b="S", k=5, label_field="label", baseline="W2").json()
     assert other["agreement"]["source"] != "stored comparison" and other["retrieval"] == got["retrieval"]
-    assert len(app.state.ctx.scores) == 2        # W's and S's per-query scores, computed once
+    # W's and S's per-query scores, computed once, and k = 5's all-items Jaccard sample
+    assert len(app.state.ctx.scores) == 3
 
 
 def test_without_a_label_column_only_agreement(client):

@@ -125,6 +125,14 @@ def test_agreement_without_a_stored_comparison_searches_the_shown_items(world):
     half = sps.t.ppf(0.975, 29) * v.std(ddof=1) / np.sqrt(30) * np.sqrt((90 - 30) / 89)
     assert (lo, hi) == pytest.approx((v.mean() - half, v.mean() + half), abs=1e-6)
     assert "30 sampled of 90 shown" in got["sentence"]
+    # with a cache (the server's): the all-items sample is searched once for every filter, and the
+    # figures are the same as without it
+    cache = ScoreCache()
+    for r in (rows, some_rows(60, 9)):
+        cached = subset_figures(reg, "A", "E", r, k=K, n_sample=30, seed=4, cache=cache)["agreement"]
+        plain = subset_figures(reg, "A", "E", r, k=K, n_sample=30, seed=4)["agreement"]
+        assert cached == plain
+    assert len(cache) == 1
 
 
 # -- retrieval --------------------------------------------------------------------------------------

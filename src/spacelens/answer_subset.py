@@ -6,10 +6,12 @@ The same figures as :mod:`spacelens.answer`, restricted, never computed another 
 - agreement: the mean per-item kNN Jaccard of the subset's items, read from the stored
   comparison (exact; the interval is a t interval over the shown items, which treats items as
   independent: neighbours share neighbours, so it is a little narrow). Without a stored
-  comparison, up to :data:`~spacelens.budget.DEFAULT_SAMPLE` of the subset's items go through
-  the sampled-Jaccard path (:mod:`spacelens.compare.sampled`: exact neighbours among *all*
-  shared items, t interval with the finite population correction, so a subset no larger than
-  the sample is exact). The all-items mean stands beside it.
+  comparison (at scale the answer's comparison is sampled, and not stored), up to
+  :data:`SUBSET_SAMPLE` of the subset's items go through the sampled-Jaccard path
+  (:mod:`spacelens.compare.sampled`: exact neighbours among *all* shared items, t interval with
+  the finite population correction, so a subset no larger than the sample is exact). The
+  all-items mean stands beside it, from the sampled comparison's
+  :data:`~spacelens.budget.DEFAULT_SAMPLE` items, searched once and kept in the cache.
 - retrieval (with a label column): the per-query scores of ``evaluate_versus``
   (:func:`spacelens.evaluate.versus.per_query_scores`: the same shared items, the same budget
   rule, the same sample) restricted to the subset's *queries*; each query is still searched
@@ -114,11 +116,13 @@ def subset_rows(reg, a: str, b: str, rows) -> np.ndarray:
 # -- agreement --------------------------------------------------------------------------------------
 
 def subset_jaccard(reg, a: str, b: str, rows: np.ndarray, *, k: int = 10, metric: str = "cosine",
-                   n_sample: int = DEFAULT_SAMPLE, seed: int = 0) -> dict:
-    """Per-item Jaccard of up to ``n_sample`` of the subset's shared items and of ``n_sample``
+                   n_sample: int = SUBSET_SAMPLE, n_all: int = DEFAULT_SAMPLE, seed: int = 0,
+                   cache: ScoreCache | None = None) -> dict:
+    """Per-item Jaccard of up to ``n_sample`` of the subset's shared items and of ``n_all``
     random shared items (the sampled comparison's items, drawn as it draws them), each
     searched exactly among all shared items: ``{"rows", "jaccard", "n_items", "all_rows",
-    "all_jaccard", "n_all"}``."""
+    "all_jaccard", "n_all"}``. The all-items values are the same for every subset: ``cache``
+    keeps them, so a filter after the first searches only its own items."""
     from spacelens.compare.core import align
     from spacelens.compare.jaccard import jaccard
     from spacelens.compare.sampled import sample_rows, sampled_neighbours
@@ -132,19 +136,32 @@ def subset_jaccard(reg, a: str, b: str, rows: np.ndarray, *, k: int = 10, metric
         raise SpacelensError(f"k={k} is too large for {n:,} shared items", f"Choose k below {n:,}")
     pos = np.flatnonzero(np.isin(al.rows, rows))
     pick = pos if len(pos) <= n_sample else pos[sample_rows(len(pos), n_sample, seed)]
-    every = sample_rows(n, n_sample, seed)          # the sampled comparison's items (compare_spaces)
-    union, inv = np.unique(np.concatenate([pick, every]), return_inverse=True)
-    values = np.zeros(0, np.float32)
-    if len(union):
-        xa = reg.load_vectors(ra) if al.full_a else np.ascontiguousarray(reg.load_vectors(ra)[al.pos_a])
-        xb = reg.load_vectors(rb) if al.full_b else np.ascontiguousarray(reg.load_vectors(rb)[al.pos_b])
-        ia, ib = sampled_neighbours(xa, xb, union, k, metric, metric)
-        values = jaccard(ia, ib, k)
-    return {"rows": al.rows[pick], "jaccard": values[inv[:len(pick)]], "n_items": int(len(pos)),
-            "all_rows": al.rows[every], "all_jaccard": values[inv[len(pick):]], "n_all": int(n)}
+    every = sample_rows(n, n_all, seed)          # the sampled comparison's items (compare_spaces)
+    vectors: list = []
+
+    def search(items: np.ndarray) -> np.ndarray:
+        if not len(items):
+            return np.zeros(0, np.float32)
+        if not vectors:
+            vectors.append(reg.load_vectors(ra) if al.full_a else np.ascontiguousarray(reg.load_vectors(ra)[al.pos_a]))
+            vectors.append(reg.load_vectors(rb) if al.full_b else np.ascontiguousarray(reg.load_vectors(rb)[al.pos_b]))
+        ia, ib = sampled_neighbours(vectors[0], vectors[1], items, k, metric, metric)
+        return jaccard(ia, ib, k)
+
+    key = ("jaccard of all items' sample", str(reg.home), ra.name, ra.content_hash, rb.name, rb.content_hash,
+           int(k), metric, int(n_all), int(seed))
+    if cache is not None:
+        everyone = cache.get(key, lambda: {"values": search(every)})["values"]
+        mine = search(pick)
+    else:       # one search for both
+        union, inv = np.unique(np.concatenate([pick, every]), return_inverse=True)
+        values = search(union)
+        mine, everyone = values[inv[:len(pick)]], values[inv[len(pick):]]
+    return {"rows": al.rows[pick], "jaccard": mine, "n_items": int(len(pos)),
+            "all_rows": al.rows[every], "all_jaccard": everyone, "n_all": int(n)}
 
 
-def _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed) -> dict:
+def _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed, cache) -> dict:
     if comparison is None:
         from spacelens.compare.core import load_comparison
 
@@ -163,7 +180,7 @@ def _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed) -> dict:
             out["all_items"]["ci95"] = info["sample"]["ci95"]
         pop = None
     else:
-        s = subset_jaccard(reg, a, b, rows, k=k, metric=metric, n_sample=n_sample, seed=seed)
+        s = subset_jaccard(reg, a, b, rows, k=k, metric=metric, n_sample=n_sample, seed=seed, cache=cache)
         v = np.asarray(s["jaccard"], dtype=np.float64)
         _, alo, ahi = mean_ci(s["all_jaccard"], population=s["n_all"])
         sampled = v.size < s["n_items"]
@@ -327,7 +344,7 @@ def _sentence(n_items: int, ag: dict, r: dict | None) -> str:
 
 def subset_figures(reg, a: str, b: str, rows, *, k: int = 10, label_field: str | None = None,
                    baseline: str | None = None, metric: str = "cosine", seed: int = 0, full: bool = False,
-                   budget: float | None = None, sample: int | None = None, n_sample: int = DEFAULT_SAMPLE,
+                   budget: float | None = None, sample: int | None = None, n_sample: int = SUBSET_SAMPLE,
                    comparison=None, cache: ScoreCache | None = None) -> dict:
     """The answer's figures for the dataset ``rows`` (JSON-ready): ``n_rows`` (rows given),
     ``n_items`` (those both spaces hold), ``agreement`` (mean kNN Jaccard at ``k`` over them with
@@ -345,7 +362,7 @@ def subset_figures(reg, a: str, b: str, rows, *, k: int = 10, label_field: str |
     if baseline:
         reg.space(baseline)
     rows = subset_rows(reg, a, b, rows)
-    ag = _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed)
+    ag = _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed, cache)
     r = None
     if label_field is not None and ag["n_items"]:
         r = _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, full, budget, cache)
