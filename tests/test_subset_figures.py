@@ -112,12 +112,23 @@ def test_agreement_without_a_stored_comparison_searches_the_shown_items(world):
     assert ag["mean"] == pytest.approx(want[rows].mean(), abs=1e-6)
     assert ag["ci95"] == pytest.approx(t_ci(want[rows]), abs=1e-6)
     assert ag["all_items"]["mean"] == pytest.approx(want.mean(), abs=1e-6)     # 300 <= 2,000: every item
-    # sampled: 30 of the 90, each value that item's own Jaccard; the interval shrinks with the population
-    s = subset_jaccard(reg, "A", "E", rows, k=K, n_sample=30, seed=4)
+    # the all-items sample (here 20 of 300) holds ~6 of the 90, under half of a sample of 30:
+    # 30 of the 90 are drawn and searched, each value that item's own Jaccard; the interval
+    # shrinks with the population
+    s = subset_jaccard(reg, "A", "E", rows, k=K, n_sample=30, n_all=20, seed=4)
+    assert np.isin(s["all_rows"], rows).sum() < 15
     assert len(s["rows"]) == 30 and set(s["rows"]) <= set(rows)
     assert np.allclose(s["jaccard"], want[s["rows"]], atol=1e-6)
     assert np.allclose(s["all_jaccard"], want[s["all_rows"]], atol=1e-6)
-    got = subset_figures(reg, "A", "E", rows, k=K, n_sample=30, seed=4)
+    # a sample of all 300 items holds every shown one: they are read from it, no search, exact
+    whole = subset_jaccard(reg, "A", "E", rows, k=K, n_sample=30, n_all=300, seed=4)
+    assert np.array_equal(whole["rows"], rows) and np.allclose(whole["jaccard"], want[rows], atol=1e-6)
+    # and a sample of 200 holds ~60 of the 90, over half of 30: those ~60 are the figure's items
+    part = subset_jaccard(reg, "A", "E", rows, k=K, n_sample=30, n_all=200, seed=4)
+    inside = np.intersect1d(part["all_rows"], rows)
+    assert len(inside) >= 15 and np.array_equal(part["rows"], inside)
+    assert np.allclose(part["jaccard"], want[inside], atol=1e-6)
+    got = subset_figures(reg, "A", "E", rows, k=K, n_sample=30, n_all=20, seed=4)
     ag = got["agreement"]
     assert ag["sampled"] and ag["n"] == 30 and ag["n_items"] == 90 and "sampled" in ag["note"]
     lo, hi = ag["ci95"]
@@ -129,8 +140,8 @@ def test_agreement_without_a_stored_comparison_searches_the_shown_items(world):
     # figures are the same as without it
     cache = ScoreCache()
     for r in (rows, some_rows(60, 9)):
-        cached = subset_figures(reg, "A", "E", r, k=K, n_sample=30, seed=4, cache=cache)["agreement"]
-        plain = subset_figures(reg, "A", "E", r, k=K, n_sample=30, seed=4)["agreement"]
+        cached = subset_figures(reg, "A", "E", r, k=K, n_sample=30, n_all=20, seed=4, cache=cache)["agreement"]
+        plain = subset_figures(reg, "A", "E", r, k=K, n_sample=30, n_all=20, seed=4)["agreement"]
         assert cached == plain
     assert len(cache) == 1
 

@@ -118,11 +118,14 @@ def subset_rows(reg, a: str, b: str, rows) -> np.ndarray:
 def subset_jaccard(reg, a: str, b: str, rows: np.ndarray, *, k: int = 10, metric: str = "cosine",
                    n_sample: int = SUBSET_SAMPLE, n_all: int = DEFAULT_SAMPLE, seed: int = 0,
                    cache: ScoreCache | None = None) -> dict:
-    """Per-item Jaccard of up to ``n_sample`` of the subset's shared items and of ``n_all``
-    random shared items (the sampled comparison's items, drawn as it draws them), each
-    searched exactly among all shared items: ``{"rows", "jaccard", "n_items", "all_rows",
-    "all_jaccard", "n_all"}``. The all-items values are the same for every subset: ``cache``
-    keeps them, so a filter after the first searches only its own items."""
+    """Per-item Jaccard of ``n_all`` random shared items (the sampled comparison's items, drawn
+    as it draws them) and of the subset's items, each searched exactly among all shared items:
+    ``{"rows", "jaccard", "n_items", "all_rows", "all_jaccard", "n_all"}``.
+
+    The subset's items are those of the all-items sample inside it when they are at least half
+    of ``min(n_sample, subset size)`` (a random sample of the items is one of the subset too;
+    a wide filter costs no search), else up to ``n_sample`` random items of the subset, searched.
+    The all-items values are the same for every subset: ``cache`` keeps them."""
     from spacelens.compare.core import align
     from spacelens.compare.jaccard import jaccard
     from spacelens.compare.sampled import sample_rows, sampled_neighbours
@@ -135,8 +138,10 @@ def subset_jaccard(reg, a: str, b: str, rows: np.ndarray, *, k: int = 10, metric
     if k >= n:
         raise SpacelensError(f"k={k} is too large for {n:,} shared items", f"Choose k below {n:,}")
     pos = np.flatnonzero(np.isin(al.rows, rows))
-    pick = pos if len(pos) <= n_sample else pos[sample_rows(len(pos), n_sample, seed)]
     every = sample_rows(n, n_all, seed)          # the sampled comparison's items (compare_spaces)
+    held = np.isin(every, pos)
+    reuse = held.sum() >= min(n_sample, len(pos)) / 2
+    pick = every[held] if reuse else pos if len(pos) <= n_sample else pos[sample_rows(len(pos), n_sample, seed)]
     vectors: list = []
 
     def search(items: np.ndarray) -> np.ndarray:
@@ -152,7 +157,10 @@ def subset_jaccard(reg, a: str, b: str, rows: np.ndarray, *, k: int = 10, metric
            int(k), metric, int(n_all), int(seed))
     if cache is not None:
         everyone = cache.get(key, lambda: {"values": search(every)})["values"]
-        mine = search(pick)
+        mine = everyone[held] if reuse else search(pick)
+    elif reuse:
+        everyone = search(every)
+        mine = everyone[held]
     else:       # one search for both
         union, inv = np.unique(np.concatenate([pick, every]), return_inverse=True)
         values = search(union)
@@ -161,7 +169,7 @@ def subset_jaccard(reg, a: str, b: str, rows: np.ndarray, *, k: int = 10, metric
             "all_rows": al.rows[every], "all_jaccard": everyone, "n_all": int(n)}
 
 
-def _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed, cache) -> dict:
+def _agreement(reg, a, b, rows, k, metric, comparison, n_sample, n_all, seed, cache) -> dict:
     if comparison is None:
         from spacelens.compare.core import load_comparison
 
@@ -180,7 +188,8 @@ def _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed, cache) ->
             out["all_items"]["ci95"] = info["sample"]["ci95"]
         pop = None
     else:
-        s = subset_jaccard(reg, a, b, rows, k=k, metric=metric, n_sample=n_sample, seed=seed, cache=cache)
+        s = subset_jaccard(reg, a, b, rows, k=k, metric=metric, n_sample=n_sample, n_all=n_all, seed=seed,
+                           cache=cache)
         v = np.asarray(s["jaccard"], dtype=np.float64)
         _, alo, ahi = mean_ci(s["all_jaccard"], population=s["n_all"])
         sampled = v.size < s["n_items"]
@@ -345,6 +354,7 @@ def _sentence(n_items: int, ag: dict, r: dict | None) -> str:
 def subset_figures(reg, a: str, b: str, rows, *, k: int = 10, label_field: str | None = None,
                    baseline: str | None = None, metric: str = "cosine", seed: int = 0, full: bool = False,
                    budget: float | None = None, sample: int | None = None, n_sample: int = SUBSET_SAMPLE,
+                   n_all: int = DEFAULT_SAMPLE,
                    comparison=None, cache: ScoreCache | None = None) -> dict:
     """The answer's figures for the dataset ``rows`` (JSON-ready): ``n_rows`` (rows given),
     ``n_items`` (those both spaces hold), ``agreement`` (mean kNN Jaccard at ``k`` over them with
@@ -355,14 +365,16 @@ def subset_figures(reg, a: str, b: str, rows, *, k: int = 10, label_field: str |
 
     Settings as :func:`spacelens.api.answer` uses them (``baseline``: the answer's seed baseline,
     which restricts the shared items as in ``evaluate_versus``; ``full``, ``budget``, ``seed``);
-    ``sample`` forces a sampled retrieval of that many queries. ``comparison``: the stored
-    comparison already read (the server's cache); ``cache``: a :class:`ScoreCache`."""
+    ``sample`` forces a sampled retrieval of that many queries. Without a stored comparison,
+    ``n_sample`` and ``n_all`` size the agreement's samples (:func:`subset_jaccard`).
+    ``comparison``: the stored comparison already read (the server's cache); ``cache``: a
+    :class:`ScoreCache`."""
     reg.space(a)
     reg.space(b)
     if baseline:
         reg.space(baseline)
     rows = subset_rows(reg, a, b, rows)
-    ag = _agreement(reg, a, b, rows, k, metric, comparison, n_sample, seed, cache)
+    ag = _agreement(reg, a, b, rows, k, metric, comparison, n_sample, n_all, seed, cache)
     r = None
     if label_field is not None and ag["n_items"]:
         r = _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, full, budget, cache)
