@@ -6,9 +6,11 @@ MAP@R difference on the shown queries).
 
 A plain request, not a job: the stored comparison is read from the context's cache and the
 per-query scores from its :class:`~spacelens.answer_subset.ScoreCache`, so every filter after
-the first is a lookup and a bootstrap (0.16 s at 10,000 items, 0.38 s at 40,000 on a loaded
-2-core machine: ``bench/figures.py``). The first one scores every query of both spaces from
-their stored kNN graphs (3 s at 10,000 items, 5.5-21 s at 40,000 in classes of 1,000): it runs in
+the first is a lookup and a bootstrap (0.05 s at 10,000 items, 0.17 s at 40,000, 0.84 s at
+1M where everything is sampled: ``bench/figures.py``). The first one scores every query of both
+spaces from their stored kNN graphs (0.8 s at 10,000 items, 3 s at 40,000 in classes of 1,000;
+24 s at 1M, where the answer's 2,000 sampled queries and items are searched), and a filter too
+narrow for those samples searches 500 of its own (26 s at 1M on 2 cores): it runs in
 the threadpool, so the server keeps answering meanwhile; the page says it is working and keeps
 only the latest answer, and a second request for the same scores waits for the first instead
 of computing them again.
