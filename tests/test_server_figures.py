@@ -125,3 +125,39 @@ def test_a_row_list_may_exceed_the_json_body_limit(home):
         assert r.json()["n_items"] == 100
         r = c.post("/api/versus", json={"a": "W", "b": "S", "label_field": "label", "pad": "x" * 100})
         assert r.status_code == 413
+
+
+def test_a_closed_request_stops_before_its_next_search(home, monkeypatch):
+    """The page closes a request whose figures it no longer wants: the server asks the connection
+    before each search and answers 499 without scoring any query."""
+    from starlette.requests import Request
+
+    async def closed(self):
+        return True
+
+    monkeypatch.setattr(Request, "is_disconnected", closed)
+    app = create_app(home, jobs="thread")
+    with local_client(app) as c:
+        r = post(c, np.arange(0, N, 2), a="W", b="S", k=10, label_field="label")
+        assert r.status_code == 499
+        assert len(app.state.ctx.scores) == 0
+
+
+def test_cancelled_between_agreement_and_retrieval(home):
+    """Asked once per search: a request closed after its agreement stops before scoring queries."""
+    from spacelens.answer_subset import FiguresCancelled, ScoreCache
+
+    asked: list[int] = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 1       # open for the agreement, closed before the retrieval
+
+    cache = ScoreCache()
+    with pytest.raises(FiguresCancelled):
+        subset_figures(spacelens.open_registry(home), "W", "S", np.arange(50), k=10, label_field="label",
+                       cache=cache, cancelled=cancelled)
+    assert len(asked) == 2 and len(cache) == 0
+    got = subset_figures(spacelens.open_registry(home), "W", "S", np.arange(50), k=10, label_field="label",
+                         cache=cache, cancelled=lambda: False)
+    assert got["retrieval"]["n_queries"] > 0 and len(cache) == 2

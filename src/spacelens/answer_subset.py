@@ -57,6 +57,15 @@ AGREEMENT_INTERVAL = "t interval over the shown items"
 SAMPLED_INTERVAL = "t interval over the sampled items, finite population correction"
 
 
+class FiguresCancelled(Exception):
+    """The figures are no longer wanted (the page asked for newer ones and closed this request)."""
+
+
+def _stop_if(cancelled: Callable[[], bool] | None) -> None:
+    if cancelled is not None and cancelled():
+        raise FiguresCancelled()
+
+
 class ScoreCache:
     """The latest ``size`` per-query score sets (thread-safe; one computation per key at a time,
     so two filters in quick succession wait for one search instead of running two)."""
@@ -235,7 +244,8 @@ def _scores(reg, name: str, rec, shared: np.ndarray, label_field: str, metric: s
     return cache.get(key, compute)
 
 
-def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, full, budget, cache) -> dict:
+def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, full, budget, cache,
+               cancelled=None) -> dict:
     from spacelens.evaluate.paired import paired_difference
     from spacelens.evaluate.versus import shared_items
 
@@ -258,6 +268,7 @@ def _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, ful
         mine = np.intersect1d(shared, rows, assume_unique=True)
         draw = min(int(sample), SUBSET_SAMPLE)
         if inside.sum() < min(draw, len(mine)) / 2:
+            _stop_if(cancelled)     # a new search: not for figures nobody waits for
             sa, sb = (_scores(reg, n, r, shared, label_field, metric, draw, seed, cache, queries=mine)
                       for n, r in zip(names[:2], recs))
             pair_rows, ia, ib = np.intersect1d(sa["rows"], sb["rows"], assume_unique=True, return_indices=True)
@@ -355,7 +366,8 @@ def subset_figures(reg, a: str, b: str, rows, *, k: int = 10, label_field: str |
                    baseline: str | None = None, metric: str = "cosine", seed: int = 0, full: bool = False,
                    budget: float | None = None, sample: int | None = None, n_sample: int = SUBSET_SAMPLE,
                    n_all: int = DEFAULT_SAMPLE,
-                   comparison=None, cache: ScoreCache | None = None) -> dict:
+                   comparison=None, cache: ScoreCache | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> dict:
     """The answer's figures for the dataset ``rows`` (JSON-ready): ``n_rows`` (rows given),
     ``n_items`` (those both spaces hold), ``agreement`` (mean kNN Jaccard at ``k`` over them with
     its 95% interval, ``all_items`` beside it, ``source``: stored comparison or sampled),
@@ -368,16 +380,19 @@ def subset_figures(reg, a: str, b: str, rows, *, k: int = 10, label_field: str |
     ``sample`` forces a sampled retrieval of that many queries. Without a stored comparison,
     ``n_sample`` and ``n_all`` size the agreement's samples (:func:`subset_jaccard`).
     ``comparison``: the stored comparison already read (the server's cache); ``cache``: a
-    :class:`ScoreCache`."""
+    :class:`ScoreCache`; ``cancelled``: asked before each search, :class:`FiguresCancelled`
+    when it says True (the server: the page closed the request)."""
     reg.space(a)
     reg.space(b)
     if baseline:
         reg.space(baseline)
     rows = subset_rows(reg, a, b, rows)
+    _stop_if(cancelled)
     ag = _agreement(reg, a, b, rows, k, metric, comparison, n_sample, n_all, seed, cache)
     r = None
     if label_field is not None and ag["n_items"]:
-        r = _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, full, budget, cache)
+        _stop_if(cancelled)
+        r = _retrieval(reg, a, b, rows, label_field, baseline, metric, seed, sample, full, budget, cache, cancelled)
     out = {"space_a": a, "space_b": b, "k": int(k), "label_field": label_field, "baseline": baseline,
            "n_rows": int(len(rows)), "n_items": ag["n_items"], "min_units": MIN_UNITS,
            "agreement": ag, "retrieval": r, "sentence": _sentence(ag["n_items"], ag, r)}

@@ -122,9 +122,10 @@ export async function postJSON<T>(path: string, body: unknown): Promise<T> {
   return res.json() as Promise<T>;
 }
 
-export async function postRows(path: string, rows: Uint32Array, params: Record<string, string | number | undefined> = {}): Promise<Blob> {
+export async function postRows(path: string, rows: Uint32Array, params: Record<string, string | number | undefined> = {},
+  signal?: AbortSignal): Promise<Blob> {
   const res = await check(await fetch(url(path, params), {
-    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: rows.slice().buffer as ArrayBuffer,
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: rows.slice().buffer as ArrayBuffer, signal,
   }));
   return res.blob();
 }

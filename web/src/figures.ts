@@ -25,6 +25,7 @@ const DEBOUNCE_MS = 250;
 let context: AnswerContext | null = null;
 let timer: ReturnType<typeof setTimeout> | undefined;
 let seq = 0;                                       // the latest request; older answers are dropped
+let inflight: AbortController | null = null;      // its connection: closed when a newer one starts, so the server stops
 let last: { key: string; figures: Figures } | null = null;
 
 /** The shown rows of the mask, and a key naming them (FNV-1a over the rows) with the answer's settings. */
@@ -96,10 +97,13 @@ async function update(): Promise<void> {
   const { rows, key } = shownRows(mask, ctx);
   if (last?.key === key) { show('done', last.figures.sentence, rows.length); return; }
   const my = ++seq;
+  cancelInflight();
+  const ctl = new AbortController();
+  inflight = ctl;
   show('working', `Working out the figures for the ${rows.length.toLocaleString()} shown items…`, rows.length);
   try {
     const params = { a: ctx.a, b: ctx.b, k: ctx.k, label_field: ctx.label_field ?? undefined, baseline: ctx.baseline ?? undefined };
-    const figures = JSON.parse(await (await postRows('figures', rows, params)).text()) as Figures;
+    const figures = JSON.parse(await (await postRows('figures', rows, params, ctl.signal)).text()) as Figures;
     if (my !== seq) return;
     last = { key, figures };
     show('done', figures.sentence, rows.length);
@@ -107,6 +111,13 @@ async function update(): Promise<void> {
     if (my !== seq) return;
     show('error', `No figures for the shown items: ${(e as Error).message}`, rows.length);
   }
+}
+
+/** Close the connection of a request whose answer is no longer wanted: the server stops working
+ * it out at its next step (``subset_figures``'s ``cancelled``). */
+function cancelInflight(): void {
+  inflight?.abort();
+  inflight = null;
 }
 
 /** The answer was drawn (its HTML replaced): the line follows it, for its pair and settings. */
@@ -121,12 +132,13 @@ export function figuresPaused(): void {
   context = null;
   clearTimeout(timer);
   seq++;
+  cancelInflight();
   drop();
 }
 
 onFilter(() => {
   clearTimeout(timer);
-  if (!shownMask()) { seq++; drop(); return; }   // the filter dropped: at once
+  if (!shownMask()) { seq++; cancelInflight(); drop(); return; }   // the filter dropped: at once
   timer = setTimeout(() => { void update(); }, DEBOUNCE_MS);
 });
 

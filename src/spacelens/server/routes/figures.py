@@ -13,15 +13,18 @@ spaces from their stored kNN graphs (0.8 s at 10,000 items, 3 s at 40,000 in cla
 narrow for those samples searches 500 of its own (26 s at 1M on 2 cores): it runs in
 the threadpool, so the server keeps answering meanwhile; the page says it is working and keeps
 only the latest answer, and a second request for the same scores waits for the first instead
-of computing them again.
+of computing them again. The page closes a request whose answer it no longer wants (the filter
+changed again): the computation stops before its next search and answers 499.
 """
 
 from __future__ import annotations
 
+import anyio
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from spacelens.answer_subset import FiguresCancelled
 from spacelens.errors import SpacelensError
 from spacelens.server.context import ServerContext, context
 from spacelens.server.rows import read_rows
@@ -36,11 +39,18 @@ async def figures(request: Request, a: str, b: str, k: int = 10, label_field: st
     ds = await run_in_threadpool(ctx.same_dataset, a, b)
     n_rows = (await run_in_threadpool(ctx.reg.dataset, ds)).n_rows
     rows = await read_rows(request, ds, n_rows)
-    return await run_in_threadpool(shown_figures, ctx, ds, rows, a, b, k, label_field, baseline)
+
+    def gone() -> bool:     # asked from the worker thread, between searches
+        return anyio.from_thread.run(request.is_disconnected)
+
+    try:
+        return await run_in_threadpool(shown_figures, ctx, ds, rows, a, b, k, label_field, baseline, gone)
+    except FiguresCancelled:    # the page asked for newer figures and closed this request: nobody reads it
+        return Response(status_code=499)
 
 
 def shown_figures(ctx: ServerContext, ds: str, rows: np.ndarray, a: str, b: str, k: int, label_field: str | None,
-                  baseline: str | None) -> dict:
+                  baseline: str | None, cancelled=None) -> dict:
     from spacelens.answer_subset import subset_figures
     from spacelens.server.routes.versus import baseline_param, label_field_param
 
@@ -54,4 +64,4 @@ def shown_figures(ctx: ServerContext, ds: str, rows: np.ndarray, a: str, b: str,
     except Missing:
         comp = None
     return subset_figures(ctx.reg, a, b, rows, k=k, label_field=label, baseline=base, comparison=comp,
-                          cache=ctx.scores)
+                          cache=ctx.scores, cancelled=cancelled)
