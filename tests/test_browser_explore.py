@@ -260,3 +260,41 @@ def test_the_address_saves_a_search_filter_with_a_chart_filter(world, server, br
         assert shown_rows(page, "A") == keep and shown_rows(page, "B") == keep & held("B")
         chips = page.locator("#facets-head .chip").all_inner_texts()
         assert any("dog" in c for c in chips) and any("label is 1" in c for c in chips)
+
+
+def test_a_saved_filter_follows_items_when_a_space_is_replaced(tmp_path, browser):  # noqa: F811
+    """Filters keep dataset rows, not map points: a saved view reopened after B was logged again
+    over other items shows in B exactly the kept items B now holds (and its charts load again)."""
+    home = tmp_path / "home"
+    rng = np.random.default_rng(11)
+    n = 300
+    table = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "label": rng.integers(0, 3, n),
+                          "kind": np.array(["cat", "dog"])[rng.integers(0, 2, n)]})
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    spacelens.add(x, table, dataset_name="d", experiment_name="runA", space_name="A", home=home)
+    spacelens.add(x[:200] + 0.5, ids=table["id"][:200], dataset_name="d", experiment_name="runB", space_name="B",
+                  home=home)
+    for s in ("A", "B"):
+        api.project(s, method="pca", home=home)
+    api.compare("A", "B", k=K, home=home)      # the agreement chart is there from the start
+    cats = set(np.flatnonzero(table["kind"].to_numpy() == "cat"))
+    with serving(home) as url:
+        with open_page(browser, 1440, 900) as page:
+            open_explore(page, url)
+            page.locator('.facet[data-id="kind"] li.cat', has_text="cat").first.click()
+            page.wait_for_function("document.body.dataset.filtered")
+            assert shown_rows(page, "B") == cats & set(range(200))
+            saved = page.evaluate("location.href")
+        # B logged again: now over items 100..299, in another order
+        order = np.arange(299, 99, -1)
+        spacelens.add(x[order] - 0.5, ids=table["id"][order], dataset_name="d", experiment_name="runB", space_name="B",
+                      overwrite=True, home=home)
+        api.project("B", method="pca", home=home)
+        api.compare("A", "B", k=K, home=home)
+        with open_page(browser, 1440, 900) as page:
+            page.goto(saved)
+            wait_ready(page)
+            page.wait_for_function("document.body.dataset.filtered", timeout=60_000)
+            assert page.locator("#map-b").get_attribute("data-points") == "200"
+            assert shown_rows(page, "B") == cats & set(range(100, 300))
+            assert shown_rows(page, "A") == cats
