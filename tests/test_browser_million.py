@@ -134,7 +134,13 @@ def test_cluster_labels_name_the_class_around_them_at_a_million(page):
     for side in "AB":
         page.wait_for_function(f"window.__sl.maps.{side}.root.querySelectorAll('.cluster-label').length >= 5",
                                timeout=120_000)
-        found = page.evaluate(DOMINANT_AROUND, [side, 12])
+        # read again while they disagree (up to 20 s): a camera move shows its points a frame
+        # before the labels follow it
+        for _ in range(100):
+            found = page.evaluate(DOMINANT_AROUND, [side, 12])
+            if len(found) >= 5 and all(code == dominant for code, dominant, _ in found):
+                break
+            page.wait_for_timeout(200)
         assert len(found) >= 5
         for code, dominant, text in found:
             assert code == dominant, f"label {text!r} sits where class {dominant} dominates"
