@@ -51,10 +51,11 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
     """
     rec = reg.space(space)
     labels = load_labels(reg, rec, label_field)
+    space_rows = reg.load_rows(rec)     # dataset row of each row of the space (read once)
     q_pos, ref_pos, ref_includes_query = _select(reg, rec, split_field, query_split, reference_split)
     n_q_all, n_ref_all = len(q_pos), rec.n_rows if ref_pos is None else len(ref_pos)
     if items is not None:
-        inside = np.isin(reg.load_rows(rec), np.asarray(items))
+        inside = np.isin(space_rows, np.asarray(items))
         if not inside.all():        # else nothing to restrict: the whole space (and its cached graph) serves
             q_pos = q_pos[inside[q_pos]]
             ref_pos = np.flatnonzero(inside) if ref_pos is None else ref_pos[inside[ref_pos]]
@@ -67,13 +68,13 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
     scores = {m: np.full(len(q_pos), np.nan) for m in VERSUS_METRICS}
     keep = np.flatnonzero(~counts.lone)
     if queries is not None:
-        keep = keep[np.isin(reg.load_rows(rec)[q_pos[keep]], np.asarray(queries))]
+        keep = keep[np.isin(space_rows[q_pos[keep]], np.asarray(queries))]
     n_population = len(keep)
     params = dict(engine_params or {})
     if sample is not None and len(keep) > sample:
         from spacelens.compare.sampled import sample_rows
 
-        by_row = np.argsort(reg.load_rows(rec)[q_pos[keep]], kind="stable")
+        by_row = np.argsort(space_rows[q_pos[keep]], kind="stable")
         keep = np.sort(keep[by_row[sample_rows(len(keep), int(sample), seed)]])
     if sample is not None:      # sampled queries are searched exactly (an exact stored graph serves too)
         engine, params = "exact", {}
@@ -94,7 +95,7 @@ def per_query_scores(reg, space: str, *, label_field: str, metric: str = "cosine
             block = score_block(rc[idx], qc[qi], counts.r[qi])
             for m in VERSUS_METRICS:
                 scores[m][qi] = block[m]
-    out_rows = reg.load_rows(rec)[q_pos]
+    out_rows = space_rows[q_pos]
     out_labels = np.asarray(labels)[q_pos]
     if sample is not None or queries is not None:
         out_rows, out_labels = out_rows[keep], out_labels[keep]
