@@ -164,16 +164,8 @@ def subset_jaccard(reg, a: str, b: str, rows: np.ndarray, *, k: int = 10, metric
 
     key = ("jaccard of all items' sample", str(reg.home), ra.name, ra.content_hash, rb.name, rb.content_hash,
            int(k), metric, int(n_all), int(seed))
-    if cache is not None:
-        everyone = cache.get(key, lambda: {"values": search(every)})["values"]
-        mine = everyone[held] if reuse else search(pick)
-    elif reuse:
-        everyone = search(every)
-        mine = everyone[held]
-    else:       # one search for both
-        union, inv = np.unique(np.concatenate([pick, every]), return_inverse=True)
-        values = search(union)
-        mine, everyone = values[inv[:len(pick)]], values[inv[len(pick):]]
+    everyone = search(every) if cache is None else cache.get(key, lambda: {"values": search(every)})["values"]
+    mine = everyone[held] if reuse else search(pick)
     return {"rows": al.rows[pick], "jaccard": mine, "n_items": int(len(pos)),
             "all_rows": al.rows[every], "all_jaccard": everyone, "n_all": int(n)}
 
